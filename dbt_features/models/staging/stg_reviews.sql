@@ -1,0 +1,26 @@
+-- Every observation once (its latest collection), with the film's TMDb id.
+-- An export is a full snapshot of a user's history, so only the newest export of each user counts.
+with latest_export as (
+    select user_key, max(scrape_date) as scrape_date
+    from {{ source('ingest', 'reviews') }}
+    where source = 'letterboxd_export'
+    group by user_key
+),
+current_rows as (
+    select r.*
+    from {{ source('ingest', 'reviews') }} r
+    left join latest_export e on r.user_key = e.user_key
+    where r.source <> 'letterboxd_export' or r.scrape_date = e.scrape_date
+),
+deduplicated as (
+    select *
+    from current_rows
+    qualify row_number() over (partition by observation_id order by scrape_date desc) = 1
+)
+select
+    d.observation_id, d.scrape_date, d.source, d.platform, d.username, d.user_key, d.kind,
+    d.film_key, d.film_title, d.film_year,
+    coalesce(d.tmdb_id, res.tmdb_id) as tmdb_id,
+    d.rating, d.rewatch, d.liked, d.event_date, d.event_at
+from deduplicated d
+left join {{ source('metadata', 'film_resolution') }} res on d.film_key = res.film_key

@@ -1,0 +1,4 @@
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n from {{ model }}
+group by {{ columns | join(', ') }} having count(*) > 1
+{% endtest %}
