@@ -98,6 +98,7 @@ class LbxSettings(dg.ConfigurableResource):
     relevance: float = 3.5
     test_frac: float = 0.2
     seed: int = 42
+    tune_budget: int = Field(default=3, description="configurations tried per model (0 = the whole grid)")
     top_n: int = 50
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")

@@ -286,9 +286,12 @@ def test_timeout_then_success() -> None:
 
 def test_body_that_is_not_json_is_a_clear_error() -> None:
     html = Response(200, "<html><body>Maintenance</body></html>", content_type="text/html")
-    with RecordedServer({"/movie/550": html}) as server, client_for(server) as client:
-        with pytest.raises(TmdbError) as caught:
-            client.movie_details(550)
+    with (
+        RecordedServer({"/movie/550": html}) as server,
+        client_for(server) as client,
+        pytest.raises(TmdbError) as caught,
+    ):
+        client.movie_details(550)
     assert str(caught.value) == (
         "TMDb /movie/550 answered HTTP 200 with a body that is not JSON (text/html, 37 bytes)"
     )

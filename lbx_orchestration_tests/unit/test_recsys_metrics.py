@@ -156,8 +156,15 @@ def test_evaluate_by_hand_with_and_without_relevance_threshold() -> None:
         matrix=sp.csr_matrix((np.ones(2), ([0, 1], [0, 0])), shape=(2, 5)),
     )
     scores = np.array([[9.0, 8.0, 7.0, 6.0, 5.0], [9.0, 8.0, 7.0, 6.0, 5.0]])
-    test = _obs([("a", 101, 4.0, 2), ("a", 103, 3.0, 2), ("a", 104, None, 2),
-                 ("b", 102, 2.0, 2), ("b", 999, 5.0, 2)])
+    test = _obs(
+        [
+            ("a", 101, 4.0, 2),
+            ("a", 103, 3.0, 2),
+            ("a", 104, None, 2),
+            ("b", 102, 2.0, 2),
+            ("b", 999, 5.0, 2),
+        ]
+    )
     model = FixedScores(scores)
 
     # relevance 3.5: user a ranks [101, 102, 103, 104] (100 excluded); relevant = {101}

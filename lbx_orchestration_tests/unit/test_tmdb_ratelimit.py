@@ -96,3 +96,12 @@ def test_defer_pauses_every_caller() -> None:
 def test_rejects_nonsense_rates(rate: float) -> None:
     with pytest.raises(ValueError, match="positive, finite"):
         RateLimiter(rate)
+
+
+def test_headroom_widens_the_window_for_send_jitter() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(20, clock=clock, sleep=clock.sleep, headroom=0.03)
+    sent = [limiter.acquire() for _ in range(61)]
+    # Even if each request left up to 30 ms after its slot, no 1 s window could hold 21.
+    assert max_in_window(sent, 1.03) == 20
+    assert all(b - a >= 1.03 for a, b in zip(sent, sent[20:], strict=False))

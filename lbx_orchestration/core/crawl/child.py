@@ -42,10 +42,13 @@ def summarize_stats(raw: dict[str, Any]) -> dict[str, Any]:
         "status_403": count("downloader/response_status_count/403"),
         "status_429": count("downloader/response_status_count/429"),
         "retries": count("retry/count"),
+        "failed_requests": count("retry/max_reached"),
         "empty_pages": count("lbx/empty_pages"),
         "pages": count("lbx/pages"),
         "not_found": list(raw.get("lbx/not_found_urls") or []),
         "unparsable_pages": count("lbx/unparsable_pages"),
+        "unparsable_urls": list(raw.get("lbx/unparsable_urls") or []),
+        "failed_urls": list(raw.get("lbx/failed_urls") or []),
         "tv_pages_skipped": count("lbx/tv_pages_skipped"),
         "robots_forbidden": count("robotstxt/forbidden"),
         "cache_hits": count("httpcache/hit"),
@@ -79,7 +82,7 @@ def crawl(
         raise ValueError(f"unknown spider {spider!r}; choose one of {', '.join(SPIDERS)}")
     users = parse_users(users)
     base_url = normalize_base_url(base_url)
-    process = CrawlerProcess(build_settings(settings), install_root_handler=True)
+    process = CrawlerProcess(build_settings(settings))
     crawler = process.create_crawler(SPIDERS[spider])
     partial = out.with_name(out.name + ".partial")
     with partial.open("w", encoding="utf-8") as fh:
@@ -101,6 +104,10 @@ def exit_code(stats: dict[str, Any]) -> int:
         return EXIT_BLOCKED
     if stats.get("finish_reason") != "finished" or stats.get("spider_errors"):
         return EXIT_ERROR
+    # Pages that still failed after every retry, or that parsed as nothing lbx knows:
+    # the data would be silently incomplete.
+    if stats.get("failed_requests") or stats.get("unparsable_pages"):
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -115,7 +122,8 @@ def _json_object(text: str, flag: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lbx-crawl-child", description=__doc__.split("\n")[0])
+    summary = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="lbx-crawl-child", description=summary)
     parser.add_argument("--spider", required=True)
     parser.add_argument("--users", default="")
     parser.add_argument("--base-url", default="https://letterboxd.com")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from scrapy import Request
@@ -59,6 +59,12 @@ def block_crawl(crawler: Crawler, cause: str, url: str) -> None:
         deferred_from_coro(engine.close_spider_async(reason="blocked"))
 
 
+def record_failure(crawler: Crawler, what: str) -> None:
+    stats = crawler.stats
+    assert stats is not None
+    stats.set_value("lbx/failed_urls", [*(stats.get_value("lbx/failed_urls") or []), what])
+
+
 class NoBlockPagesCachePolicy(DummyPolicy):
     """An outage page served with 200 must not be replayed from the cache as if it were data."""
 
@@ -75,6 +81,13 @@ class BlockDetectionMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BlockDetectionMiddleware:
         return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        # After a block nothing more goes out (e.g. requests that were waiting on robots.txt).
+        stats = self.crawler.stats
+        if stats is not None and stats.get_value(STAT_CAUSE):
+            raise IgnoreRequest("the crawl was blocked")
+        return None
 
     def process_response(self, request: Request, response: Response) -> Response:
         cause = detect_block(response.status, dict(response.headers), response.body)
@@ -113,6 +126,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         attempt = request.meta.get("retry_times", 0)
         retry = self._retry(request, response_status_message(response.status))
         if retry is None:
+            record_failure(self.crawler, f"{response.url} ({response.status})")
             if response.status == 429:
                 block_crawl(
                     self.crawler, f"429 rate limited after {attempt} retries", response.url
@@ -126,3 +140,11 @@ class RetryAfterMiddleware(RetryMiddleware):
 
             await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
         return retry
+
+    def process_exception(  # type: ignore[override]
+        self, request: Request, exception: Exception
+    ) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        if result is None and isinstance(exception, self.exceptions_to_retry):
+            record_failure(self.crawler, f"{request.url} ({type(exception).__name__})")
+        return result

@@ -80,6 +80,20 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _failure_message(spider: str, code: int, stats: dict[str, Any], stderr: str) -> str:
+    reasons = []
+    if stats.get("failed_urls"):
+        reasons.append("failed after retries: " + ", ".join(stats["failed_urls"][:5]))
+    if stats.get("unparsable_urls"):
+        reasons.append("not a page lbx can read: " + ", ".join(stats["unparsable_urls"][:5]))
+    if stats.get("spider_errors"):
+        reasons.append(f"{stats['spider_errors']} parser errors")
+    if stats.get("finish_reason") != "finished":
+        reasons.append(f"finish reason {stats.get('finish_reason')!r}")
+    detail = "; ".join(reasons) or "unknown cause"
+    return f"crawl {spider!r} failed (exit {code}): {detail}\n{_tail(stderr)}"
+
+
 def run_crawl(
     spider: str,
     users: list[str],
@@ -139,11 +153,7 @@ def run_crawl(
                 stats=stats,
             )
         if proc.returncode != EXIT_OK:
-            raise CrawlError(
-                f"crawl {spider!r} failed (exit {proc.returncode}, finish reason "
-                f"{stats.get('finish_reason')!r}, {stats.get('spider_errors')} spider errors):\n"
-                f"{_tail(proc.stderr)}"
-            )
+            raise CrawlError(_failure_message(spider, proc.returncode, stats, proc.stderr))
         if out is not None:
             _write_atomically(items_path, Path(out))
     return CrawlResult(items=items, stats=stats)

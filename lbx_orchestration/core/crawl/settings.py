@@ -103,7 +103,8 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "ROBOTSTXT_OBEY": True,
         "ROBOTSTXT_USER_AGENT": user_agent,
         "DOWNLOAD_DELAY": float(delay),
-        "RANDOMIZE_DOWNLOAD_DELAY": delay > 0,
+        # No jitter: Scrapy's default ±50% would let the real gap drop below the 1 s floor.
+        "DOWNLOAD_DELAY_JITTER": 0.0,
         "CONCURRENT_REQUESTS": per_domain,
         "CONCURRENT_REQUESTS_PER_DOMAIN": per_domain,
         "AUTOTHROTTLE_ENABLED": autothrottle,
@@ -128,5 +129,6 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             f"{mw}.BlockDetectionMiddleware": 580,
         },
         "TELNETCONSOLE_ENABLED": False,
+        "LOG_INSTALL_ROOT_HANDLER": True,
         "LOG_LEVEL": str(overrides.get("log_level", "WARNING")),
     }

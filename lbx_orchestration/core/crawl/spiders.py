@@ -87,7 +87,10 @@ class LbxSpider(scrapy.Spider):
         stats.set_value("lbx/not_found_urls", [*missing, response.url])
 
     def unparsable(self, response: Response, exc: Exception) -> None:
-        self.crawler.stats.inc_value("lbx/unparsable_pages")
+        stats = self.crawler.stats
+        stats.inc_value("lbx/unparsable_pages")
+        urls = stats.get_value("lbx/unparsable_urls") or []
+        stats.set_value("lbx/unparsable_urls", [*urls, f"{response.url} ({exc})"])
         log.warning("could not parse %s: %s", response.url, exc)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import time
@@ -204,7 +205,7 @@ class EvalReport:
 
 def _lightfm_available() -> str | None:
     try:
-        from lbx_orchestration.core.recsys.models import lightfm_model  # noqa: F401
+        importlib.import_module("lbx_orchestration.core.recsys.models.lightfm_model")
     except ImportError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -285,8 +286,14 @@ def run_protocol(
         if tune_models:
             started = time.perf_counter()
             params, _, trials = tune(
-                name, fit_i, val_df, item_features=fit_features, budget=budget, seed=seed,
-                metric=TUNE_METRIC, relevance=relevance,
+                name,
+                fit_i,
+                val_df,
+                item_features=fit_features,
+                budget=budget,
+                seed=seed,
+                metric=TUNE_METRIC,
+                relevance=relevance,
             )
             tune_seconds = time.perf_counter() - started
         model = create_model(name, params, seed=seed)

@@ -14,7 +14,8 @@ def top_k(
     ``exclude`` (same shape as ``scores``) marks items that must not be returned (a
     user's training items): their score becomes -inf. NaN scores count as -inf too. Slots
     that only -inf items could fill get index -1 and score -inf, so an excluded item is
-    never returned. Within the returned slots, equal scores are ordered by item index. ``scores`` is not modified.
+    never returned. Within the returned slots, equal scores are ordered by item index.
+    ``scores`` is not modified.
     """
     scores = np.asarray(scores)
     if scores.ndim == 1:

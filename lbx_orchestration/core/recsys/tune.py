@@ -38,7 +38,9 @@ def tune(
     grid = SEARCH_SPACES[name][:budget] if budget is not None else SEARCH_SPACES[name]
     base, _, k_text = metric.partition("@")
     if base not in METRIC_NAMES or not k_text.isdigit() or int(k_text) < 1:
-        raise ValueError(f"metric must look like 'ndcg@10' with one of {METRIC_NAMES}, got {metric!r}")
+        raise ValueError(
+            f"metric must look like 'ndcg@10' with one of {METRIC_NAMES}, got {metric!r}"
+        )
     k = int(k_text)
     trials: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
@@ -59,4 +61,3 @@ def tune(
             best = trial
     assert best is not None
     return dict(best["params"]), float(best["score"]), trials
-

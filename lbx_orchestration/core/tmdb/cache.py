@@ -78,8 +78,8 @@ class TmdbCache:
         makes a catalog ``tmdb`` that would clash with the schema ``tmdb``)."""
         con = self._open()
         try:
-            row = con.execute("SELECT current_database()").fetchone()
-            catalog = '"' + str(row[0] if row else "memory").replace('"', '""') + '"'
+            (name,) = con.execute("SELECT current_database()").fetchall()[0]
+            catalog = '"' + str(name).replace('"', '""') + '"'
             table = f"{catalog}.{TABLE}"
             if not self._ready:
                 con.execute(_DDL.format(catalog=catalog, table=table))
@@ -201,5 +201,5 @@ class TmdbCache:
             row = con.execute(
                 f"SELECT count(*) FROM {table} WHERE $e::VARCHAR IS NULL OR endpoint = $e",
                 {"e": endpoint},
-            ).fetchone()
-        return int(row[0]) if row else 0
+            ).fetchall()
+        return int(row[0][0])

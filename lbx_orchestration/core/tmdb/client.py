@@ -44,6 +44,9 @@ _AUTH_HINT = (
 _IMDB_ID = re.compile(r"^tt\d{5,10}$")
 _MAX_BACKOFF = 30.0
 _MAX_RETRY_AFTER = 120.0
+# Slack (seconds) between a rate-limiter release and the request actually leaving: thread
+# wake-ups and GIL switches (5 ms each) must not let an observer count rate + 1 in a second.
+SEND_HEADROOM = 0.03
 
 
 @dataclass
@@ -141,7 +144,7 @@ class TmdbClient:
         self.backoff_base = float(backoff_base)
         self.country = country.upper()
         self.poster_size = poster_size
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = RateLimiter(rate_limit, headroom=SEND_HEADROOM)
         self.stats = TmdbStats()
         self._stats_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
@@ -401,7 +404,7 @@ class TmdbClient:
                 submit_next()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in [f for f in pending if f in done]:  # in submission order
                     tmdb_id = pending.pop(future)
                     try:
                         rows = future.result()

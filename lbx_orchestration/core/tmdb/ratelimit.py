@@ -7,6 +7,10 @@ under a lock and then sleeps (outside the lock) until its slot. Two rules hold f
 - any ``cap + 1`` consecutive slots span at least one second, with ``cap = max(1, floor(rate))``,
   so a non-integer rate (2.5/s) never yields 3 grants inside one second.
 
+``headroom`` widens that one-second window (1 + headroom seconds): a slot is when a thread is
+*released*, and the request leaves a little later (wake-up and GIL delays of a few ms), so an
+observer counting actual sends needs that much slack to never see ``cap + 1`` in a second.
+
 ``clock`` and ``sleep`` are injectable so tests can drive a fake clock.
 """
 
@@ -30,9 +34,13 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        headroom: float = 0.0,
     ) -> None:
         if not rate > 0 or math.isinf(rate):
             raise ValueError(f"rate must be a positive, finite number of requests/second: {rate!r}")
+        if not 0.0 <= headroom < 1.0:
+            raise ValueError(f"headroom must be in [0, 1) seconds: {headroom!r}")
+        self.window = 1.0 + headroom
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
         self.cap = max(1, math.floor(self.rate))
@@ -50,7 +58,7 @@ class RateLimiter:
             if self._recent:
                 slot = max(slot, self._recent[-1] + self.interval + _EPSILON)
             if len(self._recent) == self.cap:
-                slot = max(slot, self._recent[0] + 1.0 + _EPSILON)
+                slot = max(slot, self._recent[0] + self.window + _EPSILON)
             self._recent.append(slot)
             return slot
 

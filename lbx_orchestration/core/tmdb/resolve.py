@@ -2,7 +2,7 @@
 
 Ranking, strongest rule first: title match tier (exact normalised title or original title,
 then close fuzzy matches, then the rest), year tier (same year, one year off, unknown, further),
-fuzzy similarity, then popularity to break ties.
+closer year, fuzzy similarity, then popularity to break ties.
 
 Confidence = the winner's match score x (1 - p), where the score multiplies a title factor
 (1 for exact) by a year factor (1 same year, 0.85 one off, 0.8 no year to check ...), and ``p``
@@ -47,14 +47,22 @@ class _Scored:
     tmdb_id: int
     title_tier: int  # 3 exact title, 2 exact original title, 1 close, 0 other
     year_tier: int  # 3 same, 2 one off, 1 unknown, 0 further
+    year_distance: int  # 0 when unknown
     similarity: float
     popularity: float
     score: float
 
     @property
-    def key(self) -> tuple[int, int, int, float, float]:
+    def key(self) -> tuple[int, int, int, int, float, float]:
         exact = 1 if self.title_tier >= 2 else self.title_tier - 1
-        return (exact, self.year_tier, self.title_tier, self.similarity, self.popularity)
+        return (
+            exact,
+            self.year_tier,
+            -self.year_distance,
+            self.title_tier,
+            self.similarity,
+            self.popularity,
+        )
 
 
 def resolve_by_search(source: TmdbSource, title: str, year: int | None) -> Resolution:
@@ -112,6 +120,7 @@ def _score(wanted: str, year: int | None, result: dict[str, Any]) -> _Scored:
         title_tier = 1 if similarity >= FUZZY_TIER_MIN else 0
     title_factor = 1.0 if title_tier >= 2 else similarity * (0.9 if title_tier else 0.6)
     found = _year_of(result.get("release_date"))
+    distance = 0
     if year is None or found is None:
         year_tier, year_factor = 1, (0.8 if year is None else 0.6)
     else:
@@ -122,6 +131,7 @@ def _score(wanted: str, year: int | None, result: dict[str, Any]) -> _Scored:
         tmdb_id=int(result["id"]),
         title_tier=title_tier,
         year_tier=year_tier,
+        year_distance=distance,
         similarity=similarity,
         popularity=max(0.0, float(result.get("popularity") or 0.0)),
         score=title_factor * year_factor,

@@ -6,6 +6,7 @@ and ``arrays.npz`` (plain numeric arrays, loaded with ``allow_pickle=False``).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -126,19 +127,20 @@ _LIGHTFM_GRID = [
 SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
     "popularity": [{}],
     "itemknn": [
+        {"k": 20, "shrink": 10.0},
         {"k": 50, "shrink": 0.0},
         {"k": 50, "shrink": 10.0},
         {"k": 100, "shrink": 10.0},
-        {"k": 200, "shrink": 10.0},
         {"k": 200, "shrink": 50.0},
     ],
     "ease": [{"l2": 100.0}, {"l2": 250.0}, {"l2": 500.0}, {"l2": 1000.0}, {"l2": 2500.0}],
+    # c_ui = 1 + alpha * w; on MovieLens low alpha with strong regularisation wins.
     "als": [
-        {"factors": 32, "regularization": 0.05, "iterations": 15, "alpha": 10.0},
-        {"factors": 64, "regularization": 0.05, "iterations": 15, "alpha": 10.0},
-        {"factors": 64, "regularization": 0.5, "iterations": 15, "alpha": 20.0},
-        {"factors": 128, "regularization": 1.0, "iterations": 15, "alpha": 20.0},
-        {"factors": 64, "regularization": 0.1, "iterations": 15, "alpha": 40.0},
+        {"factors": 32, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 1.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
+        {"factors": 128, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
     ],
     "lightfm_cf": [dict(c) for c in _LIGHTFM_GRID],
     "lightfm_cb": [dict(c) for c in _LIGHTFM_GRID],
@@ -157,6 +159,12 @@ def create_model(name: str, params: dict[str, Any] | None = None, seed: int = 42
 
 
 LIGHTFM_META_FILE = "params.json"  # written by LightFMRecommender.save
+_CLASSES = {
+    "popularity": ("popularity", "PopularityRecommender"),
+    "itemknn": ("itemknn", "ItemKNNRecommender"),
+    "ease": ("ease", "EASERecommender"),
+    "als": ("als", "ALSRecommender"),
+}
 
 
 def load_model(path: Path) -> Recommender:
@@ -164,22 +172,11 @@ def load_model(path: Path) -> Recommender:
     path = Path(path)
     if not (path / MODEL_FILE).is_file() and (path / LIGHTFM_META_FILE).is_file():
         return _lightfm_class().load(path)
-    meta = read_model_meta(path)
-    name = meta["name"]
-    if name == "popularity":
-        from lbx_orchestration.core.recsys.models.popularity import (
-            PopularityRecommender as cls,
-        )
-    elif name == "itemknn":
-        from lbx_orchestration.core.recsys.models.itemknn import (
-            ItemKNNRecommender as cls,
-        )
-    elif name == "ease":
-        from lbx_orchestration.core.recsys.models.ease import EASERecommender as cls
-    elif name == "als":
-        from lbx_orchestration.core.recsys.models.als import ALSRecommender as cls
-    elif name.startswith("lightfm"):
-        cls = _lightfm_class()
-    else:
+    name = read_model_meta(path)["name"]
+    if name.startswith("lightfm"):
+        return _lightfm_class().load(path)
+    if name not in _CLASSES:
         raise ValueError(f"{path} holds an unknown model {name!r}")
-    return cls.load(Path(path))
+    module, cls_name = _CLASSES[name]
+    cls = getattr(importlib.import_module(f"{__name__}.{module}"), cls_name)
+    return cls.load(path)

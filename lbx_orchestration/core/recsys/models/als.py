@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
@@ -34,9 +35,9 @@ class ALSRecommender:
     def __init__(
         self,
         factors: int = 64,
-        regularization: float = 0.1,
+        regularization: float = 50.0,
         iterations: int = 15,
-        alpha: float = 10.0,
+        alpha: float = 5.0,
         seed: int = 42,
         num_threads: int = 1,
     ) -> None:
@@ -59,8 +60,6 @@ class ALSRecommender:
         self._model: Any = None
 
     def _new_model(self) -> Any:
-        from implicit.cpu.als import AlternatingLeastSquares
-
         p = self.params
         return AlternatingLeastSquares(
             factors=p["factors"],
@@ -91,7 +90,8 @@ class ALSRecommender:
         idx = np.atleast_1d(user_idx)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(users)):
             raise IndexError(f"user index out of range 0..{len(users) - 1}; use fold_in")
-        return users[idx] @ items.T
+        with threadpool_limits(limits=1, user_api="blas"):
+            return users[idx] @ items.T
 
     def fold_in(self, user_row: sp.csr_matrix) -> np.ndarray:
         _, items = self._fitted()

@@ -5,8 +5,10 @@
 
 The inverse is dense, so the model is restricted to the ``max_items`` (default 20 000)
 items with the most training users; the other items score -inf (never recommended).
-The inversion runs in float32: half the memory and time of float64, and the l2 term keeps
-G well conditioned.
+The inversion runs in float32 (half the memory and time of float64; the l2 term keeps G
+well conditioned) with BLAS limited to ``num_threads`` (default 1): on a shared, busy
+machine a multithreaded OpenBLAS spin-waits, and an 800-item fit went from 0.03 s to 5 s.
+On a quiet machine ``num_threads=2`` roughly halves a 10k-item fit (14 s -> 5-6 s).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
@@ -25,12 +28,18 @@ from lbx_orchestration.core.recsys.models.popularity import check_row, check_tra
 class EASERecommender:
     name = "ease"
 
-    def __init__(self, l2: float = 250.0, max_items: int = 20_000) -> None:
+    def __init__(self, l2: float = 250.0, max_items: int = 20_000, num_threads: int = 1) -> None:
         if l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {l2}")
         if int(max_items) < 1:
             raise ValueError(f"max_items must be >= 1, got {max_items}")
-        self.params: dict[str, Any] = {"l2": float(l2), "max_items": int(max_items)}
+        if int(num_threads) < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.params: dict[str, Any] = {
+            "l2": float(l2),
+            "max_items": int(max_items),
+            "num_threads": int(num_threads),
+        }
         self.items: np.ndarray | None = None  # model column -> catalogue item index
         self.weights: np.ndarray | None = None  # B, (len(items), len(items))
         self.n_items = 0
@@ -47,7 +56,8 @@ class EASERecommender:
         xs = x[:, items]
         gram = np.asarray((xs.T @ xs).todense(), dtype=np.float32)
         gram[np.diag_indices_from(gram)] += np.float32(self.params["l2"])
-        inv = sla.inv(gram, overwrite_a=True, check_finite=False)
+        with threadpool_limits(limits=self.params["num_threads"], user_api="blas"):
+            inv = sla.inv(gram, overwrite_a=True, check_finite=False)
         weights = inv / (-np.diag(inv))[None, :]
         np.fill_diagonal(weights, 0.0)
         self.items = items.astype(np.int64)

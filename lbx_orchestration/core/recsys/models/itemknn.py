@@ -32,7 +32,11 @@ class ItemKNNRecommender:
             raise ValueError(f"k must be >= 1, got {k}")
         if shrink < 0:
             raise ValueError(f"shrink must be >= 0, got {shrink}")
-        self.params: dict[str, Any] = {"k": int(k), "shrink": float(shrink), "similarity": similarity}
+        self.params: dict[str, Any] = {
+            "k": int(k),
+            "shrink": float(shrink),
+            "similarity": similarity,
+        }
         self.similarity: sp.csr_matrix | None = None
 
     def fit(self, train: sp.csr_matrix, item_features: sp.csr_matrix | None = None) -> Self:

@@ -1,0 +1,119 @@
+"""Top-N recommendations per user from a trained model: filtered, diversified and explained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from lbx_orchestration.core.recsys.base import Recommender
+from lbx_orchestration.core.recsys.explain import explain, item_vectors_from_interactions
+from lbx_orchestration.core.recsys.rerank import mmr_rerank
+from lbx_orchestration.core.recsys.topk import top_k
+
+REC_SCHEMA = {
+    "user_key": pl.Utf8,
+    "rank": pl.Int32,
+    "tmdb_id": pl.Int64,
+    "score": pl.Float64,
+    "reason": pl.Utf8,
+}
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    top_n: int = 50
+    candidates: int = 200
+    mmr_lambda: float = 0.8
+    watchlist: str = "exclude"  # exclude | boost | ignore
+    watchlist_boost: float = 0.1
+    explain_top: int = 2
+    min_rating: float = 3.5
+
+
+def user_rows(
+    model: Recommender,
+    user_idx: np.ndarray,
+    train: sp.csr_matrix,
+    seen: sp.csr_matrix,
+    watchlist: sp.csr_matrix | None,
+    allowed: np.ndarray,
+    explain_vectors: sp.csr_matrix,
+    mmr_vectors: sp.csr_matrix,
+    titles: list[str],
+    ratings: sp.csr_matrix,
+    user_keys: np.ndarray,
+    policy: ServingPolicy,
+    scores: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Recommendations for the users ``user_idx`` (rows of ``train``/``seen``/``watchlist``).
+
+    ``seen`` marks every film the user rated, logged or watched: never recommended.
+    ``allowed`` is a boolean mask of servable items (movies with enough votes).
+    ``scores``, when given, replaces ``model.score_users`` (folded-in users).
+    ``mmr_vectors`` (film features) drive diversity; ``explain_vectors`` (item-item CF
+    similarity) pick the rated films that explain each recommendation.
+    """
+    if scores is None:
+        scores = model.score_users(user_idx, train)
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    scores[:, ~allowed] = -np.inf
+    if watchlist is not None and policy.watchlist != "ignore":
+        wl = watchlist[user_idx].toarray() > 0
+        if policy.watchlist == "exclude":
+            scores[wl] = -np.inf
+        else:
+            spread = np.nanstd(np.where(np.isfinite(scores), scores, np.nan), axis=1, keepdims=True)
+            scores = np.where(wl & np.isfinite(scores), scores + policy.watchlist_boost * 10 * spread, scores)
+    n_cand = min(policy.candidates, scores.shape[1])
+    cand_idx, cand_scores = top_k(scores, n_cand, exclude=seen[user_idx])
+    rows: dict[str, list] = {k: [] for k in REC_SCHEMA}
+    for pos, u in enumerate(user_idx):
+        valid = (cand_idx[pos] >= 0) & np.isfinite(cand_scores[pos])
+        cands, cscores = cand_idx[pos][valid], cand_scores[pos][valid]
+        if len(cands) == 0:
+            continue
+        k = min(policy.top_n, len(cands))
+        picked = mmr_rerank(cands, cscores, mmr_vectors, k=k, lambda_=policy.mmr_lambda)
+        score_of = dict(zip(cands.tolist(), cscores.tolist(), strict=True))
+        rated = ratings[u]
+        rated_idx = rated.indices
+        rated_vals = rated.data.astype(np.float64)
+        reasons = explain(rated_idx, rated_vals, picked, explain_vectors, titles,
+                          top_n=policy.explain_top, min_rating=policy.min_rating)
+        for rank, (item, reason) in enumerate(zip(picked.tolist(), reasons, strict=True), start=1):
+            rows["user_key"].append(str(user_keys[pos]))
+            rows["rank"].append(rank)
+            rows["tmdb_id"].append(item)  # item index for now; mapped to ids by the caller
+            rows["score"].append(float(score_of[item]))
+            rows["reason"].append(reason)
+    return pl.DataFrame(rows, schema=REC_SCHEMA)
+
+
+def recommend_all(
+    model: Recommender,
+    train: sp.csr_matrix,
+    item_ids: np.ndarray,
+    user_keys: np.ndarray,
+    seen: sp.csr_matrix,
+    watchlist: sp.csr_matrix | None,
+    allowed: np.ndarray,
+    titles: list[str],
+    ratings: sp.csr_matrix,
+    policy: ServingPolicy,
+    mmr_vectors: sp.csr_matrix,
+    batch_size: int = 256,
+) -> pl.DataFrame:
+    """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids."""
+    vectors = item_vectors_from_interactions(train)
+    parts = []
+    for start in range(0, train.shape[0], batch_size):
+        users = np.arange(start, min(start + batch_size, train.shape[0]))
+        parts.append(user_rows(model, users, train, seen, watchlist, allowed, vectors, mmr_vectors,
+                               titles, ratings, user_keys[users], policy))
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=REC_SCHEMA)
+    return frame.with_columns(
+        pl.Series("tmdb_id", np.asarray(item_ids, dtype=np.int64)[frame["tmdb_id"].to_numpy()], dtype=pl.Int64)
+    )
