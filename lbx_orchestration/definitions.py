@@ -7,8 +7,8 @@ from lbx_orchestration.features import assets as features_assets
 from lbx_orchestration.ingest import assets as ingest_assets
 from lbx_orchestration.metadata import assets as metadata_assets
 from lbx_orchestration.models import assets as model_assets
-from lbx_orchestration.serving import assets as serving_assets
 from lbx_orchestration.resources import build_resources
+from lbx_orchestration.serving import assets as serving_assets
 
 ASSET_MODULES = [ingest_assets, metadata_assets, features_assets, model_assets, serving_assets]
 

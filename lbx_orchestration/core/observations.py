@@ -103,9 +103,8 @@ def export_observations(entries: pl.DataFrame, scrape_date: dt.date) -> pl.DataF
     """
     if entries.is_empty():
         return empty_reviews()
-    title_keys = [
-        title_film_key(t, y) for t, y in zip(entries["film_name"].to_list(), entries["film_year"].to_list(), strict=True)
-    ]
+    names, years = entries["film_name"].to_list(), entries["film_year"].to_list()
+    title_keys = [title_film_key(t, y) for t, y in zip(names, years, strict=True)]
     frame = entries.with_columns(pl.Series("_title_key", title_keys, dtype=pl.Utf8))
     return conform(
         frame.select(

@@ -17,7 +17,14 @@ from lbx_orchestration.core.observations import (
     movielens_observations,
     read_movielens,
 )
-from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_rows, replace_table, scalar, table_exists
+from lbx_orchestration.core.warehouse import (
+    markdown_preview,
+    read_frame,
+    replace_rows,
+    replace_table,
+    scalar,
+    table_exists,
+)
 from lbx_orchestration.partitions import scrape_date_partitions
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource
 

@@ -6,18 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import polars as pl
-import scipy.sparse as sp
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
-from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all
-from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_rows, replace_table, table_exists
+from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.warehouse import (
+    markdown_preview,
+    read_frame,
+    replace_rows,
+    replace_table,
+    table_exists,
+)
 from lbx_orchestration.models.assets import MODEL_ASSETS
-from lbx_orchestration.models.data import INTERACTIONS, item_features
+from lbx_orchestration.models.data import INTERACTIONS
 from lbx_orchestration.resources import LbxSettings
 from lbx_orchestration.serving.gate import decide
+from lbx_orchestration.serving.recommend import load_serving_inputs, recommend_everyone
 
 MODEL_METRICS = "serving.model_metrics"
 RECOMMENDATIONS = "serving.user_recommendations"
@@ -131,19 +136,6 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     )
 
 
-def _aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, value: str | None) -> sp.csr_matrix:
-    urow = {u: i for i, u in enumerate(user_ids.tolist())}
-    icol = {int(t): i for i, t in enumerate(item_ids.tolist())}
-    rows, cols, vals = [], [], []
-    values = frame[value].to_list() if value else [1.0] * frame.height
-    for u, t, v in zip(frame["user_key"].to_list(), frame["tmdb_id"].to_list(), values, strict=True):
-        if u in urow and t in icol:
-            rows.append(urow[u])
-            cols.append(icol[t])
-            vals.append(np.nan if v is None else float(v))
-    return sp.csr_matrix((vals, (rows, cols)), shape=(len(user_ids), len(item_ids)))
-
-
 @dg.asset(
     group_name="serving",
     kinds={"python", "duckdb"},
@@ -166,57 +158,11 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         if served.height == 0:
             raise RuntimeError("no served model in serving.model_metrics: materialize model_evaluation first")
         served_row = served.row(0, named=True)
-        interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
-        movies = read_frame(con, "select tmdb_id, title, year, media_type, vote_count, genres "
-                                 "from metadata.tmdb_movies")
-        catalog = read_frame(con, "select tmdb_id, title, year from metadata.film_catalog")
-        feature_ids, feature_matrix = item_features(con)
-    trained = load_trained(Path(served_row["path"]))
-    user_ids, item_ids = trained.interactions.user_ids, trained.interactions.item_ids
-    seen_frame = interactions.filter(pl.col("seen"))
-    seen = _aligned(seen_frame, user_ids, item_ids, None)
-    watchlist = _aligned(interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")), user_ids, item_ids, None)
-    ratings = _aligned(seen_frame, user_ids, item_ids, "rating")
-    info = pl.DataFrame({"tmdb_id": item_ids}).join(
-        catalog.join(movies, on="tmdb_id", how="full", coalesce=True, suffix="_tmdb"), on="tmdb_id", how="left")
-    info = info.with_columns(
-        pl.coalesce("title_tmdb", "title", pl.format("TMDb {}", pl.col("tmdb_id"))).alias("display_title"),
-        pl.coalesce("year_tmdb", "year").alias("display_year"),
-    )
-    allowed = (
-        (info["media_type"].fill_null("movie") == "movie")
-        & (info["vote_count"].fill_null(settings.min_vote_count) >= settings.min_vote_count)
-    ).to_numpy()
-    from lbx_orchestration.core.recsys.protocol import align_item_features
-
-    mmr_vectors = align_item_features(item_ids, (feature_ids, feature_matrix))
-    policy = ServingPolicy(top_n=settings.top_n, mmr_lambda=settings.mmr_lambda, watchlist=settings.watchlist)
-    recs = recommend_all(
-        trained.model, trained.interactions.matrix, item_ids, user_ids, seen, watchlist, allowed,
-        info["display_title"].to_list(), ratings, policy, mmr_vectors=mmr_vectors,
-    )
-    generated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    users_table = pl.DataFrame({"user_key": user_ids.astype(str)})
-    film_info = info.select(
-        "tmdb_id", pl.col("display_title").alias("title"), pl.col("display_year").cast(pl.Int32).alias("year"),
-        pl.col("genres").fill_null([]).alias("genres"),
-        pl.when(pl.col("display_year").is_null()).then(pl.lit("unknown"))
-        .when(pl.col("display_year") < 1950).then(pl.lit("pre_1950"))
-        .otherwise(((pl.col("display_year") // 10) * 10).cast(pl.Utf8) + "s").alias("decade"),
-    )
-    out = (
-        recs.join(film_info, on="tmdb_id", how="left")
-        .with_columns(
-            pl.col("user_key").str.split_exact(":", 1).struct.field("field_0").alias("source"),
-            pl.col("user_key").str.split_exact(":", 1).struct.field("field_1").alias("username"),
-            pl.lit(served_row["model"]).alias("model"),
-            pl.lit(served_row["version"]).alias("model_version"),
-            pl.lit(generated_at).alias("generated_at"),
-        )
-        .select("username", "source", "user_key", "rank", "tmdb_id", "title", "year", "score", "reason",
-                "genres", "decade", "model", "model_version", "generated_at")
-        .sort("user_key", "rank")
-    )
+        trained = load_trained(Path(served_row["path"]))
+        policy = ServingPolicy(top_n=settings.top_n, mmr_lambda=settings.mmr_lambda, watchlist=settings.watchlist)
+        inputs = load_serving_inputs(con, trained, policy, settings.min_vote_count)
+    out = recommend_everyone(inputs)
+    users_table = pl.DataFrame({"user_key": trained.interactions.user_ids.astype(str)})
     with duckdb.get_connection() as con:
         replace_table(con, RECOMMENDATIONS, out)
         con.execute(

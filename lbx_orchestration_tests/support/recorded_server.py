@@ -41,7 +41,7 @@ class RecordedServer:
             self.add(path, responses)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def add(self, path: str, responses: list[Response] | Response) -> None:
         self.routes[path] = list(responses) if isinstance(responses, list) else [responses]

@@ -46,14 +46,18 @@ def normalize_title(title: str) -> str:
 _ML_TITLE = re.compile(r"^(?P<title>.*?)\s*(?:\((?P<aka>[^()]*)\))?\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
 
 
+_AKA = re.compile(r"\s*\((?:a\.k\.a\.|aka)\s[^()]*\)", re.IGNORECASE)
+
+
 def split_movielens_title(raw: str) -> tuple[str, str | None, int | None]:
     """``City of Lost Children, The (Cité des enfants perdus, La) (1995)`` -> title, aka, year."""
     match = _ML_TITLE.match(raw.strip())
     if not match:
         return move_article(raw.strip()), None, None
     aka = match.group("aka")
+    title = _AKA.sub("", match.group("title")).strip()
     return (
-        move_article(match.group("title")),
+        move_article(title),
         move_article(aka) if aka else None,
         int(match.group("year")),
     )
