@@ -113,12 +113,13 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             base_url=os.environ.get("TMDB_BASE_URL", "https://api.themoviedb.org/3"),
         )
     else:
-        tmdb = SnapshotTmdbResource()
+        tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
     resources: dict[str, Any] = {
         "duckdb": DuckDBResource(database=str(duckdb_path())),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(
-            inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox"))
+            inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")),
+            export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
         ),
         "settings": LbxSettings(movielens_dir=os.environ.get("LBX_MOVIELENS_DIR", str(BUNDLED_MOVIELENS_DIR))),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
