@@ -29,6 +29,9 @@ import numpy as np
 import polars as pl
 
 TASTES = 12
+#: how strongly hidden taste (vs popularity) picks the films a user watches
+TASTE_WEIGHT = 20.0
+USER_CONCENTRATION = 0.25
 TMDB_ID_OFFSET = 100_000
 END = dt.datetime(2026, 10, 31, tzinfo=dt.UTC).timestamp()
 START = dt.datetime(2005, 1, 1, tzinfo=dt.UTC).timestamp()
@@ -60,7 +63,7 @@ class SizeSpec:
     mean_ratings: float
     sigma: float = 1.0  # log-normal spread of ratings per user: the long tail
     min_ratings: int = 15
-    zipf: float = 1.0  # film popularity ~ 1 / rank**zipf
+    zipf: float = 1.1  # film popularity ~ 1 / rank**zipf
 
     @property
     def max_ratings(self) -> int:
@@ -68,7 +71,7 @@ class SizeSpec:
 
 
 SIZES: dict[str, SizeSpec] = {
-    "tiny": SizeSpec("tiny", users=50, films=1_200, mean_ratings=80.0, sigma=0.7, min_ratings=20),
+    "tiny": SizeSpec("tiny", users=50, films=600, mean_ratings=100.0, sigma=0.7, min_ratings=20),
     "200": SizeSpec("200", users=200, films=10_000, mean_ratings=1_000.0),
     "1000": SizeSpec("1000", users=1_000, films=30_000, mean_ratings=1_000.0),
     "5000": SizeSpec("5000", users=5_000, films=60_000, mean_ratings=1_000.0),
@@ -125,7 +128,7 @@ def _user_counts(rng: np.random.Generator, spec: SizeSpec) -> np.ndarray:
 
 def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray]) -> pl.DataFrame:
     n_users, n_films = spec.users, spec.films
-    tastes = rng.dirichlet(np.full(TASTES, 0.35), size=n_users)  # a few liked clusters each
+    tastes = rng.dirichlet(np.full(TASTES, USER_CONCENTRATION), size=n_users)  # a few liked clusters each
     counts = _user_counts(rng, spec)
     user_bias = rng.normal(0.0, 0.4, size=n_users)
     log_pop = np.log(films["weight"])
@@ -137,7 +140,7 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
     for lo in range(0, n_users, chunk):
         hi = min(n_users, lo + chunk)
         aff = tastes[lo:hi].astype(np.float32) @ mix.T  # in [0, 1]
-        keys = log_pop[None, :] + 6.0 * aff + rng.gumbel(size=aff.shape)
+        keys = log_pop[None, :] + TASTE_WEIGHT * aff + rng.gumbel(size=aff.shape)
         k = counts[lo:hi]
         kmax = int(k.max())
         top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]

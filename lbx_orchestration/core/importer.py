@@ -151,8 +151,7 @@ def _write(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], user
         con.register(names[table], frame.to_arrow())
     try:
         con.execute("begin transaction")
-        for table, frame in frames.items():
-            view = names[table]
+        for table, view in names.items():
             if not table_exists(con, table):
                 con.execute(f"create table {table} as select * from {view} limit 0")
             where = deletes[table]

@@ -30,6 +30,12 @@ class LbxDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "features"
 
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        # models are keyed by their name (user_item_interactions), sources by their meta key
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey([dbt_resource_props["name"]])
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,

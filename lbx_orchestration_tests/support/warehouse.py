@@ -33,7 +33,8 @@ class Warehouse:
         })
 
 
-def materialize(warehouse: Warehouse, selection: list | None = None, **settings) -> dg.ExecuteInProcessResult:
+def materialize(warehouse: Warehouse, selection: list | None = None, run_config: dict | None = None,
+                **settings) -> dg.ExecuteInProcessResult:
     from lbx_orchestration.definitions import build_definitions
 
     os.environ["LBX_DUCKDB_PATH"] = str(warehouse.duckdb_path)
@@ -43,11 +44,16 @@ def materialize(warehouse: Warehouse, selection: list | None = None, **settings)
     return dg.materialize(
         [*assets, *(defs.asset_checks or [])],
         resources=warehouse.resources(**settings),
-        partition_key=str(SAMPLE_SCRAPE_DATE),
+        partition_key=str(SAMPLE_SCRAPE_DATE) if selection is None or "reviews" in selection else None,
         instance=dg.DagsterInstance.ephemeral(),
         selection=selection,
+        run_config=run_config,
         raise_on_error=False,
     )
+
+
+def materialize_with_config(warehouse: Warehouse, selection: list, run_config: dict) -> dg.ExecuteInProcessResult:
+    return materialize(warehouse, selection=selection, run_config=run_config)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,615 @@
+"""Scale benchmark: the real Dagster graph on synthetic communities of growing size.
+
+    python benchmarks/run.py --sizes 200,1000 [--out benchmarks/results] [--skip-tmdb]
+
+For each size: generate the community (benchmarks/synth.py) into ``benchmarks/work/<size>/``,
+materialize the whole graph in-process on a fresh DuckDB file, and record per-stage wall time
+and peak memory (RSS of this process and its children, e.g. dbt, sampled every 0.1 s). Then
+time fold-in of existing users' rows, ``lbx recs`` against the warehouse, and one nightly
+``reviews`` partition. Each size runs in its own child process so peaks don't carry over.
+Writes ``<out>/<size>.json`` and ``<out>/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import logging
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(ROOT))
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import synth  # noqa: E402
+
+DEFAULT_OUT = BENCH_DIR / "results"
+DEFAULT_WORK = BENCH_DIR / "work"
+MODELS = ("popularity", "itemknn", "ease", "als", "lightfm")
+STAGES: dict[str, tuple[str, ...]] = {
+    "ingest": ("movielens_ratings", "letterboxd_exports", "reviews", "users"),
+    "catalog": ("film_catalog", "tmdb_movies"),
+    "dbt_features": ("dbt_features",),
+    "tfidf": ("keyword_tfidf",),
+    **{f"model_{m}": (f"{m}_model",) for m in MODELS},
+    "evaluation": ("model_evaluation",),
+    "scoring": ("user_recommendations",),
+}
+FOLD_IN_USERS = 20
+RECS_QUERIES = 20
+NIGHTLY_USERS = 1_000
+
+
+# ---------------------------------------------------------------- memory
+
+def _rss_kb(pid: str = "self") -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found.extend(kids)
+        todo.extend(kids)
+    return found
+
+
+class MemorySampler:
+    """Samples the RSS of this process plus its descendants (dbt runs as a child)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, KB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def _run(self) -> None:
+        pid, tick = os.getpid(), 0
+        kids: list[int] = []
+        while not self._stop.is_set():
+            if tick % 5 == 0:
+                kids = _descendants(pid)
+            total = _rss_kb() + sum(_rss_kb(str(k)) for k in kids)
+            self.samples.append((time.time(), total))
+            tick += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mb(self, start: float | None = None, end: float | None = None) -> float:
+        lo, hi = start or 0.0, end or float("inf")
+        window = [kb for t, kb in self.samples if lo - self.interval <= t <= hi + self.interval]
+        return round(max(window, default=0) / 1024, 1)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count()}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_mb"] = round(int(line.split()[1]) / 1024)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    info["python"] = sys.version.split()[0]
+    return info
+
+
+# ---------------------------------------------------------------- the run
+
+class Workspace:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.db = root / "lbx.duckdb"
+        self.models = root / "models"
+        self.exports = root / "exports"
+        self.inbox = root / "inbox"
+
+    def reset(self) -> None:
+        for path in (self.db, self.db.with_suffix(".duckdb.wal")):
+            path.unlink(missing_ok=True)
+        for path in (self.models, self.exports, self.inbox):
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "LBX_DUCKDB_PATH": str(self.db),
+            "LBX_MODELS_DIR": str(self.models),
+            "LBX_MOVIELENS_DIR": str(self.data),
+            "LBX_TMDB_SNAPSHOT": str(self.data / "tmdb" / "movies.jsonl.gz"),
+            "LBX_EXPORT_DIRS": str(self.exports),
+            "LBX_INBOX_DIR": str(self.inbox),
+            "LBX_DATA_DIR": str(self.root),
+        }
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]):  # noqa: ANN202
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _resources(ws: Workspace, tune_budget: int | None) -> dict[str, Any]:
+    from dagster_duckdb import DuckDBResource
+
+    from lbx_orchestration.resources import LbxSettings, LetterboxdResource, SnapshotTmdbResource
+
+    settings: dict[str, Any] = {"movielens_dir": str(ws.data), "models_dir": str(ws.models)}
+    if tune_budget is not None:
+        settings["tune_budget"] = tune_budget
+    return {
+        "duckdb": DuckDBResource(database=str(ws.db)),
+        "tmdb": SnapshotTmdbResource(snapshot_path=str(ws.data / "tmdb" / "movies.jsonl.gz")),
+        "letterboxd": LetterboxdResource(export_dirs=[str(ws.exports)], inbox_dir=str(ws.inbox)),
+        "settings": LbxSettings(**settings),
+    }
+
+
+def _metadata_value(value: Any) -> Any:
+    inner = getattr(value, "value", value)
+    return inner if isinstance(inner, int | float | str | bool) else None
+
+
+def _full_refresh_selection(defs: Any) -> list[Any]:
+    """Every asset of the daily graph and its checks; assets partitioned otherwise (per-user
+    onboarding) are not part of a full refresh and cannot share its run."""
+    from lbx_orchestration.partitions import scrape_date_partitions
+
+    assets = [a for a in defs.assets
+              if getattr(a, "partitions_def", None) in (None, scrape_date_partitions)]
+    keys = {k for a in assets for k in a.keys}
+    checks = [c for c in (defs.asset_checks or []) if all(ck.asset_key in keys for ck in c.check_keys)]
+    return [*assets, *checks]
+
+
+def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
+    import dagster as dg
+
+    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.definitions import build_definitions
+
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+
+    defs = build_definitions(_resources(ws, tune_budget))
+    selection = _full_refresh_selection(defs)
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.time()
+    result = dg.materialize(
+        selection,
+        resources=defs.resources,
+        partition_key=str(SAMPLE_SCRAPE_DATE),
+        instance=instance,
+        raise_on_error=False,
+    )
+    ended = time.time()
+    failures = [e.message[:2000] for e in result.all_events if e.is_failure]
+    steps = {
+        s.step_key: (s.start_time, s.end_time, str(s.status))
+        for s in instance.get_run_step_stats(result.run_id)
+        if s.start_time and s.end_time
+    }
+    metadata: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        values = {k: _metadata_value(v) for k, v in mat.metadata.items()}
+        metadata[mat.asset_key.to_user_string()] = {k: v for k, v in values.items() if v is not None}
+    stages: dict[str, Any] = {}
+    for stage, keys in STAGES.items():
+        windows = [steps[k] for k in keys if k in steps]
+        if not windows:
+            stages[stage] = {"seconds": None, "peak_mb": None, "missing_steps": list(keys)}
+            continue
+        lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
+        stages[stage] = {
+            "seconds": round(sum(w[1] - w[0] for w in windows), 3),
+            "peak_mb": sampler.peak_mb(lo, hi),
+            "steps": {k: round(steps[k][1] - steps[k][0], 3) for k in keys if k in steps},
+        }
+    models: dict[str, Any] = {}
+    for alias in MODELS:
+        meta = metadata.get(f"{alias}_model", {})
+        total = stages[f"model_{alias}"]["seconds"]
+        fit = meta.get("fit_seconds")
+        models[alias] = {
+            "seconds": total,
+            "final_fit_seconds": fit,
+            "tune_and_eval_seconds": round(total - fit, 3) if total is not None and fit is not None else None,
+            "ndcg@10": meta.get("ndcg@10"),
+            "params": None,
+        }
+    checks = {f"{c.asset_key.to_user_string()}.{c.check_name}": bool(c.passed)
+              for c in result.get_asset_check_evaluations()}
+    return {
+        "success": bool(result.success),
+        "seconds": round(ended - started, 3),
+        "peak_mb": sampler.peak_mb(started, ended),
+        "stages": stages,
+        "models": models,
+        "unmapped_steps": sorted(set(steps) - {k for keys in STAGES.values() for k in keys}),
+        "served_model": metadata.get("model_evaluation", {}).get("served_model"),
+        "recommendation_rows": metadata.get("user_recommendations", {}).get("rows"),
+        "checks": checks,
+        "failures": failures,
+    }
+
+
+def _served(ws: Workspace) -> tuple[Any, Any]:
+    from lbx_orchestration.core.recsys.pipeline import load_trained
+    from lbx_orchestration.core.warehouse import connect, read_frame
+
+    with connect(ws.db, read_only=True) as con:
+        row = read_frame(con, "select model, path from serving.model_metrics where served "
+                              "order by evaluated_at desc limit 1").row(0, named=True)
+    return row["model"], load_trained(Path(row["path"]))
+
+
+def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
+    """Median time of ``fold_in_user`` re-folding existing users' rows as new users."""
+    import numpy as np
+
+    from lbx_orchestration.core.recsys.pipeline import latest_path, load_trained
+    from lbx_orchestration.core.recsys.serve import ServingPolicy
+    from lbx_orchestration.core.warehouse import connect, read_frame
+    from lbx_orchestration.models.data import INTERACTIONS
+    from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs
+
+    if alias is None:
+        _, trained = _served(ws)
+    else:
+        trained = load_trained(latest_path(ws.models, alias))
+    keys = np.asarray(trained.interactions.user_ids).astype(str)
+    picks = keys[np.linspace(0, len(keys) - 1, num=min(FOLD_IN_USERS, len(keys))).astype(int)]
+    with connect(ws.db, read_only=True) as con:
+        inputs = load_serving_inputs(con, trained, ServingPolicy())
+        rows = {k: read_frame(con, f"select tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
+                                   "where user_key = ?", [k]) for k in picks}
+    times, lengths = [], []
+    for i, key in enumerate(picks):
+        started = time.perf_counter()
+        recs = fold_in_user(inputs, f"bench:new{i}", rows[key])
+        times.append(time.perf_counter() - started)
+        lengths.append(recs.height)
+    return {
+        "model": trained.name,
+        "users": len(times),
+        "median_ms": round(statistics.median(times) * 1000, 2),
+        "max_ms": round(max(times) * 1000, 2),
+        "first_ms": round(times[0] * 1000, 2),
+        "observations_per_user_median": float(statistics.median(r.height for r in rows.values())),
+        "recommendations_per_user_min": min(lengths),
+    }
+
+
+def recs_query(ws: Workspace) -> dict[str, Any]:
+    """``lbx recs <user>`` in-process (median of many) and as a cold command (once)."""
+    from lbx_orchestration.core.warehouse import connect
+
+    with connect(ws.db, read_only=True) as con:
+        names = [r[0] for r in con.execute(
+            "select distinct username from serving.user_recommendations order by username limit ?",
+            [RECS_QUERIES]).fetchall()]
+    try:
+        from lbx_orchestration.cli import main as cli_main
+    except ImportError:
+        cli_main = None
+    times = []
+    for name in names:
+        started = time.perf_counter()
+        if cli_main is not None:
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                code = cli_main(["recs", name, "--db", str(ws.db), "--limit", "50"])
+            if code != 0 or name not in out.getvalue():
+                raise RuntimeError(f"lbx recs {name} failed (exit {code})")
+        else:
+            with connect(ws.db, read_only=True) as con:
+                con.execute("select * from serving.user_recommendations where username = ? order by rank",
+                            [name]).fetchall()
+        times.append(time.perf_counter() - started)
+    result: dict[str, Any] = {
+        "via": "lbx_orchestration.cli recs" if cli_main else "SQL",
+        "queries": len(times),
+        "median_ms": round(statistics.median(times) * 1000, 2),
+        "max_ms": round(max(times) * 1000, 2),
+    }
+    if cli_main is not None and names:
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lbx_orchestration.cli", "recs", names[0], "--db",
+                               str(ws.db), "--limit", "50"], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        result["cold_command_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        result["cold_command_exit"] = proc.returncode
+    return result
+
+
+def nightly(ws: Workspace, community: synth.Community, tune_budget: int | None) -> dict[str, Any]:
+    """One new day's ``reviews`` partition: a day of diary entries for 1,000 Letterboxd users.
+
+    The RSS read itself needs the network, so the day's rows are placed where the reviews asset
+    reads a date's Letterboxd rows (raw.letterboxd_export_entries at that scrape date); the
+    asset then builds only that partition (MovieLens history is read only for the sample date).
+    """
+    import dagster as dg
+
+    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.warehouse import connect, replace_rows
+    from lbx_orchestration.ingest.assets import EXPORT_ENTRIES, REVIEWS, reviews
+
+    day = SAMPLE_SCRAPE_DATE + dt.timedelta(days=1)
+    entries = synth.daily_export_entries(community, day, NIGHTLY_USERS)
+    with connect(ws.db) as con:
+        replace_rows(con, EXPORT_ENTRIES, entries, {"scrape_date": [day]})
+        history = con.execute(f"select count(*) from {REVIEWS}").fetchall()[0][0]
+    started = time.perf_counter()
+    result = dg.materialize([reviews], resources=_resources(ws, tune_budget), partition_key=str(day),
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    seconds = time.perf_counter() - started
+    with connect(ws.db, read_only=True) as con:
+        written = con.execute(f"select count(*) from {REVIEWS} where scrape_date = ?", [day]).fetchall()[0][0]
+    return {
+        "method": "dagster materialize of reviews partition " + str(day),
+        "success": bool(result.success),
+        "seconds": round(seconds, 3),
+        "new_rows": int(written),
+        "users": int(entries["username"].n_unique()),
+        "history_rows": int(history),
+    }
+
+
+TARGETS: list[tuple[str, str, float, str]] = [
+    # (label, path into the result, limit, unit)
+    ("full refresh end to end", "full_refresh.seconds", 300, "s"),
+    ("ALS training", "full_refresh.models.als.seconds", 10, "s"),
+    ("LightFM hybrid", "full_refresh.models.lightfm.seconds", 180, "s"),
+    ("EASE", "full_refresh.models.ease.seconds", 90, "s"),
+    ("scoring + writing top 50 for every user", "full_refresh.stages.scoring.seconds", 10, "s"),
+    ("dbt features", "full_refresh.stages.dbt_features.seconds", 30, "s"),
+    ("fold-in per user (served model)", "fold_in.median_ms", 50, "ms"),
+    ("peak memory", "peak_mb", 6144, "MB"),
+]
+
+
+def _get(result: dict[str, Any], path: str) -> Any:
+    node: Any = result
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for label, path, limit, unit in TARGETS:
+        value = _get(result, path)
+        rows.append({"target": label, "limit": limit, "unit": unit, "value": value,
+                     "met": value is not None and value <= limit})
+    return rows
+
+
+def run_size(size: str, work: Path, out: Path, seed: int = 7, tune_budget: int | None = None,
+             extras: bool = True) -> dict[str, Any]:
+    """Benchmark one size in this process; writes and returns ``<out>/<size>.json``."""
+    ws = Workspace(work / size)
+    ws.reset()
+    result: dict[str, Any] = {"size": size, "seed": seed, "machine": machine(),
+                              "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                              "tune_budget": tune_budget}
+    with MemorySampler() as sampler, _env(ws.environ()):
+        started = time.perf_counter()
+        community = synth.generate(size, seed)
+        result["data"] = synth.write(community, ws.data)
+        result["synth_seconds"] = round(time.perf_counter() - started, 3)
+        if tune_budget is None:
+            from lbx_orchestration.resources import LbxSettings
+
+            result["tune_budget"] = LbxSettings().tune_budget
+        result["full_refresh"] = full_refresh(ws, sampler, tune_budget)
+        if result["full_refresh"]["success"]:
+            result["fold_in"] = fold_in(ws)
+            if result["fold_in"]["model"] != "als":
+                result["fold_in_als"] = fold_in(ws, "als")
+            result["recs_query"] = recs_query(ws)
+            if extras:
+                result["nightly"] = nightly(ws, community, tune_budget)
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result["peak_mb"] = max(sampler.peak_mb(), round(self_kb / 1024, 1))
+    result["maxrss_mb"] = {"self": round(self_kb / 1024, 1), "largest_child": round(children_kb / 1024, 1)}
+    result["targets"] = evaluate_targets(result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{size}.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    return result
+
+
+# ---------------------------------------------------------------- the report
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _size_key(name: str) -> tuple[int, str]:
+    return (int(name), name) if name.isdigit() else (0, name)
+
+
+def write_readme(out: Path, notes: list[str] | None = None) -> Path:
+    results = {}
+    for path in sorted(out.glob("*.json")):
+        if path.stem in synth.SIZES:
+            results[path.stem] = json.loads(path.read_text())
+    sizes = sorted(results, key=_size_key)
+    lines = ["# Scale benchmark", "",
+             "Generated by `python benchmarks/run.py` (synthetic communities from `benchmarks/synth.py`, "
+             "the real Dagster graph in-process on a fresh DuckDB file). Seconds are Dagster step wall "
+             "times; memory is the peak RSS of the run's process plus children (dbt) during the stage.", ""]
+    if sizes:
+        m = results[sizes[-1]]["machine"]
+        lines += [f"Machine: {m.get('cores')} cores, {_fmt(m.get('memory_mb'))} MB RAM, {m.get('cpu', '?')}, "
+                  f"Python {m.get('python')}. Shared with other work while measured.", ""]
+        header = "| stage | " + " | ".join(f"{s} users: s / peak MB" for s in sizes) + " |"
+        lines += [header, "|---" * (len(sizes) + 1) + "|"]
+
+        def row(label: str, cell) -> None:  # noqa: ANN001
+            lines.append(f"| {label} | " + " | ".join(cell(results[s]) for s in sizes) + " |")
+
+        row("data: ratings / users / films",
+            lambda r: f"{_fmt(r['data']['ratings'])} / {_fmt(r['data']['users'])} / {_fmt(r['data']['films'])}")
+        row("synthetic data generation", lambda r: f"{_fmt(r.get('synth_seconds'))} s")
+        for stage in STAGES:
+            def cell(r: dict, stage: str = stage) -> str:
+                st = r.get("full_refresh", {}).get("stages", {}).get(stage, {})
+                text = f"{_fmt(st.get('seconds'))} / {_fmt(st.get('peak_mb'), 0)}"
+                if stage.startswith("model_"):
+                    mm = r["full_refresh"]["models"][stage[6:]]
+                    text += (f" (tune+eval {_fmt(mm.get('tune_and_eval_seconds'))}, final fit "
+                             f"{_fmt(mm.get('final_fit_seconds'), 2)})")
+                return text
+            row(stage, cell)
+        row("**full refresh**", lambda r: f"**{_fmt(r['full_refresh']['seconds'])}** / "
+            f"{_fmt(r['full_refresh']['peak_mb'], 0)}")
+        row("fold-in, served model (median ms/user)",
+            lambda r: f"{_fmt(r.get('fold_in', {}).get('median_ms'))} ms ({r.get('fold_in', {}).get('model')})")
+        row("fold-in, ALS (median ms/user)",
+            lambda r: f"{_fmt((r.get('fold_in_als') or r.get('fold_in', {})).get('median_ms'))} ms")
+        row("`lbx recs` in-process (median) / cold command",
+            lambda r: f"{_fmt(r.get('recs_query', {}).get('median_ms'))} ms / "
+            f"{_fmt(r.get('recs_query', {}).get('cold_command_ms'), 0)} ms")
+        row("nightly reviews partition (~1,000 new rows)",
+            lambda r: f"{_fmt(r.get('nightly', {}).get('seconds'), 2)} s "
+            f"({_fmt(r.get('nightly', {}).get('new_rows'))} rows)")
+        row("served model / NDCG@10",
+            lambda r: f"{r['full_refresh'].get('served_model')} / "
+            f"{_fmt(_served_ndcg(r), 4)}")
+        row("peak memory, whole run (MB)", lambda r: _fmt(r.get("peak_mb"), 0))
+        lines.append("")
+    target_size = "1000" if "1000" in results else (sizes[-1] if sizes else None)
+    if target_size:
+        lines += [f"## Targets at {target_size} users"
+                  + ("" if target_size == "1000" else " (1,000-user run not available)"), "",
+                  "| target | limit | measured | |", "|---|---|---|---|"]
+        for t in results[target_size]["targets"]:
+            value = t["value"]
+            lines.append(f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
+                         f"{_fmt(value)} {t['unit'] if value is not None else ''} | "
+                         f"{'met' if t['met'] else '**missed**'} |")
+        lines.append("")
+    tmdb = out / "tmdb_throughput.json"
+    if tmdb.exists():
+        t = json.loads(tmdb.read_text())
+        lines += ["## TMDb client throughput (loopback server)", "",
+                  f"{t['films']}/{t['n']} films, {t['requests']} requests in {t['elapsed_s']} s: "
+                  f"{t['achieved_rps']} req/s against a limit of {t['rate_limit']:g}; at most "
+                  f"{t['max_requests_in_any_1s_window']} requests in any 1 s window "
+                  f"({'within' if t['within_limit'] else 'OVER'} the limit).", ""]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    path = out / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _served_ndcg(r: dict[str, Any]) -> float | None:
+    served = r["full_refresh"].get("served_model")
+    for alias, mm in r["full_refresh"].get("models", {}).items():
+        if served and served.startswith(alias):
+            return mm.get("ndcg@10")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200,1000", help="comma-separated: " + ", ".join(synth.SIZES))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--tune-budget", type=int, default=None,
+                        help="LbxSettings.tune_budget for the run (default: the project's default)")
+    parser.add_argument("--skip-tmdb", action="store_true", help="skip the ~100 s TMDb client benchmark")
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--note", action="append", default=[], help="a line for the README's notes")
+    args = parser.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    for size in sizes:
+        synth.spec_for(size)
+    if args.single:
+        result = run_size(sizes[0], args.work, args.out, args.seed, args.tune_budget)
+        return 0 if result["full_refresh"]["success"] else 1
+    status = 0
+    for size in sizes:
+        print(f"== {size} users", flush=True)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--single", "--sizes", size, "--out",
+               str(args.out), "--work", str(args.work), "--seed", str(args.seed)]
+        if args.tune_budget is not None:
+            cmd += ["--tune-budget", str(args.tune_budget)]
+        log = args.work / f"{size}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w", encoding="utf-8") as fh:  # Dagster's step log is long: keep it aside
+            code = subprocess.run(cmd, check=False, stdout=fh, stderr=subprocess.STDOUT).returncode
+        status = status or code
+        summary = json.loads((args.out / f"{size}.json").read_text()) if (args.out / f"{size}.json").exists() else {}
+        print(f"   exit {code} (log {log}); full refresh {_get(summary, 'full_refresh.seconds')} s, "
+              f"peak {summary.get('peak_mb')} MB", flush=True)
+    if not args.skip_tmdb:
+        from tmdb_throughput import run_benchmark
+
+        print("== TMDb client throughput (about 100 s)", flush=True)
+        run_benchmark(n=1000, rate=20, out=args.out / "tmdb_throughput.json")
+    print(write_readme(args.out, args.note))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
