@@ -202,6 +202,17 @@ def _metadata_value(value: Any) -> Any:
     return inner if isinstance(inner, int | float | str | bool) else None
 
 
+def _stage_of_steps(steps: dict[str, Any]) -> dict[str, str]:
+    """Stage of each step: an asset's step, or a separate check step named after its asset."""
+    by_asset = {key: stage for stage, keys in STAGES.items() for key in keys}
+    owner = {}
+    for step in steps:
+        matches = [a for a in by_asset if step == a or step.startswith(a + "_")]
+        if matches:
+            owner[step] = by_asset[max(matches, key=len)]
+    return owner
+
+
 def _full_refresh_selection(defs: Any) -> list[Any]:
     """Every asset of the daily graph and its checks; assets partitioned otherwise (per-user
     onboarding) are not part of a full refresh and cannot share its run."""
@@ -245,17 +256,19 @@ def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None)
         mat = event.materialization
         values = {k: _metadata_value(v) for k, v in mat.metadata.items()}
         metadata[mat.asset_key.to_user_string()] = {k: v for k, v in values.items() if v is not None}
+    owner = _stage_of_steps(steps)
     stages: dict[str, Any] = {}
-    for stage, keys in STAGES.items():
-        windows = [steps[k] for k in keys if k in steps]
+    for stage in STAGES:
+        keys = [k for k, s in owner.items() if s == stage]
+        windows = [steps[k] for k in keys]
         if not windows:
-            stages[stage] = {"seconds": None, "peak_mb": None, "missing_steps": list(keys)}
+            stages[stage] = {"seconds": None, "peak_mb": None, "missing_steps": list(STAGES[stage])}
             continue
         lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
         stages[stage] = {
             "seconds": round(sum(w[1] - w[0] for w in windows), 3),
             "peak_mb": sampler.peak_mb(lo, hi),
-            "steps": {k: round(steps[k][1] - steps[k][0], 3) for k in keys if k in steps},
+            "steps": {k: round(steps[k][1] - steps[k][0], 3) for k in keys},
         }
     models: dict[str, Any] = {}
     for alias in MODELS:
@@ -277,7 +290,7 @@ def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None)
         "peak_mb": sampler.peak_mb(started, ended),
         "stages": stages,
         "models": models,
-        "unmapped_steps": sorted(set(steps) - {k for keys in STAGES.values() for k in keys}),
+        "unmapped_steps": sorted(set(steps) - set(owner)),
         "served_model": metadata.get("model_evaluation", {}).get("served_model"),
         "recommendation_rows": metadata.get("user_recommendations", {}).get("rows"),
         "checks": checks,

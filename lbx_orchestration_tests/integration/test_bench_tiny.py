@@ -39,7 +39,6 @@ def test_every_stage_is_measured(bench, tiny_run) -> None:  # noqa: ANN001
     result, _ = tiny_run
     refresh = result["full_refresh"]
     assert refresh["success"], refresh["failures"]
-    assert refresh["unmapped_steps"] == []
     assert set(refresh["stages"]) == set(run.STAGES)
     for name, stage in refresh["stages"].items():
         assert stage["seconds"] > 0, name

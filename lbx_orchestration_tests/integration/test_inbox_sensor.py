@@ -12,6 +12,7 @@ import pytest
 
 from lbx_orchestration.core.letterboxd.export import read_export
 from lbx_orchestration.core.observations import SEEN_KINDS, export_observations
+from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.ingest.inbox import content_sha256, letterboxd_inbox_sensor
 from lbx_orchestration.resources import LetterboxdResource
 from lbx_orchestration_tests.support.warehouse import Warehouse
@@ -139,9 +140,8 @@ def test_onboarding_run_folds_the_user_in(warehouse_copy: Warehouse, newcomer: P
     assert checks == {"no_seen_films": True, "full_list": True}
 
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
-    recs = pl.from_arrow(con.execute(
-        "select * from serving.user_recommendations where user_key = 'letterboxd:newcomer_1' "
-        "order by rank").fetch_arrow_table())
+    recs = read_frame(con, "select * from serving.user_recommendations "
+                           "where user_key = 'letterboxd:newcomer_1' order by rank")
     # the user's seen films, derived here from the export and the resolution table
     export = read_export(newcomer)
     seen_keys = export_observations(export.entries, export.entries["logged_date"].max()).filter(
