@@ -32,8 +32,9 @@ demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
-test: install dbt-parse
+test: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
+	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/python -m pytest -q
 
 lint: install
