@@ -444,8 +444,11 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for label, path, limit, unit in TARGETS:
         value = _get(result, path)
-        rows.append({"target": label, "limit": limit, "unit": unit, "value": value,
-                     "met": value is not None and value <= limit})
+        row = {"target": label, "limit": limit, "unit": unit, "value": value,
+               "met": value is not None and value <= limit}
+        if ".models." in path:  # judged on the whole asset (tuning included); the refit beside it
+            row["final_fit_seconds"] = _get(result, path.rsplit(".", 1)[0] + ".final_fit_seconds")
+        rows.append(row)
     return rows
 
 
@@ -553,11 +556,13 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         lines += [f"## Targets at {target_size} users"
                   + ("" if target_size == "1000" else " (1,000-user run not available)"), "",
                   "| target | limit | measured | |", "|---|---|---|---|"]
-        for t in results[target_size]["targets"]:
+        for t in evaluate_targets(results[target_size]):
             value = t["value"]
+            fit = t.get("final_fit_seconds")
+            detail = f" (tune + eval + final fit; final fit alone {_fmt(fit, 2)} s)" if fit is not None else ""
             lines.append(f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
-                         f"{_fmt(value)} {t['unit'] if value is not None else ''} | "
-                         f"{'met' if t['met'] else '**missed**'} |")
+                         f"{_fmt(value)} {t['unit'] if value is not None else ''}{detail} | "
+                         f"{'met' if t['met'] else '**missed**: ' + _why(t, results[target_size])} |")
         lines.append("")
     tmdb = out / "tmdb_throughput.json"
     if tmdb.exists():
@@ -567,11 +572,58 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
                   f"{t['achieved_rps']} req/s against a limit of {t['rate_limit']:g}; at most "
                   f"{t['max_requests_in_any_1s_window']} requests in any 1 s window "
                   f"({'within' if t['within_limit'] else 'OVER'} the limit).", ""]
-    if notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    notes = [*_default_notes(results), *(notes or [])]
+    lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     path = out / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
+    """The measured reason a target was missed, from the run's own numbers."""
+    refresh = result.get("full_refresh", {})
+    if target["value"] is None:
+        return "not measured (the run failed before this step; see failures in the JSON)"
+    if "final_fit_seconds" in target and target["final_fit_seconds"] is not None:
+        fit, total = target["final_fit_seconds"], target["value"]
+        return (f"tuning and held-out evaluation (tune_budget={result.get('tune_budget')} configurations, "
+                f"each fitted on the training split, plus the test fit) take {total - fit:,.1f} s; "
+                f"the final fit on everything takes {fit:,.1f} s")
+    if target["target"].startswith("full refresh"):
+        stages = sorted(((v.get("seconds") or 0.0, k) for k, v in refresh.get("stages", {}).items()),
+                        reverse=True)[:3]
+        return "most time in " + ", ".join(f"{k} {v:,.0f} s" for v, k in stages)
+    if target["target"].startswith("dbt"):
+        return "dbt runs in a subprocess (start-up, parse) and rebuilds every model and test in full"
+    if target["target"].startswith("fold-in"):
+        return f"median per user for {result.get('fold_in', {}).get('model')} (includes MMR and reasons)"
+    if target["target"].startswith("peak"):
+        worst = max(refresh.get("stages", {}).items(), key=lambda kv: kv[1].get("peak_mb") or 0)
+        return f"highest during {worst[0]} ({worst[1].get('peak_mb')} MB)"
+    return "see the per-stage table"
+
+
+def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
+    notes = ["Data: `benchmarks/synth.py` (seed 7): Zipf-like film popularity (exponent 1.1) mixed with "
+             f"{synth.TASTES} hidden taste clusters that drive both choice and rating; half-star "
+             "ratings; metadata (genres, directors, cast, keywords, language) follows the clusters.",
+             "Model stages are whole Dagster assets: tuning on a validation split, the held-out "
+             "test evaluation (LightFM also measures its CF-only and CB-only ablations) and the "
+             "final fit on everything; the final fit alone is shown in brackets.",
+             "Fold-in re-folds existing users' rows as new users (median of "
+             f"{FOLD_IN_USERS}); `lbx recs` is `lbx_orchestration.cli.main(['recs', user])` "
+             "in-process (median of 20) and once as a fresh `python -m lbx_orchestration.cli` "
+             "process (interpreter and import start-up included).",
+             "Nightly: the RSS read needs the network, so one day of diary entries for "
+             f"{NIGHTLY_USERS:,} Letterboxd users is placed in raw.letterboxd_export_entries at the "
+             "next scrape date, then Dagster materializes only that `reviews` partition (it reads "
+             "that date's rows, not the MovieLens history)."]
+    if "5000" not in results:
+        took = _get(results.get("1000", {}), "full_refresh.seconds")
+        notes.append("The 5,000-user size was not run: it is run only when the 1,000-user full "
+                     "refresh finishes well under 10 minutes"
+                     + (f" (it took {took / 60:,.1f} min)." if took else " (no 1,000-user result yet)."))
+    return notes
 
 
 def _served_ndcg(r: dict[str, Any]) -> float | None:
@@ -591,12 +643,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune-budget", type=int, default=None,
                         help="LbxSettings.tune_budget for the run (default: the project's default)")
     parser.add_argument("--skip-tmdb", action="store_true", help="skip the ~100 s TMDb client benchmark")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="only rewrite <out>/README.md from the JSON files already there")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--note", action="append", default=[], help="a line for the README's notes")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
         synth.spec_for(size)
+    if args.readme_only:
+        print(write_readme(args.out, args.note))
+        return 0
     if args.single:
         result = run_size(sizes[0], args.work, args.out, args.seed, args.tune_budget)
         return 0 if result["full_refresh"]["success"] else 1

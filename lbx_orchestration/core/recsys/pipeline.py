@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,21 @@ def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = No
     tmp.write_text(trained.version)
     os.replace(tmp, root / LATEST_FILE)
     trained.path = path
+    prune_versions(root, keep=KEEP_VERSIONS)
     return path
+
+
+KEEP_VERSIONS = 3
+
+
+def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> list[Path]:
+    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp); EASE's
+    dense weights are hundreds of MB, so old versions must not pile up."""
+    versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / CARD_FILE).exists()), key=lambda p: p.name)
+    removed = versions[:-keep] if keep > 0 else versions
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
 
 
 def latest_path(models_dir: Path, alias: str) -> Path:
