@@ -59,10 +59,12 @@ def cmd_recs(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.importer import import_export
     from lbx_orchestration.core.letterboxd.export import ExportError
+    from lbx_orchestration.resources import build_resources
 
+    tmdb = build_resources()["tmdb"]  # live TMDb search when a key is set, else the snapshot
     try:
         with connect(args.db or None) as con:
-            report = import_export(con, Path(args.path), username=args.username)
+            report = import_export(con, Path(args.path), username=args.username, tmdb_source=tmdb.source())
     except (ExportError, FileNotFoundError) as exc:
         print(f"import refused: {exc}", file=sys.stderr)
         return 1

@@ -114,8 +114,10 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         )
     else:
         tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
+    warehouse = duckdb_path()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
     resources: dict[str, Any] = {
-        "duckdb": DuckDBResource(database=str(duckdb_path())),
+        "duckdb": DuckDBResource(database=str(warehouse)),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(
             inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")),

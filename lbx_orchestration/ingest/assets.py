@@ -137,6 +137,11 @@ def reviews(
 ) -> dg.MaterializeResult:
     scrape_date = dt.date.fromisoformat(context.partition_key)
     parts = [empty_reviews()]
+    if letterboxd.rss_users and letterboxd.crawl_enabled:
+        # crawl before opening the warehouse: a blocked crawl fails the run with nothing written
+        from lbx_orchestration.ingest.rss import rss_observations
+
+        parts.append(rss_observations(context, letterboxd, scrape_date))
     with duckdb.get_connection() as con:
         if scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, "raw.movielens_ratings"):
             ratings = read_frame(con, "select * from raw.movielens_ratings")
@@ -145,10 +150,6 @@ def reviews(
         if table_exists(con, EXPORT_ENTRIES):
             entries = read_frame(con, f"select * from {EXPORT_ENTRIES} where scrape_date = ?", [scrape_date])
             parts.append(export_observations(entries.drop("scrape_date"), scrape_date))
-        if letterboxd.rss_users and letterboxd.crawl_enabled:
-            from lbx_orchestration.ingest.rss import rss_observations
-
-            parts.append(rss_observations(context, letterboxd, scrape_date))
         frame = pl.concat(parts, how="vertical_relaxed").select(list(REVIEW_SCHEMA))
         replace_rows(con, REVIEWS, frame, {"scrape_date": [scrape_date]})
         bad_ratings = _bad_ratings(con, scrape_date)

@@ -11,8 +11,9 @@ MIN_PAGE_YIELD = 0.5
 MIN_RSS_RESOLVED = 0.5
 
 
-def _metadata_value(entry: object, key: str) -> object:
-    value = entry.asset_materialization.metadata.get(key) if entry else None  # type: ignore[attr-defined]
+def _metadata_value(entry: dg.EventLogEntry | None, key: str) -> object:
+    materialization = entry.asset_materialization if entry else None
+    value = materialization.metadata.get(key) if materialization else None
     return None if value is None else value.value
 
 

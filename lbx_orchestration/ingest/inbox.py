@@ -91,10 +91,12 @@ def letterboxd_inbox_sensor(
             continue
         try:
             username = read_export(path).username
-        except (ExportError, OSError) as exc:
-            message = f"refused {path.name}: {exc}"
+        except Exception as exc:  # noqa: BLE001 (one bad file must never stop the sensor)
+            expected = isinstance(exc, ExportError | OSError)
+            why = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            message = f"refused {path.name}: {why}"
             context.log.warning(f"inbox: {message}")
-            seen[sha] = f"refused: {exc}"
+            seen[sha] = f"refused: {why}"
             refused.append(message)
             continue
         seen[sha] = f"user:{username}"

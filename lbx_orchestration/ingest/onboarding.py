@@ -16,7 +16,12 @@ from lbx_orchestration.core.importer import RESOLUTION, REVIEWS, import_export
 from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.recsys.pipeline import load_trained
 from lbx_orchestration.core.recsys.serve import ServingPolicy
-from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_rows, table_exists
+from lbx_orchestration.core.warehouse import (
+    markdown_preview,
+    read_frame,
+    replace_rows,
+    table_exists,
+)
 from lbx_orchestration.partitions import letterboxd_user_partitions
 from lbx_orchestration.resources import LbxSettings, TmdbResource
 from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs
@@ -122,8 +127,8 @@ def letterboxd_user_recommendations(
         observations = _user_observations(con, user_key)
     if observations.filter(pl.col("seen")).height == 0:
         raise dg.Failure(
-            description=f"{context.partition_key} has no seen film with a TMDb id: nothing to fold in "
-            "(import their export first: letterboxd_user_import)"
+            description=f"{context.partition_key} has no seen film with a TMDb id: nothing to "
+            "fold in (import their export first: letterboxd_user_import)"
         )
     started = time.perf_counter()
     recs = fold_in_user(inputs, user_key, observations)

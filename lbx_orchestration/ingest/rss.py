@@ -141,9 +141,9 @@ def rss_observations(
     if report["outcome"] != "ok":
         problems = [f"{k}: {stats[k]}" for k in ("failed_urls", "unparsable_urls", "spider_errors",
                                                   "finish_reason") if stats.get(k)]
-        raise dg.Failure(description=f"RSS crawl failed ({'; '.join(problems) or 'unknown cause'}); "
-                         f"use the data export (Settings > Data > Export) and `lbx import`. {hint}",
-                         metadata=meta)
+        cause = "; ".join(problems) or "unknown cause"
+        raise dg.Failure(description=f"RSS crawl failed ({cause}); use the data export "
+                         f"(Settings > Data > Export) and `lbx import`. {hint}", metadata=meta)
     frame = rss_items_to_reviews(items, scrape_date)
     with_ids = frame.filter(pl.col("tmdb_id").is_not_null())["film_key"].n_unique()
     films = frame["film_key"].n_unique()

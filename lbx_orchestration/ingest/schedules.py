@@ -9,12 +9,20 @@ from lbx_orchestration.ingest.onboarding import (
     letterboxd_user_import,
     letterboxd_user_recommendations,
 )
+from lbx_orchestration.models.assets import MODEL_ASSETS
 from lbx_orchestration.partitions import scrape_date_partitions
 
 NIGHTLY_CRON = "0 3 * * *"
 
-nightly_refresh_selection = dg.AssetSelection.assets(reviews).downstream() - dg.AssetSelection.assets(
-    letterboxd_user_import, letterboxd_user_recommendations
+#: tuning is most of a model's cost: nightly refits reuse the last tuned hyperparameters
+#: (materialize a model from the UI with tune=true to search again)
+NIGHTLY_RUN_CONFIG = {
+    "ops": {f"{alias}_model": {"config": {"tune": False}} for alias in MODEL_ASSETS}
+}
+
+#: the per-user onboarding assets have their own (dynamic) partitions and their own job
+nightly_refresh_selection = dg.AssetSelection.assets(reviews).downstream() - (
+    dg.AssetSelection.assets(letterboxd_user_import, letterboxd_user_recommendations)
 )
 
 nightly_refresh_job = dg.define_asset_job(
@@ -36,5 +44,5 @@ nightly_refresh_job = dg.define_asset_job(
 def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     when = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
     day = when.astimezone(dt.UTC).date().isoformat()
-    return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day,
+    return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, run_config=NIGHTLY_RUN_CONFIG,
                          tags={"lbx/origin": "nightly"})

@@ -1,6 +1,7 @@
 """The models group: one asset per recommender, each measured with the protocol and refitted
 on everything for serving. Artifacts go to ``data/models/<name>/<version>/``."""
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.recsys.pipeline import save_trained, train_for_serving
+from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
 from lbx_orchestration.models.data import item_features, training_observations
 from lbx_orchestration.resources import LbxSettings
 
@@ -16,8 +17,19 @@ FEATURE_DEPS = ["user_item_interactions", "movie_features", "keyword_tfidf"]
 
 
 class ModelConfig(dg.Config):
+    """``tune=False`` reuses the hyperparameters of the last saved version (the nightly refresh
+    does this: tuning is most of a model's cost); ``params`` pins them explicitly."""
+
     tune: bool = True
-    params: dict[str, Any] | None = None  # fixed hyperparameters (skips tuning)
+    params: dict[str, Any] | None = None
+
+
+def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
+    try:
+        card = json.loads((latest_path(models_dir, alias) / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
 
 
 def _model_asset(
@@ -41,10 +53,13 @@ def _model_asset(
         with duckdb.get_connection() as con:
             observations = training_observations(con)
             features = item_features(con) if needs_features else None
+        params = config.params
+        if params is None and not config.tune:
+            params = _last_params(Path(settings.models_dir), alias)
         trained = train_for_serving(
             registry_name, observations, features, evaluate_also=tuple(evaluate_also),
             relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
-            tune=config.tune, budget=settings.tune_budget or None, params_override=config.params,
+            tune=config.tune, budget=settings.tune_budget or None, params_override=params,
         )
         path = save_trained(trained, Path(settings.models_dir), alias=alias)
         metadata: dict[str, Any] = {

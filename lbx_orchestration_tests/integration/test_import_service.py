@@ -3,6 +3,7 @@
 import datetime as dt
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -33,7 +34,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The three bundled exports imported into one fresh DuckDB file (done once)."""
     path = tmp_path_factory.mktemp("import") / "lbx.duckdb"
     con = duckdb.connect(str(path))
-    reports = {name: import_export(con, folder, scrape_date=DAY) for name, folder in REAL_EXPORTS.items()}
+    reports = {name: import_export(con, folder, scrape_date=DAY)
+               for name, folder in REAL_EXPORTS.items()}
     con.close()
     return path, reports
 
@@ -70,9 +72,10 @@ def test_three_exports_into_a_fresh_warehouse(imported: tuple[Path, dict]) -> No
                           .sort("observation_id"))
         # every film of the user has a resolution row, and the report's numbers are the table's
         film_keys = expected["film_key"].unique().to_list()
+        marks = ", ".join("?" * len(film_keys))
         rows = con.execute(
-            "select count(*), count(tmdb_id), count(distinct tmdb_id) from metadata.film_resolution "
-            f"where film_key in ({', '.join('?' * len(film_keys))})", film_keys).fetchall()[0]
+            "select count(*), count(tmdb_id), count(distinct tmdb_id) "
+            f"from metadata.film_resolution where film_key in ({marks})", film_keys).fetchall()[0]
         assert rows == (len(film_keys), report.resolved, report.tmdb_films)
         assert report.films == len(film_keys)
         assert report.resolved_share == pytest.approx(report.resolved / report.films)
@@ -119,17 +122,20 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     con = duckdb.connect(str(db))
     report = import_export(con, newer, scrape_date=day)
     assert report.status == "updated"
-    assert report.counts["rated"] == read_export(REAL_EXPORTS["melvincarvalho"]).summary()["rated"] - 1
+    original = read_export(REAL_EXPORTS["melvincarvalho"])
+    assert report.counts["rated"] == original.summary()["rated"] - 1
     user = ["melvincarvalho"]
-    assert con.execute("select count(*), count(distinct scrape_date) from raw.letterboxd_export_entries "
-                       "where username = ?", user).fetchall()[0] == (export.entries.height, 1)
-    assert con.execute("select count(*), any_value(content_sha256) from raw.letterboxd_imports "
-                       "where username = ?", user).fetchall()[0] == (1, export.content_sha256)
+    entries = con.execute("select count(*), count(distinct scrape_date) "
+                          "from raw.letterboxd_export_entries where username = ?", user).fetchall()
+    assert entries[0] == (export.entries.height, 1)
+    ledger = con.execute("select count(*), any_value(content_sha256) from raw.letterboxd_imports "
+                         "where username = ?", user).fetchall()
+    assert ledger[0] == (1, export.content_sha256)
     per_date = dict(con.execute(
-        "select scrape_date, count(*) from ingest.reviews where user_key = 'letterboxd:melvincarvalho' "
-        "group by all").fetchall())
+        "select scrape_date, count(*) from ingest.reviews "
+        "where user_key = 'letterboxd:melvincarvalho' group by all").fetchall())
     fresh = export_observations(export.entries, day).height
-    old = export_observations(read_export(REAL_EXPORTS["melvincarvalho"]).entries, DAY).height
+    old = export_observations(original.entries, DAY).height
     assert per_date == ({DAY: fresh} if day == DAY else {DAY: old, NEXT_DAY: fresh})
     # the newest export's rows are what stg_reviews keeps: no observation twice on one date
     assert con.execute("select count(*) - count(distinct (scrape_date, observation_id)) "
@@ -160,7 +166,9 @@ def _climbing_zip(tmp_path: Path) -> Path:
     ],
     ids=["path-traversal", "wrong-header"],
 )
-def test_bad_export_changes_nothing(db: Path, tmp_path: Path, build, message: str) -> None:  # noqa: ANN001
+def test_bad_export_changes_nothing(
+    db: Path, tmp_path: Path, build: Callable[[Path], Path], message: str
+) -> None:
     before = snapshot(db)
     con = duckdb.connect(str(db))
     with pytest.raises(ExportError) as err:

@@ -16,7 +16,12 @@ from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.ingest.inbox import content_sha256, letterboxd_inbox_sensor
 from lbx_orchestration.resources import LetterboxdResource
 from lbx_orchestration_tests.support.warehouse import Warehouse
-from lbx_orchestration_tests.unit.export_builders import REAL_EXPORTS, minimal_files, write_zip, zip_folder
+from lbx_orchestration_tests.unit.export_builders import (
+    REAL_EXPORTS,
+    minimal_files,
+    write_zip,
+    zip_folder,
+)
 
 
 def _evaluate(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
@@ -48,7 +53,8 @@ def test_sensor_requests_one_run_per_export_and_refuses_bad_ones(tmp_path: Path)
     inbox.mkdir()
     melvin_zip = zip_folder(REAL_EXPORTS["melvincarvalho"], inbox / "melvin.zip")
     patrick = shutil.copytree(REAL_EXPORTS["patrickmjones"], inbox / "patrick_export")
-    write_zip(inbox / "broken.zip", {**minimal_files(), "watched.csv": "Date,Name,Letterboxd URI\n"})
+    bad_header = "Date,Name,Letterboxd URI\n"
+    write_zip(inbox / "broken.zip", {**minimal_files(), "watched.csv": bad_header})
     (inbox / "notes.txt").write_text("not an export")
     instance = dg.DagsterInstance.ephemeral()
 
@@ -120,7 +126,8 @@ def test_onboarding_run_folds_the_user_in(warehouse_copy: Warehouse, newcomer: P
                            "accepted order by evaluated_at desc limit 1").fetchall()[0]
     con.close()
 
-    job = build_definitions(warehouse_copy.resources()).resolve_job_def("onboard_letterboxd_user_job")
+    defs = build_definitions(warehouse_copy.resources())
+    job = defs.resolve_job_def("onboard_letterboxd_user_job")
 
     def run() -> dg.ExecuteInProcessResult:
         return job.execute_in_process(run_config=request.run_config, instance=instance,

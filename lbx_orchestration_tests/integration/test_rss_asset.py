@@ -13,7 +13,8 @@ from dagster_duckdb import DuckDBResource
 from lbx_orchestration.core.letterboxd.rss import parse_feed
 from lbx_orchestration.core.observations import title_film_key
 from lbx_orchestration.ingest.assets import reviews
-from lbx_orchestration.ingest.checks import rss_pages_with_items
+from lbx_orchestration.ingest.checks import rss_pages_with_items, rss_resolved_share
+from lbx_orchestration.metadata.assets import film_catalog
 from lbx_orchestration.resources import LetterboxdResource, build_resources
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
@@ -32,7 +33,9 @@ def fast_crawl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     }))
 
 
-def _materialize(db: Path, base_url: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def _materialize(
+    db: Path, base_url: str, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
     resources = build_resources({
         "duckdb": DuckDBResource(database=str(db)),
         "letterboxd": LetterboxdResource(export_dirs=[], rss_users=list(FEEDS), crawl_enabled=True,
@@ -96,6 +99,22 @@ def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
     assert all(c.passed for c in checks.values())
     assert checks["rss_pages_with_items"].metadata["share_with_items"].value == 1.0
     assert checks["unique_observations"].metadata["duplicate_keys"].value == 0
+
+    # films without a feed id (aron's 2022 feed) go through resolution in film_catalog
+    catalog = dg.materialize([film_catalog, rss_resolved_share], instance=instance,
+                             resources=build_resources({"duckdb": DuckDBResource(database=str(db))}))
+    assert catalog.success
+    [check] = [c for c in catalog.get_asset_check_evaluations()
+               if c.check_name == "rss_resolved_share"]
+    con = duckdb.connect(str(db), read_only=True)
+    unresolved = {r[0] for r in con.execute(
+        "select film_key from metadata.film_resolution where tmdb_id is null").fetchall()}
+    con.close()
+    film_keys = {r[2] for r in rows}
+    assert check.metadata["rss_films"].value == len(film_keys)
+    assert check.metadata["resolved"].value == len(film_keys - unresolved)
+    assert all(k.startswith("title:") for k in unresolved & film_keys)
+    assert check.passed == (len(film_keys - unresolved) / len(film_keys) >= 0.5)
 
 
 def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:

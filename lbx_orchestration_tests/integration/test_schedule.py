@@ -16,6 +16,9 @@ def test_tick_requests_that_days_partition() -> None:
     assert request.run_key == "nightly:2026-11-21"
     assert nightly_refresh_schedule.cron_schedule == "0 3 * * *"
     assert nightly_refresh_schedule.execution_timezone == "UTC"
+    ops = request.run_config["ops"]
+    assert {k for k in ops} == {"popularity_model", "itemknn_model", "ease_model", "als_model", "lightfm_model"}
+    assert all(v == {"config": {"tune": False}} for v in ops.values())
 
 
 def test_job_selects_reviews_and_everything_downstream() -> None:
@@ -24,12 +27,20 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     graph = defs.resolve_asset_graph()
     reviews = dg.AssetKey("reviews")
-    downstream = {k.to_user_string() for k in graph.get_descendants(reviews)
+    reached, todo = set(), [reviews]
+    while todo:  # walk the graph's child edges from reviews
+        for child in graph.get(todo.pop()).child_keys:
+            if child not in reached:
+                reached.add(child)
+                todo.append(child)
+    downstream = {k.to_user_string() for k in reached
                   if not isinstance(graph.get(k).partitions_def, dg.DynamicPartitionsDefinition)}
     assert selected == downstream | {"reviews"}
-    # the stages the nightly run must cover, by name
-    assert {"reviews", "users", "film_catalog", "tmdb_movies", "features/user_item_interactions",
-            "als_model", "ease_model", "model_evaluation", "user_recommendations"} <= selected
+    # the stages the nightly run must cover, by name (dbt models by their last key part)
+    names = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
+    assert {"reviews", "users", "film_catalog", "tmdb_movies", "stg_reviews",
+            "user_item_interactions", "als_model", "ease_model", "model_evaluation",
+            "user_recommendations"} <= names
     assert not selected & {"movielens_ratings", "letterboxd_exports", "letterboxd_user_import",
                            "letterboxd_user_recommendations"}
     assert job.partitions_def.get_partition_keys()[-1] == dt.datetime.now(dt.UTC).date().isoformat()

@@ -98,7 +98,8 @@ def test_flatten_details_reads_tmdbs_shape_and_tolerates_gaps() -> None:
 
 
 def test_keyword_tfidf_weights_rare_keywords_higher() -> None:
-    movies = pl.DataFrame({"tmdb_id": [1, 2, 3], "keywords": [["heist", "paris"], ["heist", "rome"], ["heist", "paris"]]})
+    keywords = [["heist", "paris"], ["heist", "rome"], ["heist", "paris"]]
+    movies = pl.DataFrame({"tmdb_id": [1, 2, 3], "keywords": keywords})
     weights = keyword_tfidf(movies, min_df=1)
     film2 = dict(weights.filter(pl.col("tmdb_id") == 2).select("keyword", "weight").iter_rows())
     assert film2["rome"] > film2["heist"]

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.threads import default_threads
 
 
 def _confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -39,7 +40,7 @@ class ALSRecommender:
         iterations: int = 15,
         alpha: float = 5.0,
         seed: int = 42,
-        num_threads: int = 1,
+        num_threads: int | None = None,
     ) -> None:
         if int(factors) < 1 or int(iterations) < 1:
             raise ValueError(f"factors and iterations must be >= 1, got {factors}, {iterations}")
@@ -53,7 +54,7 @@ class ALSRecommender:
             "iterations": int(iterations),
             "alpha": float(alpha),
             "seed": int(seed),
-            "num_threads": int(num_threads),
+            "num_threads": int(num_threads if num_threads is not None else default_threads()),
         }
         self.user_factors: np.ndarray | None = None
         self.item_factors: np.ndarray | None = None

@@ -23,22 +23,23 @@ from threadpoolctl import threadpool_limits
 
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.threads import default_threads
 
 
 class EASERecommender:
     name = "ease"
 
-    def __init__(self, l2: float = 250.0, max_items: int = 20_000, num_threads: int = 1) -> None:
+    def __init__(self, l2: float = 250.0, max_items: int = 20_000, num_threads: int | None = None) -> None:
         if l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {l2}")
         if int(max_items) < 1:
             raise ValueError(f"max_items must be >= 1, got {max_items}")
-        if int(num_threads) < 1:
+        if num_threads is not None and int(num_threads) < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         self.params: dict[str, Any] = {
             "l2": float(l2),
             "max_items": int(max_items),
-            "num_threads": int(num_threads),
+            "num_threads": int(num_threads if num_threads is not None else default_threads()),
         }
         self.items: np.ndarray | None = None  # model column -> catalogue item index
         self.weights: np.ndarray | None = None  # B, (len(items), len(items))
