@@ -76,3 +76,22 @@ def test_eval_on_a_movielens_format_file(tmp_path: Path, capsys) -> None:
     for row in report["rows"]:
         assert 0.0 <= row["ndcg@10"] <= 1.0 and 0.0 <= row["recall@20"] <= 1.0
     assert "random split" in report["protocol"]
+
+
+def test_import_twice_then_a_broken_zip(tmp_path: Path, capsys) -> None:
+    from lbx_orchestration.constants import BUNDLED_EXPORTS_DIR
+
+    db = tmp_path / "lbx.duckdb"
+    export = BUNDLED_EXPORTS_DIR / "melvincarvalho_2021-11"
+    assert main(["import", str(export), "--db", str(db)]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("melvincarvalho: imported")
+    rated = sum(1 for _ in (export / "ratings.csv").open(encoding="utf-8")) - 1
+    assert f"rated {rated}," in first
+    assert main(["import", str(export), "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith("melvincarvalho: unchanged")
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 this is not really a zip")
+    assert main(["import", str(broken), "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("import refused:") and "broken.zip" in err

@@ -62,7 +62,8 @@ class EASERecommender:
         weights = inv / (-np.diag(inv))[None, :]
         np.fill_diagonal(weights, 0.0)
         self.items = items.astype(np.int64)
-        self.weights = weights.astype(np.float32, copy=False)
+        # C order: scipy copies a Fortran-ordered dense operand on every sparse @ dense product
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         return self
 
     def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +101,6 @@ class EASERecommender:
         params, arrays = load_model_files(path, cls.name)
         model = cls(**params)
         model.items = arrays["items"]
-        model.weights = arrays["weights"]
+        model.weights = np.ascontiguousarray(arrays["weights"], dtype=np.float32)
         model.n_items = int(arrays["n_items"])
         return model
