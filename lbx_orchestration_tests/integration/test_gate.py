@@ -39,3 +39,18 @@ def test_a_degraded_model_is_blocked_and_the_old_recommendations_stay(warehouse_
     con.close()
     assert latest[0] == "als" and latest[2] is False
     assert len(champion) == 1 and latest[3] < champion[0][0]
+
+
+def test_a_nightly_refit_reuses_the_last_tuned_hyperparameters(warehouse_copy: Warehouse) -> None:
+    import json
+
+    from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path
+
+    before = json.loads((latest_path(warehouse_copy.models_dir, "als") / CARD_FILE).read_text())
+    result = materialize_with_config(warehouse_copy, ["als_model"], {"ops": {"als_model": {"config": {"tune": False}}}})
+    assert result.success
+    after = json.loads((latest_path(warehouse_copy.models_dir, "als") / CARD_FILE).read_text())
+    strip = ("seed", "num_threads")
+    assert {k: v for k, v in after["params"].items() if k not in strip} == {
+        k: v for k, v in before["params"].items() if k not in strip}
+    assert after["version"] != before["version"] or after["metrics"] == before["metrics"]
