@@ -19,7 +19,7 @@ from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA, resolve_films
 from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import read_frame, table_exists
+from lbx_orchestration.core.warehouse import read_frame, replace_many, table_exists
 
 EXPORT_ENTRIES = "raw.letterboxd_export_entries"
 EXPORT_IMPORTS = "raw.letterboxd_imports"
@@ -133,40 +133,6 @@ def _report(export: LetterboxdExport, status: Status, scrape_date: dt.date,
     )
 
 
-def _write(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], username: str,
-           scrape_date: dt.date) -> None:
-    """All writes of one import in one transaction."""
-    user_key = f"letterboxd:{username}"
-    deletes = {
-        EXPORT_ENTRIES: ("username = ?", [username]),
-        EXPORT_IMPORTS: ("username = ?", [username]),
-        REVIEWS: ("scrape_date = ? and source = ? and user_key = ?",
-                  [scrape_date, EXPORT_SOURCE, user_key]),
-        RESOLUTION: None,
-    }
-    for table in frames:
-        con.execute(f"create schema if not exists {table.split('.')[0]}")
-    names = {table: f"_lbx_import_{i}" for i, table in enumerate(frames)}
-    for table, frame in frames.items():
-        con.register(names[table], frame.to_arrow())
-    try:
-        con.execute("begin transaction")
-        for table, view in names.items():
-            if not table_exists(con, table):
-                con.execute(f"create table {table} as select * from {view} limit 0")
-            where = deletes[table]
-            if where is not None:
-                con.execute(f"delete from {table} where {where[0]}", where[1])
-            con.execute(f"insert into {table} by name select * from {view}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        for view in names.values():
-            con.unregister(view)
-
-
 def import_export(
     con: duckdb.DuckDBPyConnection,
     path: str | os.PathLike[str],
@@ -205,13 +171,14 @@ def import_export(
         },
         schema=IMPORTS_SCHEMA,
     )
-    _write(
-        con,
-        {EXPORT_ENTRIES: entries, EXPORT_IMPORTS: ledger, REVIEWS: observations,
-         RESOLUTION: resolved},
-        export.username,
-        scrape_date,
-    )
+    user = export.username
+    replace_many(con, {  # every write of one import in one transaction
+        EXPORT_ENTRIES: (entries, {"username": [user]}),
+        EXPORT_IMPORTS: (ledger, {"username": [user]}),
+        REVIEWS: (observations, {"scrape_date": [scrape_date], "source": [EXPORT_SOURCE],
+                                 "user_key": [f"letterboxd:{user}"]}),
+        RESOLUTION: (resolved, None),
+    })
     status: Status = "imported" if previous is None else "updated"
     return _report(export, status, scrape_date, films, pl.concat([known, resolved],
                                                                   how="vertical_relaxed"))

@@ -78,31 +78,44 @@ def replace_rows(
     This is how a partition (a scrape date, a user) is rewritten: running it twice leaves the
     same rows, and a failure leaves the old rows in place.
     """
-    schema, _ = _split(table)
-    arrow = frame.to_arrow()
-    con.execute(f"create schema if not exists {schema}")
-    con.register("_lbx_frame", arrow)
+    replace_many(con, {table: (frame, where)})
+    return frame.height
+
+
+def replace_many(
+    con: duckdb.DuckDBPyConnection,
+    writes: dict[str, tuple[pl.DataFrame, dict[str, Sequence[Any]] | None]],
+) -> None:
+    """``replace_rows`` for several tables in ONE transaction: all are written, or none.
+
+    Each table maps to (frame, where); ``where`` None appends without deleting. A column
+    given several values matches any of them; several columns must all match.
+    """
+    views = {table: f"_lbx_frame_{i}" for i, table in enumerate(writes)}
+    for table, (frame, _) in writes.items():
+        con.execute(f"create schema if not exists {_split(table)[0]}")
+        con.register(views[table], frame.to_arrow())
     try:
         con.execute("begin transaction")
-        if not table_exists(con, table):
-            con.execute(f"create table {table} as select * from _lbx_frame limit 0")
-        clauses, params = [], []
-        for column, values in where.items():
-            values = list(values)
-            if not values:
-                continue
-            clauses.append(f"{column} in ({', '.join('?' for _ in values)})")
-            params.extend(values)
-        if clauses:
-            con.execute(f"delete from {table} where {' and '.join(clauses)}", params)
-        con.execute(f"insert into {table} by name select * from _lbx_frame")
+        for table, (_, where) in writes.items():
+            view = views[table]
+            if not table_exists(con, table):
+                con.execute(f"create table {table} as select * from {view} limit 0")
+            clauses, params = [], []
+            for column, values in (where or {}).items():
+                values = list(values)
+                clauses.append(f"{column} in ({', '.join('?' for _ in values)})" if values else "false")
+                params.extend(values)
+            if clauses:
+                con.execute(f"delete from {table} where {' and '.join(clauses)}", params)
+            con.execute(f"insert into {table} by name select * from {view}")
         con.execute("commit")
-    except Exception:
+    except BaseException:
         con.execute("rollback")
         raise
     finally:
-        con.unregister("_lbx_frame")
-    return frame.height
+        for view in views.values():
+            con.unregister(view)
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> pl.DataFrame:
