@@ -41,13 +41,14 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
             "select distinct username from serving.user_recommendations where source = 'letterboxd' order by 1"
         ).fetchall()]
     who = letterboxd[0] if letterboxd else "1"
+    query = (f"select rank, title, year, reason from serving.user_recommendations "
+             f"where username = '{who}' order by rank limit 10")
     print(f"""
 Where to look
   DuckDB file : {db}
   users served: {users} ({', '.join(letterboxd)} from Letterboxd exports, the rest MovieLens)
   try         : .venv/bin/lbx recs {who}
-                duckdb {db} "select username, rank, title, year, reason from serving.user_recommendations
-                             where username = '{who}' order by rank limit 10"
+                .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
   the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
 """)
     return 0
