@@ -43,9 +43,10 @@ lint: install
 eval: install
 	$(BIN)/python scripts/write_evaluation.py docs/evaluation.md
 
+# 200 and 1,000 synthetic users through the real graph, fold-in, `lbx recs`, nightly increment,
+# and the TMDb client at its rate limit (about 100 s); results in benchmarks/results/
 bench: install dbt-parse
-	$(BIN)/python benchmarks/run.py --sizes 200,1000
-	$(BIN)/python benchmarks/tmdb_throughput.py
+	$(BIN)/python benchmarks/run.py --sizes $(or $(SIZES),200,1000)
 
 snapshot: install
 	$(BIN)/python scripts/build_tmdb_snapshot.py
