@@ -135,15 +135,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         observations = read_movielens_ratings(args.ratings)
         source = args.ratings
     else:
-        from lbx_orchestration.models.data import item_features, training_observations
+        from lbx_orchestration.models.data import load_training_data
 
         db = Path(args.db) if args.db else duckdb_path()
-        if not db.exists():
-            print(f"no warehouse at {db}: run `make demo` first, or pass --ratings", file=sys.stderr)
+        try:
+            observations, features = load_training_data(db)
+        except FileNotFoundError as exc:
+            print(f"{exc}, or pass --ratings", file=sys.stderr)
             return 1
-        with connect(db, read_only=True) as con:
-            observations = training_observations(con)
-            features = item_features(con)
         source = str(db)
     models = tuple(args.models.split(",")) if args.models else DEFAULT_MODELS
     relevance = None if args.relevance in ("none", "all") else float(args.relevance)

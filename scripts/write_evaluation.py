@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR  # noqa: E402
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
-from lbx_orchestration.core.warehouse import connect, duckdb_path  # noqa: E402
-from lbx_orchestration.models.data import item_features, training_observations  # noqa: E402
+from lbx_orchestration.core.warehouse import duckdb_path  # noqa: E402
+from lbx_orchestration.models.data import load_training_data  # noqa: E402
 
 PUBLISHED = """Published reference points (NDCG@10, full ranking), from the project notes: ML-100k, random
 75/25 per user, all ratings relevant: BiVAE 0.475, BPR 0.442, NCF 0.396, SAR 0.382 (Microsoft
@@ -46,13 +46,11 @@ def goals(rows: list[dict]) -> str:
 
 
 def main(out: Path) -> int:
-    db = duckdb_path()
-    if not db.exists():
-        print(f"no warehouse at {db}: run `make demo` first", file=sys.stderr)
+    try:
+        observations, features = load_training_data(duckdb_path())
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    with connect(db, read_only=True) as con:
-        observations = training_observations(con)
-        features = item_features(con)
     warehouse = run_protocol(observations, split="temporal", relevance=3.5, item_features=features)
     movielens = run_protocol(read_movielens_ratings(BUNDLED_MOVIELENS_DIR), split="random", test_frac=0.25,
                              relevance=None, models=("popularity", "itemknn", "ease", "als", "lightfm_cf"))

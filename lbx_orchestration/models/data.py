@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
-from lbx_orchestration.core.warehouse import read_frame, table_exists
+from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
 
 INTERACTIONS = "features.user_item_interactions"
 MOVIE_FEATURES = "features.movie_features"
@@ -49,3 +51,11 @@ def item_features(con: duckdb.DuckDBPyConnection, keyword_weight: float = 0.5) -
             )
             matrix, names = tfidf_block(matrix, names, ids, block, tf_ids, vocab, weight=keyword_weight)
     return ids, matrix
+
+
+def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:
+    """Observations and item features from a warehouse file (read-only), for `lbx eval` and `make eval`."""
+    if not Path(db).exists():
+        raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
+    with connect(db, read_only=True) as con:
+        return training_observations(con), item_features(con)
