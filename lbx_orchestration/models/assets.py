@@ -17,8 +17,9 @@ FEATURE_DEPS = ["user_item_interactions", "movie_features", "keyword_tfidf"]
 
 
 class ModelConfig(dg.Config):
-    """``tune=False`` reuses the hyperparameters of the last saved version (the nightly refresh
-    does this: tuning is most of a model's cost); ``params`` pins them explicitly."""
+    """``tune=False`` reuses the hyperparameters of the last saved version and skips the
+    ablations (the nightly refresh does this: tuning is most of a model's cost); ``params``
+    pins them explicitly."""
 
     tune: bool = True
     params: dict[str, Any] | None = None
@@ -57,7 +58,7 @@ def _model_asset(
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
         trained = train_for_serving(
-            registry_name, observations, features, evaluate_also=tuple(evaluate_also),
+            registry_name, observations, features, evaluate_also=tuple(evaluate_also) if config.tune else (),
             relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
             tune=config.tune, budget=settings.tune_budget or None, params_override=params,
         )
@@ -92,7 +93,7 @@ itemknn_model = _model_asset(
 )
 ease_model = _model_asset(
     "ease", "ease",
-    "EASE (dense closed-form item model; above 20k films restricted to the 20k most rated).",
+    "EASE (dense closed-form item model; above 10k films restricted to the 10k most rated).",
 )
 als_model = _model_asset(
     "als", "als",
@@ -101,9 +102,9 @@ als_model = _model_asset(
 )
 lightfm_model = _model_asset(
     "lightfm", "lightfm_hybrid",
-    "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; its CF-only and "
-    "CB-only ablations are measured beside it. Trained with one thread: LightFM with several "
-    "threads is not bit-reproducible.",
+    "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
+    "CF-only and CB-only ablations are measured beside it. Trained on every core "
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible.",
     evaluate_also=("lightfm_cf", "lightfm_cb"),
     needs_features=True,
 )

@@ -18,15 +18,11 @@ KEYWORD_TFIDF = "features.keyword_tfidf"
 
 
 def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Seen films per user (rated or logged), the input of every recommender."""
+    """Seen films per user (rated or logged), the input of every recommender. Unordered: there
+    is one row per (user, film) already, and the recommenders sort what they need."""
     return read_frame(
         con,
-        f"""
-        select user_key, tmdb_id, rating, last_at as ts
-        from {INTERACTIONS}
-        where seen and last_at is not null
-        order by user_key, tmdb_id
-        """,
+        f"select user_key, tmdb_id, rating, last_at as ts from {INTERACTIONS} where seen and last_at is not null",
     )
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.explain import item_vectors_from_interactions
+from lbx_orchestration.core.recsys.explain import explanation_embeddings
+from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all, user_rows
@@ -30,8 +31,8 @@ class ServingInputs:
     trained: TrainedModel
     films: pl.DataFrame  # tmdb_id, title, year, genres, decade: one row per model item, in order
     allowed: np.ndarray
-    mmr_vectors: sp.csr_matrix
-    explain_vectors: sp.csr_matrix
+    mmr_vectors: sp.csr_matrix  # film features, rows of unit L2 norm
+    explain_vectors: np.ndarray  # CF item embeddings (explanation_embeddings)
     interactions: pl.DataFrame
     policy: ServingPolicy
 
@@ -78,8 +79,8 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
         trained=trained,
         films=films,
         allowed=allowed,
-        mmr_vectors=align_item_features(item_ids, (feature_ids, feature_matrix)),
-        explain_vectors=item_vectors_from_interactions(trained.interactions.matrix),
+        mmr_vectors=normalize_rows(align_item_features(item_ids, (feature_ids, feature_matrix)), "l2"),
+        explain_vectors=explanation_embeddings(trained.interactions.matrix),
         interactions=interactions,
         policy=policy,
     )
@@ -110,7 +111,8 @@ def recommend_everyone(inputs: ServingInputs) -> pl.DataFrame:
                         user_ids, item_ids, None)
     ratings = aligned(seen_frame, user_ids, item_ids, "rating")
     recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
-                         inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors)
+                         inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
+                         explain_vectors=inputs.explain_vectors)
     return _finish(recs, inputs)
 
 

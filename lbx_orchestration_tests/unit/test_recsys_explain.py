@@ -96,3 +96,47 @@ def test_bad_input_is_refused_with_the_cause() -> None:
         explain(RATED, VALUES, np.array([4]), VECTORS, ["a", "b"])
     with pytest.raises(IndexError, match=r"rec_idx out of range 0..7"):
         explain(RATED, VALUES, np.array([8]), VECTORS, TITLES)
+
+
+def test_best_columns_matches_a_stable_descending_sort_on_finite_gains() -> None:
+    from lbx_orchestration.core.recsys.explain import _best_columns
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        gain = rng.choice([-np.inf, 0.5, 1.0, 1.5, 2.0], size=(5, int(rng.integers(1, 9))))
+        n = int(rng.integers(1, 4))
+        expected = np.argsort(-gain, axis=1, kind="stable")[:, :n]
+        got = _best_columns(gain, n)
+        for row in range(gain.shape[0]):
+            finite = np.isfinite(gain[row, expected[row]])
+            assert (got[row][finite] == expected[row][finite]).all()
+
+
+def test_reasons_are_the_same_with_sparse_and_dense_item_vectors() -> None:
+    rng = np.random.default_rng(1)
+    dense = (rng.random((40, 12)) < 0.3) * rng.random((40, 12))
+    titles = [f"F{i}" for i in range(40)]
+    rated, recs = np.arange(10), np.arange(20, 30)
+    values = np.array([5.0, 4.5, 2.0, np.nan, 4.0, 3.5, 1.0, 5.0, np.nan, 4.5])
+    assert explain(rated, values, recs, sp.csr_matrix(dense), titles) == explain(rated, values, recs, dense, titles)
+
+
+def test_explanation_embeddings_keep_the_item_cosines() -> None:
+    from lbx_orchestration.core.recsys.explain import explanation_embeddings
+
+    rng = np.random.default_rng(2)
+    tastes = rng.integers(0, 4, size=300)  # users in 4 taste groups, each watching its own 20 films
+    rows = [(u, 20 * t + f) for u, t in enumerate(tastes) for f in rng.choice(20, 8, replace=False)]
+    train = sp.csr_matrix((np.ones(len(rows)), tuple(zip(*rows, strict=True))), shape=(300, 80))
+    exact = item_vectors_from_interactions(train)
+    exact_cos = (exact @ exact.T).toarray()
+    small = explanation_embeddings(train, dims=8)
+    assert small.shape == (80, 8)
+    np.testing.assert_allclose(np.linalg.norm(small, axis=1), 1.0, rtol=1e-5)
+    approx_cos = small @ small.T
+    same_group = np.equal.outer(np.arange(80) // 20, np.arange(80) // 20)
+    assert approx_cos[same_group].mean() > 0.7 > 0.1 > np.abs(approx_cos[~same_group]).mean()
+    assert np.corrcoef(exact_cos.ravel(), approx_cos.ravel())[0, 1] > 0.9
+    full = explanation_embeddings(train[:5], dims=8)  # at most `dims` users: exact
+    np.testing.assert_allclose(full @ full.T, (item_vectors_from_interactions(train[:5]) @
+                                               item_vectors_from_interactions(train[:5]).T).toarray(), atol=1e-6)

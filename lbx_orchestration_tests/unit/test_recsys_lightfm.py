@@ -64,7 +64,7 @@ def recall_at_10(scores: np.ndarray, data: Planted) -> float:
     return float(np.mean([len(set(top[u]) & set(h)) / len(h) for u, h in data.held_out.items()]))
 
 
-SMALL = {"no_components": 16, "epochs": 20}
+SMALL = {"no_components": 16, "epochs": 20, "num_threads": 1}  # one thread: bit-reproducible
 
 
 @pytest.fixture(scope="module")

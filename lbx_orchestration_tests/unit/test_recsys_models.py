@@ -180,3 +180,18 @@ def test_load_errors_name_the_cause(tmp_path: Path, planted, fitted) -> None:  #
 def test_unfitted_model_says_so() -> None:
     with pytest.raises(RuntimeError, match="ALSRecommender is not fitted: call fit\\(\\) first"):
         create_model("als").score_users(np.array([0]), sp.csr_matrix((1, 3)))
+
+
+def test_itemknn_dense_and_sparse_products_find_the_same_neighbours(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lbx_orchestration.core.recsys.models import itemknn
+
+    train = build_interactions(planted_observations()).matrix
+    dense = itemknn.ItemKNNRecommender(k=10, shrink=5.0).fit(train).similarity
+    monkeypatch.setattr(itemknn, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(itemknn, "BLOCK_FLOATS", 1_000)  # many small blocks
+    sparse = itemknn.ItemKNNRecommender(k=10, shrink=5.0).fit(train).similarity
+    assert dense is not None and sparse is not None
+    assert dense.nnz == sparse.nnz and 0 < dense.nnz <= 10 * train.shape[1]
+    np.testing.assert_allclose(dense.toarray(), sparse.toarray(), rtol=1e-5, atol=1e-7)
+    assert (np.diff(dense.tocsc().indptr) <= 10).all()  # at most k neighbours per film
+    assert dense.diagonal().sum() == 0

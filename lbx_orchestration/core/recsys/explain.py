@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.rerank import unit_rows
+from lbx_orchestration.core.recsys.rerank import cosine_matrix, unit_rows
 
 FALLBACK_REASON = "Popular with people whose taste matches yours"
 
@@ -24,12 +24,52 @@ def item_vectors_from_interactions(train: sp.spmatrix) -> sp.csr_matrix:
     return normalize_rows(sp.csr_matrix(train).T, "l2")
 
 
+EMBED_DIMS = 64
+
+
+def explanation_embeddings(train: sp.spmatrix, dims: int = EMBED_DIMS, seed: int = 0) -> np.ndarray:
+    """Items x ``dims`` unit vectors whose cosines approximate those of
+    ``item_vectors_from_interactions``: a truncated SVD of the L2-normalised item columns
+    (exact when there are at most ``dims`` users).
+
+    Serving explains 50 films per user against every film the user rated; on sparse
+    items x users vectors that was 11 of the 22 s it took to serve 1,000 users, on 64
+    dense dimensions it is a small BLAS product.
+    """
+    vectors = item_vectors_from_interactions(train)
+    if min(vectors.shape) <= dims:
+        dense = vectors.toarray()
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        left, singular, _ = randomized_svd(vectors, n_components=dims, random_state=seed)
+        dense = left * singular
+    return unit_rows(dense).astype(np.float32)
+
+
 def _stars(rating: float) -> str:
     return f"{rating:g}★"
 
 
 def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _best_columns(gain: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the ``n`` columns of largest gain, best first, ties by column: what a stable
+    descending sort gives, without sorting whole rows (-inf columns come in any order)."""
+    if n >= gain.shape[1]:
+        return np.argsort(-gain, axis=1, kind="stable")[:, :n]
+    part = np.argpartition(-gain, n - 1, axis=1)[:, :n]
+    vals = np.take_along_axis(gain, part, axis=1)
+    cut = vals.min(axis=1, keepdims=True)
+    # a finite n-th value tied with columns left out: redo that row with the full stable sort
+    redo = np.flatnonzero(np.isfinite(cut[:, 0]) & ((gain == cut).sum(axis=1) > (vals == cut).sum(axis=1)))
+    order = np.lexsort((part, -vals), axis=1)
+    out = np.take_along_axis(part, order, axis=1)
+    for r in redo:
+        out[r] = np.argsort(-gain[r], kind="stable")[:n]
+    return out
 
 
 def explain(
@@ -72,9 +112,7 @@ def explain(
     if rated_idx.size == 0:
         return [FALLBACK_REASON] * rec_idx.size
 
-    rec_unit = unit_rows(item_vectors[rec_idx])
-    rated_unit = unit_rows(item_vectors[rated_idx])
-    sims = rec_unit @ rated_unit.T  # (n_rec, n_rated)
+    sims = cosine_matrix(item_vectors[rec_idx], item_vectors[rated_idx])  # (n_rec, n_rated)
     sims[rec_idx[:, None] == rated_idx[None, :]] = 0.0  # a film never explains itself
     similar = sims > min_similarity
 
@@ -84,8 +122,8 @@ def explain(
     watched_gain = np.where(similar & watched, sims, -np.inf)
 
     n_top = min(top_n, rated_idx.size)
-    liked_top = np.argsort(-liked_gain, axis=1, kind="stable")[:, :n_top]
-    watched_top = np.argsort(-watched_gain, axis=1, kind="stable")[:, :n_top]
+    liked_top = _best_columns(liked_gain, n_top)
+    watched_top = _best_columns(watched_gain, n_top)
 
     reasons: list[str] = []
     for r in range(rec_idx.size):

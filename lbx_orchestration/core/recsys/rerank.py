@@ -14,12 +14,28 @@ def unit_rows(vectors: sp.spmatrix | np.ndarray) -> np.ndarray:
     return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
 
 
+def cosine_matrix(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray, normalized: bool = False) -> np.ndarray:
+    """Dense cosine similarities between the rows of ``a`` and of ``b`` (zero rows give 0).
+
+    Sparse inputs stay sparse until the (small) product; ``normalized`` says their rows
+    already have unit L2 norm (serving normalises the whole matrix once, not per user).
+    """
+    if sp.issparse(a) and sp.issparse(b):
+        if not normalized:
+            from lbx_orchestration.core.recsys.features import normalize_rows
+
+            a, b = normalize_rows(a, "l2"), normalize_rows(b, "l2")
+        return np.asarray((a @ b.T).toarray(), dtype=np.float64)
+    return unit_rows(a) @ unit_rows(b).T
+
+
 def mmr_rerank(
     candidate_idx: np.ndarray,
     scores: np.ndarray,
     item_vectors: sp.spmatrix | np.ndarray,
     k: int,
     lambda_: float = 0.7,
+    normalized: bool = False,
 ) -> np.ndarray:
     """Pick ``min(k, len(candidate_idx))`` items from the candidates, greedily, by MMR.
 
@@ -29,7 +45,8 @@ def mmr_rerank(
     with ``rel`` the scores min-max normalised over the candidates. Ties go to the more
     relevant, then the earlier candidate, so ``lambda_ == 1`` returns exactly the stable
     descending-score order and even ``lambda_ == 0`` starts from the top-scored item.
-    Returns item indices (not positions).
+    Returns item indices (not positions). ``normalized``: sparse ``item_vectors`` rows
+    already have unit norm.
     """
     candidate_idx = np.asarray(candidate_idx, dtype=np.int64).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -56,8 +73,8 @@ def mmr_rerank(
 
     span = scores.max() - scores.min()
     rel = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-    unit = unit_rows(item_vectors[candidate_idx])
-    sims = unit @ unit.T
+    candidates = item_vectors[candidate_idx]
+    sims = cosine_matrix(candidates, candidates, normalized=normalized)
     max_sim = np.zeros(candidate_idx.size)  # nothing picked yet
     available = np.ones(candidate_idx.size, dtype=bool)
     picked = np.empty(n_pick, dtype=np.int64)

@@ -9,7 +9,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
-from lbx_orchestration.core.recsys.explain import explain, item_vectors_from_interactions
+from lbx_orchestration.core.recsys.explain import explain, explanation_embeddings
+from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.rerank import mmr_rerank
 from lbx_orchestration.core.recsys.topk import top_k
 
@@ -40,7 +41,7 @@ def user_rows(
     seen: sp.csr_matrix,
     watchlist: sp.csr_matrix | None,
     allowed: np.ndarray,
-    explain_vectors: sp.csr_matrix,
+    explain_vectors: np.ndarray | sp.csr_matrix,
     mmr_vectors: sp.csr_matrix,
     titles: list[str],
     ratings: sp.csr_matrix,
@@ -53,8 +54,9 @@ def user_rows(
     ``seen`` marks every film the user rated, logged or watched: never recommended.
     ``allowed`` is a boolean mask of servable items (movies with enough votes).
     ``scores``, when given, replaces ``model.score_users`` (folded-in users).
-    ``mmr_vectors`` (film features) drive diversity; ``explain_vectors`` (item-item CF
-    similarity) pick the rated films that explain each recommendation.
+    ``mmr_vectors`` (film features, rows of unit L2 norm) drive diversity;
+    ``explain_vectors`` (item embeddings of CF similarity, see ``explanation_embeddings``)
+    pick the rated films that explain each recommendation.
     """
     if scores is None:
         scores = model.score_users(user_idx, train)
@@ -76,7 +78,7 @@ def user_rows(
         if len(cands) == 0:
             continue
         k = min(policy.top_n, len(cands))
-        picked = mmr_rerank(cands, cscores, mmr_vectors, k=k, lambda_=policy.mmr_lambda)
+        picked = mmr_rerank(cands, cscores, mmr_vectors, k=k, lambda_=policy.mmr_lambda, normalized=True)
         score_of = dict(zip(cands.tolist(), cscores.tolist(), strict=True))
         rated = ratings[u]
         rated_idx = rated.indices
@@ -105,9 +107,11 @@ def recommend_all(
     policy: ServingPolicy,
     mmr_vectors: sp.csr_matrix,
     batch_size: int = 256,
+    explain_vectors: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids."""
-    vectors = item_vectors_from_interactions(train)
+    vectors = explanation_embeddings(train) if explain_vectors is None else explain_vectors
+    mmr_vectors = normalize_rows(mmr_vectors, "l2")
     parts = []
     for start in range(0, train.shape[0], batch_size):
         users = np.arange(start, min(start + batch_size, train.shape[0]))

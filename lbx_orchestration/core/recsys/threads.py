@@ -1,7 +1,8 @@
 """How many threads the numeric models may use: ``LBX_THREADS``, else every core.
 
 EASE's inversion and implicit's ALS give the same result whatever the thread count (each
-user's solve is independent); LightFM does not, so it keeps its own default of one thread.
+user's solve is independent); LightFM with several threads is not bit-reproducible (see
+its module): ``LBX_THREADS=1`` when that matters.
 """
 
 import os

@@ -25,7 +25,8 @@ def top_k(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     n_rows, n_items = scores.shape
-    work = np.array(scores, dtype=np.float64, copy=True)
+    # float32 scores stay float32 (half the memory traffic of a 1,000 x 30k batch)
+    work = np.array(scores, dtype=np.result_type(scores.dtype, np.float32), copy=True)
     work[np.isnan(work)] = -np.inf
     if exclude is not None:
         if exclude.shape != scores.shape:

@@ -4,8 +4,12 @@
     S[:, j]    = the k largest positive sim(., j), i != j; all else 0
     score(u,j) = sum_i x_ui * S[i, j]
 
-``x`` are the training confidence weights. Similarities are computed in column blocks so
-memory stays bounded (about 20M floats per block) on large catalogues.
+``x`` are the training confidence weights. The similarity is symmetric, so the neighbours of
+column j are the k best entries of row j: rows are computed in blocks (about 20M floats per
+block, so memory stays bounded) and cut along the contiguous axis. When the dense users x
+items matrix is small (<= ``DENSE_LIMIT`` floats, e.g. 1,000 users x 30k films) the blocks
+come from a BLAS product on it, which beats scipy's single-threaded sparse product ~2x;
+larger communities use the sparse product.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.threads import default_threads
 
 BLOCK_FLOATS = 20_000_000
+DENSE_LIMIT = 100_000_000
 
 
 class ItemKNNRecommender:
@@ -40,29 +47,35 @@ class ItemKNNRecommender:
         self.similarity: sp.csr_matrix | None = None
 
     def fit(self, train: sp.csr_matrix, item_features: sp.csr_matrix | None = None) -> Self:
-        x = check_train(train).tocsc()
-        n_items = x.shape[1]
+        x = check_train(train).tocsc().astype(np.float32)
+        n_users, n_items = x.shape
         k = min(self.params["k"], max(n_items - 1, 1))
-        shrink = self.params["shrink"]
+        shrink = np.float32(self.params["shrink"])
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel()).astype(np.float32)
-        xt = x.T.tocsr()
+        dense = x.toarray() if n_users * n_items <= DENSE_LIMIT else None
+        xt = None if dense is not None else x.T.tocsr()
         block = max(1, BLOCK_FLOATS // max(n_items, 1))
         rows, cols, vals = [], [], []
-        for start in range(0, n_items, block):
-            stop = min(start + block, n_items)
-            cooc = np.asarray((xt @ x[:, start:stop]).todense(), dtype=np.float32)
-            denom = np.outer(norms, norms[start:stop]) + shrink
-            sim = np.divide(cooc, denom, out=np.zeros_like(cooc), where=denom > 0)
-            sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
-            if k < n_items:
-                top = np.argpartition(-sim, k - 1, axis=0)[:k]
-            else:
-                top = np.tile(np.arange(n_items)[:, None], (1, stop - start))
-            top_vals = np.take_along_axis(sim, top, axis=0)
-            keep = top_vals > 0
-            rows.append(top[keep])
-            cols.append(np.broadcast_to(np.arange(start, stop), top.shape)[keep])
-            vals.append(top_vals[keep])
+        with threadpool_limits(limits=default_threads(), user_api="blas"):
+            for start in range(0, n_items, block):
+                stop = min(start + block, n_items)
+                if dense is not None:
+                    sim = dense[:, start:stop].T @ dense  # (block, n_items) co-occurrence
+                else:
+                    sim = (xt[start:stop] @ x).toarray().astype(np.float32, copy=False)
+                denom = norms[start:stop, None] * norms[None, :] + shrink
+                np.divide(sim, denom, out=sim, where=denom > 0)
+                sim[denom <= 0] = 0.0
+                sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+                if k < n_items:
+                    top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+                else:
+                    top = np.tile(np.arange(n_items)[None, :], (stop - start, 1))
+                top_vals = np.take_along_axis(sim, top, axis=1)
+                keep = top_vals > 0
+                rows.append(top[keep])
+                cols.append(np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[keep])
+                vals.append(top_vals[keep])
         sim_matrix = sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n_items, n_items),
