@@ -461,10 +461,10 @@ def run_size(size: str, work: Path, out: Path, seed: int = 7, tune_budget: int |
     """Benchmark one size in this process; writes and returns ``<out>/<size>.json``."""
     ws = Workspace(work / size)
     ws.reset()
+    mode = "nightly (tune: false)" if tune_budget is None else f"tuning (budget {tune_budget})"
     result: dict[str, Any] = {"size": size, "seed": seed, "machine": machine(),
                               "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                              "tune_budget": tune_budget,
-                              "mode": "nightly (tune: false)" if tune_budget is None else f"tuning (budget {tune_budget})"}
+                              "tune_budget": tune_budget, "mode": mode}
     with MemorySampler() as sampler, _env(ws.environ()):
         started = time.perf_counter()
         community = synth.generate(size, seed)
