@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.explain import explanation_embeddings
+from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_vectors_from_interactions
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
@@ -32,7 +32,8 @@ class ServingInputs:
     films: pl.DataFrame  # tmdb_id, title, year, genres, decade: one row per model item, in order
     allowed: np.ndarray
     mmr_vectors: sp.csr_matrix  # film features, rows of unit L2 norm
-    explain_vectors: np.ndarray  # CF item embeddings (explanation_embeddings)
+    explain_vectors: np.ndarray  # CF item embeddings (explanation_embeddings): the shortlist
+    explain_exact: sp.csr_matrix  # unit item vectors of the interactions: the choice
     interactions: pl.DataFrame
     policy: ServingPolicy
 
@@ -81,6 +82,7 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
         allowed=allowed,
         mmr_vectors=normalize_rows(align_item_features(item_ids, (feature_ids, feature_matrix)), "l2"),
         explain_vectors=explanation_embeddings(trained.interactions.matrix),
+        explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
         interactions=interactions,
         policy=policy,
     )
@@ -133,7 +135,8 @@ def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFram
     row.data = Confidence()(row.data).astype(np.float32)
     scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
     recs = user_rows(t.model, np.array([0]), row, seen, watchlist, inputs.allowed, inputs.explain_vectors,
-                     inputs.mmr_vectors, inputs.titles, ratings, keys, inputs.policy, scores=scores)
+                     inputs.mmr_vectors, inputs.titles, ratings, keys, inputs.policy, scores=scores,
+                     explain_exact=inputs.explain_exact)
     recs = recs.with_columns(
         pl.Series("tmdb_id", t.interactions.item_ids[recs["tmdb_id"].to_numpy()], dtype=pl.Int64))
     return _finish(recs, inputs)

@@ -140,3 +140,25 @@ def test_explanation_embeddings_keep_the_item_cosines() -> None:
     full = explanation_embeddings(train[:5], dims=8)  # at most `dims` users: exact
     np.testing.assert_allclose(full @ full.T, (item_vectors_from_interactions(train[:5]) @
                                                item_vectors_from_interactions(train[:5]).T).toarray(), atol=1e-6)
+
+
+def test_a_shortlist_from_embeddings_then_exact_cosines_gives_the_exact_reasons() -> None:
+    from lbx_orchestration.core.recsys.explain import explanation_embeddings
+
+    rng = np.random.default_rng(3)
+    train = sp.csr_matrix((rng.random((30, 60)) < 0.25) * 1.0)
+    exact = item_vectors_from_interactions(train)
+    titles = [f"F{i}" for i in range(60)]
+    rated = np.arange(40)
+    values = rng.choice([np.nan, 2.0, 3.5, 4.0, 4.5, 5.0], size=40)
+    recs = np.arange(40, 60)
+    truth = explain(rated, values, recs, exact, titles)
+    # embeddings that keep every cosine (30 users <= 30 dims): a shortlist of 3 loses nothing
+    faithful = explanation_embeddings(train, dims=30)
+    assert explain(rated, values, recs, faithful, titles, exact_vectors=exact, shortlist=3) == truth
+    # unrelated embeddings: the exact cosines still choose within the (wrong) shortlist, and a
+    # shortlist as long as the rated list is the exact answer again
+    noise = rng.normal(size=(60, 4))
+    assert explain(rated, values, recs, noise, titles, exact_vectors=exact, shortlist=40) == truth
+    noisy = explain(rated, values, recs, noise, titles, exact_vectors=exact, shortlist=3)
+    assert len(noisy) == 20 and noisy != truth

@@ -82,3 +82,22 @@ def test_bad_input_is_refused_with_the_cause() -> None:
         mmr_rerank(CANDIDATES, SCORES, VECTORS, 2, lambda_=1.5)
     with pytest.raises(IndexError, match=r"candidate index out of range 0..9"):
         mmr_rerank(np.array([1, 12]), np.array([1.0, 0.0]), VECTORS, 2)
+
+
+@pytest.mark.parametrize("lambda_", [0.0, 0.5, 0.8])
+def test_the_batch_picks_what_each_user_alone_would(lambda_: float) -> None:
+    from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
+
+    rng = np.random.default_rng(4)
+    vectors = sp.random(300, 20, density=0.2, format="csr", random_state=5)
+    cand = np.stack([rng.permutation(300)[:40] for _ in range(6)])
+    scores = np.round(rng.normal(size=cand.shape), 1)  # ties included
+    cand[2, 30:] = -1  # a user with only 30 candidates
+    cand[5, :] = -1  # and one with none
+    batch = mmr_rerank_batch(cand, scores, vectors, 35, lambda_=lambda_)
+    assert batch.shape == (6, 35)
+    for row in range(6):
+        ok = cand[row] >= 0
+        alone = mmr_rerank(cand[row][ok], scores[row][ok], vectors, 35, lambda_=lambda_)
+        assert batch[row][: alone.size].tolist() == alone.tolist()
+        assert (batch[row][alone.size :] == -1).all()

@@ -84,6 +84,9 @@ def validate_observations(df: pl.DataFrame) -> pl.DataFrame:
 def collapse_duplicates(df: pl.DataFrame) -> pl.DataFrame:
     """One row per (user_key, tmdb_id): latest ts, latest non-null rating."""
     df = validate_observations(df)
+    if not df.select(pl.struct("user_key", "tmdb_id").is_duplicated().any()).item():
+        # already one row per pair (the warehouse's interactions, splits of them): just order it
+        return df.sort(["user_key", "ts", "tmdb_id"])
     return (
         df.sort(["user_key", "tmdb_id", "ts"], maintain_order=True)
         .group_by(["user_key", "tmdb_id"], maintain_order=True)

@@ -41,8 +41,13 @@ def explanation_embeddings(train: sp.spmatrix, dims: int = EMBED_DIMS, seed: int
         dense = vectors.toarray()
     else:
         from sklearn.utils.extmath import randomized_svd
+        from threadpoolctl import threadpool_limits
 
-        left, singular, _ = randomized_svd(vectors, n_components=dims, random_state=seed)
+        from lbx_orchestration.core.recsys.threads import default_threads
+
+        # 3 power iterations (sklearn's default is 7): the embeddings only shortlist, see explain()
+        with threadpool_limits(limits=default_threads(), user_api="blas"):
+            left, singular, _ = randomized_svd(vectors, n_components=dims, n_iter=3, random_state=seed)
         dense = left * singular
     return unit_rows(dense).astype(np.float32)
 
@@ -81,6 +86,8 @@ def explain(
     top_n: int = 2,
     min_rating: float = 3.5,
     min_similarity: float = 1e-6,
+    exact_vectors: sp.spmatrix | np.ndarray | None = None,
+    shortlist: int = 20,
 ) -> list[str]:
     """One sentence per item of ``rec_idx``.
 
@@ -90,6 +97,13 @@ def explain(
     ``cosine * rating`` (> ``min_similarity`` cosine): "Because you rated A (5★) and
     B (4.5★) highly". If none of those is similar, the user's unrated watched films by
     cosine: "Because you watched A". Otherwise ``FALLBACK_REASON``.
+
+    With ``exact_vectors`` (e.g. ``item_vectors_from_interactions``, rows of unit norm),
+    ``item_vectors`` (e.g. ``explanation_embeddings``) only shortlist the ``shortlist`` best
+    candidates per recommendation and the exact cosine picks among them. On the demo data the
+    embeddings alone gave the exact first reason for only 26-48% of a MovieLens user's 50
+    recommendations; the shortlist of 20 gives it for 74-100%, while the exact cosine over
+    every rated film cost 8 s of the 10 s serving budget at 1,000 users.
     """
     rated_idx = np.asarray(user_rated_idx, dtype=np.int64).reshape(-1)
     values = np.asarray(user_rated_values, dtype=np.float64).reshape(-1)
@@ -112,18 +126,42 @@ def explain(
     if rated_idx.size == 0:
         return [FALLBACK_REASON] * rec_idx.size
 
-    sims = cosine_matrix(item_vectors[rec_idx], item_vectors[rated_idx])  # (n_rec, n_rated)
-    sims[rec_idx[:, None] == rated_idx[None, :]] = 0.0  # a film never explains itself
-    similar = sims > min_similarity
-
     liked = np.nan_to_num(values, nan=-np.inf) >= min_rating
     watched = np.isnan(values)
-    liked_gain = np.where(similar & liked, sims * np.where(liked, values, 0.0), -np.inf)
-    watched_gain = np.where(similar & watched, sims, -np.inf)
+    if not (liked | watched).all():  # films rated below min_rating never explain anything
+        usable = liked | watched
+        rated_idx, values, liked, watched = rated_idx[usable], values[usable], liked[usable], watched[usable]
+        if rated_idx.size == 0:
+            return [FALLBACK_REASON] * rec_idx.size
+    itself = rec_idx[:, None] == rated_idx[None, :]  # a film never explains itself
+
+    def gains(sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims[itself] = 0.0
+        similar = sims > min_similarity
+        return (np.where(similar & liked, sims * np.where(liked, values, 0.0), -np.inf),
+                np.where(similar & watched, sims, -np.inf))
+
+    if exact_vectors is not None and rated_idx.size <= shortlist:
+        liked_gain, watched_gain = gains(cosine_matrix(exact_vectors[rec_idx], exact_vectors[rated_idx],
+                                                       normalized=True))
+    else:
+        liked_gain, watched_gain = gains(cosine_matrix(item_vectors[rec_idx], item_vectors[rated_idx]))
+        if exact_vectors is not None:
+            # the watched-only reasons are a fallback: a short list of them is enough
+            picks = np.hstack([np.argpartition(-g, n - 1, axis=1)[:, :n]
+                               for g, n, present in ((liked_gain, shortlist, liked.any()),
+                                                     (watched_gain, min(3, shortlist), watched.any()))
+                               if present])
+            cols = np.unique(picks)
+            exact = np.zeros(liked_gain.shape)
+            exact[:, cols] = cosine_matrix(exact_vectors[rec_idx], exact_vectors[rated_idx[cols]], normalized=True)
+            keep = np.zeros(exact.shape, dtype=bool)
+            keep[np.arange(exact.shape[0])[:, None], picks] = True
+            liked_gain, watched_gain = gains(np.where(keep, exact, 0.0))
 
     n_top = min(top_n, rated_idx.size)
     liked_top = _best_columns(liked_gain, n_top)
-    watched_top = _best_columns(watched_gain, n_top)
+    watched_top = _best_columns(watched_gain, n_top) if watched.any() else np.zeros((rec_idx.size, 0), dtype=int)
 
     reasons: list[str] = []
     for r in range(rec_idx.size):

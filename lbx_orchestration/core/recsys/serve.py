@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,9 +10,14 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
-from lbx_orchestration.core.recsys.explain import explain, explanation_embeddings
+from lbx_orchestration.core.recsys.explain import (
+    explain,
+    explanation_embeddings,
+    item_vectors_from_interactions,
+)
 from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.rerank import mmr_rerank
+from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
+from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.recsys.topk import top_k
 
 REC_SCHEMA = {
@@ -34,6 +40,17 @@ class ServingPolicy:
     min_rating: float = 3.5
 
 
+def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
+    """``model.score_users`` with the users split over the cores: scipy's sparse products and
+    BLAS release the GIL, and the sparse ones (EASE, item-kNN) are otherwise single-threaded."""
+    workers = min(default_threads(), max(1, len(user_idx) // 32))
+    if workers == 1:
+        return model.score_users(user_idx, train)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda chunk: model.score_users(chunk, train), np.array_split(user_idx, workers)))
+    return np.vstack(parts)
+
+
 def user_rows(
     model: Recommender,
     user_idx: np.ndarray,
@@ -48,6 +65,7 @@ def user_rows(
     user_keys: np.ndarray,
     policy: ServingPolicy,
     scores: np.ndarray | None = None,
+    explain_exact: sp.csr_matrix | None = None,
 ) -> pl.DataFrame:
     """Recommendations for the users ``user_idx`` (rows of ``train``/``seen``/``watchlist``).
 
@@ -56,10 +74,11 @@ def user_rows(
     ``scores``, when given, replaces ``model.score_users`` (folded-in users).
     ``mmr_vectors`` (film features, rows of unit L2 norm) drive diversity;
     ``explain_vectors`` (item embeddings of CF similarity, see ``explanation_embeddings``)
-    pick the rated films that explain each recommendation.
+    shortlist the rated films that explain each recommendation; ``explain_exact`` (unit item
+    vectors of the interactions) chooses among them.
     """
     if scores is None:
-        scores = model.score_users(user_idx, train)
+        scores = _score_in_threads(model, user_idx, train)
     scores = np.asarray(scores, dtype=np.float64).copy()
     scores[:, ~allowed] = -np.inf
     if watchlist is not None and policy.watchlist != "ignore":
@@ -71,20 +90,20 @@ def user_rows(
             scores = np.where(wl & np.isfinite(scores), scores + policy.watchlist_boost * 10 * spread, scores)
     n_cand = min(policy.candidates, scores.shape[1])
     cand_idx, cand_scores = top_k(scores, n_cand, exclude=seen[user_idx])
+    valid = (cand_idx >= 0) & np.isfinite(cand_scores)
+    picked_all = mmr_rerank_batch(np.where(valid, cand_idx, -1), np.where(valid, cand_scores, 0.0), mmr_vectors,
+                                  k=policy.top_n, lambda_=policy.mmr_lambda, normalized=True)
     rows: dict[str, list] = {k: [] for k in REC_SCHEMA}
     for pos, u in enumerate(user_idx):
-        valid = (cand_idx[pos] >= 0) & np.isfinite(cand_scores[pos])
-        cands, cscores = cand_idx[pos][valid], cand_scores[pos][valid]
-        if len(cands) == 0:
+        picked = picked_all[pos][picked_all[pos] >= 0]
+        if len(picked) == 0:
             continue
-        k = min(policy.top_n, len(cands))
-        picked = mmr_rerank(cands, cscores, mmr_vectors, k=k, lambda_=policy.mmr_lambda, normalized=True)
-        score_of = dict(zip(cands.tolist(), cscores.tolist(), strict=True))
+        score_of = dict(zip(cand_idx[pos][valid[pos]].tolist(), cand_scores[pos][valid[pos]].tolist(), strict=True))
         rated = ratings[u]
         rated_idx = rated.indices
         rated_vals = rated.data.astype(np.float64)
         reasons = explain(rated_idx, rated_vals, picked, explain_vectors, titles,
-                          top_n=policy.explain_top, min_rating=policy.min_rating)
+                          top_n=policy.explain_top, min_rating=policy.min_rating, exact_vectors=explain_exact)
         for rank, (item, reason) in enumerate(zip(picked.tolist(), reasons, strict=True), start=1):
             rows["user_key"].append(str(user_keys[pos]))
             rows["rank"].append(rank)
@@ -111,12 +130,13 @@ def recommend_all(
 ) -> pl.DataFrame:
     """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids."""
     vectors = explanation_embeddings(train) if explain_vectors is None else explain_vectors
+    exact = item_vectors_from_interactions(train)
     mmr_vectors = normalize_rows(mmr_vectors, "l2")
     parts = []
     for start in range(0, train.shape[0], batch_size):
         users = np.arange(start, min(start + batch_size, train.shape[0]))
         parts.append(user_rows(model, users, train, seen, watchlist, allowed, vectors, mmr_vectors,
-                               titles, ratings, user_keys[users], policy))
+                               titles, ratings, user_keys[users], policy, explain_exact=exact))
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=REC_SCHEMA)
     return frame.with_columns(
         pl.Series("tmdb_id", np.asarray(item_ids, dtype=np.int64)[frame["tmdb_id"].to_numpy()], dtype=pl.Int64)
