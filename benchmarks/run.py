@@ -645,7 +645,7 @@ def _growth_note(results: dict[str, dict[str, Any]]) -> str:
             "product to scipy's single-threaded sparse product once users x films passes 100M); EASE is "
             "bounded by its 10k-film cap; dbt, fold-in, `lbx recs` and the nightly partition barely move. "
             "Single model timings on this shared 2-core machine vary by up to 2x between runs (the "
-            "same LightFM fit took 40 s and 83 s in two 1,000-user runs).")
+            "same LightFM asset took 78 s and 111 s in two 1,000-user runs of the same code).")
 
 
 def _served_ndcg(r: dict[str, Any]) -> float | None:
