@@ -114,7 +114,7 @@ def recommend_everyone(inputs: ServingInputs) -> pl.DataFrame:
     ratings = aligned(seen_frame, user_ids, item_ids, "rating")
     recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
                          inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
-                         explain_vectors=inputs.explain_vectors)
+                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact)
     return _finish(recs, inputs)
 
 

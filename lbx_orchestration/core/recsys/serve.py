@@ -127,10 +127,12 @@ def recommend_all(
     mmr_vectors: sp.csr_matrix,
     batch_size: int = 256,
     explain_vectors: np.ndarray | None = None,
+    explain_exact: sp.csr_matrix | None = None,
 ) -> pl.DataFrame:
-    """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids."""
+    """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids. The explanation
+    vectors are derived from ``train`` unless the caller already has them."""
     vectors = explanation_embeddings(train) if explain_vectors is None else explain_vectors
-    exact = item_vectors_from_interactions(train)
+    exact = item_vectors_from_interactions(train) if explain_exact is None else explain_exact
     mmr_vectors = normalize_rows(mmr_vectors, "l2")
     parts = []
     for start in range(0, train.shape[0], batch_size):

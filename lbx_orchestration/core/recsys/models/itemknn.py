@@ -64,8 +64,8 @@ class ItemKNNRecommender:
                 else:
                     sim = (xt[start:stop] @ x).toarray().astype(np.float32, copy=False)
                 denom = norms[start:stop, None] * norms[None, :] + shrink
+                # denom is 0 only for a film nobody watched (with shrink 0): its co-occurrence is 0 too
                 np.divide(sim, denom, out=sim, where=denom > 0)
-                sim[denom <= 0] = 0.0
                 sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
                 if k < n_items:
                     top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
