@@ -157,6 +157,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_printer(label: str):  # noqa: ANN202
+    last = [0.0, -1]
+
+    def show(done: int, total: int | None) -> None:
+        import time
+
+        now = time.monotonic()
+        pct = int(100 * done / total) if total else -1
+        if now - last[0] < 0.5 and pct == last[1] and (total is None or done < total):
+            return
+        last[0], last[1] = now, pct
+        size = f"{done / 1e6:,.1f} MB" + (f" of {total / 1e6:,.1f} MB ({pct}%)" if total else "")
+        print(f"\rdownloading {label}: {size}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from lbx_orchestration.constants import data_dir
+    from lbx_orchestration.core.movielens.fetch import FetchError, fetch_movielens
+    from lbx_orchestration.core.movielens.settings_file import write_setting
+
+    dest = Path(args.dest) if args.dest else data_dir() / "movielens"
+    try:
+        result = fetch_movielens(args.name, dest, base_url=args.base_url,
+                                 progress=_progress_printer(f"{args.name}.zip"))
+    except FetchError as exc:
+        print(f"\nfetch failed: {exc}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    settings = write_setting("movielens_dir", str(result.directory.resolve()))
+    resumed = f", resumed from byte {result.resumed_from:,}" if result.resumed_from else ""
+    print(f"{args.name}: {result.zip_bytes / 1e6:,.1f} MB, MD5 {result.md5} verified{resumed}")
+    print(f"unpacked to {result.directory}\n")
+    print("MovieLens usage license (from the data set's README; it forbids commercial use and "
+          "asks you to cite GroupLens):\n")
+    print(result.license_text + "\n")
+    print(f"lbx will use it: {settings} now says movielens_dir = {str(result.directory.resolve())!r};")
+    print("the next materialization of movielens_ratings reads it (LBX_MOVIELENS_DIR, when set, still wins).")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from lbx_orchestration.demo import materialize_everything
 
@@ -207,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--db")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("fetch", help="download a data set lbx can use")
+    fsub = p.add_subparsers(dest="fetch_command", required=True)
+    m = fsub.add_parser("movielens", help="download, verify and unpack a MovieLens data set from GroupLens")
+    m.add_argument("name", choices=["ml-latest-small", "ml-25m", "ml-32m"])
+    m.add_argument("--base-url", default="https://files.grouplens.org/datasets/movielens")
+    m.add_argument("--dest", help="folder to unpack into (default data/movielens)")
+    m.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")
     p.set_defaults(func=cmd_demo)

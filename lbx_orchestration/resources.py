@@ -23,6 +23,7 @@ from lbx_orchestration.constants import (
     dbt_executable,
     models_dir,
 )
+from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.snapshot import BUNDLED_SNAPSHOT, TmdbSnapshot
 from lbx_orchestration.core.warehouse import duckdb_path
@@ -123,7 +124,7 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")),
             export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
         ),
-        "settings": LbxSettings(movielens_dir=os.environ.get("LBX_MOVIELENS_DIR", str(BUNDLED_MOVIELENS_DIR))),
+        "settings": LbxSettings(movielens_dir=movielens_dir_setting(str(BUNDLED_MOVIELENS_DIR))),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
     }
     resources.update(overrides or {})
