@@ -134,8 +134,10 @@ def _report_with_params(name: str, observations: pl.DataFrame, item_features: An
             registry.SEARCH_SPACES[name] = saved
 
 
-def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None) -> Path:
-    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically)."""
+def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None,
+                 protect: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically). Old
+    versions are pruned, except those in ``protect`` (the served model and the champion)."""
     root = Path(models_dir) / (alias or trained.name)
     path = root / trained.version
     trained.model.save(path / "model")
@@ -147,18 +149,21 @@ def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = No
     tmp.write_text(trained.version)
     os.replace(tmp, root / LATEST_FILE)
     trained.path = path
-    prune_versions(root, keep=KEEP_VERSIONS)
+    prune_versions(root, keep=KEEP_VERSIONS, protect=protect)
     return path
 
 
 KEEP_VERSIONS = 3
 
 
-def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> list[Path]:
-    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp); EASE's
-    dense weights are hundreds of MB, so old versions must not pile up."""
+def prune_versions(
+    root: Path, keep: int = KEEP_VERSIONS, protect: set[Path] | frozenset[Path] = frozenset()
+) -> list[Path]:
+    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp) and the
+    ``protect``ed ones; EASE's dense weights are hundreds of MB, so old versions must not pile up."""
     versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / CARD_FILE).exists()), key=lambda p: p.name)
-    removed = versions[:-keep] if keep > 0 else versions
+    kept = {Path(p).resolve() for p in protect}
+    removed = [p for p in (versions[:-keep] if keep > 0 else versions) if p.resolve() not in kept]
     for old in removed:
         shutil.rmtree(old, ignore_errors=True)
     return removed
