@@ -57,16 +57,7 @@ def read_movielens(directory: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         directory / "ratings.csv",
         schema_overrides={"userId": pl.Int64, "movieId": pl.Int64, "rating": pl.Float64, "timestamp": pl.Int64},
     )
-    movies = pl.read_csv(directory / "movies.csv", schema_overrides={"movieId": pl.Int64})
-    links = pl.read_csv(
-        directory / "links.csv",
-        schema_overrides={"movieId": pl.Int64, "imdbId": pl.Utf8, "tmdbId": pl.Int64},
-    )
-    parts = [split_movielens_title(t) for t in movies["title"].to_list()]
-    movies = movies.with_columns(
-        pl.Series("film_title", [p[0] for p in parts], dtype=pl.Utf8),
-        pl.Series("film_year", [p[2] for p in parts], dtype=pl.Int32),
-    ).join(links, on="movieId", how="left")
+    movies = read_movielens_movies(directory)
     return ratings, movies
 
 
@@ -136,3 +127,42 @@ def export_observations(entries: pl.DataFrame, scrape_date: dt.date) -> pl.DataF
             .alias("event_at"),
         )
     ).unique(subset=["observation_id"], keep="last", maintain_order=True)
+
+
+RATINGS_CSV_COLUMNS = {"userId": "BIGINT", "movieId": "BIGINT", "rating": "DOUBLE", "timestamp": "BIGINT"}
+
+
+def read_movielens_movies(directory: Path) -> pl.DataFrame:
+    """movies.csv joined with links.csv, titles split into title and year (one row per film)."""
+    movies = pl.read_csv(directory / "movies.csv", schema_overrides={"movieId": pl.Int64})
+    links = pl.read_csv(
+        directory / "links.csv",
+        schema_overrides={"movieId": pl.Int64, "imdbId": pl.Utf8, "tmdbId": pl.Int64},
+    )
+    parts = [split_movielens_title(t) for t in movies["title"].to_list()]
+    return movies.with_columns(
+        pl.Series("film_title", [p[0] for p in parts], dtype=pl.Utf8),
+        pl.Series("film_year", [p[2] for p in parts], dtype=pl.Int32),
+    ).join(links, on="movieId", how="left")
+
+
+def movielens_ratings_sql(path: Path) -> tuple[str, list[str]]:
+    """A DuckDB query reading a MovieLens ``ratings.csv`` with fixed types (never through Python rows)."""
+    columns = ", ".join(f"'{k}': '{v}'" for k, v in RATINGS_CSV_COLUMNS.items())
+    return f"select * from read_csv(?, header = true, columns = {{{columns}}})", [str(path)]
+
+
+def movielens_observations_sql(ratings_table: str, movies_table: str) -> str:
+    """``movielens_observations`` as one DuckDB query over the raw tables (parameter: the scrape
+    date): 32 million ratings become observations without leaving the database."""
+    return f"""
+        select ?::date as scrape_date, 'movielens' as source, 'movielens' as platform,
+               r.userId::varchar as username, 'movielens:' || r.userId as user_key,
+               'ml:' || r.userId || ':' || r.movieId as observation_id, 'rating' as kind,
+               'ml:' || r.movieId as film_key, m.film_title::varchar as film_title,
+               m.film_year::integer as film_year, m.tmdbId::bigint as tmdb_id, r.rating::double as rating,
+               false as rewatch, null::boolean as liked,
+               make_timestamp(r.timestamp * 1000000)::date as event_date,
+               make_timestamp(r.timestamp * 1000000) as event_at
+        from {ratings_table} r left join {movies_table} m using (movieId)
+    """

@@ -1,6 +1,7 @@
 """The models group: one asset per recommender, each measured with the protocol and refitted
 on everything for serving. Artifacts go to ``data/models/<name>/<version>/``."""
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
-from lbx_orchestration.core.recsys.training_data import item_features, training_observations
+from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, item_features, training_observations
 from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
 
@@ -39,6 +40,43 @@ def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
     return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
 
 
+def _fingerprint(con, registry_name: str, params: dict[str, Any] | None,  # noqa: ANN001
+                 settings: LbxSettings, needs_features: bool) -> str:
+    """The warehouse inputs plus everything else a fit depends on."""
+    spec = {"model": registry_name, "params": params, "relevance": settings.relevance,
+            "test_frac": settings.test_frac, "seed": settings.seed,
+            "data": inputs_fingerprint(con, with_features=needs_features)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.MaterializeResult | None:
+    """The last saved version's result when it was fitted on exactly these inputs, else None."""
+    try:
+        path = latest_path(models_dir, alias)
+        card = json.loads((path / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if card.get("input_fingerprint") != fingerprint:
+        return None
+    metadata: dict[str, Any] = {
+        "version": card["version"],
+        "path": str(path),
+        "skipped": True,
+        "reason": "inputs unchanged since this version was fitted (same interactions, features, "
+                  "hyperparameters and protocol settings): kept it instead of refitting",
+        "input_fingerprint": fingerprint,
+        "fit_seconds": 0.0,
+        "users": card.get("n_users", 0),
+        "films": card.get("n_items", 0),
+        "interactions": card.get("n_interactions", 0),
+    }
+    if card.get("memory_bound"):
+        metadata["memory_bound"] = card["memory_bound"]
+    metadata.update({k: round(float(v), 5) for k, v in card.get("metrics", {}).items()
+                     if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
+    return dg.MaterializeResult(metadata=metadata)
+
+
 def _model_asset(
     alias: str,
     registry_name: str,
@@ -57,16 +95,23 @@ def _model_asset(
     )
     def _asset(context: dg.AssetExecutionContext, config: ModelConfig, duckdb: DuckDBResource,
                settings: LbxSettings) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
-            observations = training_observations(con)
-            features = item_features(con) if needs_features else None
         params = config.params
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
+        with duckdb.get_connection() as con:
+            fingerprint = _fingerprint(con, registry_name, params, settings, needs_features)
+        if not config.tune and config.params is None:
+            unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
+            if unchanged is not None:
+                return unchanged
+        with duckdb.get_connection() as con:
+            observations = training_observations(con)
+            features = item_features(con) if needs_features else None
         trained = train_for_serving(
             registry_name, observations, features, evaluate_also=tuple(evaluate_also) if config.tune else (),
             relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
             tune=config.tune, budget=settings.tune_budget or None, params_override=params,
+            input_fingerprint=fingerprint,
         )
         with duckdb.get_connection() as con:
             protect = protected_model_paths(con)  # the served model and the champion are never pruned
@@ -80,6 +125,9 @@ def _model_asset(
             "films": trained.interactions.n_items,
             "interactions": int(trained.interactions.matrix.nnz),
             "protocol": dg.MetadataValue.md(trained.protocol),
+            "memory_bound": trained.card()["memory_bound"],
+            "input_fingerprint": fingerprint,
+            "skipped": False,
         }
         metadata.update({k: round(v, 5) for k, v in trained.metrics.items()
                          if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})

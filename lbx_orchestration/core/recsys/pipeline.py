@@ -43,9 +43,13 @@ class TrainedModel:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     fit_seconds: float = 0.0
     path: Path | None = None
+    #: what the warehouse inputs hashed to when this was fitted: an unchanged input skips the refit
+    input_fingerprint: str | None = None
 
     def card(self) -> dict[str, Any]:
         return {
+            "memory_bound": memory_bound(self.model, self.interactions),
+            "input_fingerprint": self.input_fingerprint,
             "name": self.name,
             "version": self.version,
             "params": self.params,
@@ -57,6 +61,37 @@ class TrainedModel:
             "n_items": self.interactions.n_items,
             "n_interactions": int(self.interactions.matrix.nnz),
         }
+
+
+def memory_bound(model: Recommender, interactions: Interactions) -> str:
+    """How this model bounds its memory at any community size, in words and numbers for the card."""
+    p = getattr(model, "params", {})
+    n_users, n_items, nnz = interactions.n_users, interactions.n_items, int(interactions.matrix.nnz)
+    name = getattr(model, "name", "")
+    if name == "itemknn":
+        from lbx_orchestration.core.recsys.models.itemknn import BLOCK_FLOATS
+
+        k = min(p["k"], max(n_items - 1, 1))
+        return (f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
+                f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
+                f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
+                "never as a dense films x films matrix")
+    if name == "ease":
+        m = min(n_items, p["max_items"])
+        return (f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
+                f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting")
+    if name == "als":
+        f = p["factors"]
+        return (f"{f} factors for {n_users:,} users and {n_items:,} films: "
+                f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors")
+    if name.startswith("lightfm"):
+        trained = getattr(model, "trained_interactions", 0) or nnz
+        return (f"budget: at most {p['max_interactions']:,} interactions per fit (a seeded sample; "
+                f"each user keeps at least 5), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
+                f"{p['no_components']} components for {n_users:,} users and every item feature")
+    if name == "popularity":
+        return f"one count per film: {n_items:,} floats"
+    return "not stated"
 
 
 def _fingerprint(df: pl.DataFrame, params: dict[str, Any]) -> str:
@@ -83,6 +118,7 @@ def train_for_serving(
     tune: bool = True,
     budget: int | None = None,
     params_override: dict[str, Any] | None = None,
+    input_fingerprint: str | None = None,
 ) -> TrainedModel:
     """Evaluate ``name`` (and ``evaluate_also``, e.g. ablations) with the protocol, then refit
     ``name`` with its tuned hyperparameters on every observation."""
@@ -115,6 +151,7 @@ def train_for_serving(
         protocol=report.protocol_text(),
         evaluations=[{"model": r["model"], **_headline(r), "params": r["params"]} for r in report.rows],
         fit_seconds=fit_seconds,
+        input_fingerprint=input_fingerprint,
     )
 
 
@@ -195,4 +232,5 @@ def load_trained(path: Path) -> TrainedModel:
         evaluations=card.get("evaluations", []),
         fit_seconds=card.get("fit_seconds", 0.0),
         path=path,
+        input_fingerprint=card.get("input_fingerprint"),
     )
