@@ -99,7 +99,8 @@ def _model_asset(
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
         with duckdb.get_connection() as con:
-            fingerprint = _fingerprint(con, registry_name, params, settings, needs_features)
+            # pinned hyperparameters only: reused ones are by definition the last version's
+            fingerprint = _fingerprint(con, registry_name, config.params, settings, needs_features)
         if not config.tune and config.params is None:
             unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
             if unchanged is not None:
@@ -145,7 +146,8 @@ popularity_model = _model_asset(
     "Most-watched films first: the honest baseline every other model must beat.",
 )
 itemknn_model = _model_asset(
-    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation.",
+    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation; stored as sparse "
+    "top-k neighbours per film, computed in bounded row blocks (the bound is in its card).",
 )
 ease_model = _model_asset(
     "ease", "ease",
@@ -160,7 +162,8 @@ lightfm_model = _model_asset(
     "lightfm", "lightfm_hybrid",
     "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
     "CF-only and CB-only ablations are measured beside it. Trained on every core "
-    "(LBX_THREADS): with several threads LightFM is not bit-reproducible.",
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 2M "
+    "(user, film) pairs per fit, a seeded sample in which every user keeps 5 (stated in its card).",
     evaluate_also=("lightfm_cf", "lightfm_cb"),
     needs_features=True,
 )

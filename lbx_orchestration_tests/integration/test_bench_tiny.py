@@ -57,6 +57,8 @@ def test_every_stage_is_measured(bench, tiny_run) -> None:  # noqa: ANN001
     assert result["fold_in"]["recommendations_per_user_min"] == 50
     assert result["recs_query"]["median_ms"] > 0
     assert result["nightly"]["success"] and result["nightly"]["new_rows"] > 0
+    rerun = result["models_rerun"]  # nothing the models read changed: no model is refitted
+    assert rerun["success"] and rerun["skipped"] == {f"{m}_model": True for m in run.MODELS}
     assert result["peak_mb"] > 0
     assert {t["target"] for t in result["targets"]} == {t[0] for t in run.TARGETS}
 
