@@ -18,6 +18,7 @@ from lbx_orchestration.core.recsys.pipeline import memory_bound
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol, sample_users
 from lbx_orchestration.core.recsys.training_data import inputs_fingerprint
 from lbx_orchestration.core.tables import INTERACTIONS, MOVIE_FEATURES
+from lbx_orchestration.core.warehouse import read_frame
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/movielens"
 
@@ -121,3 +122,29 @@ def test_an_unchanged_model_is_not_refitted(tmp_path: Path) -> None:
     assert kept.metadata["version"] == version.name
     assert _unchanged(tmp_path / "models", "itemknn", "f2") is None
     assert _unchanged(tmp_path / "models", "ease", "f1") is None
+
+
+def test_movielens_observations_in_sql_match_the_polars_version() -> None:
+    import datetime as dt
+
+    from lbx_orchestration.core.observations import (
+        REVIEW_SCHEMA,
+        movielens_observations,
+        movielens_observations_sql,
+        movielens_ratings_sql,
+        read_movielens,
+    )
+
+    day = dt.date(2026, 11, 1)
+    ratings, movies = read_movielens(MOVIELENS)
+    expected = movielens_observations(ratings, movies, day).sort("observation_id")
+    con = duckdb.connect()
+    query, params = movielens_ratings_sql(MOVIELENS / "ratings.csv")
+    con.execute(f"create table ml_ratings as {query}", params)
+    con.register("movies_frame", movies.to_arrow())
+    con.execute("create table ml_movies as select * from movies_frame")
+    got = read_frame(con, movielens_observations_sql("ml_ratings", "ml_movies"), [day])
+    got = got.select(list(REVIEW_SCHEMA)).cast(REVIEW_SCHEMA).sort("observation_id")
+    assert got.height == ratings.height == 100_836
+    assert got.equals(expected)
+    con.close()
