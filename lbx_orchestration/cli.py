@@ -226,10 +226,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     settings = write_setting("movielens_dir", str(result.directory.resolve()))
     resumed = f", resumed from byte {result.resumed_from:,}" if result.resumed_from else ""
+    if result.attempts > 1:
+        resumed += f", {result.attempts - 1} cut connection(s) resumed with HTTP Range requests"
     print(f"{args.name}: {result.zip_bytes / 1e6:,.1f} MB, MD5 {result.md5} verified{resumed}")
     print(f"unpacked to {result.directory}\n")
-    print("MovieLens usage license (from the data set's README; it forbids commercial use and "
-          "asks you to cite GroupLens):\n")
+    print("MovieLens usage license, from the data set's README (GroupLens' terms: read them before "
+          "you use or share the data):\n")
     print(result.license_text + "\n")
     print(f"lbx will use it: {settings} now says movielens_dir = {str(result.directory.resolve())!r};")
     print("the next materialization of movielens_ratings reads it (LBX_MOVIELENS_DIR, when set, still wins).")
