@@ -103,6 +103,10 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
     min_vote_count: int = 0
+    lock_timeout: float = Field(
+        default_factory=lambda: float(os.environ.get("LBX_LOCK_TIMEOUT", "120")),
+        description="seconds dbt waits for another process to release the warehouse file (LBX_LOCK_TIMEOUT)",
+    )
 
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
