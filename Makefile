@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# the instance configuration lives in config/ and is copied into DAGSTER_HOME: a dagster.yaml in
+# the folder `dg dev` starts from would be ignored (and warned about)
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $@
+	@cp config/dagster.yaml $@
 
 dbt-parse: install
 	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir .
@@ -30,11 +32,11 @@ demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
 
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
 
 test: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -49,7 +49,7 @@ Where to look
   users served: {users} ({', '.join(letterboxd)} from Letterboxd exports, the rest MovieLens)
   try         : .venv/bin/lbx recs {who}
                 .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
-  the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
+  the UI      : make ui   (dg dev, then open http://127.0.0.1:3000)
 """)
     return 0
 
