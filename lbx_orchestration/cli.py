@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,6 +158,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from lbx_orchestration.sql_shell import SqlError, run, shell
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        return 1
+    try:
+        if not args.query:
+            return shell(db, sys.stdin, sys.stdout, sys.stderr, args.max_rows, interactive=sys.stdin.isatty())
+        run(db, args.query, sys.stdout, args.max_rows, csv=args.csv)
+    except SqlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `lbx sql ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from lbx_orchestration.demo import materialize_everything
 
@@ -207,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--db")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sql", help="read-only SQL on the warehouse: one query, or a shell without QUERY")
+    p.add_argument("query", nargs="?", help="SQL to run (omit for a shell; statements can also come on stdin)")
+    p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--max-rows", type=int, default=100, help="rows printed per result (default 100)")
+    p.add_argument("--csv", action="store_true", help="print the result of QUERY as CSV")
+    p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")
     p.set_defaults(func=cmd_demo)

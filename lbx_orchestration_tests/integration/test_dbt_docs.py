@@ -76,7 +76,8 @@ def test_the_documented_columns_are_the_built_ones(materialized_warehouse: Wareh
             schema = "staging" if name.startswith("stg_") else "features"
             built = con.execute(
                 "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, name],
             ).fetchall()
             documented = [(c.name, c.type.upper()) for c in _schema(spec).columns]
             if name in DYNAMIC:

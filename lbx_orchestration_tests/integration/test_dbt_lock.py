@@ -41,10 +41,12 @@ def _resources(path: Path, **settings) -> dict:
 
     from lbx_orchestration.resources import LbxSettings, build_resources
 
-    return build_resources({
-        "duckdb": DuckDBResource(database=str(path)),
-        "settings": LbxSettings(models_dir=str(path.parent / "models"), **settings),
-    })
+    return build_resources(
+        {
+            "duckdb": DuckDBResource(database=str(path)),
+            "settings": LbxSettings(models_dir=str(path.parent / "models"), **settings),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,18 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("dbt-lock") / "lbx.duckdb"
     defs = build_definitions()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
-              and not isinstance(a.partitions_def, dg.DynamicPartitionsDefinition)]
-    result = dg.materialize(assets, resources=_resources(path), selection=UPSTREAM,
-                            partition_key=str(SAMPLE_SCRAPE_DATE), instance=dg.DagsterInstance.ephemeral())
+    assets = [
+        a
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition) and not isinstance(a.partitions_def, dg.DynamicPartitionsDefinition)
+    ]
+    result = dg.materialize(
+        assets,
+        resources=_resources(path),
+        selection=UPSTREAM,
+        partition_key=str(SAMPLE_SCRAPE_DATE),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     assert result.success
     return path
 
@@ -72,8 +82,9 @@ def warehouse(upstream: Path, tmp_path: Path) -> Path:
 @contextmanager
 def held(path: Path, seconds: float, mode: str) -> Iterator[subprocess.Popen]:
     """A second process with the DuckDB file open (``read`` or ``write``) for ``seconds``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds), mode],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), str(seconds), mode], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
         yield proc
@@ -87,16 +98,19 @@ def _build_dbt(path: Path, **settings) -> tuple[dg.ExecuteInProcessResult, list[
 
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
-    result = dg.materialize([dbt_features], resources=_resources(path, **settings), instance=instance,
-                            raise_on_error=False)
+    result = dg.materialize(
+        [dbt_features], resources=_resources(path, **settings), instance=instance, raise_on_error=False
+    )
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     return result, logs, time.monotonic() - started
 
 
 def _tables(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as con:
-        names = con.execute("select table_schema || '.' || table_name from information_schema.tables "
-                            "where table_schema in ('staging', 'features') order by 1").fetchall()
+        names = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('staging', 'features') order by 1"
+        ).fetchall()
         return {n: con.execute(f"select count(*) from {n}").fetchall()[0][0] for (n,) in names}
 
 
@@ -143,8 +157,11 @@ def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _children_named(os.getpid(), "build"):
             time.sleep(0.02)
-        holders.append(subprocess.Popen([sys.executable, "-c", HOLD, str(warehouse), "6", "write"],
-                                        stdout=subprocess.PIPE, text=True))
+        holders.append(
+            subprocess.Popen(
+                [sys.executable, "-c", HOLD, str(warehouse), "6", "write"], stdout=subprocess.PIPE, text=True
+            )
+        )
 
     thread = threading.Thread(target=grab_when_dbt_starts)
     thread.start()
@@ -189,7 +206,7 @@ SPIN_PROJECT = {
     "dbt_project.yml": "name: spin\nversion: '1.0.0'\nconfig-version: 2\nprofile: spin\nmacro-paths: [macros]\n",
     "profiles.yml": "spin:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: spin.duckdb, threads: 1}\n",
     "macros/spin.sql": "{% macro spin() %}{% do run_query('select sum(range) from range(1000000000000)') %}"
-                       "{% endmacro %}\n",
+    "{% endmacro %}\n",
 }
 
 PARENT = """
@@ -202,12 +219,16 @@ DbtCliResource(project_dir=sys.argv[1], dbt_executable=dbt_executable()).cli(["r
 
 def test_dbt_dies_with_its_killed_parent(tmp_path: Path) -> None:
     assert Path(dbt_executable()).name == "lbx-dbt", (
-        f"lbx-dbt is not installed beside {sys.executable}: `make install` (pip install -e .) adds it")
+        f"lbx-dbt is not installed beside {sys.executable}: `make install` (pip install -e .) adds it"
+    )
     for name, text in SPIN_PROJECT.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(PARENT), str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PARENT), str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     child = None
     try:
         deadline = time.monotonic() + 120
