@@ -25,8 +25,9 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp config/dagster.yaml $@
 
+# parsed with the vars the dbt asset passes, so that its `dbt build` can reuse this parse
 dbt-parse: install
-	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir .
+	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir . --vars '{"lbx_duckdb_path": "$(abspath $(LBX_DUCKDB_PATH))"}'
 
 demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
