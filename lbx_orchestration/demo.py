@@ -48,7 +48,7 @@ Where to look
   DuckDB file : {db}
   users served: {users} ({', '.join(letterboxd)} from Letterboxd exports, the rest MovieLens)
   try         : .venv/bin/lbx recs {who}
-                .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
+                .venv/bin/lbx sql \"{query}\"   (or .venv/bin/lbx sql for a SQL shell)
   the UI      : make ui   (dg dev, then open http://127.0.0.1:3000)
 """)
     return 0
