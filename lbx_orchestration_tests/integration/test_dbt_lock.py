@@ -147,21 +147,47 @@ def test_dbt_gives_up_after_the_bound_naming_the_holder(warehouse: Path) -> None
     assert _tables(warehouse) == {}  # dbt never started: nothing half-built
 
 
+#: a writer that has imported duckdb, takes the file the moment it reads a line and lets go at the next
+HOLD_ON_CUE = """
+import sys, duckdb
+sys.stdin.readline()
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+
+
 def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse: Path) -> None:
     """The lock is free at the probe; a writer takes it while dbt imports; dbt starts again after."""
     import threading
 
-    holders: list[subprocess.Popen] = []
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_ON_CUE, str(warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    took_it: list[str] = []
 
     def grab_when_dbt_starts() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _children_named(os.getpid(), "build"):
-            time.sleep(0.02)
-        holders.append(
-            subprocess.Popen(
-                [sys.executable, "-c", HOLD, str(warehouse), "6", "write"], stdout=subprocess.PIPE, text=True
-            )
-        )
+        # dbt's process exists, so the probe found the file free; dbt needs seconds of imports
+        # before it connects, and the waiting writer needs milliseconds
+        deadline = time.monotonic() + 120
+        children: list[int] = []
+        while time.monotonic() < deadline and not children:
+            children = _children_named(os.getpid(), "build")
+            time.sleep(0.01)
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        took_it.append(holder.stdout.readline().strip())
+        # hold until that dbt has met the lock and ended, and the asset is waiting again
+        while children and _alive(children[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
 
     thread = threading.Thread(target=grab_when_dbt_starts)
     thread.start()
@@ -169,11 +195,11 @@ def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse:
         result, logs, _ = _build_dbt(warehouse, lock_timeout=60)
     finally:
         thread.join()
-        for proc in holders:
-            proc.kill()
-            proc.wait()
+        holder.kill()
+        holder.wait()
+    assert took_it == ["holding"]
     assert result.success, logs
-    assert any("as it started; waiting again" in m and f"(PID {holders[0].pid})" in m for m in logs)
+    assert any("as it started; waiting again" in m and f"(PID {holder.pid})" in m for m in logs), logs
     assert _tables(warehouse)["features.user_item_interactions"] > 100_000
 
 
