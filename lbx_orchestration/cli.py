@@ -106,8 +106,8 @@ def cmd_import(args: argparse.Namespace) -> int:
           f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}")
     print(f"  films resolved to TMDb ids: {report.resolved} of {report.films} ({report.resolved_share:.0%})")
     if done.recommendations.height == 0:
-        print(f"  no recommendations yet: {done.note}")
-        return 0
+        print(f"  no recommendations yet: {done.note}", file=sys.stderr)
+        return 2 if "cannot be loaded" in done.note else 0
     print(f"\nTop 10 of {done.recommendations.height} for {report.username} (model {done.model}):\n")
     top = done.recommendations.head(10).with_columns(pl.col("score").round(3))
     print(_table(top.to_dicts(), ["rank", "title", "year", "reason"], {"title": 40, "reason": 90}))

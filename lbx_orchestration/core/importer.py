@@ -193,9 +193,10 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
     if current != plan.previous:
         check_newer(prepared, current)
     resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
-    if current is not None and current.content_sha256 == export.content_sha256:
+    unchanged = current is not None and current.content_sha256 == export.content_sha256
+    if unchanged and not _later(export.exported_at, current.exported_at):
         return _report(prepared, "unchanged", resolutions)
-    status: Status = "imported" if current is None else "updated"
+    status: Status = "imported" if current is None else "unchanged" if unchanged else "updated"
     ledger = pl.DataFrame(
         {
             "username": [user],
@@ -208,6 +209,9 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
         },
         schema=IMPORTS_SCHEMA,
     )
+    if unchanged:  # the same content exported again later: only the ledger learns of it
+        replace_many(con, {EXPORT_IMPORTS: (ledger, None)})
+        return _report(prepared, status, resolutions)
     entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
     fresh = plan.resolved.join(_known_resolutions(con, plan.resolved["film_key"].to_list()).select("film_key"),
                                on="film_key", how="anti")
@@ -219,6 +223,10 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
         RESOLUTION: (fresh, None),
     })
     return _report(prepared, status, resolutions)
+
+
+def _later(new: dt.datetime | None, old: dt.datetime | None) -> bool:
+    return new is not None and (old is None or new > old)
 
 
 def _counts(export: LetterboxdExport) -> dict[str, int]:

@@ -27,7 +27,7 @@ from lbx_orchestration.core.importer import (
     write_import,
 )
 from lbx_orchestration.core.observations import SEEN_KINDS
-from lbx_orchestration.core.recsys.pipeline import TrainedModel, load_trained
+from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.recommend import (
     OUTPUT_COLUMNS,
     ServingInputs,
@@ -158,7 +158,11 @@ def onboard(
             return Onboarded(report, empty_recommendations(), None,
                              "no accepted model yet: run `make demo` (or materialize the graph) once",
                              time.perf_counter() - started)
-        trained = load_trained(served.path)
+        try:
+            trained = load_trained(served.path)
+        except ModelFileError as exc:
+            return Onboarded(report, empty_recommendations(), None, f"the served model cannot be loaded: {exc}",
+                             time.perf_counter() - started)
         inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
         key = member_key(report.username)
         observations = member_observations(con, key)

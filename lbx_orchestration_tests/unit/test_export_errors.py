@@ -84,7 +84,8 @@ def test_bad_username_in_profile(tmp_path: Path):
 def test_no_username_anywhere(tmp_path: Path):
     message = refuse(with_files({"profile.csv": None}), tmp_path)
     assert message == (
-        "SOURCE: no username given and the export has no profile.csv to read it from"
+        "SOURCE: no username given, no profile.csv to read it from, and the file name is not "
+        "Letterboxd's letterboxd-<username>-<date>-utc.zip; give the username explicitly"
     )
 
 
