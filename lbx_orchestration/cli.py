@@ -92,6 +92,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except (CrawlError, ValueError) as exc:
         print(f"crawl failed: {exc}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     stats = result.stats
     print(f"{len(result.items)} items from {stats.get('pages', 0)} pages "
           f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "

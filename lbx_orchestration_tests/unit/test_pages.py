@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lbx_orchestration.core.crawl.spiders import parse_users
 from lbx_orchestration.core.letterboxd import pages
+from lbx_orchestration.core.letterboxd.errors import InvalidUsername
 from lbx_orchestration.core.letterboxd.pages import (
     CAUSE_403,
     CAUSE_CHALLENGE,
@@ -18,6 +20,7 @@ from lbx_orchestration.core.letterboxd.pages import (
     OutagePageError,
     PageError,
 )
+from lbx_orchestration.core.letterboxd.usernames import validate_username
 
 HTML = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd" / "html"
 GRIDS = sorted((HTML / "user-films-grid").iterdir())
@@ -241,11 +244,16 @@ def test_crawl_blocked_message() -> None:
     assert "outage" in str(CrawlBlocked(CAUSE_OUTAGE, None))
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "../admin", "x" * 65, "ümlaut", "a/b"])
-def test_username_rejected(bad: str) -> None:
-    with pytest.raises(ValueError, match="username"):
-        pages.check_username(bad)
+@pytest.mark.parametrize("bad", ["a b", "../admin", "x" * 65, "ümlaut", "a/b", "a.b"])
+def test_one_username_rule_for_crawls_and_exports(bad: str) -> None:
+    with pytest.raises(InvalidUsername) as from_export:
+        validate_username(bad)
+    with pytest.raises(InvalidUsername) as from_crawl:
+        parse_users([bad, "filipe_furtado"])
+    assert str(from_crawl.value) == str(from_export.value)
+    assert "1 to 64 letters, digits and underscores only" in str(from_crawl.value)
 
 
 def test_username_accepted() -> None:
-    assert pages.check_username("filipe_furtado") == "filipe_furtado"
+    assert parse_users("filipe_furtado, x_1 ,filipe_furtado") == ["filipe_furtado", "x_1"]
+    assert validate_username("x" * 64) == "x" * 64
