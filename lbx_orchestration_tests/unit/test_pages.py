@@ -257,3 +257,30 @@ def test_one_username_rule_for_crawls_and_exports(bad: str) -> None:
 def test_username_accepted() -> None:
     assert parse_users("filipe_furtado, x_1 ,filipe_furtado") == ["filipe_furtado", "x_1"]
     assert validate_username("x" * 64) == "x" * 64
+
+
+def test_grid_posters_without_a_slug_or_a_name_are_left_out_and_described() -> None:
+    text = GRIDS[0].read_text(encoding="utf-8")
+    chunks = text.split('<li class="griditem">')
+    chunks[1] = re.sub(r'data-item-slug="[^"]+"', 'data-item-slug="&lt;&lt;&lt;"', chunks[1], count=1)
+    chunks[2] = re.sub(r'data-item-(full-display-)?name="[^"]*"', "", chunks[2])
+    grid = pages.parse_films_grid('<li class="griditem">'.join(chunks), "someone")
+    second = re.search(r'data-item-slug="([^"]+)"', chunks[2]).group(1)
+    assert len(grid.items) == 70
+    assert grid.invalid == ["slug '<<<' is not a Letterboxd film slug", f"film {second!r} has no name"]
+
+
+def test_a_grid_of_only_junk_is_refused() -> None:
+    junk = '<ul><li class="griditem"><div class="react-component" data-item-slug="<<<"></div></li>'
+    with pytest.raises(PageError, match=r"none of the 1 posters on this page is a film lbx can read \(slug '<<<'"):
+        pages.parse_films_grid(junk, "someone")
+
+
+def test_diary_rows_without_a_film_are_left_out_and_described() -> None:
+    text = DIARY.read_text(encoding="utf-8")
+    first = re.search(r'data-item-slug="([^"]+)"', text).group(1)
+    broken = text.replace(f'data-item-slug="{first}"', 'data-item-slug="a b"', 1)
+    invalid: list[str] = []
+    rows = pages.parse_diary(broken, "hyumiguel", invalid)
+    assert len(rows) == len(pages.parse_diary(text, "hyumiguel")) - 1
+    assert invalid == ["slug 'a b' is not a Letterboxd film slug"]
