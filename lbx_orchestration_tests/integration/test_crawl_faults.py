@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,13 @@ SLUG = re.compile(r'data-item-slug="([^"]+)"')
 
 @pytest.fixture
 def fast(tmp_path: Path) -> dict:
-    return {"download_delay": 0, "autothrottle": False, "retry_times": 0, "httpcache_enabled": False,
-            "httpcache_dir": str(tmp_path / "httpcache")}
+    return {
+        "download_delay": 0,
+        "autothrottle": False,
+        "retry_times": 0,
+        "httpcache_enabled": False,
+        "httpcache_dir": str(tmp_path / "httpcache"),
+    }
 
 
 @pytest.fixture
@@ -97,11 +104,14 @@ def test_robots_refusal_through_the_cli_exits_1(cli_cache: None, tmp_path: Path,
 
 
 def test_robots_refusing_optional_film_pages_is_not_an_error(fast: dict) -> None:
-    routes = {"/robots.txt": Response(200, "User-agent: *\nDisallow: /film/\n", content_type="text/plain"),
-              "/thebigal/films/": Response(200, grid_page(1, next_page=None))}
+    routes = {
+        "/robots.txt": Response(200, "User-agent: *\nDisallow: /film/\n", content_type="text/plain"),
+        "/thebigal/films/": Response(200, grid_page(1, next_page=None)),
+    }
     with RecordedServer(routes) as server:
-        result = run_crawl("profile", ["thebigal"], server.base_url, settings_override=fast,
-                           spider_args={"include_film_pages": True})
+        result = run_crawl(
+            "profile", ["thebigal"], server.base_url, settings_override=fast, spider_args={"include_film_pages": True}
+        )
     assert len(result.items) == 72
     assert result.stats["robots_forbidden"] == 72 and result.stats["robots_refused_urls"] == []
 
@@ -146,8 +156,9 @@ def test_a_long_crawl_is_not_cut_off_while_pages_keep_coming(fast: dict) -> None
     # because the limit is on silence, not on length (a 600-page profile takes its time).
     routes = {"/robots.txt": ROBOTS}
     for n in range(1, 7):
-        routes[grid_route(n)] = Response(200, grid_page(n, next_page=n + 1 if n < 6 else None, distinct=True),
-                                         delay=1.5)
+        routes[grid_route(n)] = Response(
+            200, grid_page(n, next_page=n + 1 if n < 6 else None, distinct=True), delay=1.5
+        )
     with RecordedServer(routes) as server:
         result = run_crawl("profile", ["thebigal"], server.base_url, settings_override=fast, idle_timeout=5)
     assert len(result.items) == 6 * 72 and result.notes == []
@@ -205,18 +216,14 @@ def test_a_page_of_only_junk_fails_clearly(cli_cache: None, tmp_path: Path, caps
 
 def test_the_child_reports_robots_and_junk_in_its_json(fast: dict, tmp_path: Path) -> None:
     """The same child speaks plain JSON to the CLI; the RSS asset test covers its Pipes side."""
-    import subprocess
-    import sys
-
-    routes = {"/robots.txt": ROBOTS_NO}
     report_path = tmp_path / "report.json"
-    with RecordedServer(routes) as server:
-        proc = subprocess.run(
-            [sys.executable, "-m", "lbx_orchestration.core.crawl.child", "--spider", "rss", "--users", "aron",
-             "--base-url", server.base_url, "--out", str(tmp_path / "items.jsonl"),
-             "--report", str(report_path), "--settings", json.dumps(fast)],
-            capture_output=True, text=True, timeout=120,
-        )
+    with RecordedServer({"/robots.txt": ROBOTS_NO}) as server:
+        cmd = [
+            sys.executable, "-m", "lbx_orchestration.core.crawl.child", "--spider", "rss", "--users", "aron",
+            "--base-url", server.base_url, "--out", str(tmp_path / "items.jsonl"),
+            "--report", str(report_path), "--settings", json.dumps(fast),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert proc.returncode == 1
     assert report["outcome"] == "error" and report["items"] == 0

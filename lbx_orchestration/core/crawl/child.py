@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lbx_orchestration.core.crawl.settings import json_object
 from lbx_orchestration.core.letterboxd.pages import EXPORT_HINT, blocked_message
 
 EXIT_OK = 0
@@ -159,16 +160,6 @@ def crawl(
     return summarize_stats(crawler.stats.get_stats() if crawler.stats else {})
 
 
-def _json_object(text: str, flag: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"{flag} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
-    return value
-
-
 def _count_lines(path: Path) -> int:
     if not path.exists():
         return 0
@@ -197,8 +188,8 @@ def run(ns: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             [u for u in ns.users.split(",") if u.strip()],
             ns.base_url,
             ns.out,
-            settings=_json_object(ns.settings, "--settings"),
-            spider_args=_json_object(ns.args, "--args"),
+            settings=json_object(ns.settings, "--settings"),
+            spider_args=json_object(ns.args, "--args"),
             heartbeat=ns.heartbeat,
         )
     except Exception as exc:  # one clear line for the launcher, not a traceback

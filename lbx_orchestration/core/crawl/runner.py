@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lbx_orchestration
-from lbx_orchestration.core.crawl.child import EXIT_CODES
+from lbx_orchestration.core.crawl.child import EXIT_CODES, PIPES_ENV
 from lbx_orchestration.core.crawl.settings import build_settings
 from lbx_orchestration.core.crawl.spiders import check_spider_args, normalize_base_url, parse_users
 from lbx_orchestration.core.letterboxd.pages import CrawlBlocked
@@ -181,6 +181,7 @@ def run_crawl(
     """
     job = plan_crawl(spider, users, base_url, settings_override, spider_args)
     env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    env.pop(PIPES_ENV, None)  # this child reports to us in JSON, even inside a Pipes process
     with tempfile.TemporaryDirectory(prefix="lbx-crawl-") as tmp:
         items_path, report_path, heartbeat = Path(tmp) / "items.jsonl", Path(tmp) / "report.json", Path(tmp) / "beat"
         heartbeat.touch()

@@ -40,17 +40,23 @@ OVERRIDE_KEYS = {
 }
 
 
+def json_object(text: str, source: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or ValueError naming ``source`` (a flag or a variable)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{source} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source} must be a JSON object, got {text!r}")
+    return value
+
+
 def settings_from_env() -> dict[str, Any]:
     """Overrides from $LBX_CRAWL_SETTINGS (a JSON object of OVERRIDE_KEYS), checked here."""
     raw = os.environ.get(SETTINGS_ENV, "").strip()
     if not raw:
         return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"{SETTINGS_ENV} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{SETTINGS_ENV} must be a JSON object, got {raw!r}")
+    value = json_object(raw, SETTINGS_ENV)
     build_settings(value)  # names a bad key or value here, not in the child
     return value
 
