@@ -178,7 +178,7 @@ def test_the_page_limit_stops_with_an_error_that_names_the_setting(fast: dict) -
     routes.update({grid_route(n): Response(200, grid_page(n, next_page=n + 1, distinct=True)) for n in range(1, 9)})
     with RecordedServer(routes) as server, pytest.raises(CrawlError) as caught:
         run_crawl("profile", ["thebigal"], server.base_url, settings_override={**fast, "page_limit": 4})
-    assert "the crawl's page limit (raise the crawl setting page_limit to read more)" in str(caught.value)
+    assert "the crawl's page limit (raise it with --page-limit or the crawl setting page_limit)" in str(caught.value)
     assert caught.value.stats["finish_reason"] == "closespider_pagecount"
     assert caught.value.items and len(caught.value.items) % 72 == 0  # what it read is handed back
 
@@ -228,3 +228,16 @@ def test_the_child_reports_robots_and_junk_in_its_json(fast: dict, tmp_path: Pat
     assert proc.returncode == 1
     assert report["outcome"] == "error" and report["items"] == 0
     assert report["message"].startswith(f"robots.txt at {server.base_url}/robots.txt disallows")
+
+
+def test_the_cli_page_limit(cli_cache: None, tmp_path: Path, capsys) -> None:
+    routes = {"/robots.txt": ROBOTS}
+    routes.update({grid_route(n): Response(200, grid_page(n, next_page=n + 1, distinct=True)) for n in range(1, 9)})
+    out = tmp_path / "items.jsonl"
+    with RecordedServer(routes) as server:
+        code = main(["crawl", "profile", "thebigal", "--base-url", server.base_url, "--out", str(out),
+                     "--page-limit", "3"])  # fmt: skip
+        assert server.hits(grid_route(5)) == 0
+    assert code == 1
+    assert "the crawl's page limit (raise it with --page-limit or the crawl setting page_limit)" in capsys.readouterr().err
+    assert not out.exists()

@@ -104,7 +104,7 @@ def crawl_report(stats: dict[str, Any], items: int) -> dict[str, Any]:
     if stats.get("finish_reason") == "closespider_pagecount":
         reasons.append(
             f"stopped after {stats.get('responses', 0)} pages, the crawl's page limit "
-            "(raise the crawl setting page_limit to read more)"
+            "(raise it with --page-limit or the crawl setting page_limit)"
         )
     elif stats.get("finish_reason") != "finished":
         reasons.append(f"finish reason {stats.get('finish_reason')!r}")
