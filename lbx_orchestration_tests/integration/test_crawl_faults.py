@@ -239,5 +239,6 @@ def test_the_cli_page_limit(cli_cache: None, tmp_path: Path, capsys) -> None:
                      "--page-limit", "3"])  # fmt: skip
         assert server.hits(grid_route(5)) == 0
     assert code == 1
-    assert "the crawl's page limit (raise it with --page-limit or the crawl setting page_limit)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the crawl's page limit (raise it with --page-limit or the crawl setting page_limit)" in err
     assert not out.exists()
