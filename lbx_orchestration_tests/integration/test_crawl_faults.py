@@ -23,6 +23,7 @@ from lbx_orchestration_tests.support.recorded_server import RecordedServer, Resp
 LB = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd"
 THEBIGAL = LB / "html" / "user-films-grid" / "2025-12_thebigal_films_p1.raw.html"
 SDIAMOND = LB / "rss" / "2026-08_sdiamond.rss.xml"
+DIARY = LB / "html" / "diary" / "2025-10_hyumiguel_diary_p1.rendered.htm"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ROBOTS = Response(200, "User-agent: *\nDisallow: /search/\n", content_type="text/plain")
 ROBOTS_NO = Response(200, "User-agent: *\nDisallow: /\n", content_type="text/plain")
@@ -134,7 +135,31 @@ def test_a_next_page_loop_stops_at_the_first_repeated_page(fast: dict, tmp_path:
     assert [i["slug"] for i in result.items] == expected  # page 1 kept, nothing twice
     assert len(out.read_text(encoding="utf-8").splitlines()) == 72
     assert result.notes == [
-        f"{url}: page 2 of thebigal's films repeats page 1 (the same 72 films); stopped following its next link"
+        f"{url}: page 2 of thebigal's films repeats page 1 (the same 72 entries); stopped following its next link"
+    ]
+
+
+def test_a_diary_loop_stops_too(fast: dict) -> None:
+    diary = DIARY.read_text(encoding="utf-8")
+    old = 'class="next" href="https://letterboxd.com/hyumiguel/films/diary/page/2/"'
+    assert old in diary
+
+    def diary_page(next_page: int) -> str:
+        return diary.replace(old, f'class="next" href="https://letterboxd.com/thebigal/diary/page/{next_page}/"')
+
+    routes = {"/robots.txt": ROBOTS, "/thebigal/films/": Response(200, grid_page(1, next_page=None)),
+              "/thebigal/diary/": Response(200, diary_page(2))}  # fmt: skip
+    routes.update({f"/thebigal/diary/page/{n}/": Response(200, diary_page(n + 1)) for n in range(2, 10)})
+    with RecordedServer(routes) as server:
+        result = run_crawl("profile", ["thebigal"], server.base_url, settings_override=fast,
+                           spider_args={"include_diary": True})  # fmt: skip
+        assert server.hits("/thebigal/diary/page/2/") == 1
+        assert server.hits("/thebigal/diary/page/3/") == 0
+        url = f"{server.base_url}/thebigal/diary/page/2/"
+
+    assert len([i for i in result.items if i["kind"] == "diary"]) == 50
+    assert result.notes == [
+        f"{url}: page 2 of thebigal's diary repeats page 1 (the same 50 entries); stopped following its next link"
     ]
 
 
@@ -146,7 +171,7 @@ def test_a_next_page_loop_through_the_cli_says_why(cli_cache: None, tmp_path: Pa
         code = main(["crawl", "profile", "thebigal", "--base-url", server.base_url, "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0
-    assert "note: " in captured.err and "repeats page 1 (the same 72 films)" in captured.err
+    assert "note: " in captured.err and "repeats page 1 (the same 72 entries)" in captured.err
     assert captured.out.startswith("72 items from 1 pages")
     assert len(out.read_text(encoding="utf-8").splitlines()) == 72
 

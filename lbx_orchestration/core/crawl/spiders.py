@@ -76,7 +76,7 @@ class LbxSpider(scrapy.Spider):
         self.users = parse_users(users)
         self.base_url = normalize_base_url(base_url)
         self.allowed_domains = [urlsplit(self.base_url).hostname or ""]
-        self._pages: dict[tuple[str, str], dict[tuple[Any, ...], int]] = {}
+        self._pages: dict[str, dict[tuple[Any, ...], int]] = {}
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -115,7 +115,7 @@ class LbxSpider(scrapy.Spider):
             stats.inc_value("lbx/invalid_items", len(invalid))
             self._append("lbx/invalid_item_notes", f"{url}: {len(invalid)} skipped ({invalid[0]})")
 
-    def repeats(self, listing: tuple[str, str], page: int, keys: list[Any], url: str) -> bool:
+    def repeats(self, listing: str, page: int, keys: list[Any], url: str) -> bool:
         """True (and noted) when this page's films are exactly those of an earlier page.
 
         A site whose "next" link keeps serving the same films would otherwise be followed
@@ -129,11 +129,10 @@ class LbxSpider(scrapy.Spider):
         if first is None:
             seen[fingerprint] = page
             return False
-        user, what = listing
         self._append(
             "lbx/repeated_pages",
-            f"{url}: page {page} of {user}'s {what} repeats page {first} (the same {len(keys)} "
-            "films); stopped following its next link",
+            f"{url}: page {page} of {listing} repeats page {first} (the same {len(keys)} entries); "
+            "stopped following its next link",
         )
         return True
 
@@ -224,7 +223,7 @@ class ProfileSpider(LbxSpider):
         except pages.PageError as exc:
             self.unparsable(response, exc)
             return
-        if self.repeats(("members", "popular members"), page, names, response.url):
+        if self.repeats("the popular members", page, names, response.url):
             return
         self.page_done(len(names))
         for name in names:
@@ -242,7 +241,7 @@ class ProfileSpider(LbxSpider):
         except pages.PageError as exc:
             self.unparsable(response, exc)
             return
-        if self.repeats((username, "films"), page, [i["slug"] for i in grid.items], response.url):
+        if self.repeats(f"{username}'s films", page, [i["slug"] for i in grid.items], response.url):
             return
         self.page_done(len(grid.items), grid.invalid, response.url)
         for item in grid.items:
@@ -270,7 +269,7 @@ class ProfileSpider(LbxSpider):
             self.unparsable(response, exc)
             return
         keys = [(r["viewing_id"], r["film_slug"], r["watched_date"]) for r in rows]
-        if self.repeats((username, "diary"), page, keys, response.url):
+        if self.repeats(f"{username}'s diary", page, keys, response.url):
             return
         self.page_done(len(rows), invalid, response.url)
         for row in rows:
