@@ -8,15 +8,17 @@ robots.txt that disallows everything.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lbx_orchestration.cli import main
-from lbx_orchestration.core.crawl.runner import CrawlError, run_crawl
+from lbx_orchestration.core.crawl.runner import CrawlError, child_pythonpath, run_crawl
 from lbx_orchestration.core.letterboxd.pages import EXPORT_HINT, parse_films_grid
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
@@ -267,3 +269,48 @@ def test_the_cli_page_limit(cli_cache: None, tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "the crawl's page limit (raise it with --page-limit or the crawl setting page_limit)" in err
     assert not out.exists()
+
+
+# --- a crawl child never outlives the process that launched it ------------------------------
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_child_dies_with_its_killed_parent(fast: dict) -> None:
+    routes = {"/robots.txt": ROBOTS, "/thebigal/films/": Response(200, THEBIGAL, delay=30)}
+    with RecordedServer(routes) as server:
+        script = (
+            "from lbx_orchestration.core.crawl.runner import run_crawl; "
+            f"run_crawl('profile', ['thebigal'], {server.base_url!r}, settings_override={fast!r})"
+        )
+        parent = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": child_pythonpath()})
+        try:
+            deadline = time.monotonic() + 60
+            while not server.hits("/thebigal/films/") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            [child] = _children_of(parent.pid)
+            parent.kill()
+            parent.wait()
+            deadline = time.monotonic() + 15
+            while _alive(child) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not _alive(child), "the crawl child outlived its killed parent"
+        finally:
+            parent.kill()

@@ -12,7 +12,8 @@ items go to --out as JSON lines (also those of a crawl that stopped early), and 
 - launched by the CLI (``runner.run_crawl``), as JSON in --report, exit 0 when ok, 3 when
   Letterboxd blocked the crawl, 1 on any other failure.
 
---heartbeat is touched on every response, so a parent can tell a slow crawl from a hung one.
+--heartbeat is touched on every response, so a parent can tell a slow crawl from a hung one;
+the child ends itself when its parent dies.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -215,8 +218,22 @@ def _main_pipes(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def exit_with_parent(poll: float = 1.0) -> None:
+    """End this process when the one that launched it dies (kill -9 leaves no one to stop us):
+    a crawl nobody will read must not go on sending requests."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(EXIT_ERROR)
+
+    threading.Thread(target=watch, name="lbx-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
+    exit_with_parent()
     if os.environ.get(PIPES_ENV):
         return _main_pipes(ns)
     if ns.report is None:
