@@ -120,7 +120,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.crawl.settings import cli_download_delay
 
     try:
-        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else None
+        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else {}
+        if args.page_limit is not None:
+            overrides["page_limit"] = args.page_limit
         result = run_crawl(args.kind, list(args.users), base_url=args.base_url,
                            out=Path(args.out) if args.out else None, settings_override=overrides)
     except CrawlBlocked as exc:
@@ -129,6 +131,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except (CrawlError, ValueError) as exc:
         print(f"crawl failed: {exc}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     stats = result.stats
     print(f"{len(result.items)} items from {stats.get('pages', 0)} pages "
           f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "
@@ -226,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="https://letterboxd.com")
     p.add_argument("--out", help="write the parsed items as JSON lines")
     p.add_argument("--delay", type=float, help="seconds between requests (at least 1)")
+    p.add_argument("--page-limit", type=int, help="most pages one crawl reads before it stops with an error "
+                   "(default 10,000); a page that repeats an earlier one ends its listing anyway")
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("tmdb", help="TMDb look-ups")

@@ -55,7 +55,7 @@ def test_validate_username_refuses(bad: str):
     with pytest.raises(InvalidUsername) as err:
         validate_username(bad)
     assert str(err.value) == (
-        f"invalid Letterboxd username {bad!r}: a username has letters, digits and underscores only"
+        f"invalid Letterboxd username {bad!r}: a username has 1 to 64 letters, digits and underscores only"
     )
 
 
@@ -77,7 +77,7 @@ def test_bad_username_in_profile(tmp_path: Path):
     message = refuse(with_files({"profile.csv": profile}), tmp_path)
     assert message == (
         "profile.csv line 2: invalid Letterboxd username 'not ok!': "
-        "a username has letters, digits and underscores only"
+        "a username has 1 to 64 letters, digits and underscores only"
     )
 
 
