@@ -115,7 +115,9 @@ class Lsa:
 
 
 def _ranking(scores: np.ndarray, depth: int, floor: float = 0.0) -> np.ndarray:
-    top = np.argpartition(-scores, min(depth, len(scores) - 1))[:depth] if len(scores) > depth else np.arange(len(scores))
+    top = (
+        np.argpartition(-scores, min(depth, len(scores) - 1))[:depth] if len(scores) > depth else np.arange(len(scores))
+    )
     top = top[scores[top] > floor]
     return top[np.argsort(-scores[top], kind="stable")]
 
@@ -160,8 +162,9 @@ class FilmSearch:
         return [Hit(i, s, r[0], r[1]) for i, s, r in fused[:limit]]
 
 
-def interaction_vectors(item_index: dict[int, int], interactions: pl.DataFrame, dims: int = 64,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def interaction_vectors(
+    item_index: dict[int, int], interactions: pl.DataFrame, dims: int = 64, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Collaborative item vectors: truncated SVD of the items x users matrix of seen films
     (rows of unit norm), and a mask of the films anyone has seen."""
     n = len(item_index)
@@ -170,8 +173,9 @@ def interaction_vectors(item_index: dict[int, int], interactions: pl.DataFrame, 
     rows = [item_index.get(int(t), -1) for t in frame["tmdb_id"].to_list()]
     cols = [users[u] for u in frame["user_key"].to_list()]
     keep = [i for i, r in enumerate(rows) if r >= 0]
-    matrix = sp.csr_matrix((np.ones(len(keep)), ([rows[i] for i in keep], [cols[i] for i in keep])),
-                           shape=(n, max(len(users), 1)))
+    matrix = sp.csr_matrix(
+        (np.ones(len(keep)), ([rows[i] for i in keep], [cols[i] for i in keep])), shape=(n, max(len(users), 1))
+    )
     seen = np.asarray(matrix.sum(axis=1)).ravel() > 0
     dims = max(1, min(dims, matrix.shape[0] - 1, matrix.shape[1] - 1))
     if matrix.nnz == 0:
@@ -182,8 +186,9 @@ def interaction_vectors(item_index: dict[int, int], interactions: pl.DataFrame, 
     return _unit(vectors).astype(np.float32), seen
 
 
-def item_vectors(content: np.ndarray, collaborative: np.ndarray, has_collaborative: np.ndarray,
-                 collaborative_weight: float = 0.75) -> np.ndarray:
+def item_vectors(
+    content: np.ndarray, collaborative: np.ndarray, has_collaborative: np.ndarray, collaborative_weight: float = 0.75
+) -> np.ndarray:
     """One unit vector per film: collaborative and content parts side by side, so a dot
     product blends both cosines; a film nobody has seen is placed by its content alone."""
     cf = collaborative * (np.sqrt(collaborative_weight) * has_collaborative[:, None])
@@ -191,7 +196,9 @@ def item_vectors(content: np.ndarray, collaborative: np.ndarray, has_collaborati
     return _unit(np.hstack([cf, ct])).astype(np.float32)
 
 
-def most_similar(vectors: np.ndarray, index: int, limit: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+def most_similar(
+    vectors: np.ndarray, index: int, limit: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
     scores = vectors @ vectors[index]
     scores[index] = -np.inf
     if allowed is not None:

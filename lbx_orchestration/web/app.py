@@ -61,7 +61,9 @@ Year = Annotated[int | None, Query(ge=1870, le=2100)]
 Decade = Annotated[str | None, Query(max_length=10, description="1970s, 2000s ... or pre_1950")]
 Text = Annotated[str | None, Query(max_length=100)]
 Country = Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 country")]
-ListName = Annotated[str | None, Query(max_length=200, description="one of the member's Letterboxd lists, by name or slug")]
+ListName = Annotated[
+    str | None, Query(max_length=200, description="one of the member's Letterboxd lists, by name or slug")
+]
 
 
 @dataclass
@@ -136,8 +138,13 @@ def _film_row(data: ServingData, row: dict[str, Any]) -> dict[str, Any]:
 
 def _rec_rows(data: ServingData, frame: pl.DataFrame) -> list[dict[str, Any]]:
     return [
-        {"rank": r["rank"], **_film_row(data, r), "reason": r["reason"], "decade": r["decade"],
-         "score": round(float(r["score"]), 4) if r["score"] is not None else None}
+        {
+            "rank": r["rank"],
+            **_film_row(data, r),
+            "reason": r["reason"],
+            "decade": r["decade"],
+            "score": round(float(r["score"]), 4) if r["score"] is not None else None,
+        }
         for r in frame.iter_rows(named=True)
     ]
 
@@ -149,13 +156,26 @@ def _canonical(value: str, known: list[str], what: str) -> str:
     return match
 
 
-def _filtered(data: ServingData, username: str, limit: int, genre: str | None, decade: str | None,
-              min_year: int | None, max_year: int | None, exclude_watchlist: bool, provider: str | None,
-              country: str | None, list_name: str | None) -> tuple[str, pl.DataFrame, dict[str, Any], list[str]]:
+def _filtered(
+    data: ServingData,
+    username: str,
+    limit: int,
+    genre: str | None,
+    decade: str | None,
+    min_year: int | None,
+    max_year: int | None,
+    exclude_watchlist: bool,
+    provider: str | None,
+    country: str | None,
+    list_name: str | None,
+) -> tuple[str, pl.DataFrame, dict[str, Any], list[str]]:
     found = data.user(username)
     if found is None:
-        raise _error(404, f"unknown user {username!r}: lbx has no recommendations for them; upload their "
-                          "Letterboxd export (POST /api/imports, or the form on the page)")
+        raise _error(
+            404,
+            f"unknown user {username!r}: lbx has no recommendations for them; upload their "
+            "Letterboxd export (POST /api/imports, or the form on the page)",
+        )
     name, frame = found
     applied: dict[str, Any] = {"limit": limit}
     notes: list[str] = []
@@ -181,8 +201,11 @@ def _filtered(data: ServingData, username: str, limit: int, genre: str | None, d
         if not data.providers_available:
             raise _error(422, OFFLINE_PROVIDERS)
         if country and country.upper() != PROVIDER_COUNTRY:
-            raise _error(422, f"streaming providers are known for {PROVIDER_COUNTRY} only (TMDb watch/providers "
-                              f"was asked for that country), not {country.upper()}")
+            raise _error(
+                422,
+                f"streaming providers are known for {PROVIDER_COUNTRY} only (TMDb watch/providers "
+                f"was asked for that country), not {country.upper()}",
+            )
         applied["provider"] = p = _canonical(provider, data.provider_names, "provider")
         applied["country"] = PROVIDER_COUNTRY
         frame = frame.filter(pl.col("providers").list.contains(p))
@@ -191,15 +214,17 @@ def _filtered(data: ServingData, username: str, limit: int, genre: str | None, d
         if lists is None:
             raise _error(404, f"{name} has no Letterboxd lists in the export lbx imported")
         wanted = list_name.strip().lower()
-        chosen = lists.filter((pl.col("list_slug").str.to_lowercase() == wanted)
-                              | (pl.col("list_name").str.to_lowercase() == wanted))
+        chosen = lists.filter(
+            (pl.col("list_slug").str.to_lowercase() == wanted) | (pl.col("list_name").str.to_lowercase() == wanted)
+        )
         if chosen.height == 0:
-            raise _error(404, f"{name} has no list {list_name!r}",
-                         known=sorted(set(lists["list_slug"].to_list())))
+            raise _error(404, f"{name} has no list {list_name!r}", known=sorted(set(lists["list_slug"].to_list())))
         applied["list"] = chosen["list_slug"][0]
         frame = frame.filter(pl.col("tmdb_id").is_in(chosen["tmdb_id"].drop_nulls().to_list()))
-        notes.append("the list filter keeps the films of the list among this member's top "
-                     f"{MAX_LIMIT} recommendations (films of the list they have seen are never recommended)")
+        notes.append(
+            "the list filter keeps the films of the list among this member's top "
+            f"{MAX_LIMIT} recommendations (films of the list they have seen are never recommended)"
+        )
     if not data.providers_available:
         notes.append(OFFLINE_PROVIDERS)
     if not tmdb_online():
@@ -211,6 +236,7 @@ def _filtered(data: ServingData, username: str, limit: int, genre: str | None, d
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     state = WebState(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.manager.start)
@@ -237,9 +263,13 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _bad_params(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"error": "bad parameters: " + "; ".join(problems),
-                             "detail": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")}
-                                        for e in exc.errors()]}, status_code=422)
+        return JSONResponse(
+            {
+                "error": "bad parameters: " + "; ".join(problems),
+                "detail": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()],
+            },
+            status_code=422,
+        )
 
     @app.middleware("http")
     async def _guard_uploads(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -249,13 +279,21 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             if length is None or not length.isdigit():
                 return JSONResponse({"error": "an upload needs a Content-Length header"}, status_code=411)
             if int(length) > settings.max_upload_bytes + 64 * 1024:
-                return JSONResponse({"error": f"upload of {int(length):,} bytes is over the limit of "
-                                              f"{settings.max_upload_bytes:,} bytes"}, status_code=413)
+                return JSONResponse(
+                    {
+                        "error": f"upload of {int(length):,} bytes is over the limit of "
+                        f"{settings.max_upload_bytes:,} bytes"
+                    },
+                    status_code=413,
+                )
             client = request.client.host if request.client else "unknown"
             wait = state.buckets.take(client)
             if wait > 0:
-                return JSONResponse({"error": f"too many imports from {client}: try again in {wait:.0f} s"},
-                                    status_code=429, headers={"Retry-After": str(int(wait) + 1)})
+                return JSONResponse(
+                    {"error": f"too many imports from {client}: try again in {wait:.0f} s"},
+                    status_code=429,
+                    headers={"Retry-After": str(int(wait) + 1)},
+                )
         return await call_next(request)
 
     @app.get("/", include_in_schema=False)
@@ -267,59 +305,117 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         data = state.data()
-        return {"status": "ok", "users": len(data.recommendations), "films": data.films.height,
-                "snapshot": state.manager.status()}
+        return {
+            "status": "ok",
+            "users": len(data.recommendations),
+            "films": data.films.height,
+            "snapshot": state.manager.status(),
+        }
 
     @app.get("/api/meta")
     def meta() -> dict[str, Any]:
         data = state.data()
-        letterboxd = sorted(v for k, v in data.usernames.items()
-                            if data.recommendations[k]["source"][0] == "letterboxd")
-        return {"genres": data.genres, "decades": data.decades, "tmdb_online": tmdb_online(),
-                "tmdb_sources": data.tmdb_source_kinds, "providers_available": data.providers_available,
-                "providers": data.provider_names, "provider_country": PROVIDER_COUNTRY,
-                "letterboxd_members": letterboxd, "max_upload_bytes": settings.max_upload_bytes,
-                "retrievers": RETRIEVERS}
+        letterboxd = sorted(
+            v for k, v in data.usernames.items() if data.recommendations[k]["source"][0] == "letterboxd"
+        )
+        return {
+            "genres": data.genres,
+            "decades": data.decades,
+            "tmdb_online": tmdb_online(),
+            "tmdb_sources": data.tmdb_source_kinds,
+            "providers_available": data.providers_available,
+            "providers": data.provider_names,
+            "provider_country": PROVIDER_COUNTRY,
+            "letterboxd_members": letterboxd,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "retrievers": RETRIEVERS,
+        }
 
-    def recommendations_frame(username: str, limit: int, genre: str | None, decade: str | None,
-                              min_year: int | None, max_year: int | None, exclude_watchlist: bool,
-                              provider: str | None, country: str | None, list_: str | None):  # noqa: ANN202
+    def recommendations_frame(
+        username: str,
+        limit: int,
+        genre: str | None,
+        decade: str | None,
+        min_year: int | None,
+        max_year: int | None,
+        exclude_watchlist: bool,
+        provider: str | None,
+        country: str | None,
+        list_: str | None,
+    ):  # noqa: ANN202
         data = state.data()
-        return data, _filtered(data, username, limit, genre, decade, min_year, max_year, exclude_watchlist,
-                               provider, country, list_)
+        return data, _filtered(
+            data, username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list_
+        )
 
     @app.get("/api/users/{username}/recommendations")
-    def recommendations(username: str, limit: Limit = 20, genre: Text = None, decade: Decade = None,
-                        min_year: Year = None, max_year: Year = None, exclude_watchlist: bool = False,
-                        provider: Text = None, country: Country = None,
-                        list: ListName = None,  # noqa: A002
-                        ) -> dict[str, Any]:
+    def recommendations(
+        username: str,
+        limit: Limit = 20,
+        genre: Text = None,
+        decade: Decade = None,
+        min_year: Year = None,
+        max_year: Year = None,
+        exclude_watchlist: bool = False,
+        provider: Text = None,
+        country: Country = None,
+        list: ListName = None,  # noqa: A002
+    ) -> dict[str, Any]:
         """A member's recommendations (usernames match without regard to case), best first, filtered."""
         data, (name, frame, applied, notes) = recommendations_frame(
-            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list)
+            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
+        )
         full = data.user(name)[1]
-        return {"username": name, "source": full["source"][0], "model": full["model"][0],
-                "model_version": full["model_version"][0], "generated_at": str(full["generated_at"].max()),
-                "filters": applied, "count": frame.height, "notes": notes, "tmdb_online": tmdb_online(),
-                "recommendations": _rec_rows(data, frame)}
+        return {
+            "username": name,
+            "source": full["source"][0],
+            "model": full["model"][0],
+            "model_version": full["model_version"][0],
+            "generated_at": str(full["generated_at"].max()),
+            "filters": applied,
+            "count": frame.height,
+            "notes": notes,
+            "tmdb_online": tmdb_online(),
+            "recommendations": _rec_rows(data, frame),
+        }
 
     @app.get("/api/users/{username}/recommendations.csv", response_class=Response)
-    def recommendations_csv(username: str, limit: Limit = MAX_LIMIT, genre: Text = None, decade: Decade = None,
-                            min_year: Year = None, max_year: Year = None, exclude_watchlist: bool = False,
-                            provider: Text = None, country: Country = None,
-                            list: ListName = None,  # noqa: A002
-                            ) -> Response:
+    def recommendations_csv(
+        username: str,
+        limit: Limit = MAX_LIMIT,
+        genre: Text = None,
+        decade: Decade = None,
+        min_year: Year = None,
+        max_year: Year = None,
+        exclude_watchlist: bool = False,
+        provider: Text = None,
+        country: Country = None,
+        list: ListName = None,  # noqa: A002
+    ) -> Response:
         """The same list as CSV (rank, tmdb_id, title, year, genres, reason, letterboxd_url)."""
         data, (name, frame, _, _) = recommendations_frame(
-            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list)
+            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
+        )
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["rank", "tmdb_id", "title", "year", "genres", "reason", "letterboxd_url"])
         for r in _rec_rows(data, frame):
-            writer.writerow([r["rank"], r["tmdb_id"], r["title"], r["year"], "|".join(r["genres"]), r["reason"],
-                             r["letterboxd_url"]])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="lbx-{name}.csv"'})
+            writer.writerow(
+                [
+                    r["rank"],
+                    r["tmdb_id"],
+                    r["title"],
+                    r["year"],
+                    "|".join(r["genres"]),
+                    r["reason"],
+                    r["letterboxd_url"],
+                ]
+            )
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="lbx-{name}.csv"'},
+        )
 
     @app.get("/api/users/{username}/lists")
     def member_lists(username: str) -> dict[str, Any]:
@@ -331,13 +427,20 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         out = []
         if lists is not None:
             for (slug, title), frame in lists.group_by(["list_slug", "list_name"], maintain_order=True):
-                out.append({"slug": slug, "name": title, "films": frame.height,
-                            "films_known": int(frame["tmdb_id"].is_not_null().sum())})
+                out.append(
+                    {
+                        "slug": slug,
+                        "name": title,
+                        "films": frame.height,
+                        "films_known": int(frame["tmdb_id"].is_not_null().sum()),
+                    }
+                )
         return {"username": found[0], "lists": out}
 
     @app.get("/api/films/search")
-    def search(q: Annotated[str, Query(min_length=1, max_length=200)],
-               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20) -> dict[str, Any]:
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20
+    ) -> dict[str, Any]:
         """Search title, original title, overview, keywords, director and cast: BM25 and a dense (LSA)
         retriever fused by reciprocal rank."""
         data = state.data()
@@ -345,9 +448,16 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         rows = []
         for h in hits:
             film = data.films.row(h.index, named=True)
-            rows.append({**_film_row(data, film), "directors": film.get("directors") or [],
-                         "overview": film.get("overview"), "score": round(h.score, 5),
-                         "lexical_rank": h.lexical_rank, "dense_rank": h.dense_rank})
+            rows.append(
+                {
+                    **_film_row(data, film),
+                    "directors": film.get("directors") or [],
+                    "overview": film.get("overview"),
+                    "score": round(h.score, 5),
+                    "lexical_rank": h.lexical_rank,
+                    "dense_rank": h.dense_rank,
+                }
+            )
         return {"query": q, "count": len(rows), "retrievers": RETRIEVERS, "results": rows}
 
     def _film_or_404(data: ServingData, tmdb_id: int) -> int:
@@ -360,9 +470,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     def film(tmdb_id: int) -> dict[str, Any]:
         data = state.data()
         row = data.films.row(_film_or_404(data, tmdb_id), named=True)
-        return {**_film_row(data, row), "original_title": row.get("original_title"),
-                "overview": row.get("overview"), "directors": row.get("directors") or [],
-                "cast": row.get("cast_top") or [], "keywords": row.get("keywords") or []}
+        return {
+            **_film_row(data, row),
+            "original_title": row.get("original_title"),
+            "overview": row.get("overview"),
+            "directors": row.get("directors") or [],
+            "cast": row.get("cast_top") or [],
+            "keywords": row.get("keywords") or [],
+        }
 
     @app.get("/api/films/{tmdb_id}/similar")
     def similar(tmdb_id: int, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10) -> dict[str, Any]:
@@ -386,8 +501,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         cols = [c for c in metrics.columns if c not in ("protocol", "params", "path", "run_id")]
         served = metrics.filter(pl.col("served") & pl.col("accepted")).sort("evaluated_at", descending=True)
         history = metrics.sort("evaluated_at", "model").select(cols)
+
         def plain(row: dict[str, Any]) -> dict[str, Any]:
             return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
         return {
             "served": plain(served.select(cols).row(0, named=True)) if served.height else None,
             "card": data.models_card,
@@ -395,8 +512,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         }
 
     @app.post("/api/imports")
-    async def create_import(request: Request, file: Annotated[UploadFile, File(description="a Letterboxd export .zip")],
-                            username: Annotated[str | None, Form(max_length=64)] = None) -> dict[str, Any]:
+    async def create_import(
+        request: Request,
+        file: Annotated[UploadFile, File(description="a Letterboxd export .zip")],
+        username: Annotated[str | None, Form(max_length=64)] = None,
+    ) -> dict[str, Any]:
         """Import a Letterboxd export (multipart, field ``file``), fold the member into the served model
         and return their recommendations. Same import and checks as `lbx import`."""
         started = time.perf_counter()
@@ -419,11 +539,16 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         report, recs = result
         found = data.user(report.username)
         frame = found[1] if found else recs
-        return {"username": report.username, "status": report.status, "counts": report.counts,
-                "films": report.films, "resolved": report.resolved,
-                "resolved_share": round(report.resolved_share, 4),
-                "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
-                "recommendations": _rec_rows(data, frame.head(MAX_LIMIT))}
+        return {
+            "username": report.username,
+            "status": report.status,
+            "counts": report.counts,
+            "films": report.films,
+            "resolved": report.resolved,
+            "resolved_share": round(report.resolved_share, 4),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+            "recommendations": _rec_rows(data, frame.head(MAX_LIMIT)),
+        }
 
     return app
 
@@ -454,8 +579,11 @@ def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() > deadline:
-                raise _error(503, "the warehouse is being written by a refresh; nothing was imported, "
-                                  "try again in a minute", headers={"Retry-After": "60"}) from None
+                raise _error(
+                    503,
+                    "the warehouse is being written by a refresh; nothing was imported, try again in a minute",
+                    headers={"Retry-After": "60"},
+                ) from None
             time.sleep(0.5)
         except (LookupError, ValueError) as exc:
             raise _error(422, f"import refused: {exc}") from None

@@ -44,7 +44,8 @@ def resolve_list_films(lists: pl.DataFrame, resolution: pl.DataFrame, films: pl.
     by normalised title + year among the films lbx knows (only those can be recommended)."""
     by_code = lists.join(resolution.unique("film_key").rename({"tmdb_id": "_by_code"}), on="film_key", how="left")
     catalog = (
-        films.select("tmdb_id", "title", "year").drop_nulls("title")
+        films.select("tmdb_id", "title", "year")
+        .drop_nulls("title")
         .with_columns(pl.col("title").map_elements(normalize_title, return_dtype=pl.Utf8).alias("_norm"))
         .unique(["_norm", "year"], keep="first")
     )
@@ -60,8 +61,7 @@ def export_paths() -> list[Path]:
 
     dirs = os.environ.get("LBX_EXPORT_DIRS")
     roots = [Path(d) for d in dirs.split(":") if d] if dirs else [BUNDLED_EXPORTS_DIR]
-    return [c for r in roots if r.exists() for c in sorted(r.iterdir())
-            if c.is_dir() or c.suffix.lower() == ".zip"]
+    return [c for r in roots if r.exists() for c in sorted(r.iterdir()) if c.is_dir() or c.suffix.lower() == ".zip"]
 
 
 def gather_lists(imports: pl.DataFrame | None, lists_dir: Path) -> dict[str, pl.DataFrame]:
@@ -86,8 +86,9 @@ def gather_lists(imports: pl.DataFrame | None, lists_dir: Path) -> dict[str, pl.
 
 
 class ServingData:
-    def __init__(self, tables: dict[str, pl.DataFrame | None], lists: dict[str, pl.DataFrame],
-                 models_card: dict | None = None) -> None:
+    def __init__(
+        self, tables: dict[str, pl.DataFrame | None], lists: dict[str, pl.DataFrame], models_card: dict | None = None
+    ) -> None:
         recs = tables.get("recommendations")
         if recs is None:
             raise ValueError("the warehouse has no serving.user_recommendations yet: materialize the graph")
@@ -95,10 +96,17 @@ class ServingData:
         if films is None:
             films = recs.select("tmdb_id", "title", "year").unique("tmdb_id")
         films = films.unique("tmdb_id", keep="first").sort("tmdb_id")
-        for column, dtype in (("original_title", pl.Utf8), ("overview", pl.Utf8), ("poster_path", pl.Utf8),
-                              ("poster_url", pl.Utf8), ("providers", pl.List(pl.Utf8)),
-                              ("genres", pl.List(pl.Utf8)), ("directors", pl.List(pl.Utf8)),
-                              ("cast_top", pl.List(pl.Utf8)), ("keywords", pl.List(pl.Utf8))):
+        for column, dtype in (
+            ("original_title", pl.Utf8),
+            ("overview", pl.Utf8),
+            ("poster_path", pl.Utf8),
+            ("poster_url", pl.Utf8),
+            ("providers", pl.List(pl.Utf8)),
+            ("genres", pl.List(pl.Utf8)),
+            ("directors", pl.List(pl.Utf8)),
+            ("cast_top", pl.List(pl.Utf8)),
+            ("keywords", pl.List(pl.Utf8)),
+        ):
             if column not in films.columns:
                 films = films.with_columns(pl.lit(None, dtype).alias(column))
         self.films = films
@@ -110,7 +118,8 @@ class ServingData:
 
         extra = films.select("tmdb_id", "poster_path", "poster_url", "providers")
         recs = recs.join(extra, on="tmdb_id", how="left").with_columns(
-            pl.col("username").str.to_lowercase().alias("_user"))
+            pl.col("username").str.to_lowercase().alias("_user")
+        )
         self.recommendations: dict[str, pl.DataFrame] = {}
         self.usernames: dict[str, str] = {}
         # a Letterboxd member wins over a MovieLens rater with the same name
@@ -156,8 +165,11 @@ class ServingData:
         clone = object.__new__(ServingData)
         clone.__dict__.update(self.__dict__)
         extra = self.films.select("tmdb_id", "poster_path", "poster_url", "providers")
-        frame = recs.join(extra, on="tmdb_id", how="left").with_columns(
-            pl.col("username").str.to_lowercase().alias("_user")).sort("rank")
+        frame = (
+            recs.join(extra, on="tmdb_id", how="left")
+            .with_columns(pl.col("username").str.to_lowercase().alias("_user"))
+            .sort("rank")
+        )
         key = username.lower()
         clone.recommendations = {**self.recommendations, key: frame}
         clone.usernames = {**self.usernames, key: username}
@@ -173,8 +185,16 @@ class ServingData:
 
 def load_serving_data(side_file: Path, lists_dir: Path) -> ServingData:
     with duckdb.connect(str(side_file), read_only=True) as con:
-        names = ("recommendations", "model_metrics", "films", "tmdb_sources", "interactions", "resolution",
-                 "watchlist", "imports")
+        names = (
+            "recommendations",
+            "model_metrics",
+            "films",
+            "tmdb_sources",
+            "interactions",
+            "resolution",
+            "watchlist",
+            "imports",
+        )
         tables = {n: _read(con, n) for n in names}
     card = None
     metrics = tables.get("model_metrics")

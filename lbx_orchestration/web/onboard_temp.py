@@ -67,8 +67,9 @@ def onboard(path: Path, *, username: str | None = None, db: Path | None = None) 
     with connect(db) as con:
         if not table_exists(con, MODEL_METRICS):
             raise NoServedModel("no served model yet: materialize the graph first")
-        accepted = read_frame(con, f"select * from {MODEL_METRICS} where served and accepted "
-                                   "order by evaluated_at desc limit 1")
+        accepted = read_frame(
+            con, f"select * from {MODEL_METRICS} where served and accepted order by evaluated_at desc limit 1"
+        )
         if accepted.height == 0:
             raise NoServedModel("no accepted served model in serving.model_metrics")
         report = import_export(con, path, username=username, tmdb_source=_tmdb_source())

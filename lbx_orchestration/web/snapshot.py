@@ -53,9 +53,13 @@ def signature(db: Path) -> Signature | None:
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_catalog = 'src' "
-        "and table_schema = ? and table_name = ?", [schema, name]).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_catalog = 'src' "
+            "and table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
 
 
 # side table -> (source tables that must exist, select over the attached warehouse ``src``)
@@ -71,8 +75,7 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "tmdb_sources": ((t.TMDB_RAW,), f"select source_kind, count(*) as films from src.{t.TMDB_RAW} group by 1"),
     "interactions": ((t.INTERACTIONS,), f"select user_key, tmdb_id from src.{t.INTERACTIONS} where seen"),
-    "resolution": ((t.RESOLUTION,),
-                   f"select film_key, tmdb_id from src.{t.RESOLUTION} where tmdb_id is not null"),
+    "resolution": ((t.RESOLUTION,), f"select film_key, tmdb_id from src.{t.RESOLUTION} where tmdb_id is not null"),
     "watchlist": (
         (t.REVIEWS, t.RESOLUTION),
         f"""select distinct r.user_key, coalesce(r.tmdb_id, res.tmdb_id) as tmdb_id
@@ -127,8 +130,7 @@ class SnapshotManager:
     imports in the app): DuckDB refuses two connections to one file with different settings.
     """
 
-    def __init__(self, db: Path, directory: Path, load: Callable[[Path], object],
-                 settle_seconds: float = 1.0) -> None:
+    def __init__(self, db: Path, directory: Path, load: Callable[[Path], object], settle_seconds: float = 1.0) -> None:
         self.db = Path(db)
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -210,6 +212,7 @@ class SnapshotManager:
                     self.refresh()
                 except Exception:  # keep serving the last snapshot whatever happens
                     log.exception("snapshot refresh failed")
+
         self._thread = threading.Thread(target=loop, name="lbx-snapshot", daemon=True)
         self._thread.start()
 

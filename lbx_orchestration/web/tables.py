@@ -13,5 +13,14 @@ CATALOG = "metadata.film_catalog"  # metadata/assets.py
 TMDB_MOVIES = "metadata.tmdb_movies"  # metadata/assets.py
 TMDB_RAW = "metadata.tmdb_raw"  # metadata/assets.py
 
-__all__ = ["CATALOG", "EXPORT_IMPORTS", "INTERACTIONS", "MODEL_METRICS", "RECOMMENDATIONS", "RESOLUTION",
-           "REVIEWS", "TMDB_MOVIES", "TMDB_RAW"]
+__all__ = [
+    "CATALOG",
+    "EXPORT_IMPORTS",
+    "INTERACTIONS",
+    "MODEL_METRICS",
+    "RECOMMENDATIONS",
+    "RESOLUTION",
+    "REVIEWS",
+    "TMDB_MOVIES",
+    "TMDB_RAW",
+]

@@ -49,8 +49,12 @@ def fresh_buckets(client: TestClient) -> None:
 
 
 def warehouse_list(db: Path, user: str) -> list[tuple]:
-    return query(db, "select rank, tmdb_id, title, year, reason, genres, decade from serving.user_recommendations "
-                     "where username = ? order by rank", [user])
+    return query(
+        db,
+        "select rank, tmdb_id, title, year, reason, genres, decade from serving.user_recommendations "
+        "where username = ? order by rank",
+        [user],
+    )
 
 
 def test_recommendations_match_the_warehouse_and_ignore_case(client: TestClient, web_db: Path) -> None:
@@ -82,20 +86,28 @@ def test_filters_keep_exactly_the_matching_films(client: TestClient, web_db: Pat
 
 
 def test_exclude_watchlist_and_list_filters(client: TestClient, web_db: Path) -> None:
-    watch = {r[0] for r in query(web_db, """
+    watch = {
+        r[0]
+        for r in query(
+            web_db,
+            """
         select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
         left join metadata.film_resolution res using (film_key)
-        where r.user_key = 'letterboxd:DavidBlue' and r.kind = 'watchlist'""")}
+        where r.user_key = 'letterboxd:DavidBlue' and r.kind = 'watchlist'""",
+        )
+    }
     everything = client.get("/api/users/davidblue/recommendations", params={"limit": 50}).json()
-    kept = client.get("/api/users/davidblue/recommendations",
-                      params={"limit": 50, "exclude_watchlist": True}).json()
-    assert {x["tmdb_id"] for x in kept["recommendations"]} == \
-        {x["tmdb_id"] for x in everything["recommendations"]} - watch
+    kept = client.get("/api/users/davidblue/recommendations", params={"limit": 50, "exclude_watchlist": True}).json()
+    assert {x["tmdb_id"] for x in kept["recommendations"]} == {
+        x["tmdb_id"] for x in everything["recommendations"]
+    } - watch
 
     lists = client.get(f"/api/users/{MEMBER}/lists").json()["lists"]
     assert [x["slug"] for x in lists] == ["official-top-250-narrative-feature-films"] and lists[0]["films"] == 250
-    body = client.get(f"/api/users/{MEMBER}/recommendations",
-                      params={"list": "Official Top 250 Narrative Feature Films by Women Directors", "limit": 50}).json()
+    body = client.get(
+        f"/api/users/{MEMBER}/recommendations",
+        params={"list": "Official Top 250 Narrative Feature Films by Women Directors", "limit": 50},
+    ).json()
     assert body["filters"]["list"] == "official-top-250-narrative-feature-films"
     text = (SAMPLE_EXPORTS / "patrickmjones_2022-08/lists/official-top-250-narrative-feature-films.csv").read_text()
     on_list = {(row[1], int(row[2])) for row in csv.reader(text.splitlines()[5:]) if row}
@@ -105,10 +117,27 @@ def test_exclude_watchlist_and_list_filters(client: TestClient, web_db: Path) ->
 def test_list_filter_keeps_the_lists_films_in_rank_order(client: TestClient, web_db: Path) -> None:
     rows = warehouse_list(web_db, "DavidBlue")
     picked = [rows[i] for i in (1, 4, 9)]
-    films = [{"list_slug": "to-try", "list_name": "To try", "position": n, "film_name": r[2], "film_year": r[3],
-              "film_key": None} for n, r in enumerate(picked, start=1)]
-    films.append({"list_slug": "to-try", "list_name": "To try", "position": 9, "film_name": "No Such Film",
-                  "film_year": 1901, "film_key": None})
+    films = [
+        {
+            "list_slug": "to-try",
+            "list_name": "To try",
+            "position": n,
+            "film_name": r[2],
+            "film_year": r[3],
+            "film_key": None,
+        }
+        for n, r in enumerate(picked, start=1)
+    ]
+    films.append(
+        {
+            "list_slug": "to-try",
+            "list_name": "To try",
+            "position": 9,
+            "film_name": "No Such Film",
+            "film_year": 1901,
+            "film_key": None,
+        }
+    )
     state = client.app.state.lbx
     state.lists_dir.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(films, schema=LIST_SCHEMA).write_parquet(state.lists_dir / "DavidBlue.parquet")
@@ -123,19 +152,26 @@ def test_list_filter_keeps_the_lists_films_in_rank_order(client: TestClient, web
         state.manager.refresh(force=True)
 
 
-@pytest.mark.parametrize(("path", "status", "needle"), [
-    ("/api/users/nobody_here/recommendations", 404, "unknown user 'nobody_here'"),
-    (f"/api/users/{MEMBER}/recommendations?limit=0", 422, "limit"),
-    (f"/api/users/{MEMBER}/recommendations?limit=51", 422, "less than or equal to 50"),
-    (f"/api/users/{MEMBER}/recommendations?min_year=2000&max_year=1990", 422, "min_year 2000 is after max_year 1990"),
-    (f"/api/users/{MEMBER}/recommendations?decade=1870s", 422, "unknown decade '1870s'"),
-    (f"/api/users/{MEMBER}/recommendations?genre=Cowpunk", 422, "unknown genre 'Cowpunk'"),
-    (f"/api/users/{MEMBER}/recommendations?list=nope", 404, "has no list 'nope'"),
-    (f"/api/users/{MEMBER}/recommendations?provider=Netflix", 422, "provider filtering needs live TMDb"),
-    (f"/api/users/{MEMBER}/recommendations?min_year=abc", 422, "min_year"),
-    ("/api/films/search?q=", 422, "q"),
-    ("/api/films/999999999/similar", 404, "no film with TMDb id 999999999"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        ("/api/users/nobody_here/recommendations", 404, "unknown user 'nobody_here'"),
+        (f"/api/users/{MEMBER}/recommendations?limit=0", 422, "limit"),
+        (f"/api/users/{MEMBER}/recommendations?limit=51", 422, "less than or equal to 50"),
+        (
+            f"/api/users/{MEMBER}/recommendations?min_year=2000&max_year=1990",
+            422,
+            "min_year 2000 is after max_year 1990",
+        ),
+        (f"/api/users/{MEMBER}/recommendations?decade=1870s", 422, "unknown decade '1870s'"),
+        (f"/api/users/{MEMBER}/recommendations?genre=Cowpunk", 422, "unknown genre 'Cowpunk'"),
+        (f"/api/users/{MEMBER}/recommendations?list=nope", 404, "has no list 'nope'"),
+        (f"/api/users/{MEMBER}/recommendations?provider=Netflix", 422, "provider filtering needs live TMDb"),
+        (f"/api/users/{MEMBER}/recommendations?min_year=abc", 422, "min_year"),
+        ("/api/films/search?q=", 422, "q"),
+        ("/api/films/999999999/similar", 404, "no film with TMDb id 999999999"),
+    ],
+)
 def test_bad_input_gets_a_clear_json_error(client: TestClient, path: str, status: int, needle: str) -> None:
     r = client.get(path)
     assert r.status_code == status
@@ -165,8 +201,11 @@ def test_similar_films_come_from_item_vectors(client: TestClient) -> None:
 
 
 def test_models_show_the_served_model_its_card_and_history(client: TestClient, web_db: Path) -> None:
-    served = query(web_db, "select model, version, ndcg_at_10 from serving.model_metrics where served and accepted "
-                           "order by evaluated_at desc limit 1")[0]
+    served = query(
+        web_db,
+        "select model, version, ndcg_at_10 from serving.model_metrics where served and accepted "
+        "order by evaluated_at desc limit 1",
+    )[0]
     total = query(web_db, "select count(*) from serving.model_metrics")[0][0]
     body = client.get("/api/models").json()
     assert (body["served"]["model"], body["served"]["version"]) == served[:2]
@@ -192,17 +231,26 @@ def test_csv_download_and_docs_and_page(client: TestClient) -> None:
 def test_upload_folds_the_member_in(client: TestClient, web_db: Path, tmp_path: Path, fresh_buckets) -> None:
     export = zip_folder(SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "export.zip")
     started = time.perf_counter()
-    r = client.post("/api/imports", files={"file": ("export.zip", export.read_bytes(), "application/zip")},
-                    data={"username": "Web_Tester"})
+    r = client.post(
+        "/api/imports",
+        files={"file": ("export.zip", export.read_bytes(), "application/zip")},
+        data={"username": "Web_Tester"},
+    )
     assert r.status_code == 200, r.text
     assert time.perf_counter() - started < 30
     body = r.json()
     assert body["username"] == "Web_Tester" and body["status"] == "imported"
     assert len(body["recommendations"]) == 50 and body["resolved"] > 0
-    seen = {row[0] for row in query(web_db, """
+    seen = {
+        row[0]
+        for row in query(
+            web_db,
+            """
         select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
         left join metadata.film_resolution res using (film_key)
-        where r.user_key = 'letterboxd:Web_Tester' and r.kind <> 'watchlist'""")}
+        where r.user_key = 'letterboxd:Web_Tester' and r.kind <> 'watchlist'""",
+        )
+    }
     assert seen and not seen & {x["tmdb_id"] for x in body["recommendations"]}
     stored = warehouse_list(web_db, "Web_Tester")
     assert [row[1] for row in stored] == [x["tmdb_id"] for x in body["recommendations"]]
@@ -215,18 +263,23 @@ def test_upload_folds_the_member_in(client: TestClient, web_db: Path, tmp_path: 
 
 
 def _counts(db: Path) -> tuple:
-    return query(db, "select (select count(*) from raw.letterboxd_export_entries), "
-                     "(select count(*) from ingest.reviews), (select count(*) from serving.user_recommendations)")[0]
+    return query(
+        db,
+        "select (select count(*) from raw.letterboxd_export_entries), "
+        "(select count(*) from ingest.reviews), (select count(*) from serving.user_recommendations)",
+    )[0]
 
 
 @pytest.mark.parametrize("kind", ["climbing", "not_a_zip", "bad_username", "empty"])
-def test_hostile_or_broken_uploads_change_nothing(client: TestClient, web_db: Path, tmp_path: Path,
-                                                 fresh_buckets, kind: str) -> None:
+def test_hostile_or_broken_uploads_change_nothing(
+    client: TestClient, web_db: Path, tmp_path: Path, fresh_buckets, kind: str
+) -> None:
     before = _counts(web_db)
     data = {}
     if kind == "climbing":
-        payload = zip_folder(SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "x.zip",
-                             extra={"../../evil.csv": b"x"}).read_bytes()
+        payload = zip_folder(
+            SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "x.zip", extra={"../../evil.csv": b"x"}
+        ).read_bytes()
         needle = "points outside the archive"
     elif kind == "not_a_zip":
         payload, needle = b"this is not a zip" * 10, "not a zip"
@@ -251,20 +304,24 @@ def test_uploads_over_the_limit_and_too_many_are_refused(client: TestClient, web
     finally:
         state.settings.max_upload_bytes = limit
     assert r.status_code == 413 and "over the limit of 10,000 bytes" in r.json()["error"]
-    statuses = [client.post("/api/imports", files={"file": ("x.zip", b"nope", "application/zip")}).status_code
-                for _ in range(3)]
+    statuses = [
+        client.post("/api/imports", files={"file": ("x.zip", b"nope", "application/zip")}).status_code for _ in range(3)
+    ]
     assert statuses == [422, 422, 422]  # refused by its size, the big one took no token
     r = client.post("/api/imports", files={"file": ("x.zip", b"nope", "application/zip")})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "too many imports" in r.json()["error"]
     assert _counts(web_db) == before
 
 
-def test_providers_and_posters_when_tmdb_data_is_live(client: TestClient, web_db: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_providers_and_posters_when_tmdb_data_is_live(
+    client: TestClient, web_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = [row[1] for row in warehouse_list(web_db, MEMBER)[:10:2]]
     con = duckdb.connect(str(web_db))
-    con.execute(f"update metadata.tmdb_movies set providers = ['Netflix'], poster_path = '/p' || tmdb_id || '.jpg' "
-                f"where tmdb_id in ({','.join(map(str, ids))})")
+    con.execute(
+        f"update metadata.tmdb_movies set providers = ['Netflix'], poster_path = '/p' || tmdb_id || '.jpg' "
+        f"where tmdb_id in ({','.join(map(str, ids))})"
+    )
     con.close()
     state = client.app.state.lbx
     try:
@@ -290,8 +347,10 @@ def test_providers_and_posters_when_tmdb_data_is_live(client: TestClient, web_db
 def test_reads_keep_answering_while_another_process_writes(materialized_warehouse, tmp_path: Path) -> None:
     db = copy_warehouse(materialized_warehouse.duckdb_path, tmp_path / "wh")
     app = create_app(settings(db, tmp_path / "state", write_wait_seconds=1))
-    change = (f"update serving.user_recommendations set reason = 'changed by the writer' "
-              f"where username = '{MEMBER}' and rank = 1")
+    change = (
+        f"update serving.user_recommendations set reason = 'changed by the writer' "
+        f"where username = '{MEMBER}' and rank = 1"
+    )
     with TestClient(app) as c:
         before = c.get(f"/api/users/{MEMBER}/recommendations").json()
         manager = app.state.lbx.manager
@@ -306,13 +365,18 @@ def test_reads_keep_answering_while_another_process_writes(materialized_warehous
             assert status["warehouse_busy_since"] and "being written" in status["last_error"]
             # an import waits a bounded time for the writer, then says so and changes nothing
             export = zip_folder(SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "e.zip")
-            r = c.post("/api/imports", files={"file": ("e.zip", export.read_bytes(), "application/zip")},
-                       data={"username": "locked_out"})
+            r = c.post(
+                "/api/imports",
+                files={"file": ("e.zip", export.read_bytes(), "application/zip")},
+                data={"username": "locked_out"},
+            )
             assert r.status_code == 503 and "being written" in r.json()["error"]
             # a server (re)started during the write serves the last snapshot
             with TestClient(create_app(settings(db, tmp_path / "state"))) as second:
-                assert second.get(f"/api/users/{MEMBER}/recommendations").json()["recommendations"] == \
-                    before["recommendations"]
+                assert (
+                    second.get(f"/api/users/{MEMBER}/recommendations").json()["recommendations"]
+                    == before["recommendations"]
+                )
             writer.release()
         assert manager.refresh() is True
         after = c.get(f"/api/users/{MEMBER}/recommendations").json()

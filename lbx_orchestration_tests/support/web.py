@@ -79,8 +79,9 @@ class Writer:
     ``statement`` first): DuckDB's one-writer lock, held for real."""
 
     def __init__(self, db: Path, statement: str = "select 1") -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), statement],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), statement], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         line = self.proc.stdout.readline().strip()
         if line != "locked":
             self.proc.kill()

@@ -57,14 +57,16 @@ def parse_list(text: str, file: str) -> list[dict]:
         if len(record) < 4:
             raise ExportError(f"{file} line {offset}: expected Position,Name,Year,URL, got {len(record)} fields")
         position = record[0].strip()
-        out.append({
-            "list_slug": slug,
-            "list_name": name or slug,
-            "position": int(position) if position.isdigit() else None,
-            "film_name": record[1].strip(),
-            "film_year": _year(record[2]),
-            "film_key": _code(record[3]),
-        })
+        out.append(
+            {
+                "list_slug": slug,
+                "list_name": name or slug,
+                "position": int(position) if position.isdigit() else None,
+                "film_name": record[1].strip(),
+                "film_year": _year(record[2]),
+                "film_key": _code(record[3]),
+            }
+        )
     return out
 
 
