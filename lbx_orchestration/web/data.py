@@ -127,6 +127,10 @@ class ServingData:
             if user not in self.recommendations or source == "letterboxd":
                 self.recommendations[user] = frame.sort("rank")
                 self.usernames[user] = frame["username"][0]
+        self.rows: dict[str, list[dict]] = {}
+        self.headers: dict[str, dict] = {}
+        for user, frame in self.recommendations.items():
+            self._shape(user, frame)
         self.genres = sorted({g for gs in recs["genres"].drop_nulls().to_list() for g in gs})
         self.decades = sorted(recs["decade"].drop_nulls().unique().to_list())
 
@@ -154,6 +158,33 @@ class ServingData:
         self.vectors = item_vectors(self.search_index.lsa.vectors, cf, has_cf)
         self.seen_by_anyone = has_cf
 
+    def _shape(self, user: str, frame: pl.DataFrame) -> None:
+        """Plain rows, ready for JSON, so a request filters a Python list instead of a frame."""
+        self.rows[user] = [
+            {
+                "rank": r["rank"],
+                "tmdb_id": r["tmdb_id"],
+                "title": r["title"],
+                "year": r["year"],
+                "genres": list(r["genres"] or []),
+                "reason": r["reason"],
+                "decade": r["decade"],
+                "score": round(float(r["score"]), 4) if r["score"] is not None else None,
+                "poster_url": r["poster_url"],
+                "poster_path": r["poster_path"],
+                "providers": r["providers"],
+                "letterboxd_url": LETTERBOXD_TMDB.format(r["tmdb_id"]),
+            }
+            for r in frame.iter_rows(named=True)
+        ]
+        self.headers[user] = {
+            "username": frame["username"][0],
+            "source": frame["source"][0],
+            "model": frame["model"][0],
+            "model_version": frame["model_version"][0],
+            "generated_at": str(frame["generated_at"].max()),
+        }
+
     # --- lookups -------------------------------------------------------------------------
     def user(self, username: str) -> tuple[str, pl.DataFrame] | None:
         key = username.lower()
@@ -173,6 +204,9 @@ class ServingData:
         key = username.lower()
         clone.recommendations = {**self.recommendations, key: frame}
         clone.usernames = {**self.usernames, key: username}
+        clone.rows = dict(self.rows)
+        clone.headers = dict(self.headers)
+        clone._shape(key, frame)
         if lists is not None and lists.height:
             clone.lists = {**self.lists, key: lists}
         return clone

@@ -8,6 +8,7 @@ web app imports ``core.members.onboard`` first and falls back to this only when 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,10 @@ class NoServedModel(RuntimeError):
     pass
 
 
+_CACHE: dict[str, object] = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def _tmdb_source():  # noqa: ANN202
     if os.environ.get("TMDB_API_KEY") or os.environ.get("TMDB_READ_TOKEN"):
         from lbx_orchestration.core.tmdb.client import TmdbClient
@@ -39,7 +44,33 @@ def _tmdb_source():  # noqa: ANN202
         return TmdbClient.from_env()
     from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 
-    return TmdbSnapshot()
+    with _CACHE_LOCK:  # its title index takes seconds to build: once per process
+        if "snapshot" not in _CACHE:
+            _CACHE["snapshot"] = TmdbSnapshot()
+        return _CACHE["snapshot"]
+
+
+def _inputs(con, model_path: str):  # noqa: ANN001, ANN202
+    """The served model and its serving inputs, kept while the served model stays the same: the
+    explanation embeddings alone take seconds, and a new member changes none of it."""
+    with _CACHE_LOCK:
+        cached = _CACHE.get("inputs")
+        if cached is None or cached[0] != model_path:
+            trained = load_trained(Path(model_path))
+            _CACHE["inputs"] = (model_path, load_serving_inputs(con, trained, ServingPolicy()))
+        return _CACHE["inputs"][1]
+
+
+def warm(db: Path | None = None) -> None:
+    """Build the caches before the first upload."""
+    with connect(db, read_only=True) as con:
+        accepted = read_frame(
+            con, f"select path from {MODEL_METRICS} where served and accepted order by evaluated_at desc limit 1"
+        )
+        if accepted.height:
+            _inputs(con, accepted["path"][0])
+    source = _tmdb_source()
+    getattr(source, "search_movie", lambda *a: None)("warm up", None)
 
 
 def _observations(con, user_key: str) -> pl.DataFrame:  # noqa: ANN001
@@ -73,8 +104,7 @@ def onboard(path: Path, *, username: str | None = None, db: Path | None = None) 
         if accepted.height == 0:
             raise NoServedModel("no accepted served model in serving.model_metrics")
         report = import_export(con, path, username=username, tmdb_source=_tmdb_source())
-        trained = load_trained(Path(accepted["path"][0]))
-        inputs = load_serving_inputs(con, trained, ServingPolicy())
+        inputs = _inputs(con, accepted["path"][0])
         observations = _observations(con, report.user_key)
         if observations.filter(pl.col("seen")).height == 0:
             raise ValueError(f"{report.username} has no seen film lbx could match to TMDb: nothing to fold in")

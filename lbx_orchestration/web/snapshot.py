@@ -167,7 +167,10 @@ class SnapshotManager:
         if not force and sig == self.source_signature:
             return False
         if not force and time.time() - sig.newest_mtime < self.settle_seconds:
-            return False  # being written right now: wait until it settles
+            # being written right now: wait until it settles
+            self.busy_since = self.busy_since or time.time()
+            self.last_error = f"{self.db} changed under {self.settle_seconds:g} s ago: waiting for the writer"
+            return False
         with self.lock:
             self._counter += 1
             tmp = self.directory / f"serving-{os.getpid()}-{self._counter}.duckdb"

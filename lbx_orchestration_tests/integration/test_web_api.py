@@ -28,7 +28,7 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def settings(db: Path, state: Path, **kw) -> WebSettings:
-    return WebSettings(db=db, state_dir=state, background_refresh=False, settle_seconds=0, **kw)
+    return WebSettings(db=db, state_dir=state, background_refresh=False, settle_seconds=0, warm_imports=False, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def site(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("web-page")
     db = copy_warehouse(materialized_warehouse.duckdb_path, root / "wh")
-    app = create_app(WebSettings(db=db, state_dir=root / "state", background_refresh=False, settle_seconds=0))
+    app = create_app(
+        WebSettings(db=db, state_dir=root / "state", background_refresh=False, settle_seconds=0, warm_imports=False)
+    )
     with serve_in_thread(app) as url:
         yield url, app
 
