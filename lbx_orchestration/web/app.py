@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import duckdb
 import polars as pl
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -29,8 +28,11 @@ from fastapi.staticfiles import StaticFiles
 
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
+from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.search import RRF_K, most_similar
-from lbx_orchestration.core.warehouse import duckdb_path
+from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
+from lbx_orchestration.core.warehouse import WarehouseBusy, duckdb_path
 from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
@@ -100,6 +102,8 @@ class WebState:
         self.swap_lock = threading.Lock()
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
+        self._tmdb: TmdbSource | None = None
+        self._tmdb_lock = threading.Lock()
         self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
 
     def _load(self, side_file: Path) -> ServingData:
@@ -112,6 +116,13 @@ class WebState:
                 else:
                     data = data.with_member(recs["username"][0], recs, lists)
         return data
+
+    def tmdb_source(self) -> TmdbSource:
+        """One TMDb source for every import: live with a key in the environment, else the snapshot."""
+        with self._tmdb_lock:
+            if self._tmdb is None:
+                self._tmdb = tmdb_source_from_env()
+            return self._tmdb
 
     def data(self) -> ServingData:
         current = self.manager.current
@@ -561,11 +572,12 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         data = state.data()
-        report, recs = result
-        rows = data.rows.get(report.username.lower(), [])
+        report, recs, note = result
+        rows = data.rows.get(report.username.lower(), []) if recs.height else []
         return {
             "username": report.username,
             "status": report.status,
+            "note": note or None,
             "counts": report.counts,
             "films": report.films,
             "resolved": report.resolved,
@@ -577,66 +589,49 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     return app
 
 
-def _onboard_module():  # noqa: ANN202
-    try:
-        from lbx_orchestration.core import members
-    except ImportError:  # TEMPORARY until core.members lands on main
-        from lbx_orchestration.web import onboard_temp as members
-    return members
-
-
-def _onboard():  # noqa: ANN202
-    return _onboard_module().onboard
-
-
 def _warm_imports(state: WebState) -> None:
-    """If the onboarding module can prepare its caches, let it, so the first upload is fast."""
-    warm = getattr(_onboard_module(), "warm", None)
+    """Build the TMDb source once (the offline snapshot's title index takes seconds), so the
+    first upload does not pay for it."""
     try:
-        if warm is not None:
-            with state.manager.lock:
-                warm(state.settings.db)
+        source = state.tmdb_source()
+        if source.kind == "snapshot":
+            source.search_movie("warm up", None)
     except Exception as exc:  # an upload will simply be slower
         log.warning("could not prepare imports: %s", exc)
     finally:
         state.imports_ready = True
 
 
-def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.DataFrame]:
+def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.DataFrame, str]:
     try:
         lists = read_lists(path)  # refuses a hostile archive before anything is written
     except ExportError as exc:
         raise _error(422, f"export refused: {exc}") from None
-    onboard = _onboard()
-    deadline = time.monotonic() + state.settings.write_wait_seconds
-    while True:
-        try:
-            with state.manager.lock:
-                done = onboard(path, username=username, db=state.settings.db)
-            break
-        except (ExportError, FileNotFoundError) as exc:
-            raise _error(422, f"export refused: {exc}") from None
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            if time.monotonic() > deadline:
-                raise _error(
-                    503,
-                    "the warehouse is being written by a refresh; nothing was imported, try again in a minute",
-                    headers={"Retry-After": "60"},
-                ) from None
-            time.sleep(0.5)
-        except (LookupError, ValueError) as exc:
-            raise _error(422, f"import refused: {exc}") from None
-        except RuntimeError as exc:
-            raise _error(503, f"cannot onboard now: {exc}") from None
-    recs = done.recommendations
+    try:
+        with state.manager.lock:
+            done = onboard(
+                path,
+                username=username,
+                db=state.settings.db,
+                tmdb_source=state.tmdb_source(),
+                wait_seconds=state.settings.write_wait_seconds,
+            )
+    except (ExportError, FileNotFoundError) as exc:
+        raise _error(422, f"export refused: {exc}") from None
+    except WarehouseBusy as exc:
+        raise _error(
+            503,
+            f"the warehouse is being written by a refresh; nothing was imported, try again in a minute ({exc})",
+            headers={"Retry-After": "60"},
+        ) from None
     user = done.report.username
     if lists.height:
         state.lists_dir.mkdir(parents=True, exist_ok=True)
         tmp = state.lists_dir / f".{user}.parquet.tmp"
         lists.write_parquet(tmp)
         tmp.replace(state.lists_dir / f"{user}.parquet")
-    data = state.data()
-    state.add_member(recs, resolve_list_films(lists, data.resolution, data.films) if lists.height else None)
-    return done.report, recs
+    recs = done.recommendations
+    if recs.height:
+        data = state.data()
+        state.add_member(recs, resolve_list_films(lists, data.resolution, data.films) if lists.height else None)
+    return done.report, recs, done.note

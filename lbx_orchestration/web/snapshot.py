@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from lbx_orchestration.web import tables as t
+from lbx_orchestration.core import tables as t
 
 log = logging.getLogger(__name__)
 SIDE_FILE = "serving.duckdb"
