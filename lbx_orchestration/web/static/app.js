@@ -162,7 +162,9 @@ $("#upload-form").addEventListener("submit", async (event) => {
   say("Importing your export and folding you into the model…");
   try {
     const body = await api("/api/imports", { method: "POST", body: data });
-    say(`Imported ${body.username}: ${body.resolved} of ${body.films} films matched to TMDb (${body.status}).`);
+    const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
+    say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
+      : `Imported ${body.username}: ${matched} (${body.status}).`);
     $("#username").value = body.username;
     state.user = body.username;
     await fillLists(body.username);
