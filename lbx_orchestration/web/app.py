@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -558,7 +559,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         started = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.directory))
         try:
-            target = folder / "export.zip"
+            target = folder / f"upload-{uuid.uuid4().hex[:12]}.zip"  # never the name of an export in LBX_EXPORT_DIRS
             size = 0
             with target.open("wb") as out:
                 while chunk := await file.read(1 << 20):

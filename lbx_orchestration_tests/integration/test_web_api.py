@@ -198,6 +198,8 @@ def test_similar_films_come_from_item_vectors(client: TestClient) -> None:
     assert {1891, 1892} & set(ids)  # The Empire Strikes Back, Return of the Jedi
     sims = [x["similarity"] for x in body["results"]]
     assert sims == sorted(sims, reverse=True)
+    film = client.get("/api/films/11").json()
+    assert film["title"] == "Star Wars" and "George Lucas" in film["directors"] and film["cast"]
 
 
 def test_models_show_the_served_model_its_card_and_history(client: TestClient, web_db: Path) -> None:
