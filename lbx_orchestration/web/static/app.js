@@ -162,14 +162,14 @@ $("#upload-form").addEventListener("submit", async (event) => {
   say("Importing your export and folding you into the model…");
   try {
     const body = await api("/api/imports", { method: "POST", body: data });
-    const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
-    say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
-      : `Imported ${body.username}: ${matched} (${body.status}).`);
     $("#username").value = body.username;
     state.user = body.username;
     await fillLists(body.username);
     $("#filters-panel").hidden = false;
     renderRecommendations({ ...body, count: body.recommendations.length });
+    const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
+    say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
+      : `Imported ${body.username}: ${matched} (${body.status}).`);
     $("#results").focus();
   } catch (err) {
     say(`Upload refused: ${err.message}`, true);
