@@ -209,6 +209,7 @@ def main() -> int:
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "note": "client and server share the machine (and it is shared with other work)",
+            "load_average_at_start": [round(x, 1) for x in os.getloadavg()],
         },
         "warehouse_users": len(users),
     }

@@ -30,10 +30,14 @@ from fastapi.staticfiles import StaticFiles
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
 from lbx_orchestration.core.members import onboard
+from lbx_orchestration.core.recsys.pipeline import load_trained
+from lbx_orchestration.core.recsys.recommend import load_serving_inputs
+from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
+from lbx_orchestration.core.tables import accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
-from lbx_orchestration.core.warehouse import WarehouseBusy, duckdb_path
+from lbx_orchestration.core.warehouse import WarehouseBusy, connect, duckdb_path
 from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
@@ -103,6 +107,7 @@ class WebState:
         self.swap_lock = threading.Lock()
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
+        self.inputs_cache: dict = {}  # core.members.onboard's: the accepted model and its serving inputs
         self._tmdb: TmdbSource | None = None
         self._tmdb_lock = threading.Lock()
         self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
@@ -591,12 +596,18 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
 
 def _warm_imports(state: WebState) -> None:
-    """Build the TMDb source once (the offline snapshot's title index takes seconds), so the
-    first upload does not pay for it."""
+    """Prepare what every upload needs, so the first one does not pay for it: the TMDb source (the
+    offline snapshot's title index takes seconds) and the accepted model with its serving inputs
+    (the explanation embeddings take seconds), in the cache ``core.members.onboard`` reads."""
     try:
         source = state.tmdb_source()
         if source.kind == "snapshot":
             source.search_movie("warm up", None)
+        with state.manager.lock, connect(state.settings.db, read_only=True, wait_seconds=0) as con:
+            served = accepted_model(con)
+            if served is not None and served.path not in state.inputs_cache:
+                trained = load_trained(served.path)
+                state.inputs_cache[served.path] = (trained, load_serving_inputs(con, trained, ServingPolicy()))
     except Exception as exc:  # an upload will simply be slower
         log.warning("could not prepare imports: %s", exc)
     finally:
@@ -612,6 +623,7 @@ def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.
         with state.manager.lock:
             done = onboard(
                 path,
+                inputs_cache=state.inputs_cache,
                 username=username,
                 db=state.settings.db,
                 tmdb_source=state.tmdb_source(),
