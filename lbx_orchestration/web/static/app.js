@@ -126,7 +126,14 @@ async function init() {
     for (const d of meta.decades) $("#f-decade").append(el("option", { value: d, text: d === "pre_1950" ? "before 1950" : d }));
     for (const m of meta.letterboxd_members) $("#members").append(el("option", { value: m }));
     for (const p of meta.providers) $("#providers").append(el("option", { value: p }));
-    if (meta.providers_available) $("#f-provider").placeholder = `e.g. ${meta.providers[0] || "Netflix"} (${meta.provider_country})`;
+    const provider = $("#f-provider");
+    if (meta.providers_available) {
+      provider.placeholder = `e.g. ${meta.providers[0] || "Netflix"} (${meta.provider_country})`;
+    } else {  // offline: TMDb's watch/providers data is missing, so the filter cannot work
+      provider.disabled = true;
+      provider.placeholder = "TMDb offline";
+      provider.title = "Streaming providers come from TMDb: set TMDB_API_KEY and refresh tmdb_movies";
+    }
     const models = await api("/api/models").catch(() => null);
     if (models && models.served) {
       $("#model-line").textContent = `served model ${models.served.model} (NDCG@10 ${models.served.ndcg_at_10.toFixed(3)})`;
