@@ -83,6 +83,16 @@ def cmd_recs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_to_dagster(done, path: str) -> None:  # noqa: ANN001
+    """Let the Dagster UI (`make ui`) show the import too; an import never fails for this."""
+    try:
+        from lbx_orchestration.ingest.member_events import report_to_dagster
+
+        report_to_dagster(done, path)
+    except Exception as exc:  # noqa: BLE001
+        print(f"lbx: imported, but the Dagster instance was not told ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.letterboxd.export import ExportError
     from lbx_orchestration.core.members import onboard
@@ -100,6 +110,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"import failed, nothing was changed: {exc}", file=sys.stderr)
         return 1
     report = done.report
+    _report_to_dagster(done, args.path)
     counts = report.counts
     print(f"{report.username}: {report.status} (export {report.content_sha256[:12]}) in {done.seconds:.1f} s")
     print(f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "

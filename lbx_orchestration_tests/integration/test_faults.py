@@ -255,3 +255,17 @@ def test_recs_for_a_name_in_both_communities_shows_one_list(tmp_path: Path, caps
     assert "`lbx recs 1 --source movielens`" in out
     assert main(["recs", "1", "--db", str(db), "--source", "movielens"]) == 0
     assert "movielens film 1" in capsys.readouterr().out
+
+
+def test_a_terminal_import_shows_in_the_dagster_instance(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(POOL_CONFIG)
+    out = _lbx("import", str(write_folder(tmp_path / "e", minimal_files())), "--db", str(tmp_path / "w.duckdb"),
+               env={"DAGSTER_HOME": str(home)})
+    assert out.returncode == 0, out.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("reviews"))
+        day = event.asset_materialization.partition
+        assert instance.get_dynamic_partitions("scrape_dates") == [day]
+        assert event.asset_materialization.metadata["username"].value == "tester_1"
