@@ -384,3 +384,60 @@ def test_reads_keep_answering_while_another_process_writes(materialized_warehous
         after = c.get(f"/api/users/{MEMBER}/recommendations").json()
         assert after["recommendations"][0]["reason"] == "changed by the writer"
         assert c.get("/api/users/locked_out/recommendations").status_code == 404
+
+
+def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from lbx_orchestration_tests.support.web import free_port
+
+    missing = subprocess.run(
+        [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(tmp_path / "no.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 1 and "no warehouse at" in missing.stderr
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lbx_orchestration.cli",
+            "serve",
+            "--db",
+            str(web_db),
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
+            time.sleep(0.5)
+        assert "<title>lbx" in httpx.get(f"http://127.0.0.1:{port}/").text
+        body = httpx.get(f"http://127.0.0.1:{port}/api/users/{MEMBER}/recommendations", params={"limit": 3}).json()
+        assert [x["tmdb_id"] for x in body["recommendations"]] == [r[1] for r in warehouse_list(web_db, MEMBER)[:3]]
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=30)
+    assert f"on http://127.0.0.1:{port}/" in out  # loopback by default
