@@ -113,7 +113,8 @@ class WebState:
         self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
 
     def _load(self, side_file: Path) -> ServingData:
-        data = load_serving_data(side_file, self.lists_dir)
+        previous = self.manager.current
+        data = load_serving_data(side_file, self.lists_dir, previous if isinstance(previous, ServingData) else None)
         with self.swap_lock:  # a member imported meanwhile stays served until the snapshot has them
             for user, (recs, lists) in list(self.overlays.items()):
                 have = data.user(user)

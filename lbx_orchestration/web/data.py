@@ -87,7 +87,11 @@ def gather_lists(imports: pl.DataFrame | None, lists_dir: Path) -> dict[str, pl.
 
 class ServingData:
     def __init__(
-        self, tables: dict[str, pl.DataFrame | None], lists: dict[str, pl.DataFrame], models_card: dict | None = None
+        self,
+        tables: dict[str, pl.DataFrame | None],
+        lists: dict[str, pl.DataFrame],
+        models_card: dict | None = None,
+        previous: ServingData | None = None,
     ) -> None:
         recs = tables.get("recommendations")
         if recs is None:
@@ -149,14 +153,19 @@ class ServingData:
         self.model_metrics = tables.get("model_metrics")
         self.models_card = models_card
 
-        self.search_index = FilmSearch(films)
         interactions = tables.get("interactions")
+        # the search index and item vectors take seconds of CPU: rebuild them only when the films
+        # or who saw what changed (an upload changes neither until the next refresh)
+        self.fingerprint = (_fingerprint(films), _fingerprint(interactions))
+        if previous is not None and previous.fingerprint == self.fingerprint:
+            self.search_index, self.vectors = previous.search_index, previous.vectors
+            return
+        self.search_index = FilmSearch(films)
         if interactions is not None and interactions.height:
             cf, has_cf = interaction_vectors(self.film_index, interactions)
         else:
             cf, has_cf = np.zeros((films.height, 1), np.float32), np.zeros(films.height, bool)
         self.vectors = item_vectors(self.search_index.lsa.vectors, cf, has_cf)
-        self.seen_by_anyone = has_cf
 
     def _shape(self, user: str, frame: pl.DataFrame) -> None:
         """Plain rows, ready for JSON, so a request filters a Python list instead of a frame."""
@@ -217,7 +226,14 @@ class ServingData:
         return poster_url or (f"{POSTER_BASE}{poster_path}" if poster_path else None)
 
 
-def load_serving_data(side_file: Path, lists_dir: Path) -> ServingData:
+def _fingerprint(frame: pl.DataFrame | None) -> tuple[int, int] | None:
+    if frame is None:
+        return None
+    hashed = frame.hash_rows(seed=0) if frame.height else pl.Series([], dtype=pl.UInt64)
+    return frame.height, int(hashed.sum()) if frame.height else 0
+
+
+def load_serving_data(side_file: Path, lists_dir: Path, previous: ServingData | None = None) -> ServingData:
     with duckdb.connect(str(side_file), read_only=True) as con:
         names = (
             "recommendations",
@@ -240,4 +256,4 @@ def load_serving_data(side_file: Path, lists_dir: Path) -> ServingData:
                 card = json.loads(card_path.read_text())
             except (OSError, ValueError) as exc:
                 log.warning("no model card at %s: %s", card_path, exc)
-    return ServingData(tables, gather_lists(tables.get("imports"), lists_dir), card)
+    return ServingData(tables, gather_lists(tables.get("imports"), lists_dir), card, previous)
