@@ -259,8 +259,10 @@ def test_upload_folds_the_member_in(client: TestClient, web_db: Path, tmp_path: 
     # served at once, under any case
     listed = client.get("/api/users/web_tester/recommendations", params={"limit": 3}).json()
     assert [x["tmdb_id"] for x in listed["recommendations"]] == [row[1] for row in stored[:3]]
-    # and still after the next snapshot
+    # and still after the next snapshot, which keeps the search index (no film changed)
+    index = client.app.state.lbx.manager.current.search_index
     assert client.app.state.lbx.manager.refresh(force=True)
+    assert client.app.state.lbx.manager.current.search_index is index
     assert client.get("/api/users/WEB_TESTER/recommendations").status_code == 200
 
 
