@@ -235,6 +235,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return materialize_everything()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lbx_orchestration.web.app import WebSettings, create_app
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        return 1
+    settings = WebSettings(db=db, state_dir=Path(args.state_dir) if args.state_dir else None)
+    print(f"lbx serving {db} on http://{args.host}:{args.port}/ (API docs at /docs)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the members' web page and REST API (FastAPI) on loopback")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--state-dir", help="where the read-only snapshot lives (default <warehouse dir>/web)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")
     p.set_defaults(func=cmd_demo)
+
+    _add_serve_parser(sub)
     return parser
 
 
