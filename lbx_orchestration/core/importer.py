@@ -15,7 +15,14 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA, resolve_films
+from lbx_orchestration.core.catalog import (
+    RESOLUTION_SCHEMA,
+    match_summary,
+    read_overrides,
+    resolve_films,
+    reusable,
+    upgrade_resolution_table,
+)
 from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.tmdb.base import TmdbSource
@@ -49,6 +56,12 @@ class ImportReport:
     resolved: int = 0  # of those, how many have a TMDb id
     resolved_share: float = 0.0
     tmdb_films: int = 0  # distinct TMDb ids among them
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (matched, films)
+
+    def share(self, kind: str) -> tuple[int, int, float]:
+        """(matched, films, share) for one kind of observation (rating, watched, diary ...)."""
+        matched, total = self.by_kind.get(kind, (0, 0))
+        return matched, total, matched / total if total else 1.0
 
     @property
     def user_key(self) -> str:
@@ -65,6 +78,10 @@ class ImportReport:
             "resolved": self.resolved,
             "resolved_share": round(self.resolved_share, 4),
             "tmdb_films": self.tmdb_films,
+            **{f"{kind}_matched": m for kind, (m, _) in self.by_kind.items()},
+            **{f"{kind}_films": n for kind, (_, n) in self.by_kind.items()},
+            "rated_matched_share": round(self.share("rating")[2], 4),
+            "watched_matched_share": round(self.share("watched")[2], 4),
         }
 
 
@@ -115,7 +132,7 @@ def _counts(export: LetterboxdExport) -> dict[str, int]:
 
 
 def _report(export: LetterboxdExport, status: Status, scrape_date: dt.date,
-            films: pl.DataFrame, resolutions: pl.DataFrame) -> ImportReport:
+            films: pl.DataFrame, resolutions: pl.DataFrame, observations: pl.DataFrame) -> ImportReport:
     ids = films.join(resolutions.select("film_key", pl.col("tmdb_id").alias("_rid")),
                      on="film_key", how="left")
     resolved_ids = ids.select(pl.coalesce("tmdb_id", "_rid")).to_series().drop_nulls()
@@ -130,6 +147,7 @@ def _report(export: LetterboxdExport, status: Status, scrape_date: dt.date,
         resolved=resolved_keys,
         resolved_share=resolved_keys / films.height if films.height else 1.0,
         tmdb_films=int(resolved_ids.n_unique()),
+        by_kind=match_summary(observations, resolutions),
     )
 
 
@@ -152,11 +170,13 @@ def import_export(
     known = _known_resolutions(con, films["film_key"].to_list())
     previous = _previous_sha(con, export.username)
     if previous == export.content_sha256:
-        return _report(export, "unchanged", scrape_date, films, known)
+        return _report(export, "unchanged", scrape_date, films, known, observations)
 
+    overrides = read_overrides(con)  # the member's corrections win over search
+    known = reusable(known, overrides)
     new_films = films.join(known.select("film_key"), on="film_key", how="anti")
     resolved = (
-        resolve_films(new_films, tmdb_source or _default_source())
+        resolve_films(new_films, tmdb_source or _default_source(), overrides=overrides)
         if new_films.height
         else pl.DataFrame(schema=RESOLUTION_SCHEMA)
     )
@@ -172,13 +192,14 @@ def import_export(
         schema=IMPORTS_SCHEMA,
     )
     user = export.username
+    upgrade_resolution_table(con, RESOLUTION)
     replace_many(con, {  # every write of one import in one transaction
         EXPORT_ENTRIES: (entries, {"username": [user]}),
         EXPORT_IMPORTS: (ledger, {"username": [user]}),
         REVIEWS: (observations, {"scrape_date": [scrape_date], "source": [EXPORT_SOURCE],
                                  "user_key": [f"letterboxd:{user}"]}),
-        RESOLUTION: (resolved, None),
+        RESOLUTION: (resolved, {"film_key": resolved["film_key"].to_list()}),
     })
     status: Status = "imported" if previous is None else "updated"
     return _report(export, status, scrape_date, films, pl.concat([known, resolved],
-                                                                  how="vertical_relaxed"))
+                                                                  how="vertical_relaxed"), observations)

@@ -24,7 +24,7 @@ from lbx_orchestration.core.warehouse import (
 )
 from lbx_orchestration.partitions import letterboxd_user_partitions
 from lbx_orchestration.resources import LbxSettings, TmdbResource
-from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs
+from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs, seen_by_title_count
 
 MODEL_METRICS = "serving.model_metrics"
 RECOMMENDATIONS = "serving.user_recommendations"
@@ -99,7 +99,8 @@ def _user_observations(con, user_key: str) -> pl.DataFrame:  # noqa: ANN001
     "accepted served model (no retraining), written to serving.user_recommendations.",
     check_specs=[
         dg.AssetCheckSpec("no_seen_films", asset="letterboxd_user_recommendations",
-                          description="No recommendation is a film the user has seen"),
+                          description="No recommendation is a film the user has seen (by TMDb id, "
+                          "or by normalised title and year within one year)"),
         dg.AssetCheckSpec("full_list", asset="letterboxd_user_recommendations",
                           description="The user gets a full list (50 by default)"),
     ],
@@ -135,6 +136,7 @@ def letterboxd_user_recommendations(
     fold_in_ms = (time.perf_counter() - started) * 1000
     with duckdb.get_connection() as con:
         replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [user_key]})
+        title_hits = seen_by_title_count(con, recs)
     seen_ids = set(observations.filter(pl.col("seen"))["tmdb_id"].to_list())
     seen_hits = recs.filter(pl.col("tmdb_id").is_in(list(seen_ids))).height
     return dg.MaterializeResult(
@@ -150,8 +152,9 @@ def letterboxd_user_recommendations(
                 recs.select("rank", "title", "year", "score", "reason"), 10)),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0,
-                                metadata={"seen_recommendations": seen_hits}),
+            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0 and title_hits == 0,
+                                metadata={"seen_recommendations": seen_hits,
+                                          "seen_by_title_recommendations": title_hits}),
             dg.AssetCheckResult(check_name="full_list", passed=recs.height == settings.top_n,
                                 metadata={"rows": recs.height, "expected": settings.top_n}),
         ],

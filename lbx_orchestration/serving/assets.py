@@ -22,7 +22,7 @@ from lbx_orchestration.models.assets import MODEL_ASSETS
 from lbx_orchestration.models.data import INTERACTIONS
 from lbx_orchestration.resources import LbxSettings
 from lbx_orchestration.serving.gate import decide
-from lbx_orchestration.serving.recommend import load_serving_inputs, recommend_everyone
+from lbx_orchestration.serving.recommend import load_serving_inputs, recommend_everyone, seen_by_title_count
 
 MODEL_METRICS = "serving.model_metrics"
 RECOMMENDATIONS = "serving.user_recommendations"
@@ -146,7 +146,8 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     "with the reason it was picked. Also the view serving.genre_picks (top 10 per user and genre).",
     check_specs=[
         dg.AssetCheckSpec("no_seen_films", asset="user_recommendations",
-                          description="No recommendation is a film its user has seen"),
+                          description="No recommendation is a film its user has seen (by TMDb id, "
+                          "or by normalised title and year within one year)"),
         dg.AssetCheckSpec("full_lists", asset="user_recommendations",
                           description="Every user has 50 recommendations"),
     ],
@@ -180,6 +181,7 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             f"select count(*) from {RECOMMENDATIONS} r join {INTERACTIONS} i "
             "on r.user_key = i.user_key and r.tmdb_id = i.tmdb_id where i.seen"
         ).fetchall()[0][0]
+        title_hits = seen_by_title_count(con, out)
     per_user = out.group_by("user_key").len()
     short = per_user.filter(pl.col("len") < settings.top_n).height
     missing_users = users_table.join(per_user, on="user_key", how="anti").height
@@ -195,8 +197,9 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
                 letterboxd.select("username", "rank", "title", "year", "reason"), 15)),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0,
-                                metadata={"seen_recommendations": int(seen_hits)}),
+            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0 and title_hits == 0,
+                                metadata={"seen_recommendations": int(seen_hits),
+                                          "seen_by_title_recommendations": title_hits}),
             dg.AssetCheckResult(check_name="full_lists", passed=short == 0 and missing_users == 0,
                                 metadata={"users_short": short, "users_without_recommendations": missing_users}),
         ],

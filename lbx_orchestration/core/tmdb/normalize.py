@@ -118,11 +118,9 @@ def _canonical_token(token: str, previous: str | None, last: bool) -> str:
     if token.endswith("s") and token[:-1] in BRITISH_SPELLINGS:
         return BRITISH_SPELLINGS[token[:-1]] + "s"
     value = _roman_value(token)
-    if value is not None:
-        # "I" and single letters are words more often than numerals: only "Part I", "Rocky V"
-        if len(token) >= 2 or previous in _NUMBERED or (last and previous is not None and token != "i"):
-            return str(value)
-    return token
+    # "I" and single letters are words more often than numerals: only "Part I", "Rocky V"
+    numeral = len(token) >= 2 or previous in _NUMBERED or (last and previous is not None and token != "i")
+    return str(value) if value is not None and numeral else token
 
 
 def match_key(title: str | None) -> str:

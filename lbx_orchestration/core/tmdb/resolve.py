@@ -86,8 +86,7 @@ class _Scored:
     def refusal(self) -> str | None:
         """Why this candidate cannot be used as data, or None when it can."""
         if self.year_tier == 0:
-            return (f"released {self.year}, {self.year_distance} years from {self.wanted_year}: "
-                    "more than one year off")
+            return f"released {self.year}, {self.year_distance} years from {self.wanted_year}: more than one year off"
         if self.title_tier == PARTIAL and self.year_tier != 3:
             return "only the main title or subtitle matches, and not in the same year"
         if self.title_tier == OTHER:
@@ -120,8 +119,10 @@ def resolve_by_search(source: TmdbSource, title: str, year: int | None) -> Resol
         results = source.search_movie(title, None)  # only ever reported: see MAX_YEAR_DISTANCE
     resolution = rank_candidates(title, year, results)
     lookup = getattr(source, "alternative_titles", None)
-    if lookup is not None and getattr(source, "kind", "") == "live" and resolution.method not in (
-        "search_exact_title", "search_exact_original_title", "search_alternative_title"
+    if (
+        lookup is not None
+        and getattr(source, "kind", "") == "live"
+        and resolution.method not in ("search_exact_title", "search_exact_original_title", "search_alternative_title")
     ):
         enriched = _with_alternative_titles(lookup, year, results)
         if enriched is not None:
@@ -129,15 +130,20 @@ def resolve_by_search(source: TmdbSource, title: str, year: int | None) -> Resol
     return resolution
 
 
-def _with_alternative_titles(lookup: Any, year: int | None, results: list[dict[str, Any]]
-                             ) -> list[dict[str, Any]] | None:
-    near = [r for r in results if r.get("id") is not None and (
-        year is None or (found := _year_of(r.get("release_date"))) is None
-        or abs(found - year) <= MAX_YEAR_DISTANCE)]
+def _with_alternative_titles(
+    lookup: Any, year: int | None, results: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    near = [
+        r
+        for r in results
+        if r.get("id") is not None
+        and (
+            year is None or (found := _year_of(r.get("release_date"))) is None or abs(found - year) <= MAX_YEAR_DISTANCE
+        )
+    ]
     if not near:
         return None
-    chosen = {int(r["id"]) for r in sorted(near, key=lambda r: -float(r.get("popularity") or 0))
-              [:ALT_TITLE_LOOKUPS]}
+    chosen = {int(r["id"]) for r in sorted(near, key=lambda r: -float(r.get("popularity") or 0))[:ALT_TITLE_LOOKUPS]}
     out = []
     for r in results:
         if r.get("id") is not None and int(r["id"]) in chosen:
@@ -218,11 +224,11 @@ def _title_match(wanted: str, wanted_parts: set[str], result: dict[str, Any]) ->
     return (CLOSE if similarity >= FUZZY_TIER_MIN else OTHER), "fuzzy", similarity
 
 
-def _score(wanted: str, wanted_parts: set[str], literal: str, year: int | None,
-           result: dict[str, Any]) -> _Scored:
+def _score(wanted: str, wanted_parts: set[str], literal: str, year: int | None, result: dict[str, Any]) -> _Scored:
     title_tier, matched_by, similarity = _title_match(wanted, wanted_parts, result)
     title_factor = {EXACT: 1.0, ORIGINAL: 1.0, PARTIAL: 0.9}.get(
-        title_tier, similarity * (0.9 if title_tier == CLOSE else 0.6))
+        title_tier, similarity * (0.9 if title_tier == CLOSE else 0.6)
+    )
     found = _year_of(result.get("release_date"))
     distance = 0
     if year is None or found is None:
