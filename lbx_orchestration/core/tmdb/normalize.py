@@ -141,14 +141,18 @@ def match_key(title: str | None) -> str:
 
 
 def partial_keys(title: str | None) -> set[str]:
-    """Match keys of the main title and of the subtitle (``"Laputa: Castle in the Sky"`` ->
-    ``{"laputa", "castle in the sky"}``); empty when the title has no subtitle. A match on
+    """Match keys of the main title and of a subtitle of two words or more
+    (``"Laputa: Castle in the Sky"`` -> ``{"laputa", "castle in the sky"}``); empty when the
+    title has no subtitle. A match on
     these alone is weaker than a full match and is only trusted with the same year."""
     full = match_key(title)
     parts = _SUBTITLE.split(fix_mojibake(title or "").strip(), maxsplit=1)
     if len(parts) < 2:
         return set()
-    return {k for k in (match_key(p) for p in parts) if k and k != full}
+    main, subtitle = match_key(parts[0]), match_key(parts[1])
+    # a one-word subtitle ("Red", "The Movie") names too many other films to stand alone
+    keys = {main, subtitle} if len(subtitle.split()) >= 2 else {main}
+    return {k for k in keys if k and k != full}
 
 
 def title_from_slug(slug: str | None) -> tuple[str, int | None]:
