@@ -257,3 +257,19 @@ def test_override_rows_record_who_and_when() -> None:
     row = override_row("member", "Sunset Boulevard", 1950, 599).row(0, named=True)
     assert row["title_key"] == "sunset blvd" and row["tmdb_id"] == 599 and row["username"] == "member"
     assert isinstance(row["created_at"], dt.datetime)
+
+
+def test_the_letterboxd_slug_is_tried_when_the_title_finds_nothing(snapshot: TmdbSnapshot) -> None:
+    films = films_frame([("lb:s", "Castle in the Sky (Disney dub)", 1986, None)]).with_columns(
+        pl.lit("https://letterboxd.com/film/castle-in-the-sky/").alias("film_slug"))
+    row = resolve_films(films, snapshot).row(0, named=True)
+    assert (row["tmdb_id"], row["method"]) == (10515, "search_partial_title")
+    assert resolve_films(films.drop("film_slug"), snapshot).row(0, named=True)["tmdb_id"] is None
+
+
+def test_two_films_sharing_only_a_main_title_are_not_the_same_film() -> None:
+    seen = pl.DataFrame({"user_key": ["u"], "film_title": ["Star Wars: A New Hope"], "film_year": [1977]},
+                        schema_overrides={"film_year": pl.Int32})
+    films = pl.DataFrame({"tmdb_id": [1, 2], "title": ["Star Wars: Holiday Special", "Star Wars"],
+                          "year": [1978, 1977]}, schema_overrides={"year": pl.Int32})
+    assert seen_by_title(seen_title_keys(seen), film_title_keys(films)).rows() == [("u", 2)]
