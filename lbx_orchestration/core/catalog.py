@@ -110,12 +110,14 @@ def reusable(known: pl.DataFrame | None, overrides: pl.DataFrame | None = None) 
         [pl.col(c).cast(t) if c in known.columns else pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items()]
     )
     fixed = override_map(overrides)
+    current = known.filter(pl.col("resolver") == RESOLVER_VERSION)
+    if not fixed:
+        return current
     keep = [
-        r["resolver"] == RESOLVER_VERSION
-        and fixed.get((match_key(r["film_title"]), r["film_year"]), r["tmdb_id"]) == r["tmdb_id"]
-        for r in known.iter_rows(named=True)
+        fixed.get((match_key(r["film_title"]), r["film_year"]), r["tmdb_id"]) == r["tmdb_id"]
+        for r in current.iter_rows(named=True)
     ]
-    return known.filter(pl.Series(keep, dtype=pl.Boolean))
+    return current.filter(pl.Series(keep, dtype=pl.Boolean))
 
 
 def resolve_films(
@@ -134,7 +136,9 @@ def resolve_films(
     fixed = override_map(overrides)
     rows = []
     for film in films.iter_rows(named=True):
-        override = fixed.get((match_key(film["film_title"]), film["film_year"])) if film["film_title"] else None
+        override = (
+            fixed.get((match_key(film["film_title"]), film["film_year"])) if fixed and film["film_title"] else None
+        )
         if film["tmdb_id"] is not None:
             rows.append(_row(film, int(film["tmdb_id"]), "source", 1.0))
         elif override is not None:
