@@ -128,8 +128,10 @@ def match_key(title: str | None) -> str:
     apostrophes, "&"/"and", a leading article, roman numerals, common abbreviations and
     British spellings are folded. ``match_key("The Three Colours: Red") == "three colors red"``."""
     text = move_article(_AKA_PREFIX.sub("", fix_mojibake(title or "")))
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
     text = _APOSTROPHES.sub("", _ELISION.sub(r"\1 ", text)).replace("&", " and ")
     tokens = _NON_WORD.sub(" ", text).replace("_", " ").split()
     out: list[str] = []
@@ -145,10 +147,10 @@ def partial_keys(title: str | None) -> set[str]:
     (``"Laputa: Castle in the Sky"`` -> ``{"laputa", "castle in the sky"}``); empty when the
     title has no subtitle. A match on
     these alone is weaker than a full match and is only trusted with the same year."""
-    full = match_key(title)
     parts = _SUBTITLE.split(fix_mojibake(title or "").strip(), maxsplit=1)
     if len(parts) < 2:
         return set()
+    full = match_key(title)
     main, subtitle = match_key(parts[0]), match_key(parts[1])
     # a one-word subtitle ("Red", "The Movie") names too many other films to stand alone
     keys = {main, subtitle} if len(subtitle.split()) >= 2 else {main}
