@@ -4,7 +4,8 @@ Run once by a maintainer (`make snapshot`); the product never reads the dumps.
 Each record has the shape of TMDb's movie-details response with
 ``append_to_response=credits,keywords``; a field no dump holds stays absent.
 ``_lbx`` records which dumps contributed and, for films no dump describes, the
-MovieLens title so the snapshot can still resolve them by title.
+MovieLens title so the snapshot can still resolve them by title. The films of 2018-2024
+(``recent-2018-2024/``) bring details without overview, keywords or credits.
 
 Usage: python scripts/build_tmdb_snapshot.py [--dumps ../shared/data/tmdb]
        [--movielens lbx_orchestration/sample_data/movielens] [--out ...movies.jsonl.gz]

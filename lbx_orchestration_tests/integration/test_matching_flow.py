@@ -33,13 +33,21 @@ WATCHED_ONLY = [("Little Women", 2019, 331482)]
 
 
 def export_files(extra_rating: str = "") -> dict[str, str]:
-    ratings = "Date,Name,Year,Letterboxd URI,Rating\n" + "".join(
-        f"2021-01-{i + 1:02d},{title},{year},https://boxd.it/t{i},{rating}\n"
-        for i, (title, year, rating, _) in enumerate(CASES)
-    ) + extra_rating
-    watched = "Date,Name,Year,Letterboxd URI\n" + "".join(
-        f"2021-01-{i + 1:02d},{title},{year},https://boxd.it/t{i}\n" for i, (title, year, _, _) in enumerate(CASES)
-    ) + "".join(f"2021-02-01,{t},{y},https://boxd.it/w{i}\n" for i, (t, y, _) in enumerate(WATCHED_ONLY))
+    ratings = (
+        "Date,Name,Year,Letterboxd URI,Rating\n"
+        + "".join(
+            f"2021-01-{i + 1:02d},{title},{year},https://boxd.it/t{i},{rating}\n"
+            for i, (title, year, rating, _) in enumerate(CASES)
+        )
+        + extra_rating
+    )
+    watched = (
+        "Date,Name,Year,Letterboxd URI\n"
+        + "".join(
+            f"2021-01-{i + 1:02d},{title},{year},https://boxd.it/t{i}\n" for i, (title, year, _, _) in enumerate(CASES)
+        )
+        + "".join(f"2021-02-01,{t},{y},https://boxd.it/w{i}\n" for i, (t, y, _) in enumerate(WATCHED_ONLY))
+    )
     return {"profile.csv": PROFILE, "ratings.csv": ratings, "watched.csv": watched}
 
 
@@ -53,9 +61,11 @@ def materialize_film_catalog(db: Path) -> dg.ExecuteInProcessResult:
     from lbx_orchestration.metadata.assets import film_catalog
     from lbx_orchestration.resources import SnapshotTmdbResource
 
-    return dg.materialize([film_catalog], resources={"duckdb": DuckDBResource(database=str(db)),
-                                                      "tmdb": SnapshotTmdbResource()},
-                          instance=dg.DagsterInstance.ephemeral())
+    return dg.materialize(
+        [film_catalog],
+        resources={"duckdb": DuckDBResource(database=str(db)), "tmdb": SnapshotTmdbResource()},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
 
 
 def test_import_refuse_list_correct_and_keep_the_correction(tmp_path: Path, capsys) -> None:
@@ -103,7 +113,8 @@ def test_import_refuse_list_correct_and_keep_the_correction(tmp_path: Path, caps
     assert main(["unmatched", "nobody_here", "--db", str(db)]) == 1
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute(f"select username, film_title, film_year, tmdb_id from {OVERRIDES}").fetchall() == [
-            (USER, "Castle in the Sky", 1987, 10515)]
+            (USER, "Castle in the Sky", 1987, 10515)
+        ]
 
     # a re-import (the member rated one more film) keeps the correction ...
     changed = write_folder(tmp_path / "export2", export_files("2021-03-01,Heat,1995,https://boxd.it/h1,4\n"))
@@ -138,8 +149,9 @@ def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehous
     with duckdb.connect(str(warehouse_copy.duckdb_path)) as con:
         report = import_export(con, export)
         assert report.status == "imported"
-        path = con.execute("select path from serving.model_metrics where served and accepted "
-                           "order by evaluated_at desc limit 1").fetchall()[0][0]
+        path = con.execute(
+            "select path from serving.model_metrics where served and accepted order by evaluated_at desc limit 1"
+        ).fetchall()[0][0]
         trained = load_trained(Path(path))
         items = trained.interactions.item_ids
         assert 10515 in set(items.tolist())  # Laputa is a film the model can recommend
@@ -149,8 +161,9 @@ def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehous
         observations = _user_observations(con, user_key)
         assert 10515 not in set(observations["tmdb_id"].to_list())  # Castle in the Sky (1987): refused
         recs = fold_in_user(inputs, user_key, observations)
-        without_titles = fold_in_user(dataclasses.replace(inputs, seen_keys=inputs.seen_keys.clear()), user_key,
-                                      observations)
+        without_titles = fold_in_user(
+            dataclasses.replace(inputs, seen_keys=inputs.seen_keys.clear()), user_key, observations
+        )
         assert seen_by_title_count(con, recs) == 0
         assert seen_by_title_count(con, without_titles) > 0
     recommended = set(recs["tmdb_id"].to_list())

@@ -8,8 +8,13 @@ from lbx_orchestration.core.tmdb.client import ALT_TITLES_ENDPOINT, TmdbClient
 from lbx_orchestration.core.tmdb.resolve import resolve_by_search
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
-RECORDED = Path(__file__).parents[1] / "fixtures" / "tmdb" / "c-eg-themoviedbapi" / \
-    "movies__details_with_append_to_response.json"
+RECORDED = (
+    Path(__file__).parents[1]
+    / "fixtures"
+    / "tmdb"
+    / "c-eg-themoviedbapi"
+    / "movies__details_with_append_to_response.json"
+)
 JSON = "application/json;charset=utf-8"
 
 
@@ -21,8 +26,9 @@ def recorded_routes() -> dict[str, Response]:
     result = {k: details[k] for k in ("id", "title", "original_title", "release_date", "popularity")}
     return {
         f"/movie/{details['id']}/alternative_titles": Response(200, json.dumps(alternatives), content_type=JSON),
-        "/search/movie": Response(200, json.dumps({"page": 1, "results": [result], "total_results": 1}),
-                                  content_type=JSON),
+        "/search/movie": Response(
+            200, json.dumps({"page": 1, "results": [result], "total_results": 1}), content_type=JSON
+        ),
     }
 
 

@@ -25,10 +25,21 @@ def snapshot() -> TmdbSnapshot:
     return TmdbSnapshot()
 
 
-def film(tmdb_id: int, title: str, date: str, popularity: float = 10.0, original: str | None = None,
-         alternatives: list[str] | None = None) -> dict:
-    out = {"id": tmdb_id, "title": title, "original_title": original or title, "release_date": date,
-           "popularity": popularity}
+def film(
+    tmdb_id: int,
+    title: str,
+    date: str,
+    popularity: float = 10.0,
+    original: str | None = None,
+    alternatives: list[str] | None = None,
+) -> dict:
+    out = {
+        "id": tmdb_id,
+        "title": title,
+        "original_title": original or title,
+        "release_date": date,
+        "popularity": popularity,
+    }
     if alternatives:
         out["alternative_titles"] = alternatives
     return out
@@ -151,8 +162,10 @@ class LiveLike:
         return None
 
     def search_movie(self, title: str, year: int | None = None) -> list[dict]:
-        return [film(12313, "Rock Crystal", "2004-11-11", original="Bergkristall"),
-                film(99, "Rock", "1960-01-01", 50.0)]
+        return [
+            film(12313, "Rock Crystal", "2004-11-11", original="Bergkristall"),
+            film(99, "Rock", "1960-01-01", 50.0),
+        ]
 
     def alternative_titles(self, tmdb_id: int) -> list[str]:
         self.looked_up.append(tmdb_id)
@@ -167,8 +180,11 @@ def test_live_search_looks_at_alternative_titles_of_near_candidates_only() -> No
 
 
 def films_frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"film_key": pl.Utf8, "film_title": pl.Utf8, "film_year": pl.Int32,
-                                      "tmdb_id": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"film_key": pl.Utf8, "film_title": pl.Utf8, "film_year": pl.Int32, "tmdb_id": pl.Int64},
+        orient="row",
+    )
 
 
 class NoSearch:
@@ -196,8 +212,18 @@ def test_an_override_wins_over_search_and_over_an_earlier_resolution() -> None:
 
 def test_resolutions_of_an_older_resolver_are_redone(snapshot: TmdbSnapshot) -> None:
     films = films_frame([("lb:d", "Dune", 2021, None)])
-    old = pl.DataFrame([{"film_key": "lb:d", "film_title": "Dune", "film_year": 2021, "tmdb_id": 841,
-                         "method": "search_exact_title", "confidence": 0.1}])  # an old table's columns
+    old = pl.DataFrame(
+        [
+            {
+                "film_key": "lb:d",
+                "film_title": "Dune",
+                "film_year": 2021,
+                "tmdb_id": 841,
+                "method": "search_exact_title",
+                "confidence": 0.1,
+            }
+        ]
+    )  # an old table's columns
     assert reusable(old).height == 0
     res = resolve_films(films, snapshot, old)
     assert res.row(0, named=True)["tmdb_id"] == 438631
@@ -214,28 +240,39 @@ def test_refused_films_are_unmatched_with_candidates(snapshot: TmdbSnapshot) -> 
 
 
 def test_match_summary_counts_each_kind_once_per_film() -> None:
-    obs = pl.DataFrame({
-        "kind": ["rating", "rating", "watched", "watched", "watched", "diary"],
-        "film_key": ["lb:a", "lb:b", "lb:a", "lb:b", "lb:c", "title:x|2000"],
-        "tmdb_id": [None, None, None, None, 7, None],
-    }, schema_overrides={"tmdb_id": pl.Int64})
-    res = pl.DataFrame({"film_key": ["lb:a", "lb:b", "title:x|2000"], "tmdb_id": [1, None, None]},
-                       schema_overrides={"tmdb_id": pl.Int64})
+    obs = pl.DataFrame(
+        {
+            "kind": ["rating", "rating", "watched", "watched", "watched", "diary"],
+            "film_key": ["lb:a", "lb:b", "lb:a", "lb:b", "lb:c", "title:x|2000"],
+            "tmdb_id": [None, None, None, None, 7, None],
+        },
+        schema_overrides={"tmdb_id": pl.Int64},
+    )
+    res = pl.DataFrame(
+        {"film_key": ["lb:a", "lb:b", "title:x|2000"], "tmdb_id": [1, None, None]},
+        schema_overrides={"tmdb_id": pl.Int64},
+    )
     assert match_summary(obs, res) == {"diary": (0, 1), "rating": (1, 2), "watched": (2, 3)}
 
 
 def test_seen_films_meet_recommendable_films_by_title_and_year() -> None:
-    seen = pl.DataFrame({
-        "user_key": ["u1", "u1", "u1", "u2"],
-        "film_title": ["Castle in the Sky", "The Intouchables", "Three Colours: Red", "Dune"],
-        "film_year": [1987, 2011, 1994, 2021],
-    }, schema_overrides={"film_year": pl.Int32})
-    films = pl.DataFrame({
-        "tmdb_id": [10515, 77338, 110, 841, 438631, 555],
-        "title": ["Laputa: Castle in the Sky", "Intouchables", "Three Colors: Red", "Dune", "Dune", "Red"],
-        "original_title": ["天空の城ラピュタ", "Intouchables", "Trois couleurs : Rouge", "Dune", "Dune", "Red"],
-        "year": [1986, 2011, 1994, 1984, 2021, 1994],
-    }, schema_overrides={"year": pl.Int32})
+    seen = pl.DataFrame(
+        {
+            "user_key": ["u1", "u1", "u1", "u2"],
+            "film_title": ["Castle in the Sky", "The Intouchables", "Three Colours: Red", "Dune"],
+            "film_year": [1987, 2011, 1994, 2021],
+        },
+        schema_overrides={"film_year": pl.Int32},
+    )
+    films = pl.DataFrame(
+        {
+            "tmdb_id": [10515, 77338, 110, 841, 438631, 555],
+            "title": ["Laputa: Castle in the Sky", "Intouchables", "Three Colors: Red", "Dune", "Dune", "Red"],
+            "original_title": ["天空の城ラピュタ", "Intouchables", "Trois couleurs : Rouge", "Dune", "Dune", "Red"],
+            "year": [1986, 2011, 1994, 1984, 2021, 1994],
+        },
+        schema_overrides={"year": pl.Int32},
+    )
     pairs = seen_by_title(seen_title_keys(seen), film_title_keys(films))
     assert pairs.rows() == [("u1", 110), ("u1", 10515), ("u1", 77338), ("u2", 438631)]
     # "Red" (1994) only shares a one-word subtitle with "Three Colours: Red": not a key;
@@ -246,10 +283,14 @@ def test_seen_films_meet_recommendable_films_by_title_and_year() -> None:
 
 
 def test_year_tolerance_is_one_year() -> None:
-    seen = pl.DataFrame({"user_key": ["u"] * 2, "film_title": ["Solaris", "Heat"], "film_year": [1973, None]},
-                        schema_overrides={"film_year": pl.Int32})
-    films = pl.DataFrame({"tmdb_id": [1, 2, 3], "title": ["Solaris", "Solaris", "Heat"],
-                          "year": [1972, 1971, 1995]}, schema_overrides={"year": pl.Int32})
+    seen = pl.DataFrame(
+        {"user_key": ["u"] * 2, "film_title": ["Solaris", "Heat"], "film_year": [1973, None]},
+        schema_overrides={"film_year": pl.Int32},
+    )
+    films = pl.DataFrame(
+        {"tmdb_id": [1, 2, 3], "title": ["Solaris", "Solaris", "Heat"], "year": [1972, 1971, 1995]},
+        schema_overrides={"year": pl.Int32},
+    )
     assert seen_by_title(seen_title_keys(seen), film_title_keys(films)).rows() == [("u", 1), ("u", 3)]
 
 
@@ -261,15 +302,20 @@ def test_override_rows_record_who_and_when() -> None:
 
 def test_the_letterboxd_slug_is_tried_when_the_title_finds_nothing(snapshot: TmdbSnapshot) -> None:
     films = films_frame([("lb:s", "Castle in the Sky (Disney dub)", 1986, None)]).with_columns(
-        pl.lit("https://letterboxd.com/film/castle-in-the-sky/").alias("film_slug"))
+        pl.lit("https://letterboxd.com/film/castle-in-the-sky/").alias("film_slug")
+    )
     row = resolve_films(films, snapshot).row(0, named=True)
     assert (row["tmdb_id"], row["method"]) == (10515, "search_partial_title")
     assert resolve_films(films.drop("film_slug"), snapshot).row(0, named=True)["tmdb_id"] is None
 
 
 def test_two_films_sharing_only_a_main_title_are_not_the_same_film() -> None:
-    seen = pl.DataFrame({"user_key": ["u"], "film_title": ["Star Wars: A New Hope"], "film_year": [1977]},
-                        schema_overrides={"film_year": pl.Int32})
-    films = pl.DataFrame({"tmdb_id": [1, 2], "title": ["Star Wars: Holiday Special", "Star Wars"],
-                          "year": [1978, 1977]}, schema_overrides={"year": pl.Int32})
+    seen = pl.DataFrame(
+        {"user_key": ["u"], "film_title": ["Star Wars: A New Hope"], "film_year": [1977]},
+        schema_overrides={"film_year": pl.Int32},
+    )
+    films = pl.DataFrame(
+        {"tmdb_id": [1, 2], "title": ["Star Wars: Holiday Special", "Star Wars"], "year": [1978, 1977]},
+        schema_overrides={"year": pl.Int32},
+    )
     assert seen_by_title(seen_title_keys(seen), film_title_keys(films)).rows() == [("u", 2)]
