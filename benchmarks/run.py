@@ -225,19 +225,23 @@ def _full_refresh_selection(defs: Any) -> list[Any]:
     return [*assets, *checks]
 
 
+TUNE_RUN_CONFIG = {"ops": {f"{alias}_model": {"config": {"tune": True}}
+                           for alias in ("popularity", "itemknn", "ease", "als", "lightfm")}}
+
+
 def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
     import dagster as dg
 
     from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
     from lbx_orchestration.definitions import build_definitions
+    from lbx_orchestration.partitions import add_scrape_date
 
     logging.getLogger("dagster").setLevel(logging.WARNING)
-
-    from lbx_orchestration.ingest.schedules import NIGHTLY_RUN_CONFIG
 
     defs = build_definitions(_resources(ws, tune_budget))
     selection = _full_refresh_selection(defs)
     instance = dg.DagsterInstance.ephemeral()
+    add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
     started = time.time()
     result = dg.materialize(
         selection,
@@ -245,8 +249,9 @@ def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None)
         partition_key=str(SAMPLE_SCRAPE_DATE),
         instance=instance,
         raise_on_error=False,
-        # the nightly schedule's config (reuse tuned hyperparameters) unless tuning is measured
-        run_config=NIGHTLY_RUN_CONFIG if tune_budget is None else None,
+        # the default config reuses tuned hyperparameters (as the nightly schedule does) unless
+        # tuning is measured
+        run_config=None if tune_budget is None else TUNE_RUN_CONFIG,
     )
     ended = time.time()
     failures = [e.message[:2000] for e in result.all_events if e.is_failure]
@@ -317,10 +322,10 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     import numpy as np
 
     from lbx_orchestration.core.recsys.pipeline import latest_path, load_trained
+    from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs
     from lbx_orchestration.core.recsys.serve import ServingPolicy
+    from lbx_orchestration.core.recsys.training_data import INTERACTIONS
     from lbx_orchestration.core.warehouse import connect, read_frame
-    from lbx_orchestration.models.data import INTERACTIONS
-    from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs
 
     if alias is None:
         _, trained = _served(ws)
@@ -400,17 +405,21 @@ def nightly(ws: Workspace, community: synth.Community, tune_budget: int | None) 
     import dagster as dg
 
     from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.tables import EXPORT_ENTRIES, REVIEWS
     from lbx_orchestration.core.warehouse import connect, replace_rows
-    from lbx_orchestration.ingest.assets import EXPORT_ENTRIES, REVIEWS, reviews
+    from lbx_orchestration.ingest.assets import reviews
+    from lbx_orchestration.partitions import add_scrape_date
 
     day = SAMPLE_SCRAPE_DATE + dt.timedelta(days=1)
     entries = synth.daily_export_entries(community, day, NIGHTLY_USERS)
     with connect(ws.db) as con:
         replace_rows(con, EXPORT_ENTRIES, entries, {"scrape_date": [day]})
         history = con.execute(f"select count(*) from {REVIEWS}").fetchall()[0][0]
+    instance = dg.DagsterInstance.ephemeral()
+    add_scrape_date(instance, str(day))
     started = time.perf_counter()
     result = dg.materialize([reviews], resources=_resources(ws, tune_budget), partition_key=str(day),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+                            instance=instance, raise_on_error=False)
     seconds = time.perf_counter() - started
     with connect(ws.db, read_only=True) as con:
         written = con.execute(f"select count(*) from {REVIEWS} where scrape_date = ?", [day]).fetchall()[0][0]

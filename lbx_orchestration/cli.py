@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lbx_orchestration.core.warehouse import connect, duckdb_path, read_frame, table_exists
+import polars as pl
+
+from lbx_orchestration.core.tables import RECOMMENDATIONS
+from lbx_orchestration.core.warehouse import WarehouseError, connect, duckdb_path, read_frame, table_exists
 
 
 def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | None = None) -> str:
@@ -25,56 +28,101 @@ def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | No
     return "\n".join(lines)
 
 
+def _waiting(message: str) -> None:
+    print(f"lbx: {message}", file=sys.stderr)
+
+
+def _recommendation_rows(con, username: str, source: str | None, limit: int):  # noqa: ANN001
+    """(rows, the username as stored, other sources with the same name). Names match without
+    regard to case; a Letterboxd member wins over a MovieLens rater of the same name."""
+    where, params = "lower(username) = lower(?)", [username]
+    if source:
+        where += " and source = ?"
+        params.append(source)
+    found = con.execute(
+        f"select distinct source, username from {RECOMMENDATIONS} where {where} "
+        "order by source = 'letterboxd' desc, source, username", params
+    ).fetchall()
+    if not found:
+        return None, username, []
+    chosen_source, stored = found[0]
+    recs = read_frame(
+        con,
+        f"select rank, title, year, round(score, 3) as score, reason, source, model from {RECOMMENDATIONS} "
+        "where source = ? and username = ? order by rank limit ?",
+        [chosen_source, stored, limit],
+    )
+    return recs, stored, [s for s, _ in found[1:] if s != chosen_source]
+
+
 def cmd_recs(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else duckdb_path()
     if not db.exists():
         print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
         return 1
-    with connect(db, read_only=True) as con:
-        if not table_exists(con, "serving.user_recommendations"):
-            print(f"{db} has no serving.user_recommendations yet: materialize user_recommendations",
-                  file=sys.stderr)
-            return 1
-        params: list = [args.username]
-        where = "username = ?"
-        if args.source:
-            where += " and source = ?"
-            params.append(args.source)
-        recs = read_frame(
-            con,
-            f"select rank, title, year, round(score, 3) as score, reason, source, model from "
-            f"serving.user_recommendations where {where} order by source, rank limit ?",
-            [*params, args.limit],
-        )
-    if recs.height == 0:
-        print(f"unknown user {args.username!r}: no recommendations in {db} "
-              "(import their Letterboxd export with `lbx import`)", file=sys.stderr)
+    try:
+        with connect(db, read_only=True, wait_seconds=args.wait, on_wait=_waiting) as con:
+            if not table_exists(con, RECOMMENDATIONS):
+                print(f"{db} has no {RECOMMENDATIONS} yet: run `make demo` (or materialize user_recommendations)",
+                      file=sys.stderr)
+                return 1
+            recs, stored, others = _recommendation_rows(con, args.username, args.source, args.limit)
+    except WarehouseError as exc:
+        print(f"lbx: {exc}", file=sys.stderr)
+        return 1
+    if recs is None or recs.height == 0:
+        print(f"unknown user {args.username!r}: nobody of that name has recommendations in {db}. "
+              "Import their Letterboxd export first: `lbx import PATH` gives them a list at once.",
+              file=sys.stderr)
         return 1
     first = recs.row(0, named=True)
-    print(f"Recommendations for {args.username} ({first['source']}, model {first['model']}):\n")
+    print(f"Recommendations for {stored} ({first['source']}, model {first['model']}):\n")
     print(_table(recs.to_dicts(), ["rank", "title", "year", "score", "reason"], {"title": 40, "reason": 90}))
+    for other in others:
+        print(f"\n(a {other} user is also named {stored!r}: `lbx recs {stored} --source {other}`)")
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from lbx_orchestration.core.importer import import_export
-    from lbx_orchestration.core.letterboxd.export import ExportError
-    from lbx_orchestration.resources import build_resources
-
-    tmdb = build_resources()["tmdb"]  # live TMDb search when a key is set, else the snapshot
+def _report_to_dagster(done, path: str) -> None:  # noqa: ANN001
+    """Let the Dagster UI (`make ui`) show the import too; an import never fails for this."""
     try:
-        with connect(args.db or None) as con:
-            report = import_export(con, Path(args.path), username=args.username, tmdb_source=tmdb.source())
+        from lbx_orchestration.ingest.member_events import report_to_dagster
+
+        report_to_dagster(done, path)
+    except Exception as exc:  # noqa: BLE001
+        print(f"lbx: imported, but the Dagster instance was not told ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from lbx_orchestration.core.letterboxd.export import ExportError
+    from lbx_orchestration.core.members import onboard
+    from lbx_orchestration.core.tmdb.base import TmdbError
+    from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
+
+    db = Path(args.db) if args.db else duckdb_path()
+    try:
+        done = onboard(Path(args.path), username=args.username, db=db, tmdb_source=tmdb_source_from_env(),
+                       wait_seconds=args.wait, on_wait=_waiting)
     except (ExportError, FileNotFoundError) as exc:
         print(f"import refused: {exc}", file=sys.stderr)
         return 1
+    except (WarehouseError, TmdbError) as exc:
+        print(f"import failed, nothing was changed: {exc}", file=sys.stderr)
+        return 1
+    report = done.report
+    _report_to_dagster(done, args.path)
     counts = report.counts
-    print(f"{report.username}: {report.status} (export {report.content_sha256[:12]})")
+    print(f"{report.username}: {report.status} (export {report.content_sha256[:12]}) in {done.seconds:.1f} s")
     print(f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "
           f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}")
     print(_match_lines(report))
-    if report.status != "unchanged":
-        print("  next: materialize the graph (or let the inbox sensor fold this user in) for recommendations")
+    if done.recommendations.height == 0:
+        print(f"  no recommendations yet: {done.note}", file=sys.stderr)
+        return 2 if "cannot be loaded" in done.note else 0
+    print(f"\nTop 10 of {done.recommendations.height} for {report.username} (model {done.model}):\n")
+    top = done.recommendations.head(10).with_columns(pl.col("score").round(3))
+    print(_table(top.to_dicts(), ["rank", "title", "year", "reason"], {"title": 40, "reason": 90}))
+    print(f"\nThe whole list: lbx recs {report.username} --limit 50")
     return 0
 
 
@@ -103,7 +151,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.crawl.settings import cli_download_delay
 
     try:
-        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else None
+        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else {}
+        if args.page_limit is not None:
+            overrides["page_limit"] = args.page_limit
         result = run_crawl(args.kind, list(args.users), base_url=args.base_url,
                            out=Path(args.out) if args.out else None, settings_override=overrides)
     except CrawlBlocked as exc:
@@ -112,6 +162,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except (CrawlError, ValueError) as exc:
         print(f"crawl failed: {exc}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     stats = result.stats
     print(f"{len(result.items)} items from {stats.get('pages', 0)} pages "
           f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "
@@ -155,7 +207,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         observations = read_movielens_ratings(args.ratings)
         source = args.ratings
     else:
-        from lbx_orchestration.models.data import load_training_data
+        from lbx_orchestration.core.recsys.training_data import load_training_data
 
         db = Path(args.db) if args.db else duckdb_path()
         try:
@@ -185,10 +237,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _unmatched_frame(con, username: str):  # noqa: ANN001, ANN202
     """A member's films without a TMDb id (refused, not found) or with an ambiguous one."""
-    import polars as pl
-
     from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
-    from lbx_orchestration.core.importer import RESOLUTION, REVIEWS
+    from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
 
     films = read_frame(
         con,
@@ -235,7 +285,7 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     if not db.exists():
         print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
         return 1
-    from lbx_orchestration.core.importer import REVIEWS
+    from lbx_orchestration.core.tables import REVIEWS
 
     with connect(db, read_only=True) as con:
         if not table_exists(con, REVIEWS):
@@ -262,16 +312,13 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    import polars as pl
-
-    from lbx_orchestration.core.catalog import OVERRIDES, override_row, resolve_films, upgrade_resolution_table
-    from lbx_orchestration.core.importer import RESOLUTION, REVIEWS
+    from lbx_orchestration.core.catalog import override_row, resolve_films, upgrade_resolution_table
+    from lbx_orchestration.core.tables import OVERRIDES, RESOLUTION, REVIEWS, UNRESOLVED
     from lbx_orchestration.core.tmdb.base import TmdbError
     from lbx_orchestration.core.tmdb.normalize import match_key
     from lbx_orchestration.core.tmdb.snapshot import display_title, release_year
+    from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
     from lbx_orchestration.core.warehouse import replace_many
-    from lbx_orchestration.metadata.assets import UNRESOLVED
-    from lbx_orchestration.resources import build_resources
 
     db = Path(args.db) if args.db else duckdb_path()
     if not db.exists():
@@ -296,7 +343,7 @@ def cmd_match(args: argparse.Namespace) -> int:
                   f"`lbx unmatched {args.username}` lists the films to fix", file=sys.stderr)
             return 1
         try:
-            details = build_resources()["tmdb"].source().movie_details(args.tmdb_id)
+            details = tmdb_source_from_env().movie_details(args.tmdb_id)
         except TmdbError as exc:
             print(f"TMDb error: {exc}", file=sys.stderr)
             return 1
@@ -317,8 +364,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     print(f"{args.username}: {args.title!r} ({args.year}) is now TMDb {args.tmdb_id}, "
           + (f"{display_title(details)} ({release_year(details) or '?'})" if details else "unknown to TMDb here")
           + f", for {rows.height} film entries.")
-    print("  this wins over search on every later import and film_catalog run; materialize the graph "
-          "(or let the inbox sensor run) to update recommendations")
+    print("  this wins over search on every later import and film_catalog run; `lbx import` the export "
+          "again (or wait for the next refresh) to update the list")
     return 0
 
 
@@ -331,12 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--source", choices=["letterboxd", "movielens"])
     p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_recs)
 
-    p = sub.add_parser("import", help="import a Letterboxd data export (zip or folder)")
+    p = sub.add_parser("import", help="import a Letterboxd data export (zip or folder) and print the "
+                                      "member's recommendations from the served model")
     p.add_argument("path")
-    p.add_argument("--username")
+    p.add_argument("--username", help="default: profile.csv, or the export's file name")
     p.add_argument("--db")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("unmatched", help="list a member's films without a TMDb match, with the best candidates")
@@ -359,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="https://letterboxd.com")
     p.add_argument("--out", help="write the parsed items as JSON lines")
     p.add_argument("--delay", type=float, help="seconds between requests (at least 1)")
+    p.add_argument("--page-limit", type=int, help="most pages one crawl reads before it stops with an error "
+                   "(default 10,000); a page that repeats an earlier one ends its listing anyway")
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("tmdb", help="TMDb look-ups")

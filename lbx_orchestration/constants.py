@@ -31,3 +31,7 @@ def data_dir() -> Path:
 
 def models_dir() -> Path:
     return Path(os.environ.get("LBX_MODELS_DIR", str(data_dir() / "models")))
+
+
+def inbox_dir() -> Path:
+    return Path(os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")))

@@ -19,8 +19,8 @@ from lbx_orchestration.constants import (
     BUNDLED_EXPORTS_DIR,
     BUNDLED_MOVIELENS_DIR,
     DBT_PROJECT_DIR,
-    REPO_ROOT,
     dbt_executable,
+    inbox_dir,
     models_dir,
 )
 from lbx_orchestration.core.tmdb.base import TmdbSource
@@ -88,7 +88,7 @@ class LetterboxdResource(dg.ConfigurableResource):
     """Where Letterboxd data comes from. Exports first; RSS and the crawler are opt-in."""
 
     export_dirs: list[str] = Field(default_factory=lambda: [str(BUNDLED_EXPORTS_DIR)])
-    inbox_dir: str = str(REPO_ROOT / "inbox")
+    inbox_dir: str = Field(default_factory=lambda: str(inbox_dir()))
     rss_users: list[str] = Field(default_factory=list, description="users whose RSS feed is read nightly")
     base_url: str = "https://letterboxd.com"
     crawl_enabled: bool = False
@@ -118,11 +118,12 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
     warehouse = duckdb_path()
     warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
+    inbox_dir().mkdir(parents=True, exist_ok=True)  # nor an inbox
     resources: dict[str, Any] = {
         "duckdb": DuckDBResource(database=str(warehouse)),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(
-            inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")),
+            inbox_dir=str(inbox_dir()),
             export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
         ),
         "settings": LbxSettings(movielens_dir=os.environ.get("LBX_MOVIELENS_DIR", str(BUNDLED_MOVIELENS_DIR))),

@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR  # noqa: E402
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
+from lbx_orchestration.core.recsys.training_data import load_training_data  # noqa: E402
 from lbx_orchestration.core.warehouse import duckdb_path  # noqa: E402
-from lbx_orchestration.models.data import load_training_data  # noqa: E402
 
 PUBLISHED = """Published reference points (NDCG@10, full ranking), from the project notes: ML-100k, random
 75/25 per user, all ratings relevant: BiVAE 0.475, BPR 0.442, NCF 0.396, SAR 0.382 (Microsoft

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
+from lbx_orchestration.core.tables import OVERRIDES
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.normalize import match_key, title_from_slug
 from lbx_orchestration.core.tmdb.resolve import resolve_by_search
 
-OVERRIDES = "metadata.film_overrides"
 #: bumped when resolution rules change: stored resolutions of another version are redone
 RESOLVER_VERSION = "2"
 
@@ -118,6 +118,19 @@ def reusable(known: pl.DataFrame | None, overrides: pl.DataFrame | None = None) 
         for r in current.iter_rows(named=True)
     ]
     return current.filter(pl.Series(keep, dtype=pl.Boolean))
+
+
+def override_resolutions(films: pl.DataFrame, overrides: pl.DataFrame | None) -> pl.DataFrame:
+    """Resolution rows (method ``override``) for the films of ``films`` a correction covers;
+    films whose source carries an id are left alone."""
+    fixed = override_map(overrides)
+    rows = []
+    if fixed:
+        for film in films.iter_rows(named=True):
+            tmdb_id = fixed.get((match_key(film["film_title"]), film["film_year"])) if film["film_title"] else None
+            if tmdb_id is not None and film["tmdb_id"] is None:
+                rows.append(_row(film, tmdb_id, "override", 1.0))
+    return pl.DataFrame(rows, schema=RESOLUTION_SCHEMA)
 
 
 def resolve_films(

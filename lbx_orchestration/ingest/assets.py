@@ -9,13 +9,28 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
-from lbx_orchestration.core.letterboxd.export import read_export
+from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+from lbx_orchestration.core.importer import (
+    OlderExport,
+    ResolvedImport,
+    check_newer,
+    last_import,
+    prepare_import,
+    write_import,
+)
 from lbx_orchestration.core.observations import (
     REVIEW_SCHEMA,
     empty_reviews,
     export_observations,
     movielens_observations,
     read_movielens,
+)
+from lbx_orchestration.core.tables import (
+    EXPORT_ENTRIES,
+    MOVIELENS_MOVIES,
+    MOVIELENS_RATINGS,
+    REVIEWS,
+    USERS,
 )
 from lbx_orchestration.core.warehouse import (
     markdown_preview,
@@ -27,11 +42,6 @@ from lbx_orchestration.core.warehouse import (
 )
 from lbx_orchestration.partitions import scrape_date_partitions
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource
-
-EXPORT_ENTRIES = "raw.letterboxd_export_entries"
-EXPORT_IMPORTS = "raw.letterboxd_imports"
-REVIEWS = "ingest.reviews"
-USERS = "ingest.users"
 
 
 @dg.asset(
@@ -47,8 +57,8 @@ def movielens_ratings(
     directory = Path(settings.movielens_dir)
     ratings, movies = read_movielens(directory)
     with duckdb.get_connection() as con:
-        replace_table(con, "raw.movielens_ratings", ratings)
-        replace_table(con, "raw.movielens_movies", movies)
+        replace_table(con, MOVIELENS_RATINGS, ratings)
+        replace_table(con, MOVIELENS_MOVIES, movies)
     return dg.MaterializeResult(
         metadata={
             "dataset": str(directory),
@@ -77,41 +87,36 @@ def _export_paths(dirs: list[str]) -> list[Path]:
     group_name="ingest",
     kinds={"python", "duckdb"},
     pool="duckdb",
-    description="Rows parsed from the Letterboxd data exports in the configured folders "
-    "(ratings, diary, watched, watchlist, likes, reviews); deleted/ and orphaned/ are left out.",
+    description="The Letterboxd data exports in the configured folders (the bundled ones by default), "
+    "imported like `lbx import` does: raw rows (ratings, diary, watched, watchlist, likes, reviews; "
+    "deleted/ and orphaned/ left out) and one ledger row per file. An export older than the one a "
+    "member already imported is skipped, so a refresh never rolls a member back.",
 )
 def letterboxd_exports(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, letterboxd: LetterboxdResource
 ) -> dg.MaterializeResult:
-    exports = [read_export(p) for p in _export_paths(letterboxd.export_dirs)]
-    summaries = {e.username: e.summary() for e in exports}
-    entries = (
-        pl.concat([e.entries for e in exports], how="vertical_relaxed")
-        if exports
-        else pl.DataFrame()
-    )
-    imports = pl.DataFrame(
-        {
-            "username": [e.username for e in exports],
-            "source_name": [e.source_name for e in exports],
-            "content_sha256": [e.content_sha256 for e in exports],
-            "scrape_date": [SAMPLE_SCRAPE_DATE] * len(exports),
-            "imported_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)] * len(exports),
-        },
-        schema={"username": pl.Utf8, "source_name": pl.Utf8, "content_sha256": pl.Utf8,
-                "scrape_date": pl.Date, "imported_at": pl.Datetime("us")},
-    )
-    users = [e.username for e in exports]
+    prepared = [prepare_import(p, scrape_date=SAMPLE_SCRAPE_DATE) for p in _export_paths(letterboxd.export_dirs)]
+    outcome: dict[str, str] = {}
+    no_films = pl.DataFrame(schema=RESOLUTION_SCHEMA)
     with duckdb.get_connection() as con:
-        if exports:
-            replace_rows(con, EXPORT_ENTRIES, entries.with_columns(
-                pl.lit(SAMPLE_SCRAPE_DATE).alias("scrape_date")), {"username": users})
-            replace_rows(con, EXPORT_IMPORTS, imports, {"username": users})
+        for item in prepared:
+            previous = last_import(con, item.username)
+            try:
+                check_newer(item, previous)
+            except OlderExport as exc:
+                context.log.info(str(exc))
+                outcome[item.username] = "skipped: a newer export is already imported"
+                continue
+            # films are resolved by film_catalog; the member's reviews rows by the reviews asset
+            report = write_import(con, ResolvedImport(item, previous, no_films, no_films))
+            outcome[item.username] = report.status
+    entries = pl.concat([p.export.entries for p in prepared], how="vertical_relaxed") if prepared else pl.DataFrame()
     return dg.MaterializeResult(
         metadata={
-            "exports": len(exports),
+            "exports": len(prepared),
             "rows": entries.height,
-            "users": dg.MetadataValue.json(summaries),
+            "outcome": dg.MetadataValue.json(outcome),
+            "users": dg.MetadataValue.json({p.username: p.export.summary() for p in prepared}),
             "preview": dg.MetadataValue.md(markdown_preview(entries.drop("source_file", strict=False))),
         }
     )
@@ -143,9 +148,9 @@ def reviews(
 
         parts.append(rss_observations(context, letterboxd, scrape_date))
     with duckdb.get_connection() as con:
-        if scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, "raw.movielens_ratings"):
-            ratings = read_frame(con, "select * from raw.movielens_ratings")
-            movies = read_frame(con, "select * from raw.movielens_movies")
+        if scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, MOVIELENS_RATINGS):
+            ratings = read_frame(con, f"select * from {MOVIELENS_RATINGS}")
+            movies = read_frame(con, f"select * from {MOVIELENS_MOVIES}")
             parts.append(movielens_observations(ratings, movies, scrape_date))
         if table_exists(con, EXPORT_ENTRIES):
             entries = read_frame(con, f"select * from {EXPORT_ENTRIES} where scrape_date = ?", [scrape_date])

@@ -8,21 +8,27 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
-from lbx_orchestration.models.data import item_features, training_observations
+from lbx_orchestration.core.recsys.training_data import item_features, training_observations
+from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
 
 FEATURE_DEPS = ["user_item_interactions", "movie_features", "keyword_tfidf"]
 
 
 class ModelConfig(dg.Config):
-    """``tune=False`` reuses the hyperparameters of the last saved version and skips the
-    ablations (the nightly refresh does this: tuning is most of a model's cost); ``params``
-    pins them explicitly."""
+    """What the schedule, "Materialize all" and the demo all run: a refit that reuses the last
+    tuned hyperparameters (the defaults the first time). Tuning is most of a model's cost."""
 
-    tune: bool = True
-    params: dict[str, Any] | None = None
+    tune: bool = Field(
+        default=False,
+        description="Search the hyperparameters again on a validation split (and, for LightFM, "
+        "measure its CF-only and CB-only ablations). Off by default: the nightly refresh and a "
+        "launch from the UI reuse the last tuned values; set true to tune.",
+    )
+    params: dict[str, Any] | None = Field(default=None, description="Pin these hyperparameters")
 
 
 def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
@@ -62,7 +68,9 @@ def _model_asset(
             relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
             tune=config.tune, budget=settings.tune_budget or None, params_override=params,
         )
-        path = save_trained(trained, Path(settings.models_dir), alias=alias)
+        with duckdb.get_connection() as con:
+            protect = protected_model_paths(con)  # the served model and the champion are never pruned
+        path = save_trained(trained, Path(settings.models_dir), alias=alias, protect=protect)
         metadata: dict[str, Any] = {
             "version": trained.version,
             "path": str(path),

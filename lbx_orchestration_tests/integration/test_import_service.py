@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lbx_orchestration.core.importer import import_export
+from lbx_orchestration.core.importer import OlderExport, import_export
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.warehouse import read_frame
@@ -131,8 +131,10 @@ def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:
 
 
 def _newer_export(tmp_path: Path) -> Path:
-    """melvincarvalho's export with the last rating dropped and one rating changed."""
-    folder = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / "newer")
+    """melvincarvalho's export with the last rating dropped and one rating changed, exported later
+    (the name Letterboxd gives an export carries its time)."""
+    name = "letterboxd-melvincarvalho-2026-11-20-10-05-utc"
+    folder = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / name)
     lines = (folder / "ratings.csv").read_text(encoding="utf-8").splitlines()
     header, rows = lines[0], lines[1:-1]
     first = rows[0].rsplit(",", 1)
@@ -154,9 +156,9 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     entries = con.execute("select count(*), count(distinct scrape_date) "
                           "from raw.letterboxd_export_entries where username = ?", user).fetchall()
     assert entries[0] == (export.entries.height, 1)
-    ledger = con.execute("select count(*), any_value(content_sha256) from raw.letterboxd_imports "
-                         "where username = ?", user).fetchall()
-    assert ledger[0] == (1, export.content_sha256)
+    ledger = con.execute("select content_sha256, status from raw.letterboxd_imports "
+                         "where username = ? order by imported_at", user).fetchall()
+    assert ledger == [(original.content_sha256, "imported"), (export.content_sha256, "updated")]
     per_date = dict(con.execute(
         "select scrape_date, count(*) from ingest.reviews "
         "where user_key = 'letterboxd:melvincarvalho' group by all").fetchall())
@@ -170,6 +172,26 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     assert con.execute("select count(distinct username) from raw.letterboxd_export_entries"
                        ).fetchall()[0][0] == 3
     con.close()
+
+
+def test_an_older_export_after_a_newer_one_is_refused_and_changes_nothing(db: Path, tmp_path: Path) -> None:
+    newer = _newer_export(tmp_path)
+    con = duckdb.connect(str(db))
+    assert import_export(con, newer, scrape_date=NEXT_DAY).status == "updated"
+    con.close()
+    before = snapshot(db)
+    older = shutil.copytree(REAL_EXPORTS["melvincarvalho"],
+                            tmp_path / "letterboxd-melvincarvalho-2025-01-02-08-00-utc")
+    con = duckdb.connect(str(db))
+    with pytest.raises(OlderExport) as err:
+        import_export(con, older, scrape_date=NEXT_DAY)
+    with pytest.raises(OlderExport):  # an unnamed folder is dated by its newest entry (2021): older too
+        import_export(con, REAL_EXPORTS["melvincarvalho"], scrape_date=NEXT_DAY)
+    con.close()
+    message = str(err.value)
+    assert "made 2025-01-02 08:00, before the one already imported (2026-11-20 10:05" in message
+    assert "nothing was changed" in message
+    assert snapshot(db) == before
 
 
 def _climbing_zip(tmp_path: Path) -> Path:

@@ -139,10 +139,10 @@ def test_import_refuse_list_correct_and_keep_the_correction(tmp_path: Path, caps
 
 @pytest.mark.slow
 def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehouse) -> None:
+    from lbx_orchestration.core.members import member_observations
     from lbx_orchestration.core.recsys.pipeline import load_trained
+    from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs, seen_by_title_count
     from lbx_orchestration.core.recsys.serve import ServingPolicy
-    from lbx_orchestration.ingest.onboarding import _user_observations
-    from lbx_orchestration.serving.recommend import fold_in_user, load_serving_inputs, seen_by_title_count
 
     export = write_folder(warehouse_copy.root / "tester_export", export_files())
     user_key = f"letterboxd:{USER}"
@@ -158,7 +158,7 @@ def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehous
         # a list long enough to hold every film: what is not excluded shows up in it
         policy = ServingPolicy(top_n=len(items), candidates=len(items), mmr_lambda=1.0, explain_top=1)
         inputs = load_serving_inputs(con, trained, policy)
-        observations = _user_observations(con, user_key)
+        observations = member_observations(con, user_key)
         assert 10515 not in set(observations["tmdb_id"].to_list())  # Castle in the Sky (1987): refused
         recs = fold_in_user(inputs, user_key, observations)
         without_titles = fold_in_user(

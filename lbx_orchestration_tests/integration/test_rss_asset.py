@@ -139,3 +139,27 @@ def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
             f"Nothing was written for {DAY}") in message
     assert failure.step_failure_data.user_failure_data.metadata["status_403"].value == 1
     assert _rows(db) == before and len(before) > 0
+
+
+def test_robots_txt_refusing_the_feeds_fails_the_run_with_the_crawl_message(tmp_path: Path) -> None:
+    # The asset runs the same child as `lbx crawl` (through Pipes) and shows the same message.
+    db = tmp_path / "lbx.duckdb"
+    feeds = {f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}
+    instance = dg.DagsterInstance.ephemeral()
+    with RecordedServer({"/robots.txt": ROBOTS, **feeds}) as server:
+        assert _materialize(db, server.base_url, instance).success
+    before = _rows(db)
+    robots = Response(200, "User-agent: *\nDisallow: /\n", content_type="text/plain")
+    with RecordedServer({"/robots.txt": robots, **feeds}) as server:
+        result = _materialize(db, server.base_url, instance)
+        base = server.base_url
+        assert server.hits("/aron/rss/") == 0
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.error.message
+    assert f"RSS crawl 'rss' failed (exit 1): robots.txt at {base}/robots.txt disallows " in message
+    assert f"{base}/sdiamond/rss/" in message and f"{base}/aron/rss/" in message
+    assert "for lbx's user agent, and lbx obeys it: use your data export" in message
+    assert f"Nothing was written for {DAY}" in message
+    assert _rows(db) == before and len(before) > 0

@@ -13,6 +13,9 @@ import json
 import os
 import shutil
 import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,8 +137,10 @@ def _report_with_params(name: str, observations: pl.DataFrame, item_features: An
             registry.SEARCH_SPACES[name] = saved
 
 
-def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None) -> Path:
-    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically)."""
+def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None,
+                 protect: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically). Old
+    versions are pruned, except those in ``protect`` (the served model and the champion)."""
     root = Path(models_dir) / (alias or trained.name)
     path = root / trained.version
     trained.model.save(path / "model")
@@ -147,18 +152,21 @@ def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = No
     tmp.write_text(trained.version)
     os.replace(tmp, root / LATEST_FILE)
     trained.path = path
-    prune_versions(root, keep=KEEP_VERSIONS)
+    prune_versions(root, keep=KEEP_VERSIONS, protect=protect)
     return path
 
 
 KEEP_VERSIONS = 3
 
 
-def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> list[Path]:
-    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp); EASE's
-    dense weights are hundreds of MB, so old versions must not pile up."""
+def prune_versions(
+    root: Path, keep: int = KEEP_VERSIONS, protect: set[Path] | frozenset[Path] = frozenset()
+) -> list[Path]:
+    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp) and the
+    ``protect``ed ones; EASE's dense weights are hundreds of MB, so old versions must not pile up."""
     versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / CARD_FILE).exists()), key=lambda p: p.name)
-    removed = versions[:-keep] if keep > 0 else versions
+    kept = {Path(p).resolve() for p in protect}
+    removed = [p for p in (versions[:-keep] if keep > 0 else versions) if p.resolve() not in kept]
     for old in removed:
         shutil.rmtree(old, ignore_errors=True)
     return removed
@@ -172,17 +180,40 @@ def latest_path(models_dir: Path, alias: str) -> Path:
     return root / pointer.read_text().strip()
 
 
+class ModelFileError(RuntimeError):
+    """A saved model's file is missing or damaged; the message names the file."""
+
+
+@contextmanager
+def _reading(file: Path) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{file} is missing ({exc.strerror}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        if str(exc).startswith(f"{file}/"):  # a file inside the folder already named itself
+            raise ModelFileError(f"{exc}: retrain the model (materialize its asset, or `make demo`)") from exc
+        raise ModelFileError(f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+
+
 def load_trained(path: Path) -> TrainedModel:
     path = Path(path)
-    card = json.loads((path / CARD_FILE).read_text())
-    with np.load(path / INDEX_FILE, allow_pickle=False) as idx:
+    with _reading(path / CARD_FILE):
+        card = json.loads((path / CARD_FILE).read_text())
+        name, version = card["name"], card["version"]
+    with _reading(path / INDEX_FILE), np.load(path / INDEX_FILE, allow_pickle=False) as idx:
         user_ids = idx["user_ids"].astype(object)
         item_ids = idx["item_ids"].astype(np.int64)
-    matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "train.npz"):
+        matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "model"):
+        model = load_model(path / "model")
     return TrainedModel(
-        name=card["name"],
-        version=card["version"],
-        model=load_model(path / "model"),
+        name=name,
+        version=version,
+        model=model,
         interactions=Interactions(user_ids=user_ids, item_ids=item_ids, matrix=matrix),
         params=card["params"],
         metrics=card["metrics"],

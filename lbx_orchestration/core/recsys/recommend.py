@@ -20,9 +20,10 @@ from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all, user_rows
+from lbx_orchestration.core.recsys.training_data import item_features
 from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.models.data import INTERACTIONS, item_features
 
 OUTPUT_COLUMNS = ("username", "source", "user_key", "rank", "tmdb_id", "title", "year", "score", "reason",
                   "genres", "decade", "model", "model_version", "generated_at")
@@ -56,7 +57,6 @@ def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, val
                          shape=(len(user_ids), len(item_ids)))
 
 
-REVIEWS = "ingest.reviews"
 TITLE_COLUMNS = ("title", "title_tmdb", "original_title")
 
 
@@ -77,7 +77,7 @@ def seen_by_title_count(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame) -> i
     users = recs["user_key"].unique().to_list()
     keys = read_seen_title_keys(con, users[0]) if len(users) == 1 else read_seen_title_keys(con)
     names = recs.select("tmdb_id", "title", "year").unique("tmdb_id")
-    movies = read_frame(con, "select tmdb_id, original_title from metadata.tmdb_movies")
+    movies = read_frame(con, f"select tmdb_id, original_title from {TMDB_MOVIES}")
     films = names.join(movies, on="tmdb_id", how="left")
     return seen_recommendations(recs, keys, film_title_keys(films, ("title", "original_title"))).height
 
@@ -86,9 +86,9 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
                         min_vote_count: int = 0) -> ServingInputs:
     item_ids = trained.interactions.item_ids
     interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
-    movies = read_frame(con, "select tmdb_id, title, original_title, year, media_type, vote_count, genres "
-                             "from metadata.tmdb_movies")
-    catalog = read_frame(con, "select tmdb_id, title, year from metadata.film_catalog")
+    movies = read_frame(con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres "
+                             f"from {TMDB_MOVIES}")
+    catalog = read_frame(con, f"select tmdb_id, title, year from {CATALOG}")
     feature_ids, feature_matrix = item_features(con)
     info = pl.DataFrame({"tmdb_id": item_ids}).join(
         catalog.join(movies, on="tmdb_id", how="full", coalesce=True, suffix="_tmdb"), on="tmdb_id", how="left"
@@ -146,7 +146,8 @@ def _seen_matrix(seen_frame: pl.DataFrame, by_title: pl.DataFrame, user_ids: np.
     return aligned(both, user_ids, item_ids, None)
 
 
-def recommend_everyone(inputs: ServingInputs) -> pl.DataFrame:
+def recommend_trained(inputs: ServingInputs, user_keys: list[str] | None = None) -> pl.DataFrame:
+    """Top-N for users the model was trained on (``user_keys``; default every one of them)."""
     t = inputs.trained
     user_ids, item_ids = t.interactions.user_ids, t.interactions.item_ids
     seen_frame = inputs.interactions.filter(pl.col("seen"))
@@ -156,8 +157,14 @@ def recommend_everyone(inputs: ServingInputs) -> pl.DataFrame:
     ratings = aligned(seen_frame, user_ids, item_ids, "rating")
     recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
                          inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
-                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact)
+                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact,
+                         users=None if user_keys is None else _rows_of(user_ids, user_keys))
     return _finish(recs, inputs)
+
+
+def _rows_of(user_ids: np.ndarray, user_keys: list[str]) -> np.ndarray:
+    position = {str(k): i for i, k in enumerate(user_ids)}
+    return np.array([position[k] for k in user_keys if k in position], dtype=np.int64)
 
 
 def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFrame) -> pl.DataFrame:

@@ -10,11 +10,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
+from lbx_orchestration.core.tables import INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES
 from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
-
-INTERACTIONS = "features.user_item_interactions"
-MOVIE_FEATURES = "features.movie_features"
-KEYWORD_TFIDF = "features.keyword_tfidf"
 
 
 def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -1,0 +1,261 @@
+"""Import one Letterboxd export into the warehouse: the path shared by `lbx import`, the inbox
+and the web upload.
+
+Three phases, so the warehouse is held only while writing: ``prepare_import`` reads (and
+refuses) the export with no database at all; ``resolve_import`` gives its new films TMDb ids
+(reading the known ones first); ``write_import`` writes raw entries, the ledger row, the user's
+observations for one scrape date and the new resolutions in ONE transaction, so a failure
+leaves every table as it was. An export older than the one already imported for that member
+is refused: a newer export always wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA, resolve_films
+from lbx_orchestration.core.letterboxd.errors import ExportError
+from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
+from lbx_orchestration.core.observations import export_observations
+from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, RESOLUTION, REVIEWS
+from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.warehouse import read_frame, replace_many, table_exists
+
+EXPORT_SOURCE = "letterboxd_export"
+
+IMPORTS_SCHEMA: dict[str, pl.DataType] = {
+    "username": pl.Utf8(),
+    "source_name": pl.Utf8(),
+    "content_sha256": pl.Utf8(),
+    "scrape_date": pl.Date(),
+    "imported_at": pl.Datetime("us"),
+    "exported_at": pl.Datetime("us"),
+    "status": pl.Utf8(),
+}
+
+Status = Literal["imported", "updated", "unchanged"]
+
+
+class OlderExport(ExportError):
+    """The export predates the one already imported for this member: importing it would lose rows."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    username: str
+    status: Status
+    content_sha256: str
+    scrape_date: dt.date
+    counts: dict[str, int] = field(default_factory=dict)
+    films: int = 0  # distinct film keys (a boxd.it code, or title + year for diary rows)
+    resolved: int = 0  # of those, how many have a TMDb id
+    resolved_share: float = 0.0
+    tmdb_films: int = 0  # distinct TMDb ids among them
+
+    @property
+    def user_key(self) -> str:
+        return f"letterboxd:{self.username}"
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "status": self.status,
+            "content_sha256": self.content_sha256,
+            "scrape_date": self.scrape_date.isoformat(),
+            **{f"count_{k}": v for k, v in self.counts.items()},
+            "films": self.films,
+            "resolved": self.resolved,
+            "resolved_share": round(self.resolved_share, 4),
+            "tmdb_films": self.tmdb_films,
+        }
+
+
+@dataclass(frozen=True)
+class PreparedImport:
+    """An export read and turned into observations; nothing touched the warehouse yet."""
+
+    export: LetterboxdExport
+    scrape_date: dt.date
+    observations: pl.DataFrame
+    films: pl.DataFrame  # film_key, film_title, film_year, tmdb_id: one row per film
+
+    @property
+    def username(self) -> str:
+        return self.export.username
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    content_sha256: str
+    exported_at: dt.datetime | None
+    imported_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ResolvedImport:
+    prepared: PreparedImport
+    previous: LedgerEntry | None
+    known: pl.DataFrame  # resolutions already in the warehouse
+    resolved: pl.DataFrame  # new resolutions to write
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def prepare_import(
+    path: str | os.PathLike[str], username: str | None = None, scrape_date: dt.date | None = None
+) -> PreparedImport:
+    """Read the export (raises ExportError naming the file and line for a bad one)."""
+    export = read_export(path, username)
+    scrape_date = scrape_date or _today()
+    observations = export_observations(export.entries, scrape_date)
+    films = observations.group_by("film_key", maintain_order=True).agg(
+        pl.col("film_title").first(), pl.col("film_year").first(), pl.col("tmdb_id").max()
+    )
+    return PreparedImport(export, scrape_date, observations, films)
+
+
+def last_import(con: duckdb.DuckDBPyConnection, username: str) -> LedgerEntry | None:
+    if not table_exists(con, EXPORT_IMPORTS):
+        return None
+    columns = {r[0] for r in con.execute(f"describe {EXPORT_IMPORTS}").fetchall()}
+    exported = "exported_at" if "exported_at" in columns else "null::timestamp"
+    rows = con.execute(
+        f"select content_sha256, {exported}, imported_at from {EXPORT_IMPORTS} where username = ? "
+        "order by imported_at desc limit 1",
+        [username],
+    ).fetchall()
+    return LedgerEntry(*rows[0]) if rows else None
+
+
+def check_newer(prepared: PreparedImport, previous: LedgerEntry | None) -> None:
+    """Refuse an export older than the member's last import: it would roll their history back."""
+    new, old = prepared.export.exported_at, previous.exported_at if previous else None
+    if new is not None and old is not None and new < old:
+        raise OlderExport(
+            f"{prepared.export.source_name}: this export of {prepared.username} was made {new:%Y-%m-%d %H:%M}, "
+            f"before the one already imported ({old:%Y-%m-%d %H:%M}, on {previous.imported_at:%Y-%m-%d}); "
+            "importing it would lose newer ratings, so nothing was changed. Import your newest export."
+        )
+
+
+def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
+    if not keys or not table_exists(con, RESOLUTION):
+        return pl.DataFrame(schema=RESOLUTION_SCHEMA)
+    con.register("_lbx_keys", pl.DataFrame({"film_key": keys}).to_arrow())
+    try:
+        return read_frame(con, f"select r.* from {RESOLUTION} r join _lbx_keys k using (film_key)")
+    finally:
+        con.unregister("_lbx_keys")
+
+
+def read_state(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> tuple[LedgerEntry | None, pl.DataFrame]:
+    """What the warehouse already knows: the member's last import and the known resolutions."""
+    return last_import(con, prepared.username), _known_resolutions(con, prepared.films["film_key"].to_list())
+
+
+def _default_source() -> TmdbSource:
+    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
+
+    return TmdbSnapshot()
+
+
+def resolve_import(
+    prepared: PreparedImport,
+    previous: LedgerEntry | None,
+    known: pl.DataFrame,
+    tmdb_source: TmdbSource | None = None,
+) -> ResolvedImport:
+    """Refuse an older export, then resolve the films the warehouse has not resolved yet."""
+    check_newer(prepared, previous)
+    unchanged = previous is not None and previous.content_sha256 == prepared.export.content_sha256
+    new_films = prepared.films.join(known.select("film_key"), on="film_key", how="anti")
+    resolved = (
+        resolve_films(new_films, tmdb_source or _default_source())
+        if new_films.height and not unchanged
+        else pl.DataFrame(schema=RESOLUTION_SCHEMA)
+    )
+    return ResolvedImport(prepared, previous, known, resolved)
+
+
+def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> ImportReport:
+    """Write one import in one transaction (nothing when the same content is already there)."""
+    prepared = plan.prepared
+    export, user = prepared.export, prepared.username
+    current = last_import(con, user)  # another import may have landed since read_state
+    if current != plan.previous:
+        check_newer(prepared, current)
+    resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
+    if current is not None and current.content_sha256 == export.content_sha256:
+        return _report(prepared, "unchanged", resolutions)
+    status: Status = "imported" if current is None else "updated"
+    ledger = pl.DataFrame(
+        {
+            "username": [user],
+            "source_name": [export.source_name],
+            "content_sha256": [export.content_sha256],
+            "scrape_date": [prepared.scrape_date],
+            "imported_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            "exported_at": [export.exported_at],
+            "status": [status],
+        },
+        schema=IMPORTS_SCHEMA,
+    )
+    entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
+    fresh = plan.resolved.join(_known_resolutions(con, plan.resolved["film_key"].to_list()).select("film_key"),
+                               on="film_key", how="anti")
+    replace_many(con, {  # every write of one import in one transaction
+        EXPORT_ENTRIES: (entries, {"username": [user]}),
+        EXPORT_IMPORTS: (ledger, None),  # the ledger keeps every file ever imported
+        REVIEWS: (prepared.observations, {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE],
+                                          "user_key": [f"letterboxd:{user}"]}),
+        RESOLUTION: (fresh, None),
+    })
+    return _report(prepared, status, resolutions)
+
+
+def _counts(export: LetterboxdExport) -> dict[str, int]:
+    summary = export.summary()
+    return {k: int(summary.get(k, 0)) for k in ("rated", "watched", "watchlist", "diary", "likes", "reviews")}
+
+
+def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame) -> ImportReport:
+    films = prepared.films
+    ids = films.join(resolutions.select("film_key", pl.col("tmdb_id").alias("_rid")), on="film_key", how="left")
+    resolved_ids = ids.select(pl.coalesce("tmdb_id", "_rid")).to_series().drop_nulls()
+    resolved_keys = int(ids.filter(pl.coalesce("tmdb_id", "_rid").is_not_null()).height)
+    return ImportReport(
+        username=prepared.username,
+        status=status,
+        content_sha256=prepared.export.content_sha256,
+        scrape_date=prepared.scrape_date,
+        counts=_counts(prepared.export),
+        films=films.height,
+        resolved=resolved_keys,
+        resolved_share=resolved_keys / films.height if films.height else 1.0,
+        tmdb_films=int(resolved_ids.n_unique()),
+    )
+
+
+def import_export(
+    con: duckdb.DuckDBPyConnection,
+    path: str | os.PathLike[str],
+    username: str | None = None,
+    scrape_date: dt.date | None = None,
+    tmdb_source: TmdbSource | None = None,
+) -> ImportReport:
+    """All three phases on one connection (for callers that already hold the warehouse).
+
+    Raises ExportError (nothing written) for a bad or older export. Importing the same content
+    again for the same user writes nothing and reports ``unchanged``.
+    """
+    prepared = prepare_import(path, username, scrape_date)
+    previous, known = read_state(con, prepared)
+    return write_import(con, resolve_import(prepared, previous, known, tmdb_source))

@@ -1,0 +1,222 @@
+"""Train a model for serving: measure it with the protocol, refit it on everything, save a card.
+
+A saved model is a folder ``<models_dir>/<name>/<version>/`` holding the model's own files,
+``index.npz`` (the user keys and TMDb ids of its rows and columns) and ``card.json`` (name,
+version, chosen hyperparameters, held-out metrics and the protocol that produced them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from lbx_orchestration.core.recsys.base import Interactions, Recommender
+from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.models import create_model, load_model
+from lbx_orchestration.core.recsys.protocol import EvalReport, align_item_features, run_protocol
+
+CARD_FILE = "card.json"
+INDEX_FILE = "index.npz"
+LATEST_FILE = "LATEST"
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    version: str
+    model: Recommender
+    interactions: Interactions
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    protocol: str
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    path: Path | None = None
+
+    def card(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "params": self.params,
+            "metrics": self.metrics,
+            "protocol": self.protocol,
+            "evaluations": self.evaluations,
+            "fit_seconds": self.fit_seconds,
+            "n_users": self.interactions.n_users,
+            "n_items": self.interactions.n_items,
+            "n_interactions": int(self.interactions.matrix.nnz),
+        }
+
+
+def _fingerprint(df: pl.DataFrame, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update(str(df.height).encode())
+    digest.update(str(df.select(pl.col("tmdb_id").sum(), pl.col("rating").sum()).row(0)).encode())
+    return digest.hexdigest()[:8]
+
+
+def _headline(row: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items() if "@" in k and isinstance(v, int | float)}
+
+
+def train_for_serving(
+    name: str,
+    observations: pl.DataFrame,
+    item_features: tuple[np.ndarray, sp.csr_matrix] | None = None,
+    *,
+    evaluate_also: tuple[str, ...] = (),
+    split: str = "temporal",
+    test_frac: float | None = None,
+    relevance: float | None = 3.5,
+    seed: int = 42,
+    tune: bool = True,
+    budget: int | None = None,
+    params_override: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Evaluate ``name`` (and ``evaluate_also``, e.g. ablations) with the protocol, then refit
+    ``name`` with its tuned hyperparameters on every observation."""
+    models = (name, *[m for m in evaluate_also if m != name])
+    if params_override:
+        report = _report_with_params(name, observations, item_features, params_override,
+                                     split, test_frac, relevance, seed)
+    else:
+        report = run_protocol(observations, split=split, test_frac=test_frac, relevance=relevance,
+                              models=models, item_features=item_features, seed=seed, tune_models=tune,
+                              budget=budget)
+    rows = {r["model"]: r for r in report.rows}
+    if name not in rows:
+        raise RuntimeError(f"{name} could not be evaluated: {'; '.join(report.notes) or 'no result'}")
+    params = {k: v for k, v in rows[name]["params"].items() if k != "seed"}
+    full = build_interactions(collapse_duplicates(observations))
+    features = align_item_features(full.item_ids, item_features) if item_features else None
+    model = create_model(name, params, seed=seed)
+    started = time.perf_counter()
+    model.fit(full.matrix, item_features=features)
+    fit_seconds = time.perf_counter() - started
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return TrainedModel(
+        name=name,
+        version=f"{stamp}-{_fingerprint(observations, params)}",
+        model=model,
+        interactions=full,
+        params=dict(model.params),
+        metrics=_headline(rows[name]),
+        protocol=report.protocol_text(),
+        evaluations=[{"model": r["model"], **_headline(r), "params": r["params"]} for r in report.rows],
+        fit_seconds=fit_seconds,
+    )
+
+
+def _report_with_params(name: str, observations: pl.DataFrame, item_features: Any,
+                        params: dict[str, Any], split: str, test_frac: float | None,
+                        relevance: float | None, seed: int) -> EvalReport:
+    """The protocol without tuning, for fixed hyperparameters (used to pin or degrade a model)."""
+    from lbx_orchestration.core.recsys import models as registry
+
+    saved = registry.SEARCH_SPACES.get(name)
+    registry.SEARCH_SPACES[name] = [dict(params)]
+    try:
+        return run_protocol(observations, split=split, test_frac=test_frac, relevance=relevance,
+                            models=(name,), item_features=item_features, seed=seed, tune_models=True)
+    finally:
+        if saved is not None:
+            registry.SEARCH_SPACES[name] = saved
+
+
+def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None,
+                 protect: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically). Old
+    versions are pruned, except those in ``protect`` (the served model and the champion)."""
+    root = Path(models_dir) / (alias or trained.name)
+    path = root / trained.version
+    trained.model.save(path / "model")
+    np.savez(path / INDEX_FILE, user_ids=trained.interactions.user_ids.astype(str),
+             item_ids=trained.interactions.item_ids)
+    sp.save_npz(path / "train.npz", trained.interactions.matrix.tocsr())
+    (path / CARD_FILE).write_text(json.dumps(trained.card(), indent=2, default=str))
+    tmp = root / (LATEST_FILE + ".tmp")
+    tmp.write_text(trained.version)
+    os.replace(tmp, root / LATEST_FILE)
+    trained.path = path
+    prune_versions(root, keep=KEEP_VERSIONS, protect=protect)
+    return path
+
+
+KEEP_VERSIONS = 3
+
+
+def prune_versions(
+    root: Path, keep: int = KEEP_VERSIONS, protect: set[Path] | frozenset[Path] = frozenset()
+) -> list[Path]:
+    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp) and the
+    ``protect``ed ones; EASE's dense weights are hundreds of MB, so old versions must not pile up."""
+    versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / CARD_FILE).exists()), key=lambda p: p.name)
+    kept = {Path(p).resolve() for p in protect}
+    removed = [p for p in (versions[:-keep] if keep > 0 else versions) if p.resolve() not in kept]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
+
+
+def latest_path(models_dir: Path, alias: str) -> Path:
+    root = Path(models_dir) / alias
+    pointer = root / LATEST_FILE
+    if not pointer.is_file():
+        raise FileNotFoundError(f"no trained {alias} model under {root}: materialize {alias}_model first")
+    return root / pointer.read_text().strip()
+
+
+class ModelFileError(RuntimeError):
+    """A saved model's file is missing or damaged; the message names the file."""
+
+
+@contextmanager
+def _reading(file: Path) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{file} is missing ({exc.strerror}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+
+
+def load_trained(path: Path) -> TrainedModel:
+    path = Path(path)
+    with _reading(path / CARD_FILE):
+        card = json.loads((path / CARD_FILE).read_text())
+        name, version = card["name"], card["version"]
+    with _reading(path / INDEX_FILE), np.load(path / INDEX_FILE, allow_pickle=False) as idx:
+        user_ids = idx["user_ids"].astype(object)
+        item_ids = idx["item_ids"].astype(np.int64)
+    with _reading(path / "train.npz"):
+        matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "model"):
+        model = load_model(path / "model")
+    return TrainedModel(
+        name=name,
+        version=version,
+        model=model,
+        interactions=Interactions(user_ids=user_ids, item_ids=item_ids, matrix=matrix),
+        params=card["params"],
+        metrics=card["metrics"],
+        protocol=card["protocol"],
+        evaluations=card.get("evaluations", []),
+        fit_seconds=card.get("fit_seconds", 0.0),
+        path=path,
+    )

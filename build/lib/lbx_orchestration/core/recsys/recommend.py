@@ -1,0 +1,150 @@
+"""Everything serving needs besides the model, read once from the warehouse (no Dagster here).
+
+Used by the ``user_recommendations`` asset (every user) and by fold-in (one new user,
+without retraining).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_vectors_from_interactions
+from lbx_orchestration.core.recsys.features import normalize_rows
+from lbx_orchestration.core.recsys.pipeline import TrainedModel
+from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all, user_rows
+from lbx_orchestration.core.recsys.training_data import item_features
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, TMDB_MOVIES
+from lbx_orchestration.core.warehouse import read_frame
+
+OUTPUT_COLUMNS = ("username", "source", "user_key", "rank", "tmdb_id", "title", "year", "score", "reason",
+                  "genres", "decade", "model", "model_version", "generated_at")
+
+
+@dataclass
+class ServingInputs:
+    trained: TrainedModel
+    films: pl.DataFrame  # tmdb_id, title, year, genres, decade: one row per model item, in order
+    allowed: np.ndarray
+    mmr_vectors: sp.csr_matrix  # film features, rows of unit L2 norm
+    explain_vectors: np.ndarray  # CF item embeddings (explanation_embeddings): the shortlist
+    explain_exact: sp.csr_matrix  # unit item vectors of the interactions: the choice
+    interactions: pl.DataFrame
+    policy: ServingPolicy
+
+    @property
+    def titles(self) -> list[str]:
+        return self.films["title"].to_list()
+
+
+def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, value: str | None) -> sp.csr_matrix:
+    """A users x items matrix of ``frame`` (user_key, tmdb_id[, value]) in the model's order."""
+    users = pl.DataFrame({"user_key": np.asarray(user_ids).astype(str), "_u": np.arange(len(user_ids))})
+    items = pl.DataFrame({"tmdb_id": np.asarray(item_ids, dtype=np.int64), "_i": np.arange(len(item_ids))})
+    hits = frame.join(users, on="user_key").join(items, on="tmdb_id")
+    vals = hits[value].cast(pl.Float64).fill_null(np.nan).to_numpy() if value else np.ones(hits.height)
+    return sp.csr_matrix((vals, (hits["_u"].to_numpy(), hits["_i"].to_numpy())),
+                         shape=(len(user_ids), len(item_ids)))
+
+
+def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy,
+                        min_vote_count: int = 0) -> ServingInputs:
+    item_ids = trained.interactions.item_ids
+    interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
+    movies = read_frame(con, f"select tmdb_id, title, year, media_type, vote_count, genres from {TMDB_MOVIES}")
+    catalog = read_frame(con, f"select tmdb_id, title, year from {CATALOG}")
+    feature_ids, feature_matrix = item_features(con)
+    info = pl.DataFrame({"tmdb_id": item_ids}).join(
+        catalog.join(movies, on="tmdb_id", how="full", coalesce=True, suffix="_tmdb"), on="tmdb_id", how="left"
+    )
+    year = pl.coalesce("year_tmdb", "year")
+    films = info.select(
+        "tmdb_id",
+        pl.coalesce("title_tmdb", "title", pl.format("TMDb {}", pl.col("tmdb_id"))).alias("title"),
+        year.cast(pl.Int32).alias("year"),
+        pl.col("genres").fill_null([]).alias("genres"),
+        pl.when(year.is_null()).then(pl.lit("unknown"))
+        .when(year < 1950).then(pl.lit("pre_1950"))
+        .otherwise(((year // 10) * 10).cast(pl.Utf8) + "s").alias("decade"),
+    )
+    allowed = (
+        (info["media_type"].fill_null("movie") == "movie")
+        & (info["vote_count"].fill_null(min_vote_count) >= min_vote_count)
+    ).to_numpy()
+    return ServingInputs(
+        trained=trained,
+        films=films,
+        allowed=allowed,
+        mmr_vectors=normalize_rows(align_item_features(item_ids, (feature_ids, feature_matrix)), "l2"),
+        explain_vectors=explanation_embeddings(trained.interactions.matrix),
+        explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
+        interactions=interactions,
+        policy=policy,
+    )
+
+
+def _finish(recs: pl.DataFrame, inputs: ServingInputs) -> pl.DataFrame:
+    parts = pl.col("user_key").str.split_exact(":", 1).struct
+    return (
+        recs.join(inputs.films, on="tmdb_id", how="left")
+        .with_columns(
+            parts.field("field_0").alias("source"),
+            parts.field("field_1").alias("username"),
+            pl.lit(inputs.trained.name).alias("model"),
+            pl.lit(inputs.trained.version).alias("model_version"),
+            pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).alias("generated_at"),
+        )
+        .select(OUTPUT_COLUMNS)
+        .sort("user_key", "rank")
+    )
+
+
+def recommend_trained(inputs: ServingInputs, user_keys: list[str] | None = None) -> pl.DataFrame:
+    """Top-N for users the model was trained on (``user_keys``; default every one of them)."""
+    t = inputs.trained
+    user_ids, item_ids = t.interactions.user_ids, t.interactions.item_ids
+    seen_frame = inputs.interactions.filter(pl.col("seen"))
+    seen = aligned(seen_frame, user_ids, item_ids, None)
+    watchlist = aligned(inputs.interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")),
+                        user_ids, item_ids, None)
+    ratings = aligned(seen_frame, user_ids, item_ids, "rating")
+    recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
+                         inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
+                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact,
+                         users=None if user_keys is None else _rows_of(user_ids, user_keys))
+    return _finish(recs, inputs)
+
+
+def _rows_of(user_ids: np.ndarray, user_keys: list[str]) -> np.ndarray:
+    position = {str(k): i for i, k in enumerate(user_ids)}
+    return np.array([position[k] for k in user_keys if k in position], dtype=np.int64)
+
+
+def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFrame) -> pl.DataFrame:
+    """Top-N for a user the model never saw, from ``observations`` (tmdb_id, rating, seen,
+    on_watchlist): the model folds the user in (ALS recalculate_user, LightFM's ridge fallback,
+    item models directly) without retraining."""
+    t = inputs.trained
+    keys = np.array([user_key], dtype=object)
+    frame = observations.with_columns(pl.lit(user_key).alias("user_key"))
+    seen_frame = frame.filter(pl.col("seen"))
+    seen = aligned(seen_frame, keys, t.interactions.item_ids, None)
+    watchlist = aligned(frame.filter(pl.col("on_watchlist") & ~pl.col("seen")), keys, t.interactions.item_ids, None)
+    ratings = aligned(seen_frame, keys, t.interactions.item_ids, "rating")
+    from lbx_orchestration.core.recsys.data import Confidence
+
+    row = ratings.copy()
+    row.data = Confidence()(row.data).astype(np.float32)
+    scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
+    recs = user_rows(t.model, np.array([0]), row, seen, watchlist, inputs.allowed, inputs.explain_vectors,
+                     inputs.mmr_vectors, inputs.titles, ratings, keys, inputs.policy, scores=scores,
+                     explain_exact=inputs.explain_exact)
+    recs = recs.with_columns(
+        pl.Series("tmdb_id", t.interactions.item_ids[recs["tmdb_id"].to_numpy()], dtype=pl.Int64))
+    return _finish(recs, inputs)

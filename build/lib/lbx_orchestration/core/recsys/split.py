@@ -1,0 +1,102 @@
+"""Per-user train/test splits of observation frames.
+
+All splits first collapse rewatches (``data.collapse_duplicates``) so a film is never in
+both parts for the same user. A user with ``n`` distinct films holds out
+``min(floor(n * frac), n - min_train)`` of them; users for whom that is 0 stay all-train.
+Held-out pairs whose item never appears in the training part are dropped (cold items
+cannot be ranked by collaborative models) and counted in ``.stats``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from lbx_orchestration.core.recsys.data import collapse_duplicates
+
+
+class Split(tuple):
+    """``(train_df, test_df)`` that also carries ``.stats`` (counts of what was held out)."""
+
+    stats: dict[str, Any]
+
+    def __new__(cls, train: pl.DataFrame, test: pl.DataFrame, stats: dict[str, Any]) -> Split:
+        obj = super().__new__(cls, (train, test))
+        obj.stats = stats
+        return obj
+
+    @property
+    def train(self) -> pl.DataFrame:
+        return self[0]
+
+    @property
+    def test(self) -> pl.DataFrame:
+        return self[1]
+
+
+def _check_frac(name: str, frac: float) -> None:
+    if not 0.0 < frac < 1.0:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {frac}")
+
+
+def _split_by_rank(pairs: pl.DataFrame, frac: float, min_train: int) -> Split:
+    """``pairs`` has a ``_rank`` column: per-user order 0..n-1, the highest ranks held out."""
+    if min_train < 1:
+        raise ValueError(f"min_train must be >= 1, got {min_train}")
+    pairs = pairs.with_columns(_n=pl.len().over("user_key"))
+    n_hold = pl.min_horizontal(
+        (pl.col("_n") * frac).floor().cast(pl.Int64), pl.col("_n") - min_train
+    ).clip(lower_bound=0)
+    pairs = pairs.with_columns(_test=pl.col("_rank") >= pl.col("_n") - n_hold)
+    train = pairs.filter(~pl.col("_test")).drop("_rank", "_n", "_test")
+    test = pairs.filter(pl.col("_test")).drop("_rank", "_n", "_test")
+    train_items = train["tmdb_id"].unique()
+    cold = test["tmdb_id"].is_in(train_items.implode())
+    dropped = int((~cold).sum())
+    test = test.filter(cold)
+    stats = {
+        "n_users": pairs["user_key"].n_unique(),
+        "n_users_with_test": test["user_key"].n_unique(),
+        "n_train": train.height,
+        "n_test": test.height,
+        "n_test_dropped_cold_item": dropped,
+    }
+    return Split(train, test, stats)
+
+
+def temporal_split(df: pl.DataFrame, test_frac: float = 0.2, min_train: int = 1) -> Split:
+    """Hold out each user's latest ``test_frac`` of films by ``ts`` (ties: by tmdb_id)."""
+    _check_frac("test_frac", test_frac)
+    pairs = collapse_duplicates(df).sort(["user_key", "ts", "tmdb_id"])
+    pairs = pairs.with_columns(_rank=pl.int_range(pl.len()).over("user_key"))
+    return _split_by_rank(pairs, test_frac, min_train)
+
+
+def random_split(
+    df: pl.DataFrame, test_frac: float = 0.25, seed: int = 42, min_train: int = 1
+) -> Split:
+    """Hold out a random ``test_frac`` of each user's films; same seed + data -> same split."""
+    _check_frac("test_frac", test_frac)
+    pairs = collapse_duplicates(df).sort(["user_key", "tmdb_id"])
+    noise = np.random.default_rng(seed).random(pairs.height)
+    pairs = pairs.with_columns(_u=pl.Series(noise)).with_columns(
+        _rank=pl.col("_u").rank("ordinal").over("user_key").cast(pl.Int64) - 1
+    )
+    return _split_by_rank(pairs.drop("_u"), test_frac, min_train)
+
+
+def validation_split(
+    train_df: pl.DataFrame,
+    val_frac: float = 0.1,
+    method: Literal["temporal", "random"] = "temporal",
+    seed: int = 42,
+) -> Split:
+    """Carve a validation part out of a training part: by default each user's latest
+    ``val_frac`` (the same rule as ``temporal_split``, applied again)."""
+    if method == "temporal":
+        return temporal_split(train_df, test_frac=val_frac)
+    if method == "random":
+        return random_split(train_df, test_frac=val_frac, seed=seed)
+    raise ValueError(f"method must be 'temporal' or 'random', got {method!r}")

@@ -1,0 +1,54 @@
+"""Reading what the models need from the warehouse (no Dagster here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
+from lbx_orchestration.core.tables import INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES
+from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
+
+
+def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Seen films per user (rated or logged), the input of every recommender. Unordered: there
+    is one row per (user, film) already, and the recommenders sort what they need."""
+    return read_frame(
+        con,
+        f"select user_key, tmdb_id, rating, last_at as ts from {INTERACTIONS} where seen and last_at is not null",
+    )
+
+
+def item_features(con: duckdb.DuckDBPyConnection, keyword_weight: float = 0.5) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Multi-hot movie features plus the keyword TF-IDF block, one row per film."""
+    features = read_frame(con, f"select * from {MOVIE_FEATURES}")
+    ids = features["tmdb_id"].to_numpy().astype(np.int64)
+    matrix, names = item_feature_matrix(ids, features)
+    if table_exists(con, KEYWORD_TFIDF):
+        tfidf = read_frame(con, f"select tmdb_id, keyword, weight from {KEYWORD_TFIDF}")
+        if tfidf.height:
+            vocab = sorted(tfidf["keyword"].unique().to_list())
+            col = {k: i for i, k in enumerate(vocab)}
+            tf_ids = np.unique(tfidf["tmdb_id"].to_numpy())
+            row = {int(t): i for i, t in enumerate(tf_ids)}
+            block = sp.csr_matrix(
+                (
+                    tfidf["weight"].to_numpy(),
+                    ([row[int(t)] for t in tfidf["tmdb_id"].to_list()], [col[k] for k in tfidf["keyword"].to_list()]),
+                ),
+                shape=(len(tf_ids), len(vocab)),
+            )
+            matrix, names = tfidf_block(matrix, names, ids, block, tf_ids, vocab, weight=keyword_weight)
+    return ids, matrix
+
+
+def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:
+    """Observations and item features from a warehouse file (read-only), for `lbx eval` and `make eval`."""
+    if not Path(db).exists():
+        raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
+    with connect(db, read_only=True) as con:
+        return training_observations(con), item_features(con)

@@ -1,0 +1,61 @@
+"""`make demo`: materialize every asset (and run every check) on the bundled data."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import dagster as dg
+
+from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+from lbx_orchestration.core.warehouse import connect, duckdb_path
+from lbx_orchestration.partitions import add_scrape_date
+from lbx_orchestration.runs import free_dead_runs
+
+
+def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partition: str,
+                      **kwargs: Any) -> dg.ExecuteInProcessResult:
+    """Every asset and check for one scrape date: what "Materialize all" in the UI runs."""
+    add_scrape_date(instance, partition)
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    return dg.materialize([*assets, *(defs.asset_checks or [])], resources=defs.resources, partition_key=partition,
+                          instance=instance, raise_on_error=False, **kwargs)
+
+
+def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
+    from lbx_orchestration.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    for freed in free_dead_runs(instance):
+        print(f"recovered: {freed}")
+    started = time.perf_counter()
+    result = materialize_graph(defs, instance, partition, tags={"lbx/origin": "make-demo"})
+    elapsed = time.perf_counter() - started
+    checks = result.get_asset_check_evaluations()
+    failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
+    print(f"\nMaterialized {len(result.get_asset_materialization_events())} assets and ran "
+          f"{len(checks)} checks in {elapsed:.0f} s: {'success' if result.success else 'FAILED'}.")
+    if failed:
+        print("Checks that did not pass: " + ", ".join(failed))
+    if not result.success:
+        return 1
+    db = duckdb_path()
+    with connect(db, read_only=True) as con:
+        users = con.execute("select count(distinct username) from serving.user_recommendations").fetchall()[0][0]
+        letterboxd = [r[0] for r in con.execute(
+            "select distinct username from serving.user_recommendations where source = 'letterboxd' order by 1"
+        ).fetchall()]
+    who = letterboxd[0] if letterboxd else "1"
+    query = (f"select rank, title, year, reason from serving.user_recommendations "
+             f"where username = '{who}' order by rank limit 10")
+    print(f"""
+Where to look
+  DuckDB file : {db}
+  members     : {users} ({', '.join(letterboxd)})
+  try         : .venv/bin/lbx recs {who}
+                .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
+  the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
+""")
+    return 0
+

@@ -1,0 +1,230 @@
+"""The ingest group: MovieLens raters, Letterboxd exports, the reviews table and the users table."""
+
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+from lbx_orchestration.core.importer import (
+    OlderExport,
+    ResolvedImport,
+    check_newer,
+    last_import,
+    prepare_import,
+    write_import,
+)
+from lbx_orchestration.core.observations import (
+    REVIEW_SCHEMA,
+    empty_reviews,
+    export_observations,
+    movielens_observations,
+    read_movielens,
+)
+from lbx_orchestration.core.tables import (
+    EXPORT_ENTRIES,
+    MOVIELENS_MOVIES,
+    MOVIELENS_RATINGS,
+    REVIEWS,
+    USERS,
+)
+from lbx_orchestration.core.warehouse import (
+    markdown_preview,
+    read_frame,
+    replace_rows,
+    replace_table,
+    scalar,
+    table_exists,
+)
+from lbx_orchestration.partitions import scrape_date_partitions
+from lbx_orchestration.resources import LbxSettings, LetterboxdResource
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    pool="duckdb",
+    description="MovieLens ratings, films and links (ml-latest-small bundled; a larger set by path), "
+    "the bootstrap community of raters.",
+)
+def movielens_ratings(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: LbxSettings
+) -> dg.MaterializeResult:
+    directory = Path(settings.movielens_dir)
+    ratings, movies = read_movielens(directory)
+    with duckdb.get_connection() as con:
+        replace_table(con, MOVIELENS_RATINGS, ratings)
+        replace_table(con, MOVIELENS_MOVIES, movies)
+    return dg.MaterializeResult(
+        metadata={
+            "dataset": str(directory),
+            "ratings": ratings.height,
+            "users": ratings["userId"].n_unique(),
+            "films": movies.height,
+            "films_with_tmdb_id": movies["tmdbId"].drop_nulls().len(),
+            "preview": dg.MetadataValue.md(markdown_preview(ratings)),
+        }
+    )
+
+
+def _export_paths(dirs: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.exists():
+            continue
+        for child in sorted(root.iterdir()):
+            if child.is_dir() or child.suffix.lower() == ".zip":
+                paths.append(child)
+    return paths
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    pool="duckdb",
+    description="The Letterboxd data exports in the configured folders (the bundled ones by default), "
+    "imported like `lbx import` does: raw rows (ratings, diary, watched, watchlist, likes, reviews; "
+    "deleted/ and orphaned/ left out) and one ledger row per file. An export older than the one a "
+    "member already imported is skipped, so a refresh never rolls a member back.",
+)
+def letterboxd_exports(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, letterboxd: LetterboxdResource
+) -> dg.MaterializeResult:
+    prepared = [prepare_import(p, scrape_date=SAMPLE_SCRAPE_DATE) for p in _export_paths(letterboxd.export_dirs)]
+    outcome: dict[str, str] = {}
+    no_films = pl.DataFrame(schema=RESOLUTION_SCHEMA)
+    with duckdb.get_connection() as con:
+        for item in prepared:
+            previous = last_import(con, item.username)
+            try:
+                check_newer(item, previous)
+            except OlderExport as exc:
+                context.log.info(str(exc))
+                outcome[item.username] = "skipped: a newer export is already imported"
+                continue
+            # films are resolved by film_catalog; the member's reviews rows by the reviews asset
+            report = write_import(con, ResolvedImport(item, previous, no_films, no_films))
+            outcome[item.username] = report.status
+    entries = pl.concat([p.export.entries for p in prepared], how="vertical_relaxed") if prepared else pl.DataFrame()
+    return dg.MaterializeResult(
+        metadata={
+            "exports": len(prepared),
+            "rows": entries.height,
+            "outcome": dg.MetadataValue.json(outcome),
+            "users": dg.MetadataValue.json({p.username: p.export.summary() for p in prepared}),
+            "preview": dg.MetadataValue.md(markdown_preview(entries.drop("source_file", strict=False))),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"python", "duckdb"},
+    pool="duckdb",
+    partitions_def=scrape_date_partitions,
+    deps=[movielens_ratings, letterboxd_exports],
+    description="Every observation (rating, diary entry, watch, like, watchlist) in one table, "
+    "partitioned by scrape date: the day lbx collected it. Rewriting a date replaces its rows.",
+    check_specs=[
+        dg.AssetCheckSpec("ratings_in_half_stars", asset="reviews",
+                          description="Ratings are 0.5-5 in halves"),
+        dg.AssetCheckSpec("unique_observations", asset="reviews",
+                          description="No observation twice in one scrape date"),
+    ],
+)
+def reviews(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, letterboxd: LetterboxdResource
+) -> dg.MaterializeResult:
+    scrape_date = dt.date.fromisoformat(context.partition_key)
+    parts = [empty_reviews()]
+    if letterboxd.rss_users and letterboxd.crawl_enabled:
+        # crawl before opening the warehouse: a blocked crawl fails the run with nothing written
+        from lbx_orchestration.ingest.rss import rss_observations
+
+        parts.append(rss_observations(context, letterboxd, scrape_date))
+    with duckdb.get_connection() as con:
+        if scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, MOVIELENS_RATINGS):
+            ratings = read_frame(con, f"select * from {MOVIELENS_RATINGS}")
+            movies = read_frame(con, f"select * from {MOVIELENS_MOVIES}")
+            parts.append(movielens_observations(ratings, movies, scrape_date))
+        if table_exists(con, EXPORT_ENTRIES):
+            entries = read_frame(con, f"select * from {EXPORT_ENTRIES} where scrape_date = ?", [scrape_date])
+            parts.append(export_observations(entries.drop("scrape_date"), scrape_date))
+        frame = pl.concat(parts, how="vertical_relaxed").select(list(REVIEW_SCHEMA))
+        replace_rows(con, REVIEWS, frame, {"scrape_date": [scrape_date]})
+        bad_ratings = _bad_ratings(con, scrape_date)
+        duplicates = _duplicates(con, scrape_date)
+    by_source = frame.group_by("source").len().sort("source")
+    return dg.MaterializeResult(
+        metadata={
+            "scrape_date": context.partition_key,
+            "rows": frame.height,
+            "users": frame["user_key"].n_unique(),
+            "films": frame["film_key"].n_unique(),
+            "rows_by_source": dg.MetadataValue.json(dict(by_source.iter_rows())),
+            "preview": dg.MetadataValue.md(markdown_preview(frame)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="ratings_in_half_stars", passed=bad_ratings == 0,
+                                metadata={"bad_ratings": bad_ratings}),
+            dg.AssetCheckResult(check_name="unique_observations", passed=duplicates == 0,
+                                metadata={"duplicate_keys": duplicates}),
+        ],
+    )
+
+
+def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+    return int(scalar(
+        con,
+        f"select count(*) from {REVIEWS} where scrape_date = ? and rating is not null "
+        "and (rating < 0.5 or rating > 5 or rating * 2 <> round(rating * 2))",
+        [scrape_date],
+    ))
+
+
+def _duplicates(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+    return int(scalar(
+        con,
+        f"select count(*) - count(distinct observation_id) from {REVIEWS} where scrape_date = ?",
+        [scrape_date],
+    ))
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="duckdb",
+    deps=[reviews],
+    description="One row per user: platform, username, sources, counts, first and last seen.",
+)
+def users(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists ingest")
+        con.execute(
+            f"""
+            create or replace table {USERS} as
+            select user_key, any_value(platform) as platform, any_value(username) as username,
+                   list_sort(list_distinct(list(source))) as sources,
+                   count(distinct film_key) filter (where kind <> 'watchlist') as films_seen,
+                   count(*) filter (where rating is not null) as ratings,
+                   count(distinct film_key) filter (where kind = 'watchlist') as watchlist,
+                   min(scrape_date) as first_seen, max(scrape_date) as last_seen
+            from {REVIEWS}
+            group by user_key
+            order by platform, username
+            """
+        )
+        frame = read_frame(con, f"select * from {USERS}")
+    by_platform = frame.group_by("platform").len().sort("platform")
+    return dg.MaterializeResult(
+        metadata={
+            "users": frame.height,
+            "users_by_platform": dg.MetadataValue.json(dict(by_platform.iter_rows())),
+            "preview": dg.MetadataValue.md(markdown_preview(frame.filter(pl.col("platform") == "letterboxd"))),
+        }
+    )

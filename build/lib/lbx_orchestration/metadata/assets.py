@@ -1,0 +1,156 @@
+"""The metadata group: film resolution to TMDb ids, and TMDb metadata per film.
+
+Film metadata comes from TMDb (https://www.themoviedb.org). This product uses the TMDB API
+but is not endorsed or certified by TMDB.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from lbx_orchestration.core.catalog import resolve_films, resolved_share
+from lbx_orchestration.core.tmdb.flatten import flatten_many, to_json
+from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
+from lbx_orchestration.ingest.assets import REVIEWS, reviews
+from lbx_orchestration.resources import TmdbResource
+
+RESOLUTION = "metadata.film_resolution"
+CATALOG = "metadata.film_catalog"
+UNRESOLVED = "metadata.unresolved_films"
+TMDB_RAW = "metadata.tmdb_raw"
+TMDB_MOVIES = "metadata.tmdb_movies"
+ATTRIBUTION = "This product uses the TMDB API but is not endorsed or certified by TMDB."
+# the bundled snapshot stops in 2017, so newer films stay unresolved offline
+MIN_RESOLVED_SHARE = 0.5
+
+
+@dg.asset(
+    group_name="metadata",
+    kinds={"python", "duckdb"},
+    pool="duckdb",
+    deps=[reviews],
+    description="One row per film keyed by TMDb id. MovieLens links and RSS give ids; export rows "
+    "are resolved by normalised title + year against TMDb (search, or the bundled snapshot). "
+    "Unresolved and ambiguous films are kept in metadata.unresolved_films. " + ATTRIBUTION,
+    check_specs=[
+        dg.AssetCheckSpec("letterboxd_resolved_share", asset="film_catalog",
+                          description=f"At least {MIN_RESOLVED_SHARE:.0%} of Letterboxd films resolve to a TMDb id"),
+    ],
+)
+def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        films = read_frame(
+            con,
+            f"""
+            select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year,
+                   max(tmdb_id) as tmdb_id, any_value(platform) as platform, count(*) as observations
+            from {REVIEWS} group by film_key order by film_key
+            """,
+        )
+        known = read_frame(con, f"select * from {RESOLUTION}") if table_exists(con, RESOLUTION) else None
+    resolutions = resolve_films(films.drop("platform", "observations"), tmdb.source(), known)
+    enriched = resolutions.join(films.select("film_key", "platform", "observations"), on="film_key", how="left")
+    catalog = (
+        enriched.filter(pl.col("tmdb_id").is_not_null())
+        .sort("observations", descending=True)
+        .group_by("tmdb_id", maintain_order=True)
+        .agg(
+            pl.col("film_title").first().alias("title"),
+            pl.col("film_year").first().alias("year"),
+            pl.col("platform").unique().sort().alias("platforms"),
+            pl.col("film_key").len().alias("film_keys"),
+            pl.col("observations").sum().alias("observations"),
+        )
+        .sort("tmdb_id")
+    )
+    unresolved = enriched.filter(pl.col("tmdb_id").is_null() | pl.col("ambiguous"))
+    letterboxd_keys = films.filter(pl.col("platform") == "letterboxd")["film_key"].to_list()
+    share = resolved_share(resolutions, letterboxd_keys)
+    with duckdb.get_connection() as con:
+        replace_table(con, RESOLUTION, resolutions)
+        replace_table(con, CATALOG, catalog)
+        replace_table(con, UNRESOLVED, unresolved)
+    methods = dict(resolutions.group_by("method").len().sort("method").iter_rows())
+    return dg.MaterializeResult(
+        metadata={
+            "films": catalog.height,
+            "film_keys": resolutions.height,
+            "resolved_share": float(resolved_share(resolutions)),
+            "letterboxd_resolved_share": share,
+            "unresolved_or_ambiguous": unresolved.height,
+            "methods": dg.MetadataValue.json(methods),
+            "tmdb_source": tmdb.describe(),
+            "unresolved_preview": dg.MetadataValue.md(markdown_preview(unresolved.select(
+                "film_title", "film_year", "method", "confidence", "runner_up_id"), 15)),
+            "preview": dg.MetadataValue.md(markdown_preview(catalog)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="letterboxd_resolved_share",
+                passed=share >= MIN_RESOLVED_SHARE,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"resolved_share": share, "letterboxd_films": len(letterboxd_keys)},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    group_name="metadata",
+    kinds={"python", "duckdb"},
+    pool="duckdb",
+    deps=[film_catalog],
+    description="TMDb movie details (genres, credits, keywords, runtime, budget ...) for every film "
+    "in the catalog, raw JSON in metadata.tmdb_raw and one flat row per film in "
+    "metadata.tmdb_movies. Live API when TMDB_API_KEY/TMDB_READ_TOKEN is set, else the bundled "
+    "snapshot. " + ATTRIBUTION,
+)
+def tmdb_movies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        ids = [r[0] for r in con.execute(f"select tmdb_id from {CATALOG} order by tmdb_id").fetchall()]
+    source = tmdb.source()
+    if source.kind == "live":
+        from lbx_orchestration.metadata.live import fetch_live
+
+        details, stats = fetch_live(context, duckdb, tmdb, source, ids)
+    else:
+        details = [d for d in (source.movie_details(i) for i in ids) if d is not None]
+        stats = {"requests": 0}
+    fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    raw = pl.DataFrame(
+        {
+            "tmdb_id": [int(d["id"]) for d in details],
+            "body": [to_json(d) for d in details],
+            "source_kind": [source.kind] * len(details),
+            "fetched_at": [fetched_at] * len(details),
+        },
+        schema={"tmdb_id": pl.Int64, "body": pl.Utf8, "source_kind": pl.Utf8, "fetched_at": pl.Datetime("us")},
+    )
+    movies = flatten_many(details)
+    with duckdb.get_connection() as con:
+        replace_table(con, TMDB_RAW, raw)
+        replace_table(con, TMDB_MOVIES, movies)
+
+    def filled(col: str) -> float:
+        return float(movies[col].is_not_null().mean()) if movies.height else 0.0
+
+    return dg.MaterializeResult(
+        metadata={
+            "tmdb_source": tmdb.describe(),
+            "source_kind": source.kind,
+            "films_requested": len(ids),
+            "films_with_metadata": movies.height,
+            "missing": len(ids) - movies.height,
+            "coverage": dg.MetadataValue.json(
+                {c: round(filled(c), 3) for c in ("genres", "directors", "cast_top", "keywords",
+                                                  "runtime", "original_language", "budget")}
+            ),
+            "http": dg.MetadataValue.json(stats),
+            "attribution": ATTRIBUTION,
+            "preview": dg.MetadataValue.md(markdown_preview(movies.select(
+                "tmdb_id", "title", "year", "genres", "directors"))),
+        }
+    )

@@ -1,0 +1,126 @@
+"""The models group: one asset per recommender, each measured with the protocol and refitted
+on everything for serving. Artifacts go to ``data/models/<name>/<version>/``."""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
+from lbx_orchestration.core.recsys.training_data import item_features, training_observations
+from lbx_orchestration.core.tables import protected_model_paths
+from lbx_orchestration.resources import LbxSettings
+
+FEATURE_DEPS = ["user_item_interactions", "movie_features", "keyword_tfidf"]
+
+
+class ModelConfig(dg.Config):
+    """What the schedule, "Materialize all" and the demo all run: a refit that reuses the last
+    tuned hyperparameters (the defaults the first time). Tuning is most of a model's cost."""
+
+    tune: bool = Field(
+        default=False,
+        description="Search the hyperparameters again on a validation split (and, for LightFM, "
+        "measure its CF-only and CB-only ablations). Off by default: the nightly refresh and a "
+        "launch from the UI reuse the last tuned values; set true to tune.",
+    )
+    params: dict[str, Any] | None = Field(default=None, description="Pin these hyperparameters")
+
+
+def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
+    try:
+        card = json.loads((latest_path(models_dir, alias) / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
+
+
+def _model_asset(
+    alias: str,
+    registry_name: str,
+    description: str,
+    evaluate_also: Sequence[str] = (),
+    needs_features: bool = False,
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{alias}_model",
+        group_name="models",
+        kinds={"python", "implicit" if registry_name == "als" else "numpy"}
+        if not registry_name.startswith("lightfm")
+        else {"python", "lightfm"},
+        deps=FEATURE_DEPS,
+        description=description,
+    )
+    def _asset(context: dg.AssetExecutionContext, config: ModelConfig, duckdb: DuckDBResource,
+               settings: LbxSettings) -> dg.MaterializeResult:
+        with duckdb.get_connection() as con:
+            observations = training_observations(con)
+            features = item_features(con) if needs_features else None
+        params = config.params
+        if params is None and not config.tune:
+            params = _last_params(Path(settings.models_dir), alias)
+        trained = train_for_serving(
+            registry_name, observations, features, evaluate_also=tuple(evaluate_also) if config.tune else (),
+            relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
+            tune=config.tune, budget=settings.tune_budget or None, params_override=params,
+        )
+        with duckdb.get_connection() as con:
+            protect = protected_model_paths(con)  # the served model and the champion are never pruned
+        path = save_trained(trained, Path(settings.models_dir), alias=alias, protect=protect)
+        metadata: dict[str, Any] = {
+            "version": trained.version,
+            "path": str(path),
+            "params": dg.MetadataValue.json(trained.params),
+            "fit_seconds": round(trained.fit_seconds, 3),
+            "users": trained.interactions.n_users,
+            "films": trained.interactions.n_items,
+            "interactions": int(trained.interactions.matrix.nnz),
+            "protocol": dg.MetadataValue.md(trained.protocol),
+        }
+        metadata.update({k: round(v, 5) for k, v in trained.metrics.items()
+                         if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
+        if len(trained.evaluations) > 1:
+            metadata["ablations"] = dg.MetadataValue.json(
+                {e["model"]: round(e.get("ndcg@10", 0.0), 5) for e in trained.evaluations}
+            )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _asset
+
+
+popularity_model = _model_asset(
+    "popularity", "popularity",
+    "Most-watched films first: the honest baseline every other model must beat.",
+)
+itemknn_model = _model_asset(
+    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation.",
+)
+ease_model = _model_asset(
+    "ease", "ease",
+    "EASE (dense closed-form item model; above 10k films restricted to the 10k most rated).",
+)
+als_model = _model_asset(
+    "als", "als",
+    "Implicit ALS (implicit library) with confidence from the rating, tuned on validation; "
+    "new users are folded in with recalculate_user, no retraining.",
+)
+lightfm_model = _model_asset(
+    "lightfm", "lightfm_hybrid",
+    "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
+    "CF-only and CB-only ablations are measured beside it. Trained on every core "
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible.",
+    evaluate_also=("lightfm_cf", "lightfm_cb"),
+    needs_features=True,
+)
+
+MODEL_ASSETS = {
+    "popularity": popularity_model,
+    "itemknn": itemknn_model,
+    "ease": ease_model,
+    "als": als_model,
+    "lightfm": lightfm_model,
+}

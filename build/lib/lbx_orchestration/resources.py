@@ -1,0 +1,131 @@
+"""Resources: the warehouse, TMDb (live or snapshot twin), the Letterboxd sources, dbt.
+
+``build_resources()`` picks the set from the environment: TMDb is live only when
+``TMDB_API_KEY`` or ``TMDB_READ_TOKEN`` is set; everything else defaults to the
+bundled, offline data.
+"""
+
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from lbx_orchestration.constants import (
+    BUNDLED_EXPORTS_DIR,
+    BUNDLED_MOVIELENS_DIR,
+    DBT_PROJECT_DIR,
+    dbt_executable,
+    inbox_dir,
+    models_dir,
+)
+from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.tmdb.snapshot import BUNDLED_SNAPSHOT, TmdbSnapshot
+from lbx_orchestration.core.warehouse import duckdb_path
+
+
+class TmdbResource(dg.ConfigurableResource):
+    """Base of the two TMDb twins; assets ask it for a ``TmdbSource``."""
+
+    def source(self) -> TmdbSource:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class SnapshotTmdbResource(TmdbResource):
+    snapshot_path: str = str(BUNDLED_SNAPSHOT)
+
+    def source(self) -> TmdbSource:
+        return _snapshot(self.snapshot_path)
+
+    def describe(self) -> str:
+        return f"snapshot ({Path(self.snapshot_path).name}, bundled, offline)"
+
+
+_SNAPSHOTS: dict[str, TmdbSnapshot] = {}
+
+
+def _snapshot(path: str) -> TmdbSnapshot:
+    if path not in _SNAPSHOTS:
+        _SNAPSHOTS[path] = TmdbSnapshot(path)
+    return _SNAPSHOTS[path]
+
+
+class LiveTmdbResource(TmdbResource):
+    api_key: str | None = Field(default=None, description="TMDb v3 API key (from TMDB_API_KEY)")
+    read_token: str | None = Field(default=None, description="TMDb v4 read token (TMDB_READ_TOKEN)")
+    base_url: str = "https://api.themoviedb.org/3"
+    rate_limit: float = 20.0
+    max_concurrency: int = 4
+    country: str = "US"
+    max_age_days: int = 30
+
+    def source(self) -> TmdbSource:
+        from lbx_orchestration.core.tmdb.client import TmdbClient
+
+        return TmdbClient(
+            api_key=self.api_key or None,
+            read_token=self.read_token or None,
+            base_url=self.base_url,
+            rate_limit=self.rate_limit,
+            max_concurrency=self.max_concurrency,
+            country=self.country,
+        )
+
+    def describe(self) -> str:
+        return f"live TMDb API ({self.base_url}, {self.rate_limit:g} req/s)"
+
+
+class LetterboxdResource(dg.ConfigurableResource):
+    """Where Letterboxd data comes from. Exports first; RSS and the crawler are opt-in."""
+
+    export_dirs: list[str] = Field(default_factory=lambda: [str(BUNDLED_EXPORTS_DIR)])
+    inbox_dir: str = Field(default_factory=lambda: str(inbox_dir()))
+    rss_users: list[str] = Field(default_factory=list, description="users whose RSS feed is read nightly")
+    base_url: str = "https://letterboxd.com"
+    crawl_enabled: bool = False
+
+
+class LbxSettings(dg.ConfigurableResource):
+    movielens_dir: str = str(BUNDLED_MOVIELENS_DIR)
+    models_dir: str = Field(default_factory=lambda: str(models_dir()))
+    relevance: float = 3.5
+    test_frac: float = 0.2
+    seed: int = 42
+    tune_budget: int = Field(default=3, description="configurations tried per model (0 = the whole grid)")
+    top_n: int = 50
+    mmr_lambda: float = 0.8
+    watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
+    min_vote_count: int = 0
+
+
+def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    if os.environ.get("TMDB_API_KEY") or os.environ.get("TMDB_READ_TOKEN"):
+        tmdb: TmdbResource = LiveTmdbResource(
+            api_key=dg.EnvVar("TMDB_API_KEY") if os.environ.get("TMDB_API_KEY") else None,
+            read_token=dg.EnvVar("TMDB_READ_TOKEN") if os.environ.get("TMDB_READ_TOKEN") else None,
+            base_url=os.environ.get("TMDB_BASE_URL", "https://api.themoviedb.org/3"),
+        )
+    else:
+        tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
+    warehouse = duckdb_path()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
+    inbox_dir().mkdir(parents=True, exist_ok=True)  # nor an inbox
+    resources: dict[str, Any] = {
+        "duckdb": DuckDBResource(database=str(warehouse)),
+        "tmdb": tmdb,
+        "letterboxd": LetterboxdResource(
+            inbox_dir=str(inbox_dir()),
+            export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
+        ),
+        "settings": LbxSettings(movielens_dir=os.environ.get("LBX_MOVIELENS_DIR", str(BUNDLED_MOVIELENS_DIR))),
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
+    }
+    resources.update(overrides or {})
+    return resources
