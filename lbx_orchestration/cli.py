@@ -141,7 +141,7 @@ def _match_lines(report) -> str:  # noqa: ANN001 (an ImportReport)
         lines.append("  per file: " + ", ".join(per_file))
     unmatched = report.films - report.resolved
     if unmatched:
-        lines.append(f"  {unmatched} films unmatched or refused: `lbx unmatched {report.username}` lists them, "
+        lines.append(f"  {unmatched} film entries unmatched or refused: `lbx unmatched {report.username}` lists them, "
                      f"`lbx match {report.username} TITLE YEAR TMDB_ID` fixes one")
     return "\n".join(lines)
 
