@@ -1,6 +1,7 @@
 """The features group: dbt models on DuckDB (with dbt tests as asset checks) and keyword TF-IDF."""
 
 import json
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,22 @@ from lbx_orchestration.metadata.assets import TMDB_MOVIES, tmdb_movies
 from lbx_orchestration.resources import LbxSettings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
-if not dbt_project.manifest_path.exists():
-    # a fresh clone has no manifest yet: parse once (offline, no database needed)
-    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(["--quiet", "parse"]).wait()
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """No manifest (a fresh clone), or a model, test or schema edited since it was parsed: the
+    assets must be built from the same test ids that `dbt build` will report."""
+    if not project.manifest_path.exists():
+        return True
+    parsed = project.manifest_path.stat().st_mtime
+    sources = [p for d in ("models", "macros", "tests") for p in (Path(project.project_dir) / d).rglob("*")]
+    sources += [Path(project.project_dir) / "dbt_project.yml"]
+    return any(p.is_file() and p.stat().st_mtime > parsed for p in sources)
+
+
+if _manifest_is_stale(dbt_project):
+    # parse (offline, no database needed) before the assets are built from the manifest
+    subprocess.run([dbt_executable(), "--quiet", "parse", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
 
 
 class LbxDbtTranslator(DagsterDbtTranslator):
