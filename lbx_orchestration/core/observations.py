@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -166,3 +167,42 @@ def movielens_observations_sql(ratings_table: str, movies_table: str) -> str:
                make_timestamp(r.timestamp * 1000000) as event_at
         from {ratings_table} r left join {movies_table} m using (movieId)
     """
+
+
+RSS_SOURCE = "letterboxd_rss"
+
+
+def rss_observations(items: list[dict[str, Any]], scrape_date: dt.date) -> pl.DataFrame:
+    """RSS diary items (core.letterboxd.rss.parse_feed rows) as observations."""
+    rows = []
+    for item in items:
+        tmdb_id = item.get("tmdb_id")
+        film_key = (f"tmdb:{tmdb_id}" if tmdb_id is not None
+                    else title_film_key(item.get("film_title"), item.get("film_year")))
+        watched = item.get("watched_date")
+        if isinstance(watched, str):
+            watched = dt.date.fromisoformat(watched)
+        username = item["username"]
+        local_id = item.get("guid") or f"{film_key}:{watched or ''}"
+        rows.append({
+            "scrape_date": scrape_date,
+            "source": RSS_SOURCE,
+            "platform": "letterboxd",
+            "username": username,
+            "user_key": f"letterboxd:{username}",
+            "observation_id": f"rss:{username}:{local_id}",
+            "kind": "diary",
+            "film_key": film_key,
+            "film_title": item.get("film_title"),
+            "film_year": item.get("film_year"),
+            "tmdb_id": tmdb_id,
+            "rating": item.get("rating"),
+            "rewatch": bool(item.get("rewatch")),
+            "liked": item.get("liked"),
+            "event_date": watched,
+            "event_at": dt.datetime.combine(watched, dt.time()) if watched else None,
+        })
+    if not rows:
+        return empty_reviews()
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return conform(frame).unique(subset=["observation_id"], keep="first", maintain_order=True)

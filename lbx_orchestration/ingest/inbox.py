@@ -19,7 +19,7 @@ from pydantic import Field
 from lbx_orchestration.constants import inbox_dir
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.members import onboard
-from lbx_orchestration.core.warehouse import markdown_preview
+from lbx_orchestration.ingest.member_events import member_events
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource, TmdbResource
 from lbx_orchestration.serving.assets import serving_policy
@@ -44,28 +44,12 @@ def onboard_member(
                        min_vote_count=settings.min_vote_count, on_wait=context.log.info)
     except ExportError as exc:
         raise dg.Failure(description=f"import refused: {exc}") from None
-    report = done.report
-    day = report.scrape_date.isoformat()
-    add_scrape_date(context.instance, day)
-    context.log_event(dg.AssetMaterialization(
-        asset_key="reviews", partition=day,
-        description=f"{report.username}'s export ({report.status}) added to the scrape date {day}",
-        metadata={**report.as_metadata(), "path": config.path},
-    ))
+    add_scrape_date(context.instance, done.report.scrape_date.isoformat())
+    for event in member_events(done, config.path):
+        context.log_event(event)
     if done.recommendations.height == 0:
-        raise dg.Failure(description=f"{report.username} was imported ({report.status}) but has no list: {done.note}")
-    context.log_event(dg.AssetObservation(
-        asset_key="user_recommendations",
-        description=f"{report.username} onboarded: {done.recommendations.height} films from {done.model}",
-        metadata={
-            "member": report.username,
-            "rows": done.recommendations.height,
-            "model": done.model or "",
-            "seconds": round(done.seconds, 2),
-            "top_10": dg.MetadataValue.md(markdown_preview(
-                done.recommendations.select("rank", "title", "year", "reason"), 10)),
-        },
-    ))
+        raise dg.Failure(description=f"{done.report.username} was imported ({done.report.status}) but has no "
+                                     f"list: {done.note}")
 
 
 @dg.job(

@@ -75,8 +75,9 @@ def metric_series(frame: pl.DataFrame) -> dict[str, float]:
     """One numeric key per metric and model (``ndcg_at_10__ease``): the UI plots each over runs,
     and keys of one metric sort together so the models line up side by side."""
     out = {}
-    for row in frame.iter_rows(named=True):
-        for m in METRIC_COLUMNS:
+    rows = sorted(frame.iter_rows(named=True), key=lambda r: r["model"])
+    for m in METRIC_COLUMNS:
+        for row in rows:
             value = row[column(m)]
             if value == value:  # not NaN
                 out[f"{column(m)}__{row['model']}"] = round(float(value), 4)

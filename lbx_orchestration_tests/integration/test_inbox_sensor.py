@@ -92,7 +92,7 @@ def test_username_comes_from_letterboxds_file_name_without_profile(tmp_path: Pat
     inbox.mkdir()
     files = {k: v for k, v in minimal_files().items() if k != "profile.csv"}
     write_zip(inbox / "letterboxd-Aguitov-2026-11-20-09-41-utc.zip", files)
-    write_zip(inbox / "my-export.zip", files)
+    write_zip(inbox / "my-export.zip", {**files, "watchlist.csv": "Date,Name,Year,Letterboxd URI\n"})
     result = _evaluate(dg.DagsterInstance.ephemeral(), inbox, None)
     assert [r.tags["lbx/member"] for r in result.run_requests] == ["Aguitov"]
     [refused] = json.loads(result.cursor)["last_refused"]

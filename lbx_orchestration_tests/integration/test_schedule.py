@@ -11,12 +11,12 @@ from lbx_orchestration.schedules import nightly_refresh_schedule
 
 def test_tick_adds_and_requests_that_days_partition() -> None:
     when = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
-    instance = dg.DagsterInstance.ephemeral()
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-    request = nightly_refresh_schedule(context)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        request = nightly_refresh_schedule(context)
+        assert instance.get_dynamic_partitions("scrape_dates") == ["2026-11-21"]
     assert request.partition_key == "2026-11-21"
     assert request.run_key == "nightly:2026-11-21"
-    assert instance.get_dynamic_partitions("scrape_dates") == ["2026-11-21"]
     assert nightly_refresh_schedule.cron_schedule == "0 3 * * *"
     assert nightly_refresh_schedule.execution_timezone == "UTC"
     assert nightly_refresh_schedule.default_status == dg.DefaultScheduleStatus.STOPPED

@@ -13,6 +13,9 @@ import json
 import os
 import shutil
 import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,17 +217,40 @@ def latest_path(models_dir: Path, alias: str) -> Path:
     return root / pointer.read_text().strip()
 
 
+class ModelFileError(RuntimeError):
+    """A saved model's file is missing or damaged; the message names the file."""
+
+
+@contextmanager
+def _reading(file: Path) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{file} is missing ({exc.strerror}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        if str(exc).startswith(f"{file}/"):  # a file inside the folder already named itself
+            raise ModelFileError(f"{exc}: retrain the model (materialize its asset, or `make demo`)") from exc
+        raise ModelFileError(f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+
+
 def load_trained(path: Path) -> TrainedModel:
     path = Path(path)
-    card = json.loads((path / CARD_FILE).read_text())
-    with np.load(path / INDEX_FILE, allow_pickle=False) as idx:
+    with _reading(path / CARD_FILE):
+        card = json.loads((path / CARD_FILE).read_text())
+        name, version = card["name"], card["version"]
+    with _reading(path / INDEX_FILE), np.load(path / INDEX_FILE, allow_pickle=False) as idx:
         user_ids = idx["user_ids"].astype(object)
         item_ids = idx["item_ids"].astype(np.int64)
-    matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "train.npz"):
+        matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "model"):
+        model = load_model(path / "model")
     return TrainedModel(
-        name=card["name"],
-        version=card["version"],
-        model=load_model(path / "model"),
+        name=name,
+        version=version,
+        model=model,
         interactions=Interactions(user_ids=user_ids, item_ids=item_ids, matrix=matrix),
         params=card["params"],
         metrics=card["metrics"],
