@@ -161,3 +161,21 @@ def test_token_bucket_refills_per_client() -> None:
     now[0] = 2.0
     assert buckets.take("a") == 0.0
     assert buckets.take("a") > 0
+
+
+def test_the_web_package_does_not_import_dagster() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lbx_orchestration.web.app; "
+        "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip() == "[]"
