@@ -19,18 +19,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# the instance configuration lives in config/ and is copied into DAGSTER_HOME: a dagster.yaml in
+# the folder `dg dev` starts from would be ignored (and warned about)
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $@
+	@cp config/dagster.yaml $@
 
+# parsed with the vars the dbt asset passes, so that its `dbt build` can reuse this parse
 dbt-parse: install
-	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir .
+	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir . --vars '{"lbx_duckdb_path": "$(abspath $(LBX_DUCKDB_PATH))"}'
 
 demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
 
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
 
 # the browser test drives Debian's chromium (Playwright downloads no browser here); CI runs as root
 chromium:
@@ -38,7 +41,7 @@ chromium:
 
 test: install dbt-parse chromium $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest -q
 
 lint: install

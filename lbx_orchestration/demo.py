@@ -54,8 +54,8 @@ Where to look
   DuckDB file : {db}
   members     : {users} ({', '.join(letterboxd)})
   try         : .venv/bin/lbx recs {who}
-                .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
-  the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
+                .venv/bin/lbx sql \"{query}\"   (or .venv/bin/lbx sql for a SQL shell)
+  the UI      : make ui   (dg dev, then open http://127.0.0.1:3000)
 """)
     return 0
 

@@ -67,6 +67,7 @@ class LiveTmdbResource(TmdbResource):
     max_age_days: int = 30
 
     def source(self) -> TmdbSource:
+        from lbx_orchestration.core.tmdb.cache import TmdbCache
         from lbx_orchestration.core.tmdb.client import TmdbClient
 
         return TmdbClient(
@@ -76,6 +77,7 @@ class LiveTmdbResource(TmdbResource):
             rate_limit=self.rate_limit,
             max_concurrency=self.max_concurrency,
             country=self.country,
+            cache=TmdbCache(duckdb_path()),  # the warehouse's cache: alternative titles
         )
 
     def describe(self) -> str:
@@ -103,6 +105,10 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
     min_vote_count: int = 0
+    lock_timeout: float = Field(
+        default_factory=lambda: float(os.environ.get("LBX_LOCK_TIMEOUT", "120")),
+        description="seconds dbt waits for another process to release the warehouse file (LBX_LOCK_TIMEOUT)",
+    )
 
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
