@@ -18,6 +18,9 @@ class TokenBuckets:
         """0 if the client may go on now, else the seconds until it may."""
         with self._lock:
             now = self.clock()
+            if len(self._buckets) > 10_000:  # forget clients whose bucket has refilled
+                full = (self.capacity / self.rate) if self.rate > 0 else float("inf")
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full}
             tokens, at = self._buckets.get(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - at) * self.rate)
             if tokens >= 1:

@@ -187,7 +187,14 @@ class SnapshotManager:
         if signature(self.db) != sig:  # written while we copied: take it again next time
             tmp.unlink(missing_ok=True)
             return False
-        data = self.load(tmp)
+        try:
+            data = self.load(tmp)
+        except (ValueError, duckdb.Error, OSError) as exc:  # e.g. the graph has not been materialized yet
+            tmp.unlink(missing_ok=True)
+            self.source_signature = sig  # not again until the warehouse changes
+            self.last_error = str(exc)
+            log.warning("snapshot not served: %s", exc)
+            return False
         os.replace(tmp, self.side_file)
         self.current = data  # the swap: one reference assignment
         self.source_signature = sig

@@ -161,3 +161,46 @@ def test_token_bucket_refills_per_client() -> None:
     now[0] = 2.0
     assert buckets.take("a") == 0.0
     assert buckets.take("a") > 0
+
+
+def test_the_web_package_does_not_import_dagster() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lbx_orchestration.web.app; "
+        "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_warehouse_without_serving_tables_gets_a_clear_503(tmp_path: Path) -> None:
+    import duckdb
+    from fastapi.testclient import TestClient
+
+    from lbx_orchestration.web.app import WebSettings, create_app
+
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).execute("create table t as select 1 as x").close()
+    app = create_app(
+        WebSettings(db=db, state_dir=tmp_path / "state", background_refresh=False, settle_seconds=0, warm_imports=False)
+    )
+    with TestClient(app) as client:
+        r = client.get("/api/users/anyone/recommendations")
+        assert r.status_code == 503 and "no serving.user_recommendations yet" in r.json()["error"]
+        assert client.get("/").status_code == 200  # the page itself still loads
+    missing = create_app(
+        WebSettings(
+            db=tmp_path / "none.duckdb", state_dir=tmp_path / "s2", background_refresh=False, warm_imports=False
+        )
+    )
+    with TestClient(missing) as client:
+        r = client.get("/api/health")
+        assert r.status_code == 503 and "no warehouse at" in r.json()["error"]
