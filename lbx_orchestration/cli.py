@@ -116,7 +116,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"{report.username}: {report.status} (export {report.content_sha256[:12]}) in {done.seconds:.1f} s")
     print(f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "
           f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}")
-    print(f"  films resolved to TMDb ids: {report.resolved} of {report.films} ({report.resolved_share:.0%})")
+    print(_match_lines(report))
     if done.recommendations.height == 0:
         print(f"  no recommendations yet: {done.note}", file=sys.stderr)
         return 2 if "cannot be loaded" in done.note else 0
@@ -125,6 +125,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(_table(top.to_dicts(), ["rank", "title", "year", "reason"], {"title": 40, "reason": 90}))
     print(f"\nThe whole list: lbx recs {report.username} --limit 50")
     return 0
+
+
+KIND_FILES = {"rating": "ratings.csv", "watched": "watched.csv", "diary": "diary.csv",
+              "review": "reviews.csv", "like": "likes/films.csv", "watchlist": "watchlist.csv"}
+
+
+def _match_lines(report) -> str:  # noqa: ANN001 (an ImportReport)
+    """Rated and watched films matched to TMDb, then the same per export file."""
+    lines = []
+    for kind, label in (("rating", "rated films"), ("watched", "watched films")):
+        matched, total, share = report.share(kind)
+        lines.append(f"  {label} matched to TMDb: {matched} of {total} ({share:.0%})")
+    per_file = [f"{KIND_FILES.get(k, k)} {m}/{n}" for k, (m, n) in report.by_kind.items()]
+    if per_file:
+        lines.append("  per file: " + ", ".join(per_file))
+    unmatched = report.films - report.resolved
+    if unmatched:
+        lines.append(f"  {unmatched} film entries unmatched or refused: `lbx unmatched {report.username}` lists them, "
+                     f"`lbx match {report.username} TITLE YEAR TMDB_ID` fixes one")
+    return "\n".join(lines)
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -235,6 +255,165 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return materialize_everything()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lbx_orchestration.web.app import WebSettings, create_app
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        return 1
+    settings = WebSettings(db=db, state_dir=Path(args.state_dir) if args.state_dir else None)
+    print(f"lbx serving {db} on http://{args.host}:{args.port}/ (API docs at /docs)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the members' web page and REST API (FastAPI) on loopback")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--state-dir", help="where the read-only snapshot lives (default <warehouse dir>/web)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+
+def _unmatched_frame(con, username: str):  # noqa: ANN001, ANN202
+    """A member's films without a TMDb id (refused, not found) or with an ambiguous one."""
+    from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+    from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
+
+    films = read_frame(
+        con,
+        f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
+        f"max(rating) as rating, string_agg(distinct kind, ',' order by kind) as kinds, "
+        f"max(tmdb_id) as source_id from {REVIEWS} where user_key = ? group by film_key",
+        [f"letterboxd:{username}"],
+    )
+    if films.height == 0:
+        return None
+    if not table_exists(con, RESOLUTION):
+        return films.filter(pl.col("source_id").is_null()).with_columns(
+            [pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items() if c not in films.columns])
+    res = read_frame(con, f"select * from {RESOLUTION}")
+    res = res.select([pl.col(c) if c in res.columns else pl.lit(None, t).alias(c)
+                      for c, t in RESOLUTION_SCHEMA.items()]).drop("film_title", "film_year")
+    frame = films.join(res, on="film_key", how="left").filter(
+        pl.col("source_id").is_null() & (pl.col("tmdb_id").is_null() | pl.col("ambiguous").fill_null(False)))
+    # a film appears under its boxd.it key and under title + year (diary rows): show it once
+    return (
+        frame.group_by("film_title", "film_year", maintain_order=True)
+        .agg(pl.col("rating").max(), pl.col("kinds"),
+             pl.all().exclude("film_title", "film_year", "rating", "kinds").first())
+        .sort(["rating", "film_title"], descending=[True, False], nulls_last=True)
+    )
+
+
+def _status(row: dict) -> tuple[str, str]:
+    """(status, best candidates) for one unmatched film."""
+    if row["method"] is None:
+        return "not resolved yet", ""
+    if row["method"] == "refused":
+        best = f"{row['candidate_title']} ({row['candidate_year'] or '?'}) #{row['candidate_id']}"
+        other = f"; #{row['runner_up_id']}" if row["runner_up_id"] else ""
+        return "refused", best + other
+    if row["tmdb_id"] is not None:
+        return "ambiguous", f"#{row['tmdb_id']} or #{row['runner_up_id']}"
+    return {"search_no_candidates": "no candidate", "search_no_match": "no similar title",
+            "no_title": "no title"}.get(row["method"], row["method"]), ""
+
+
+def cmd_unmatched(args: argparse.Namespace) -> int:
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+        return 1
+    from lbx_orchestration.core.tables import REVIEWS
+
+    with connect(db, read_only=True) as con:
+        if not table_exists(con, REVIEWS):
+            print(f"{db} has no imported films yet: run `lbx import`", file=sys.stderr)
+            return 1
+        frame = _unmatched_frame(con, args.username)
+    if frame is None:
+        print(f"unknown user {args.username!r}: nothing imported for them in {db}", file=sys.stderr)
+        return 1
+    rows = []
+    for row in frame.iter_rows(named=True):
+        status, best = _status(row)
+        kinds = sorted({k for ks in row["kinds"] for k in ks.split(",")})
+        rows.append({"title": row["film_title"], "year": row["film_year"], "rating": row["rating"],
+                     "seen as": ",".join(kinds), "status": status, "best candidates": best,
+                     "confidence": round(row["confidence"], 2) if best else None,
+                     "reason": row["reason"] or ""})
+    print(f"{args.username}: {len(rows)} films unmatched, refused or ambiguous\n")
+    if rows:
+        print(_table(rows, ["title", "year", "rating", "seen as", "status", "best candidates", "confidence",
+                            "reason"], {"title": 40, "best candidates": 45, "reason": 70}))
+        print(f"\nfix one with: lbx match {args.username} \"TITLE\" YEAR TMDB_ID")
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from lbx_orchestration.core.catalog import override_row, resolve_films, upgrade_resolution_table
+    from lbx_orchestration.core.tables import OVERRIDES, RESOLUTION, REVIEWS, UNRESOLVED
+    from lbx_orchestration.core.tmdb.base import TmdbError
+    from lbx_orchestration.core.tmdb.normalize import match_key
+    from lbx_orchestration.core.tmdb.snapshot import display_title, release_year
+    from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
+    from lbx_orchestration.core.warehouse import replace_many
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+        return 1
+    key = match_key(args.title)
+    if not key:
+        print(f"not a title: {args.title!r}", file=sys.stderr)
+        return 1
+    with connect(db) as con:
+        films = read_frame(
+            con,
+            f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
+            f"cast(null as bigint) as tmdb_id from {REVIEWS} where user_key = ? and film_year is not distinct "
+            f"from ? and tmdb_id is null group by film_key",
+            [f"letterboxd:{args.username}", args.year],
+        ) if table_exists(con, REVIEWS) else pl.DataFrame()
+        if films.height:
+            films = films.filter(pl.col("film_title").map_elements(match_key, return_dtype=pl.Utf8) == key)
+        if films.height == 0:
+            print(f"{args.username} has no film {args.title!r} ({args.year}) without a TMDb id from its source: "
+                  f"`lbx unmatched {args.username}` lists the films to fix", file=sys.stderr)
+            return 1
+        try:
+            details = tmdb_source_from_env().movie_details(args.tmdb_id)
+        except TmdbError as exc:
+            print(f"TMDb error: {exc}", file=sys.stderr)
+            return 1
+        if details is None and not args.force:
+            print(f"TMDb has no movie {args.tmdb_id} (offline: the bundled snapshot does not hold it; "
+                  "--force stores it anyway)", file=sys.stderr)
+            return 1
+        override = override_row(args.username, args.title, args.year, args.tmdb_id)
+        rows = resolve_films(films, source=None, overrides=override)  # every row is the override
+        writes = {
+            OVERRIDES: (override, {"title_key": [key], "film_year": [args.year]}),
+            RESOLUTION: (rows, {"film_key": rows["film_key"].to_list()}),
+        }
+        if table_exists(con, UNRESOLVED):
+            writes[UNRESOLVED] = (rows.select("film_key").clear(), {"film_key": rows["film_key"].to_list()})
+        upgrade_resolution_table(con, RESOLUTION)
+        replace_many(con, writes)
+    print(f"{args.username}: {args.title!r} ({args.year}) is now TMDb {args.tmdb_id}, "
+          + (f"{display_title(details)} ({release_year(details) or '?'})" if details else "unknown to TMDb here")
+          + f", for {rows.height} film entries.")
+    print("  this wins over search on every later import and film_catalog run; `lbx import` the export "
+          "again (or wait for the next refresh) to update the list")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +433,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("unmatched", help="list a member's films without a TMDb match, with the best candidates")
+    p.add_argument("username")
+    p.add_argument("--db")
+    p.set_defaults(func=cmd_unmatched)
+
+    p = sub.add_parser("match", help="fix one film's TMDb match; wins over search from then on")
+    p.add_argument("username")
+    p.add_argument("title")
+    p.add_argument("year", type=int)
+    p.add_argument("tmdb_id", type=int)
+    p.add_argument("--force", action="store_true", help="store an id the TMDb source does not know")
+    p.add_argument("--db")
+    p.set_defaults(func=cmd_match)
 
     p = sub.add_parser("crawl", help="opt-in, polite crawl of Letterboxd RSS feeds or profile pages")
     p.add_argument("kind", choices=["rss", "profile"])
@@ -295,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")
     p.set_defaults(func=cmd_demo)
+
+    _add_serve_parser(sub)
     return parser
 
 

@@ -67,6 +67,7 @@ class LiveTmdbResource(TmdbResource):
     max_age_days: int = 30
 
     def source(self) -> TmdbSource:
+        from lbx_orchestration.core.tmdb.cache import TmdbCache
         from lbx_orchestration.core.tmdb.client import TmdbClient
 
         return TmdbClient(
@@ -76,6 +77,7 @@ class LiveTmdbResource(TmdbResource):
             rate_limit=self.rate_limit,
             max_concurrency=self.max_concurrency,
             country=self.country,
+            cache=TmdbCache(duckdb_path()),  # the warehouse's cache: alternative titles
         )
 
     def describe(self) -> str:

@@ -19,7 +19,15 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA, resolve_films
+from lbx_orchestration.core.catalog import (
+    RESOLUTION_SCHEMA,
+    match_summary,
+    override_resolutions,
+    read_overrides,
+    resolve_films,
+    reusable,
+    upgrade_resolution_table,
+)
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
 from lbx_orchestration.core.observations import export_observations
@@ -57,6 +65,12 @@ class ImportReport:
     resolved: int = 0  # of those, how many have a TMDb id
     resolved_share: float = 0.0
     tmdb_films: int = 0  # distinct TMDb ids among them
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (matched, films)
+
+    def share(self, kind: str) -> tuple[int, int, float]:
+        """(matched, films, share) for one kind of observation (rating, watched, diary ...)."""
+        matched, total = self.by_kind.get(kind, (0, 0))
+        return matched, total, matched / total if total else 1.0
 
     @property
     def user_key(self) -> str:
@@ -73,6 +87,10 @@ class ImportReport:
             "resolved": self.resolved,
             "resolved_share": round(self.resolved_share, 4),
             "tmdb_films": self.tmdb_films,
+            **{f"{kind}_matched": m for kind, (m, _) in self.by_kind.items()},
+            **{f"{kind}_films": n for kind, (_, n) in self.by_kind.items()},
+            "rated_matched_share": round(self.share("rating")[2], 4),
+            "watched_matched_share": round(self.share("watched")[2], 4),
         }
 
 
@@ -157,8 +175,13 @@ def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.Da
 
 
 def read_state(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> tuple[LedgerEntry | None, pl.DataFrame]:
-    """What the warehouse already knows: the member's last import and the known resolutions."""
-    return last_import(con, prepared.username), _known_resolutions(con, prepared.films["film_key"].to_list())
+    """What the warehouse already knows: the member's last import and the known resolutions that
+    still hold, with the members' corrections (``lbx match``) applied: those win over search."""
+    known = _known_resolutions(con, prepared.films["film_key"].to_list())
+    overrides = read_overrides(con)
+    fixed = override_resolutions(prepared.films, overrides)
+    known = reusable(known, overrides).join(fixed.select("film_key"), on="film_key", how="anti")
+    return last_import(con, prepared.username), pl.concat([known, fixed])
 
 
 def _default_source() -> TmdbSource:
@@ -213,14 +236,15 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
         replace_many(con, {EXPORT_IMPORTS: (ledger, None)})
         return _report(prepared, status, resolutions)
     entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
-    fresh = plan.resolved.join(_known_resolutions(con, plan.resolved["film_key"].to_list()).select("film_key"),
-                               on="film_key", how="anti")
+    # new resolutions, and corrections: each replaces its film's row (stale rows included)
+    fresh = pl.concat([plan.resolved, plan.known.filter(pl.col("method") == "override")], how="vertical_relaxed")
+    upgrade_resolution_table(con, RESOLUTION)
     replace_many(con, {  # every write of one import in one transaction
         EXPORT_ENTRIES: (entries, {"username": [user]}),
         EXPORT_IMPORTS: (ledger, None),  # the ledger keeps every file ever imported
         REVIEWS: (prepared.observations, {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE],
                                           "user_key": [f"letterboxd:{user}"]}),
-        RESOLUTION: (fresh, None),
+        RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
     })
     return _report(prepared, status, resolutions)
 
@@ -249,6 +273,7 @@ def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame)
         resolved=resolved_keys,
         resolved_share=resolved_keys / films.height if films.height else 1.0,
         tmdb_films=int(resolved_ids.n_unique()),
+        by_kind=match_summary(prepared.observations, resolutions),
     )
 
 

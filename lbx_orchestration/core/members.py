@@ -132,11 +132,14 @@ def onboard(
     wait_seconds: float = 60.0,
     on_wait: Callable[[str], None] | None = None,
     scrape_date: dt.date | None = None,
+    inputs_cache: dict[Path, tuple[TrainedModel, ServingInputs]] | None = None,
 ) -> Onboarded:
     """Import an export and give the member their list from the accepted model, at once.
 
     Raises ExportError (nothing written) for a bad or older export, WarehouseBusy when another
-    process holds the warehouse for longer than ``wait_seconds``.
+    process holds the warehouse for longer than ``wait_seconds``. ``inputs_cache`` (served model
+    path -> its loaded model and serving inputs) spares a long-lived caller reloading them, and
+    the explanation embeddings, for every member while the accepted model stays the same.
     """
     started = time.perf_counter()
     db = Path(db) if db is not None else duckdb_path()
@@ -158,12 +161,19 @@ def onboard(
             return Onboarded(report, empty_recommendations(), None,
                              "no accepted model yet: run `make demo` (or materialize the graph) once",
                              time.perf_counter() - started)
-        try:
-            trained = load_trained(served.path)
-        except ModelFileError as exc:
-            return Onboarded(report, empty_recommendations(), None, f"the served model cannot be loaded: {exc}",
-                             time.perf_counter() - started)
-        inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
+        cached = inputs_cache.get(served.path) if inputs_cache is not None else None
+        if cached is not None:
+            trained, inputs = cached
+        else:
+            try:
+                trained = load_trained(served.path)
+            except ModelFileError as exc:
+                return Onboarded(report, empty_recommendations(), None,
+                                 f"the served model cannot be loaded: {exc}", time.perf_counter() - started)
+            inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
+            if inputs_cache is not None:  # a long-lived caller (the web app) keeps one model's inputs
+                inputs_cache.clear()
+                inputs_cache[served.path] = (trained, inputs)
         key = member_key(report.username)
         observations = member_observations(con, key)
         if observations.filter(pl.col("seen")).height == 0:

@@ -20,7 +20,8 @@ USERS = "ingest.users"
 # metadata: film resolution and TMDb
 RESOLUTION = "metadata.film_resolution"
 CATALOG = "metadata.film_catalog"
-UNRESOLVED = "metadata.unresolved_films"
+UNRESOLVED = "metadata.unresolved_films"  # refused, not found and ambiguous films, with candidates
+OVERRIDES = "metadata.film_overrides"  # members' corrections (`lbx match`): win over search
 TMDB_RAW = "metadata.tmdb_raw"
 TMDB_MOVIES = "metadata.tmdb_movies"
 

@@ -1,6 +1,7 @@
 """The features group: dbt models on DuckDB (with dbt tests as asset checks) and keyword TF-IDF."""
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from lbx_orchestration.constants import DBT_PROJECT_DIR, dbt_executable
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import (
     WarehouseBusy,
+    duckdb_path,
     lock_holder,
     markdown_preview,
     open_with_wait,
@@ -30,9 +32,33 @@ from lbx_orchestration.metadata.assets import TMDB_MOVIES, tmdb_movies
 from lbx_orchestration.resources import LbxSettings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
-if not dbt_project.manifest_path.exists():
-    # a fresh clone has no manifest yet: parse once (offline, no database needed)
-    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(["--quiet", "parse"]).wait()
+
+
+def _warehouse_vars(warehouse: Path) -> str:
+    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
+    return json.dumps({"lbx_duckdb_path": str(warehouse)})
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """No manifest (a fresh clone), or a model, test or schema edited since it was parsed: the
+    assets must be built from the same test ids that `dbt build` will report."""
+    if not project.manifest_path.exists():
+        return True
+    parsed = project.manifest_path.stat().st_mtime
+    sources = [p for d in ("models", "macros", "tests") for p in (Path(project.project_dir) / d).rglob("*")]
+    sources += [Path(project.project_dir) / "dbt_project.yml"]
+    return any(p.is_file() and p.stat().st_mtime > parsed for p in sources)
+
+
+if _manifest_is_stale(dbt_project):
+    # parse (offline, no database needed) before the assets are built from the manifest, with
+    # the vars dbt_features passes so that its `dbt build` can reuse this parse
+    parse_vars = _warehouse_vars(duckdb_path().resolve())
+    subprocess.run(
+        [dbt_executable(), "--quiet", "parse", "--profiles-dir", ".", "--vars", parse_vars],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
 
 
 class LbxDbtTranslator(DagsterDbtTranslator):
@@ -65,11 +91,6 @@ class LbxDbtTranslator(DagsterDbtTranslator):
 #: how many times dbt is started when another process takes the file as it starts
 _DBT_STARTS = 3
 _LOCK_ERROR = "Could not set lock"
-
-
-def _warehouse_vars(warehouse: Path) -> str:
-    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
-    return json.dumps({"lbx_duckdb_path": str(warehouse)})
 
 
 def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:

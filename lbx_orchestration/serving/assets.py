@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.members import member_recommendations
 from lbx_orchestration.core.recsys.pipeline import load_trained
-from lbx_orchestration.core.recsys.recommend import load_serving_inputs
+from lbx_orchestration.core.recsys.recommend import load_serving_inputs, seen_by_title_count
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS, latest_challenger
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar
@@ -30,7 +30,8 @@ def serving_policy(settings: LbxSettings) -> ServingPolicy:
     "Also the view serving.genre_picks (top 10 per member and genre).",
     check_specs=[
         dg.AssetCheckSpec("no_seen_films", asset="user_recommendations",
-                          description="No recommendation is a film its member has seen"),
+                          description="No recommendation is a film its member has seen (by TMDb id, "
+                          "or by normalised title and year within one year)"),
         dg.AssetCheckSpec("full_lists", asset="user_recommendations",
                           description="Every member with a matched film has 50 recommendations"),
     ],
@@ -60,6 +61,7 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             f"select count(*) from {RECOMMENDATIONS} r join {INTERACTIONS} i "
             "on r.user_key = i.user_key and r.tmdb_id = i.tmdb_id where i.seen",
         ))
+        title_hits = seen_by_title_count(con, out)
     per_user = out.group_by("user_key").len()
     short = per_user.filter(pl.col("len") < settings.top_n)["user_key"].to_list()
     return dg.MaterializeResult(
@@ -75,8 +77,9 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
                 out.select("username", "rank", "title", "year", "reason"), 15)),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0,
-                                metadata={"seen_recommendations": seen_hits}),
+            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0 and title_hits == 0,
+                                metadata={"seen_recommendations": seen_hits,
+                                          "seen_by_title_recommendations": title_hits}),
             dg.AssetCheckResult(
                 check_name="full_lists", passed=not short and not counts["no_seen_films"],
                 metadata={"members_short": dg.MetadataValue.json(short),

@@ -85,8 +85,34 @@ def test_three_exports_into_a_fresh_warehouse(imported: tuple[Path, dict]) -> No
     assert con.execute("select count(*) - count(distinct film_key) from metadata.film_resolution"
                        ).fetchall()[0][0] == 0
     con.close()
-    # the bundled snapshot resolves a good part of the exports' films (it stops in 2017)
+    # the bundled snapshot resolves a good part of the exports' films (it stops early in 2024)
     assert all(r.resolved_share > 0.3 for r in reports.values())
+
+
+def test_report_counts_rated_and_watched_films_and_no_match_is_a_year_off(imported: tuple[Path, dict]) -> None:
+    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot, release_year
+
+    path, reports = imported
+    con = duckdb.connect(str(path), read_only=True)
+    for report in reports.values():
+        for kind in ("rating", "watched"):
+            matched, total = con.execute(
+                "select count(distinct r.film_key) filter (where coalesce(r.tmdb_id, f.tmdb_id) is not null), "
+                "count(distinct r.film_key) from ingest.reviews r left join metadata.film_resolution f "
+                "using (film_key) where r.user_key = ? and r.kind = ?", [report.user_key, kind]).fetchall()[0]
+            assert report.by_kind[kind] == (matched, total)
+            assert report.share(kind) == (matched, total, pytest.approx(matched / total))
+        assert report.as_metadata()["rating_films"] == report.by_kind["rating"][1]
+    matches = con.execute("select film_year, tmdb_id, method from metadata.film_resolution "
+                          "where tmdb_id is not null and film_year is not null").fetchall()
+    refused = con.execute("select count(*) from metadata.film_resolution where method = 'refused' "
+                          "and candidate_id is not null and reason is not null").fetchall()[0][0]
+    con.close()
+    years = TmdbSnapshot().records
+    off = [(y, t, m) for y, t, m in matches
+           if (found := release_year(years.get(t, {}))) is not None and abs(found - y) > 1]
+    assert off == []  # before issue 12, 228 of these were accepted
+    assert refused > 0
 
 
 def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:

@@ -15,6 +15,7 @@ from lbx_orchestration.core.observations import title_film_key
 from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.ingest.checks import rss_pages_with_items, rss_resolved_share
 from lbx_orchestration.metadata.assets import film_catalog
+from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LetterboxdResource, build_resources
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
@@ -41,6 +42,7 @@ def _materialize(
         "letterboxd": LetterboxdResource(export_dirs=[], rss_users=list(FEEDS), crawl_enabled=True,
                                          base_url=base_url, inbox_dir=str(db.parent / "inbox")),
     })
+    add_scrape_date(instance, DAY)
     return dg.materialize([reviews, rss_pages_with_items], resources=resources, partition_key=DAY,
                           instance=instance, raise_on_error=False)
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
+import duckdb
 import httpx
 
 from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError, TmdbRetryLater
@@ -37,6 +38,7 @@ from lbx_orchestration.core.tmdb.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
+ALT_TITLES_ENDPOINT = "alternative_titles"
 APPEND = "credits,keywords,external_ids"
 _AUTH_HINT = (
     "set TMDB_API_KEY (a v3 API key) or TMDB_READ_TOKEN (a v4 read access token) "
@@ -131,6 +133,7 @@ class TmdbClient:
         country: str = "US",
         transport: httpx.BaseTransport | None = None,
         poster_size: str = "w500",
+        cache: TmdbCache | None = None,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         if not api_key and not read_token:
@@ -151,6 +154,7 @@ class TmdbClient:
         self.backoff_base = float(backoff_base)
         self.country = country.upper()
         self.poster_size = poster_size
+        self.cache = cache  # alternative titles are read through it when given
         self.max_retry_after = float(max_retry_after)
         self.limiter = RateLimiter(rate_limit, headroom=SEND_HEADROOM)
         self.stats = TmdbStats()
@@ -405,6 +409,29 @@ class TmdbClient:
             params["year"] = int(year)
         _, body = self._get("/search/movie", params)
         return _objects("/search/movie", _field("/search/movie", body, "results", list) or [])
+
+    def alternative_titles(self, tmdb_id: int) -> list[str]:
+        """A film's other titles (``/movie/{id}/alternative_titles``), read through the cache
+        when the client has one; a 404 is an empty list (and is cached too)."""
+        tmdb_id = _as_id(tmdb_id)
+        hit = None
+        if self.cache is not None:
+            try:
+                hit = self.cache.load([tmdb_id], ALT_TITLES_ENDPOINT).get(tmdb_id)
+            except (duckdb.Error, TmdbError) as exc:  # a busy cache only costs a request
+                log.warning("TMDb cache unreadable, asking TMDb: %s", exc)
+        if hit is not None:
+            status, body = hit.status, hit.body
+        else:
+            status, body = self._get(f"/movie/{tmdb_id}/alternative_titles", allow_404=True)
+            if self.cache is not None:
+                try:
+                    self.cache.store(tmdb_id, ALT_TITLES_ENDPOINT, status, body)
+                except (duckdb.Error, TmdbError) as exc:
+                    log.warning("TMDb cache not written: %s", exc)
+        if status != 200 or not isinstance(body, dict):
+            return []
+        return [t["title"] for t in body.get("titles") or [] if isinstance(t, dict) and t.get("title")]
 
     def find_by_imdb(self, imdb_id: str) -> int | None:
         imdb_id = (imdb_id or "").strip()
