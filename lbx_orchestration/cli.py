@@ -283,8 +283,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 1
     try:
         if not args.query:
-            return shell(db, sys.stdin, sys.stdout, sys.stderr, args.max_rows, interactive=sys.stdin.isatty())
-        run(db, args.query, sys.stdout, args.max_rows, csv=args.csv)
+            return shell(db, sys.stdin, sys.stdout, sys.stderr, args.max_rows, sys.stdin.isatty(), wait=args.wait)
+        run(db, args.query, sys.stdout, args.max_rows, csv=args.csv, wait=args.wait, on_wait=_waiting)
     except SqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -535,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
     p.add_argument("--max-rows", type=int, default=100, help="rows printed per result (default 100)")
     p.add_argument("--csv", action="store_true", help="print the result of QUERY as CSV")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")

@@ -1,5 +1,7 @@
 """Everything Dagster loads: assets, checks, jobs, sensors, schedules and resources of lbx."""
 
+import warnings
+
 import dagster as dg
 
 from lbx_orchestration.features import assets as features_assets
@@ -13,6 +15,12 @@ from lbx_orchestration.resources import build_resources
 from lbx_orchestration.runs import stale_run_sensor
 from lbx_orchestration.schedules import nightly_refresh_job, nightly_refresh_schedule
 from lbx_orchestration.serving import assets as serving_assets
+
+# Dagster 1.13 passes the beta `owners` parameter itself when it binds resources to a sensor's job
+# (SensorDefinition.with_updated_jobs); no sensor of ours sets it, and `make ui` would show it.
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`", category=dg.BetaWarning
+)
 
 ASSET_MODULES = [ingest_assets, metadata_assets, features_assets, model_assets, model_evaluation, serving_assets]
 CHECK_MODULES = [*ASSET_MODULES, ingest_checks]

@@ -8,13 +8,13 @@ read-only and closes it again, so an idle shell never keeps a writer (dbt, an im
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 
-from lbx_orchestration.core.warehouse_lock import is_lock_error, lock_holder
+from lbx_orchestration.core.warehouse import WarehouseError, open_with_wait
 
 PROMPT, MORE = "lbx> ", "...> "
 TABLES = (
@@ -31,13 +31,24 @@ class SqlError(Exception):
     """A statement the shell could not run, with a message for the user."""
 
 
-def run(db: Path, statement: str, out: TextIO, max_rows: int, csv: bool = False) -> None:
-    """Run ``statement`` (one or more ';'-separated) read-only and print the last result."""
+def run(
+    db: Path,
+    statement: str,
+    out: TextIO,
+    max_rows: int,
+    csv: bool = False,
+    wait: float = 30.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``statement`` (one or more ';'-separated) read-only and print the last result.
+
+    While another process writes the file, wait up to ``wait`` seconds (reported through ``on_wait``).
+    """
     try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.IOException as exc:
-        if is_lock_error(str(exc)):
-            raise SqlError(f"{db} is being written by {lock_holder(str(exc))}: try again when it finishes") from exc
+        con = open_with_wait(db, read_only=True, wait_seconds=wait, on_wait=on_wait)
+    except WarehouseError as exc:
+        raise SqlError(str(exc)) from exc
+    except duckdb.Error as exc:
         raise SqlError(f"cannot open {db}: {exc}") from exc
     try:
         relation = con.sql(statement)
@@ -100,7 +111,9 @@ def _prompted_lines(stdin: TextIO, stdout: TextIO) -> Iterator[str]:
             pending = True
 
 
-def shell(db: Path, stdin: TextIO, stdout: TextIO, stderr: TextIO, max_rows: int, interactive: bool) -> int:
+def shell(
+    db: Path, stdin: TextIO, stdout: TextIO, stderr: TextIO, max_rows: int, interactive: bool, wait: float = 30.0
+) -> int:
     """Statements from ``stdin``; an error is reported and the shell goes on. Exit 1 if any failed."""
     if interactive:
         try:
@@ -120,7 +133,7 @@ def shell(db: Path, stdin: TextIO, stdout: TextIO, stderr: TextIO, max_rows: int
             stderr.write(f"unknown command {command}: .tables, .quit\n")
             continue
         try:
-            run(db, command, stdout, max_rows)
+            run(db, command, stdout, max_rows, wait=wait, on_wait=lambda m: stderr.write(f"lbx: {m}\n"))
         except SqlError as exc:
             failed = True
             stderr.write(f"error: {exc}\n")

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,24 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.constants import DBT_PROJECT_DIR, dbt_executable
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
-from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table
-from lbx_orchestration.core.warehouse_lock import (
-    WarehouseLocked,
-    is_lock_error,
+from lbx_orchestration.core.warehouse import (
+    WarehouseBusy,
+    duckdb_path,
     lock_holder,
-    locked_message,
-    wait_for_write_lock,
+    markdown_preview,
+    open_with_wait,
+    read_frame,
+    replace_table,
 )
 from lbx_orchestration.metadata.assets import TMDB_MOVIES, tmdb_movies
 from lbx_orchestration.resources import LbxSettings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def _warehouse_vars(warehouse: Path) -> str:
+    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
+    return json.dumps({"lbx_duckdb_path": str(warehouse)})
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -44,8 +51,14 @@ def _manifest_is_stale(project: DbtProject) -> bool:
 
 
 if _manifest_is_stale(dbt_project):
-    # parse (offline, no database needed) before the assets are built from the manifest
-    subprocess.run([dbt_executable(), "--quiet", "parse", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True)
+    # parse (offline, no database needed) before the assets are built from the manifest, with
+    # the vars dbt_features passes so that its `dbt build` can reuse this parse
+    parse_vars = _warehouse_vars(duckdb_path().resolve())
+    subprocess.run(
+        [dbt_executable(), "--quiet", "parse", "--profiles-dir", ".", "--vars", parse_vars],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
 
 
 class LbxDbtTranslator(DagsterDbtTranslator):
@@ -77,11 +90,20 @@ class LbxDbtTranslator(DagsterDbtTranslator):
 
 #: how many times dbt is started when another process takes the file as it starts
 _DBT_STARTS = 3
+_LOCK_ERROR = "Could not set lock"
 
 
-def _warehouse_vars(warehouse: Path) -> str:
-    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
-    return json.dumps({"lbx_duckdb_path": str(warehouse)})
+def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
+    """Seconds spent waiting until no other process has the file open (dbt needs to write it)."""
+    started = time.monotonic()
+    try:
+        open_with_wait(warehouse, wait_seconds=seconds, on_wait=lambda message: log.warning(f"dbt: {message}")).close()
+    except WarehouseBusy as exc:
+        raise dg.Failure(description=f"dbt could not take the write lock on the warehouse: {exc}") from exc
+    waited = time.monotonic() - started
+    if waited > 1:
+        log.info(f"dbt: the warehouse {warehouse} is free after {waited:.1f} s")
+    return waited
 
 
 @dbt_assets(
@@ -93,16 +115,13 @@ def dbt_features(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, settings: LbxSettings
 ) -> Iterator[Any]:
     warehouse = Path(duckdb.database).resolve()
-    timeout, waited, holder = settings.lock_timeout, 0.0, "another process"
+    timeout, waited = settings.lock_timeout, 0.0
     # DuckDB admits one writer per file and dbt fails at once when another process has the file
     # open: wait for the lock here, then start dbt. dbt keeps its connection for the whole build,
     # so a lock error can only come at its start, before any model ran; if another process took
-    # the file in the seconds between the probe and dbt's connection, wait and start dbt again.
+    # the file in the seconds between this wait and dbt's connection, wait and start dbt again.
     for _ in range(_DBT_STARTS):
-        try:
-            waited += wait_for_write_lock(warehouse, max(timeout - waited, 0.0), context.log.warning)
-        except WarehouseLocked as exc:
-            raise dg.Failure(description=str(exc)) from exc
+        waited += _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
         invocation = dbt.cli(["build", "--vars", _warehouse_vars(warehouse)], context=context, raise_on_error=False)
         events = 0
         for event in invocation.stream():
@@ -111,11 +130,14 @@ def dbt_features(
         error = invocation.get_error()
         if error is None:
             return
-        if events or not is_lock_error(str(error)):
+        if events or _LOCK_ERROR not in str(error):
             raise error
         holder = lock_holder(str(error))
-        context.log.warning(f"dbt found the warehouse {warehouse} locked by {holder} as it started; waiting again")
-    raise dg.Failure(description=locked_message(warehouse, holder, waited, "dbt"))
+        context.log.warning(f"dbt: the warehouse {warehouse} was taken by {holder} as dbt started; waiting again")
+    raise dg.Failure(
+        description=f"dbt could not take the write lock on the warehouse {warehouse}: {holder} took it "
+        f"each of the {_DBT_STARTS} times dbt started; wait for it to finish and run again"
+    )
 
 
 @dg.asset(

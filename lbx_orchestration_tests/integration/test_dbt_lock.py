@@ -20,7 +20,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE, dbt_executable
+from lbx_orchestration.constants import dbt_executable
+from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 
 pytestmark = pytest.mark.slow
 
@@ -52,24 +53,10 @@ def _resources(path: Path, **settings) -> dict:
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse with the tables dbt reads, built by the real upstream assets."""
-    from lbx_orchestration.definitions import build_definitions
-
-    path = tmp_path_factory.mktemp("dbt-lock") / "lbx.duckdb"
-    defs = build_definitions()
-    assets = [
-        a
-        for a in defs.assets
-        if isinstance(a, dg.AssetsDefinition) and not isinstance(a.partitions_def, dg.DynamicPartitionsDefinition)
-    ]
-    result = dg.materialize(
-        assets,
-        resources=_resources(path),
-        selection=UPSTREAM,
-        partition_key=str(SAMPLE_SCRAPE_DATE),
-        instance=dg.DagsterInstance.ephemeral(),
-    )
+    root = tmp_path_factory.mktemp("dbt-lock")
+    result = materialize(Warehouse(root, root / "lbx.duckdb", root / "models"), selection=UPSTREAM)
     assert result.success
-    return path
+    return root / "lbx.duckdb"
 
 
 @pytest.fixture
@@ -123,9 +110,9 @@ def test_dbt_waits_for_a_reader_then_builds(warehouse: Path) -> None:
     assert result.success, logs
     assert holder_exit == 0  # the holder let go by itself: dbt waited for it
     assert elapsed >= 4
-    waits = [m for m in logs if "is locked by" in m]
-    assert waits and f"(PID {holder.pid})" in waits[0] and "dbt waits" in waits[0]
-    assert any("is free after" in m for m in logs)
+    waits = [m for m in logs if m.startswith("dbt: the warehouse is in use by")]
+    assert waits and f"pid {holder.pid} " in waits[0] and "waiting" in waits[0]
+    assert any("dbt: the warehouse" in m and "is free after" in m for m in logs)
     tables = _tables(warehouse)
     assert tables["features.user_item_interactions"] > 100_000 and tables["features.movie_features"] > 9_000
     # dbt found the warehouse through --vars: nothing wrote the environment
@@ -141,9 +128,9 @@ def test_dbt_gives_up_after_the_bound_naming_the_holder(warehouse: Path) -> None
     assert failure is not None
     message = failure.message
     assert "could not take the write lock" in message and str(warehouse) in message
-    assert f"(PID {holder.pid})" in message and "after 3 s" in message
+    assert f"pid {holder.pid} " in message and "for 3 s" in message
     assert elapsed < 60
-    assert sum("dbt waits" in m for m in logs) >= 2  # the back-off was reported on the way
+    assert sum(m.startswith("dbt: the warehouse is in use by") for m in logs) >= 2  # each wait reported
     assert _tables(warehouse) == {}  # dbt never started: nothing half-built
 
 
@@ -199,7 +186,7 @@ def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse:
         holder.wait()
     assert took_it == ["holding"]
     assert result.success, logs
-    assert any("as it started; waiting again" in m and f"(PID {holder.pid})" in m for m in logs), logs
+    assert any("as dbt started; waiting again" in m and f"pid {holder.pid} " in m for m in logs), logs
     assert _tables(warehouse)["features.user_item_interactions"] > 100_000
 
 

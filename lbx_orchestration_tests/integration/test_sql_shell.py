@@ -15,7 +15,8 @@ HOLD = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])
 print("holding", flush=True)
-time.sleep(60)
+time.sleep(float(sys.argv[2]))
+con.close()
 """
 
 
@@ -91,16 +92,34 @@ def test_interactive_shell_prompts_continues_statements_and_quits(db: Path) -> N
     assert err.getvalue() == ""
 
 
-def test_a_writer_holding_the_file_is_named(db: Path, capsys) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
+def _hold(db: Path, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_writer_holding_the_file_is_waited_for_then_named(db: Path, capsys) -> None:
+    holder = _hold(db, 60)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        assert main(["sql", "select 1", "--db", str(db)]) == 1
+        assert main(["sql", "select 1", "--db", str(db), "--wait", "1"]) == 1
     finally:
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
-    assert f"{db} is being written by" in err and f"(PID {holder.pid})" in err
+    assert err.startswith("lbx: the warehouse is in use by")  # the wait was reported
+    assert f"error: the warehouse {db} is in use by pid {holder.pid} " in err
+
+
+def test_the_query_runs_once_the_writer_lets_go(db: Path, capsys) -> None:
+    holder = _hold(db, 2)
+    try:
+        assert main(["sql", "--csv", "select count(*) as n from serving.user_recommendations", "--db", str(db)]) == 0
+        assert holder.wait(timeout=5) == 0  # it finished by itself: lbx sql waited for it
+    finally:
+        holder.kill()
+        holder.wait()
+    captured = capsys.readouterr()
+    assert captured.out == "n\n3\n" and f"in use by pid {holder.pid} " in captured.err
 
 
 def test_missing_warehouse_says_what_to_do(tmp_path: Path, capsys) -> None:
