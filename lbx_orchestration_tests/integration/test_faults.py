@@ -230,8 +230,11 @@ def test_retraining_never_deletes_the_served_model(warehouse_copy: Warehouse) ->
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
     asset, path = con.execute("select asset, path from serving.model_metrics where served and accepted").fetchall()[0]
     con.close()
+    card = json.loads((Path(path) / "card.json").read_text())
+    pinned = {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
+    run_config = {"ops": {asset: {"config": {"params": pinned}}}}  # pinned: a real refit, never skipped
     for _ in range(4):  # more retrains than versions kept, none of them evaluated or accepted
-        assert materialize(warehouse_copy, selection=[asset]).success
+        assert materialize(warehouse_copy, selection=[asset], run_config=run_config).success
     assert (Path(path) / "card.json").exists()
     assert len([p for p in Path(path).parent.iterdir() if p.is_dir()]) == 4  # 3 newest + the served one
 
