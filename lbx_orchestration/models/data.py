@@ -15,6 +15,7 @@ from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
 INTERACTIONS = "features.user_item_interactions"
 MOVIE_FEATURES = "features.movie_features"
 KEYWORD_TFIDF = "features.keyword_tfidf"
+TMDB_MOVIES = "metadata.tmdb_movies"
 
 
 def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -47,6 +48,21 @@ def item_features(con: duckdb.DuckDBPyConnection, keyword_weight: float = 0.5) -
             )
             matrix, names = tfidf_block(matrix, names, ids, block, tf_ids, vocab, weight=keyword_weight)
     return ids, matrix
+
+
+def vote_counts(con: duckdb.DuckDBPyConnection) -> dict[int, float]:
+    """TMDb vote count per film (the cold-film protocol's popularity baseline); {} without metadata."""
+    if not table_exists(con, TMDB_MOVIES):
+        return {}
+    rows = con.execute(f"select tmdb_id, vote_count from {TMDB_MOVIES} where vote_count is not null").fetchall()
+    return {int(t): float(v) for t, v in rows}
+
+
+def load_vote_counts(db: Path) -> dict[int, float]:
+    if not Path(db).exists():
+        raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
+    with connect(db, read_only=True) as con:
+        return vote_counts(con)
 
 
 def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:
