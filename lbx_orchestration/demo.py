@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 
@@ -15,8 +16,10 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     from lbx_orchestration.definitions import defs
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_onboarding(a)]
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_onboarding(a)
+              and not _is_monthly(a)]
     started = time.perf_counter()
+    catalog_months(instance)
     result = dg.materialize(
         [*assets, *(defs.asset_checks or [])],
         resources=defs.resources,
@@ -52,6 +55,33 @@ Where to look
   the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
 """)
     return 0
+
+
+def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
+    """The catalogue's last ``months`` release months (of the snapshot offline, up to today live) in
+    one run: what serving.new_for_you draws from."""
+    from lbx_orchestration.definitions import defs
+    from lbx_orchestration.metadata.catalog import tmdb_catalog
+
+    source = defs.resources["tmdb"].source()
+    today = dt.datetime.now(dt.UTC).date()
+    if source.kind == "live":
+        last = today
+    else:
+        dates = [r.get("release_date") or "" for r in source.records.values()]
+        last = max((dt.date.fromisoformat(d) for d in dates if len(d) == 10 and d <= today.isoformat()), default=today)
+    index = last.year * 12 + last.month - 1 - (months - 1)
+    first = dt.date(index // 12, index % 12 + 1, 1)
+    result = dg.materialize(
+        [tmdb_catalog], resources=defs.resources, instance=instance, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": first.isoformat(),
+              "dagster/asset_partition_range_end": last.replace(day=1).isoformat(), "lbx/origin": "make-demo"},
+    )
+    print(f"tmdb_catalog {first:%Y-%m}..{last:%Y-%m}: {'success' if result.success else 'FAILED'}")
+
+
+def _is_monthly(asset: dg.AssetsDefinition) -> bool:
+    return isinstance(asset.partitions_def, dg.MonthlyPartitionsDefinition)
 
 
 def _is_onboarding(asset: dg.AssetsDefinition) -> bool:

@@ -103,6 +103,16 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
     min_vote_count: int = 0
+    # the main list blends collaborative and content candidates (core/recsys/blend.py): the
+    # content model gets content / (collaborative + content) of the slots, for films released in
+    # the last blend_recent_years years of the data
+    blend_collaborative_weight: float = 0.8
+    blend_content_weight: float = 0.2
+    blend_recent_years: int = 5
+    new_for_you_months: int = Field(default=24, description="new_for_you: the catalogue's last N months")
+    new_for_you_top_n: int = 20
+    catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
+    catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
 
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -28,16 +28,54 @@ import scipy.sparse as sp
 from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.metrics import ranking_metrics
-from lbx_orchestration.core.recsys.models import SEARCH_SPACES, create_model
+from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.split import cold_film_split
 from lbx_orchestration.core.recsys.topk import top_k
 
 CONTENT_MODELS = ("lightfm_cb", "lightfm_hybrid")
-BASELINES = ("content", "tmdb_popularity", "random")
+BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
 COLD_MODELS = (*CONTENT_MODELS, *BASELINES)
 COLD_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hr@10", "coverage@10")
 DEFAULT_COLD_FRAC = 0.2
+# TMDb's vote count is film metadata, not a community signal: given as a feature (log2 bins),
+# LightFM learns how much the community follows it. Weight relative to the other features' L1 row.
+VOTE_BINS = 16
+VOTE_BIN_WEIGHT = 4.0
+# cold films need more negative sampling than warm ones (chosen on the validation hold-out)
+COLD_SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
+    "lightfm_cb": [
+        {"no_components": 64, "learning_rate": 0.05, "epochs": 10, "max_sampled": 30},
+        {"no_components": 32, "learning_rate": 0.05, "epochs": 10, "max_sampled": 30},
+        {"no_components": 32, "learning_rate": 0.05, "epochs": 10, "max_sampled": 10},
+    ],
+    "lightfm_hybrid": [
+        {"no_components": 64, "learning_rate": 0.05, "epochs": 10, "max_sampled": 30},
+        {"no_components": 32, "learning_rate": 0.05, "epochs": 10, "max_sampled": 30},
+        {"no_components": 32, "learning_rate": 0.05, "epochs": 10, "max_sampled": 10, "cb_weight": 2.0},
+    ],
+    "content": [{"center": False}, {"center": True}],
+    "content_plain": [{"center": False}, {"center": True}],
+}
+
+
+def vote_bin(votes: float | None) -> int:
+    return min(VOTE_BINS - 1, int(np.log2(1.0 + max(float(votes or 0.0), 0.0))))
+
+
+def with_vote_bins(
+    features: tuple[np.ndarray, sp.csr_matrix], vote_counts: dict[int, float], weight: float = VOTE_BIN_WEIGHT
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """``features`` (rows L1-normalised) plus a one-hot block of log2 TMDb vote-count bins."""
+    ids, matrix = features
+    bins = np.array([vote_bin(vote_counts.get(int(i))) for i in ids], dtype=np.int64)
+    block = sp.csr_matrix(
+        (np.full(len(ids), weight, dtype=np.float32), (np.arange(len(ids)), bins)), shape=(len(ids), VOTE_BINS)
+    )
+    from lbx_orchestration.core.recsys.features import normalize_rows
+
+    return ids, normalize_rows(sp.hstack([normalize_rows(matrix, "l1"), block], format="csr"), "l1")
+
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # user indices -> scores over the cold films
 
@@ -123,7 +161,7 @@ class ColdFold:
             return static_scorer(np.log1p(np.maximum(votes, 0.0))), {}, 0.0
         if name == "random":
             return static_scorer(np.random.default_rng(seed).random(len(self.cold_ids))), {"seed": seed}, 0.0
-        model = create_model(name, params, seed=seed)
+        model = create_model("content" if name == "content_plain" else name, params, seed=seed)
         started = time.perf_counter()
         model.fit(self.train.matrix, item_features=self.train_features)
         seconds = time.perf_counter() - started
@@ -213,8 +251,15 @@ class ColdReport:
             f"ranks all {st['n_cold_films']} held-out films and nothing else; {relevant}. {tuning} "
             "tmdb_popularity orders the held-out films by TMDb vote count (log1p; films without one "
             "count 0); random is a seeded random order; content is the member's profile over the same "
-            "features (confidence-weighted sum of unit feature vectors), ranked by cosine. "
-            f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users. The served "
+            "features (confidence-weighted sum of unit feature vectors), ranked by cosine; content_plain "
+            "is the same baseline without the vote-count block. "
+            + (
+                f"The features include TMDb's vote count as {VOTE_BINS} log2 bins (one-hot, weight "
+                f"{VOTE_BIN_WEIGHT:g} against the other features' L1-normalised row). "
+                if s.get("vote_bins")
+                else ""
+            )
+            + f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users. The served "
             "content model is the LightFM mode with the best validation NDCG@10."
         )
 
@@ -239,22 +284,35 @@ def run_cold_protocol(
         raise ValueError("the cold-film protocol needs item features (the warehouse's, or --items movies.csv)")
     k_values = sorted({*k_values, 10, 20})
     pairs = collapse_duplicates(df)
-    fold = ColdFold.build(pairs, item_features, test_frac, seed, relevance)
-    val = (
-        ColdFold.build(fold_train_pairs(pairs, fold), item_features, test_frac, seed + 1, relevance)
+    plain = item_features
+    if vote_counts:
+        item_features = with_vote_bins(item_features, vote_counts)
+    folds = {"": ColdFold.build(pairs, item_features, test_frac, seed, relevance)}
+    if "content_plain" in models:
+        folds["plain"] = ColdFold.build(pairs, plain, test_frac, seed, relevance)
+    vals = (
+        {
+            key: ColdFold.build(
+                fold_train_pairs(pairs, f), item_features if key == "" else plain, test_frac, seed + 1, relevance
+            )
+            for key, f in folds.items()
+        }
         if tune_models
-        else None
+        else {}
     )
+    fold = folds[""]
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
     for name in models:
-        if name == "tmdb_popularity" and not vote_counts:
-            notes.append("tmdb_popularity skipped: no TMDb vote counts for these films.")
+        if name in ("tmdb_popularity", "content_plain") and not vote_counts:
+            notes.append(f"{name} skipped: no TMDb vote counts for these films.")
             continue
+        key = "plain" if name == "content_plain" else ""
+        val = vals.get(key)
         params: dict[str, Any] = {}
         val_score = float("nan")
-        if val is not None and name in SEARCH_SPACES:
-            grid = SEARCH_SPACES[name][:budget] if budget else SEARCH_SPACES[name]
+        if val is not None and name in COLD_SEARCH_SPACES:
+            grid = COLD_SEARCH_SPACES[name][:budget] if budget else COLD_SEARCH_SPACES[name]
             best = -1.0
             for config in grid:
                 scorer, used, _ = val.scorer(name, config, seed, vote_counts)
@@ -265,8 +323,8 @@ def run_cold_protocol(
         elif val is not None:
             scorer, _, _ = val.scorer(name, {}, seed, vote_counts)
             val_score = measure(scorer, val.relevant, [10])["ndcg@10"]
-        scorer, used, seconds = fold.scorer(name, params, seed, vote_counts)
-        metrics = measure(scorer, fold.relevant, k_values)
+        scorer, used, seconds = folds[key].scorer(name, params, seed, vote_counts)
+        metrics = measure(scorer, folds[key].relevant, k_values)
         rows.append(
             {
                 "model": name,
@@ -279,6 +337,7 @@ def run_cold_protocol(
         )
     settings = {
         "split": "cold-films",
+        "vote_bins": bool(vote_counts),
         "test_frac": test_frac,
         "relevance": relevance,
         "seed": seed,
