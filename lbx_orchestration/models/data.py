@@ -58,6 +58,19 @@ def vote_counts(con: duckdb.DuckDBPyConnection) -> dict[int, float]:
     return {int(t): float(v) for t, v in rows}
 
 
+def film_years(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """Release year per film: TMDb's, else the catalogue's (title + year of the export)."""
+    parts = (
+        [f"select tmdb_id, year from {TMDB_MOVIES} where year is not null"] if table_exists(con, TMDB_MOVIES) else []
+    )
+    if table_exists(con, "metadata.film_catalog"):
+        parts.append("select tmdb_id, year from metadata.film_catalog where year is not null")
+    out: dict[int, int] = {}
+    for query in reversed(parts):  # TMDb's year wins
+        out.update({int(t): int(y) for t, y in con.execute(query).fetchall()})
+    return out
+
+
 def load_vote_counts(db: Path) -> dict[int, float]:
     if not Path(db).exists():
         raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")

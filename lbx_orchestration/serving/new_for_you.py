@@ -112,8 +112,8 @@ def _with_film_columns(recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
 
 def blend_main_list(con: duckdb.DuckDBPyConnection, out: pl.DataFrame, settings: LbxSettings) -> pl.DataFrame:
     """The main list with content candidates blended in: films of the last
-    ``blend_recent_years`` years of the data, ranked by the content model, take
-    ``blend_content_weight / (sum of weights)`` of the slots (``core.recsys.blend``).
+    ``blend_recent_years`` years of the data, ranked by the content model, fused with the
+    collaborative list by weighted reciprocal rank (``core.recsys.blend``).
     Without a content model yet, the list is returned unchanged."""
     weights = BlendWeights(settings.blend_collaborative_weight, settings.blend_content_weight)
     if weights.content_share == 0 or out.height == 0:
@@ -140,7 +140,7 @@ def blend_main_list(con: duckdb.DuckDBPyConnection, out: pl.DataFrame, settings:
         pl.lit(trained.version).alias("model_version"),
         pl.lit(out["generated_at"][0]).alias("generated_at"),
     )
-    blended = blend_frames(out, extra.select(out.columns), top_n, weights.content_share)
+    blended = blend_frames(out, extra.select(out.columns), top_n, weights)
     return blended.with_columns(pl.col("rank").cast(out.schema["rank"])).select(out.columns)
 
 

@@ -10,6 +10,7 @@ NDCG@10, Recall@20 and the share of top-10 slots holding a film from those years
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.blend import BlendWeights, blend_lists, recent_share
+from lbx_orchestration.core.recsys.blend import BlendWeights, fuse_lists, recent_share
 from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.evaluate import relevance_matrix
 from lbx_orchestration.core.recsys.metrics import popular_items, ranking_metrics
@@ -66,9 +67,9 @@ class BlendResult:
             "cold-film protocol, its tuned hyperparameters) were fitted on the training part. Each of the "
             f"{self.n_users} test users with a relevant film gets {self.collaborative}'s top {LIST_LENGTH}, "
             f"the content model's top {LIST_LENGTH} among films released in {self.first_recent_year} or "
-            f"later (the last {self.recent_years} years of the data) and their blend with weights "
-            f"collaborative {w.collaborative:g}, content {w.content:g} (content share {w.content_share:.2f} of "
-            "the slots, spread evenly down the list). Seen films are excluded everywhere. "
+            f"later (the last {self.recent_years} years of the data) and their blend: weighted reciprocal-rank "
+            f"fusion, score = {w.collaborative:g} / (60 + collaborative rank) + {w.content:g} / (60 + content "
+            "rank), a list that lacks the film adding nothing. Seen films are excluded everywhere. "
             "recent_share@10 = share of top-10 slots holding a film released in those years."
         )
 
@@ -79,13 +80,14 @@ def run_blend_protocol(
     film_years: dict[int, int],
     collaborative: tuple[str, dict[str, Any]],
     content: tuple[str, dict[str, Any]],
-    weights: BlendWeights,
+    weights: Sequence[BlendWeights],
     *,
     recent_years: int = 5,
     test_frac: float = 0.2,
     relevance: float | None = 3.5,
     seed: int = 42,
-) -> BlendResult:
+) -> list[BlendResult]:
+    """One temporal split, both models fitted once, one result per blend weight."""
     parts = temporal_split(df, test_frac=test_frac)
     train = build_interactions(parts.train)
     features = align_item_features(train.item_ids, item_features)
@@ -100,36 +102,74 @@ def run_blend_protocol(
     cb_model.fit(train.matrix, item_features=features)
     relevant, _ = relevance_matrix(parts.test, train, relevance)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    lists: dict[str, np.ndarray] = {
-        name: np.full((len(users), LIST_LENGTH), -1, dtype=np.int64) for name in ("collaborative", "content", "blend")
-    }
+    cf_top = np.full((len(users), LIST_LENGTH), -1, dtype=np.int64)
+    cb_top = np.full((len(users), LIST_LENGTH), -1, dtype=np.int64)
     for start in range(0, len(users), 512):
         batch = users[start : start + 512]
         seen = train.matrix[batch]
-        cf_top, _ = top_k(cf_model.score_users(batch, train.matrix), LIST_LENGTH, exclude=seen)
+        rows = slice(start, start + len(batch))
+        cf_top[rows], _ = top_k(cf_model.score_users(batch, train.matrix), LIST_LENGTH, exclude=seen)
         cb_scores = np.array(cb_model.score_users(batch, train.matrix), dtype=np.float64)
         cb_scores[:, ~is_recent] = -np.inf
-        cb_top, _ = top_k(cb_scores, LIST_LENGTH, exclude=seen)
-        rows = slice(start, start + len(batch))
-        lists["collaborative"][rows], lists["content"][rows] = cf_top, cb_top
-        lists["blend"][rows] = blend_lists(cf_top, cb_top, LIST_LENGTH, weights.content_share)
+        cb_top[rows], _ = top_k(cb_scores, LIST_LENGTH, exclude=seen)
     popular = popular_items(train.matrix)
-    result_rows = []
-    for name, top in lists.items():
+
+    def row(name: str, top: np.ndarray) -> dict[str, Any]:
         metrics = ranking_metrics(top, relevant[users], [10, 20], popular)
-        result_rows.append(
-            {
-                "list": name,
-                **{k: v for k, v in metrics.items() if "@" in k},
-                "recent_share@10": recent_share(top, is_recent, 10),
-            }
+        return {
+            "list": name,
+            **{k: v for k, v in metrics.items() if "@" in k},
+            "recent_share@10": recent_share(top, is_recent, 10),
+        }
+
+    base = [row("collaborative", cf_top), row("content", cb_top)]
+    return [
+        BlendResult(
+            collaborative=collaborative[0],
+            content=content[0],
+            weights=w,
+            recent_years=recent_years,
+            first_recent_year=first_recent,
+            n_users=len(users),
+            rows=[*base, row("blend", fuse_lists(cf_top, cb_top, LIST_LENGTH, w))],
         )
-    return BlendResult(
-        collaborative=collaborative[0],
-        content=content[0],
-        weights=weights,
+        for w in weights
+    ]
+
+
+BLEND_GRID = tuple(BlendWeights(1.0 - c, c) for c in (0.1, 0.2, 0.3, 0.4, 0.5))
+
+
+def choose_blend(
+    df: pl.DataFrame,
+    item_features: tuple[np.ndarray, sp.csr_matrix],
+    film_years: dict[int, int],
+    collaborative: tuple[str, dict[str, Any]],
+    content: tuple[str, dict[str, Any]],
+    *,
+    max_loss: float = 0.03,
+    grid: Sequence[BlendWeights] = BLEND_GRID,
+    recent_years: int = 5,
+    test_frac: float = 0.2,
+    relevance: float | None = 3.5,
+    seed: int = 42,
+) -> tuple[BlendWeights, list[BlendResult]]:
+    """The largest content weight of ``grid`` whose blend keeps NDCG@10 within ``max_loss`` of
+    the collaborative list on a validation split (each user's latest ``test_frac`` of their
+    training films), never looking at the test films. Returns it and the validation results."""
+    train = temporal_split(df, test_frac=test_frac).train
+    results = run_blend_protocol(
+        train,
+        item_features,
+        film_years,
+        collaborative,
+        content,
+        grid,
         recent_years=recent_years,
-        first_recent_year=first_recent,
-        rows=result_rows,
-        n_users=len(users),
+        test_frac=test_frac,
+        relevance=relevance,
+        seed=seed,
     )
+    ok = [r for r in results if r.ndcg_ratio >= 1.0 - max_loss]
+    best = max(ok, key=lambda r: r.weights.content_share) if ok else min(results, key=lambda r: r.weights.content)
+    return best.weights, results
