@@ -22,6 +22,7 @@ from lbx_orchestration.models.assets import MODEL_ASSETS
 from lbx_orchestration.models.data import INTERACTIONS
 from lbx_orchestration.resources import LbxSettings
 from lbx_orchestration.serving.gate import decide
+from lbx_orchestration.serving.new_for_you import blend_main_list
 from lbx_orchestration.serving.recommend import load_serving_inputs, recommend_everyone
 
 MODEL_METRICS = "serving.model_metrics"
@@ -140,7 +141,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     group_name="serving",
     kinds={"python", "duckdb"},
     pool="duckdb",
-    deps=[model_evaluation, "film_catalog", "tmdb_movies", "user_item_interactions"],
+    deps=[model_evaluation, "film_catalog", "tmdb_movies", "user_item_interactions", "content_model"],
     description="Top 50 films per user from the served model (serving.user_recommendations): never a "
     "film the user rated, logged or watched; watchlist excluded by default; MMR-diversified; each "
     "with the reason it was picked. Also the view serving.genre_picks (top 10 per user and genre).",
@@ -162,6 +163,8 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         policy = ServingPolicy(top_n=settings.top_n, mmr_lambda=settings.mmr_lambda, watchlist=settings.watchlist)
         inputs = load_serving_inputs(con, trained, policy, settings.min_vote_count)
     out = recommend_everyone(inputs)
+    with duckdb.get_connection() as con:
+        out = blend_main_list(con, out, settings)  # new films from the content model (serving/new_for_you.py)
     users_table = pl.DataFrame({"user_key": trained.interactions.user_ids.astype(str)})
     with duckdb.get_connection() as con:
         replace_table(con, RECOMMENDATIONS, out)

@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.tmdb.flatten import flatten_many
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
-from lbx_orchestration.core.warehouse import connect, replace_table
+from lbx_orchestration.core.warehouse import connect, read_frame, replace_table
 from lbx_orchestration.metadata.catalog import TMDB_CATALOG, tmdb_catalog
 from lbx_orchestration.models.content import content_model
 from lbx_orchestration.resources import LbxSettings, LiveTmdbResource, SnapshotTmdbResource
@@ -115,7 +115,7 @@ def test_live_catalog_narrows_windows_over_500_pages_and_fetches_details_once(tm
         covered = sum((dt.date.fromisoformat(e) - dt.date.fromisoformat(s)).days + 1 for s, e in leaves)
         assert covered == 31 and len(leaves) == 4
         assert server.hits("/3/movie/550") == 1
-        assert all(f"vote_count.gte=20" in path for _, path, _ in server.requests if "discover" in path)
+        assert all("vote_count.gte=20" in path for _, path, _ in server.requests if "discover" in path)
         again = dg.materialize([tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(),
                                partition_key="2016-01-01")
         assert again.success and server.hits("/3/movie/550") == 1  # details came from the cache
@@ -170,7 +170,7 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     with connect(db) as con:
         new_ids = [r[0] for r in con.execute(f"select tmdb_id from {TMDB_CATALOG} order by vote_count desc limit 3")
                    .fetchall()]
-        inter = pl.from_arrow(con.execute("select * from features.user_item_interactions").to_arrow_table())
+        inter = read_frame(con, "select * from features.user_item_interactions")
         extra = pl.DataFrame({"user_key": ["letterboxd:member0"] * 2, "tmdb_id": new_ids[:2], "rating": [None, 4.0],
                               "seen": [False, True], "on_watchlist": [True, False],
                               "last_at": [dt.datetime(2016, 6, 1)] * 2},
@@ -186,7 +186,7 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     card = json.loads(next((tmp_path / "models" / "content").glob("*/card.json")).read_text())
     assert card["blend"] == {"collaborative_weight": 0.8, "content_weight": 0.2, "recent_years": 5}
     con = duckdb.connect(str(db), read_only=True)
-    recs = pl.from_arrow(con.execute(f"select * from {NEW_FOR_YOU}").to_arrow_table())
+    recs = read_frame(con, f"select * from {NEW_FOR_YOU}")
     con.close()
     assert set(recs["username"]) == {"member0", "member1"}
     assert recs.group_by("user_key").len()["len"].to_list() == [20, 20]
