@@ -18,7 +18,7 @@ NIGHTLY_CRON = "0 3 * * *"
 #: tuning is most of a model's cost: nightly refits reuse the last tuned hyperparameters
 #: (materialize a model from the UI with tune=true to search again)
 NIGHTLY_RUN_CONFIG = {
-    "ops": {f"{alias}_model": {"config": {"tune": False}} for alias in MODEL_ASSETS}
+    "ops": {f"{name}_model": {"config": {"tune": False}} for name in (*MODEL_ASSETS, "content")}
 }
 
 #: the per-user onboarding assets have their own (dynamic) partitions and their own job

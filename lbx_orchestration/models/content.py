@@ -7,6 +7,7 @@ interaction and saved under ``data/models/content/<version>/`` with a card that 
 the blend weights serving uses.
 """
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from lbx_orchestration.core.recsys.cold import COLD_MODELS, run_cold_protocol
 from lbx_orchestration.core.recsys.content_features import FeatureSpace
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, save_trained
+from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, latest_path, save_trained
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.models.data import TMDB_MOVIES, training_observations
@@ -37,6 +38,37 @@ def blend_settings(settings: LbxSettings) -> dict[str, Any]:
         "content_weight": settings.blend_content_weight,
         "recent_years": settings.blend_recent_years,
     }
+
+
+class ContentModelConfig(dg.Config):
+    """``tune=False`` (the nightly refresh) refits the last card's mode and hyperparameters on the
+    new data without running the cold-film protocol again; its card keeps the last measurements."""
+
+    tune: bool = True
+
+
+def refit_content_model(
+    observations: pl.DataFrame, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
+) -> tuple[TrainedModel, FeatureSpace]:
+    space = FeatureSpace.fit(movies)
+    features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
+    name = last_card["name"]
+    params = {k: v for k, v in last_card["params"].items() if k not in ("seed", "mode")}
+    full = build_interactions(collapse_duplicates(observations))
+    model = create_model(name, params, seed=seed)
+    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    trained = TrainedModel(
+        name=name,
+        version=f"{stamp}-{full.matrix.nnz}",
+        model=model,
+        interactions=full,
+        params=dict(model.params),
+        metrics=last_card["metrics"],
+        protocol=f"Hyperparameters and metrics reused from version {last_card['version']}: " + last_card["protocol"],
+        evaluations=last_card.get("evaluations", []),
+    )
+    return trained, space
 
 
 def fit_content_model(
@@ -66,8 +98,6 @@ def fit_content_model(
     full: Interactions = build_interactions(collapse_duplicates(observations))
     model = create_model(served, params, seed=settings.seed)
     model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
-    import datetime as dt
-
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     trained = TrainedModel(
         name=served,
@@ -83,6 +113,13 @@ def fit_content_model(
         ],
     )
     return trained, space, report
+
+
+def _last_card(models_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((latest_path(models_dir, CONTENT_ALIAS) / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 @dg.asset(
@@ -103,19 +140,24 @@ def fit_content_model(
     ],
 )
 def content_model(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: LbxSettings
+    context: dg.AssetExecutionContext, config: ContentModelConfig, duckdb: DuckDBResource, settings: LbxSettings
 ) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         observations = training_observations(con)
         movies = read_frame(con, f"select * from {TMDB_MOVIES} where media_type = 'movie' or media_type is null")
-    trained, space, report = fit_content_model(observations, movies, settings)
+    last_card = _last_card(Path(settings.models_dir)) if not config.tune else None
+    if last_card is not None:
+        trained, space = refit_content_model(observations, movies, last_card, settings.seed)
+        report = None
+    else:
+        trained, space, report = fit_content_model(observations, movies, settings)
     path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
     space.save(path / FEATURE_SPACE_FILE)
     card = json.loads((path / CARD_FILE).read_text())
     card["blend"] = blend_settings(settings)
     card["features"] = {"source": "flat TMDb rows", "columns": len(space.names)}
     (path / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
-    by = {r["model"]: r["ndcg@10"] for r in report.rows}
+    by = {r["model"]: r["ndcg@10"] for r in trained.evaluations}
     served = by[trained.name]
     baselines = {m: by[m] for m in ("content", "tmdb_popularity") if m in by}
     return dg.MaterializeResult(
@@ -126,7 +168,7 @@ def content_model(
             "feature_columns": len(space.names),
             **{f"{m}_ndcg_at_10": round(float(v), 5) for m, v in by.items()},
             "blend": dg.MetadataValue.json(blend_settings(settings)),
-            "cold_films": dg.MetadataValue.md(report.to_markdown()),
+            "cold_films": dg.MetadataValue.md(report.to_markdown() if report else trained.protocol),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -196,3 +196,12 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert recs["reason"].str.starts_with("because you rated ").mean() > 0.8
     assert recs["reason"].str.contains("same director|shared keywords|shared cast|same genres").mean() > 0.8
     assert mine["rank"].to_list() == list(range(1, 21))
+    # the nightly refit reuses the chosen mode and hyperparameters without the cold-film protocol
+    nightly = dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral(),
+                             run_config={"ops": {"content_model": {"config": {"tune": False}}}})
+    assert nightly.success
+    cards = sorted((tmp_path / "models" / "content").glob("*/card.json"))
+    assert len(cards) == 2
+    refit = json.loads(cards[-1].read_text())
+    assert refit["name"] == card["name"] and refit["protocol"].startswith("Hyperparameters and metrics reused")
+    assert refit["blend"] == card["blend"]

@@ -17,7 +17,8 @@ def test_tick_requests_that_days_partition() -> None:
     assert nightly_refresh_schedule.cron_schedule == "0 3 * * *"
     assert nightly_refresh_schedule.execution_timezone == "UTC"
     ops = request.run_config["ops"]
-    assert {k for k in ops} == {"popularity_model", "itemknn_model", "ease_model", "als_model", "lightfm_model"}
+    assert {k for k in ops} == {"popularity_model", "itemknn_model", "ease_model", "als_model", "lightfm_model",
+                            "content_model"}
     assert all(v == {"config": {"tune": False}} for v in ops.values())
 
 
@@ -46,3 +47,13 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
     assert job.partitions_def.get_partition_keys()[-1] == dt.datetime.now(dt.UTC).date().isoformat()
     [schedule] = [s for s in defs.schedules if s.name == "nightly_refresh_schedule"]
     assert schedule.job_name == "nightly_refresh_job"
+
+
+def test_catalog_tick_refreshes_the_current_and_previous_release_month() -> None:
+    from lbx_orchestration.ingest.schedules import tmdb_catalog_schedule
+
+    when = dt.datetime(2026, 1, 4, 2, 30, tzinfo=dt.UTC)
+    requests = tmdb_catalog_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert [r.partition_key for r in requests] == ["2025-12-01", "2026-01-01"]
+    assert len({r.run_key for r in requests}) == 2
+    assert build_definitions().resolve_job_def("tmdb_catalog_job") is not None
