@@ -2,6 +2,7 @@
 candidates the main list blends in (``blend_main_list``)."""
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames
 from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
-from lbx_orchestration.core.recsys.new_films import content_recommendations, rated_films
+from lbx_orchestration.core.recsys.new_films import content_recommendations, explain_rows, rated_films
 from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
@@ -74,9 +75,11 @@ def content_rows(
     settings: LbxSettings,
     top_n: int,
     films: pl.DataFrame,
-) -> pl.DataFrame:
+    explain: bool = True,
+) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
-    when excluded) films left out, with reasons."""
+    when excluded) films left out, with reasons (or, without ``explain``, a function that
+    gives the reasons of the rows one keeps)."""
     interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
     index = {k: i for i, k in enumerate(trained.interactions.user_ids.astype(str))}
     users = [k for k in user_keys if k in index]
@@ -87,7 +90,8 @@ def content_rows(
         excluded.setdefault(key, set()).add(int(film))
     titles = dict(films.select("tmdb_id", "title").iter_rows())
     tokens = {int(r["tmdb_id"]): film_tokens(r) for r in films.iter_rows(named=True)}
-    return content_recommendations(
+    rated = rated_films(mine, titles, tokens)
+    recs = content_recommendations(
         trained.model,
         trained.interactions.matrix,
         np.array([index[k] for k in users], dtype=np.int64),
@@ -95,10 +99,12 @@ def content_rows(
         candidates["tmdb_id"].to_numpy(),
         space.transform(candidates),
         excluded,
-        rated_films(mine, titles, tokens),
+        rated,
         tokens,
         top_n,
+        explain=explain,
     )
+    return recs, lambda rows: explain_rows(rows, rated, tokens)
 
 
 def _with_film_columns(recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
@@ -126,7 +132,9 @@ def blend_main_list(con: duckdb.DuckDBPyConnection, out: pl.DataFrame, settings:
     last_year = films["year"].max()
     candidates = films.filter(pl.col("year") > (last_year or 0) - settings.blend_recent_years)
     top_n = int(out.group_by("user_key").len()["len"].max() or settings.top_n)
-    recs = content_rows(con, trained, space, candidates, out["user_key"].unique().to_list(), settings, top_n, films)
+    recs, explainer = content_rows(
+        con, trained, space, candidates, out["user_key"].unique().to_list(), settings, top_n, films, explain=False
+    )
     year = pl.col("year")
     extra = _with_film_columns(recs, films).with_columns(
         pl.when(year.is_null())
@@ -141,6 +149,12 @@ def blend_main_list(con: duckdb.DuckDBPyConnection, out: pl.DataFrame, settings:
         pl.lit(out["generated_at"][0]).alias("generated_at"),
     )
     blended = blend_frames(out, extra.select(out.columns), top_n, weights)
+    picked = blended.filter(pl.col("candidate") == "content")
+    if picked.height:
+        explained = picked.select("user_key", "tmdb_id").with_columns(_reason=explainer(picked))
+        blended = blended.join(explained, on=["user_key", "tmdb_id"], how="left").with_columns(
+            pl.coalesce("_reason", "reason").alias("reason")
+        )
     return blended.with_columns(pl.col("rank").cast(out.schema["rank"])).select(out.columns)
 
 
@@ -167,7 +181,7 @@ def new_for_you(
     with duckdb.get_connection() as con:
         films = known_films(con)
         candidates, since = released_within(films, settings.new_for_you_months)
-        recs = content_rows(con, trained, space, candidates, members, settings, settings.new_for_you_top_n, films)
+        recs, _ = content_rows(con, trained, space, candidates, members, settings, settings.new_for_you_top_n, films)
     generated = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     out = (
         _with_film_columns(recs, films)

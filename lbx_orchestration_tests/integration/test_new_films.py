@@ -20,7 +20,7 @@ from lbx_orchestration.core.warehouse import connect, read_frame, replace_table
 from lbx_orchestration.metadata.catalog import TMDB_CATALOG, tmdb_catalog
 from lbx_orchestration.models.content import content_model
 from lbx_orchestration.resources import LbxSettings, LiveTmdbResource, SnapshotTmdbResource
-from lbx_orchestration.serving.new_for_you import NEW_FOR_YOU, new_for_you
+from lbx_orchestration.serving.new_for_you import NEW_FOR_YOU, blend_main_list, new_for_you
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tmdb"
@@ -160,7 +160,7 @@ def _small_warehouse(db: Path) -> tuple[list[int], list[int]]:
 
 def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: Path) -> None:
     db = tmp_path / "lbx.duckdb"
-    _, seen = _small_warehouse(db)
+    ids, seen = _small_warehouse(db)
     resources = _resources(db, SnapshotTmdbResource(), tmp_path, catalog_min_vote_count=20)
     # a 2015 film the member has on the watchlist must stay out
     catalog = dg.materialize([tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(),
@@ -196,6 +196,24 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert recs["reason"].str.starts_with("because you rated ").mean() > 0.8
     assert recs["reason"].str.contains("same director|shared keywords|shared cast|same genres").mean() > 0.8
     assert mine["rank"].to_list() == list(range(1, 21))
+    # the main list: the collaborative rows with new films fused in, reasons only where picked
+    old = [i for i in ids if i not in set(seen)][:10]
+    out = pl.DataFrame({"username": "member0", "source": "letterboxd", "user_key": "letterboxd:member0",
+                        "rank": list(range(1, 11)), "tmdb_id": old, "title": "x", "year": 2005,
+                        "score": 1.0, "reason": "collaborative reason", "genres": [["Drama"]] * 10,
+                        "decade": "2000s", "model": "ease", "model_version": "v",
+                        "generated_at": dt.datetime(2026, 1, 1)}).with_columns(pl.col("rank").cast(pl.Int32))
+    with connect(db) as con:
+        blended = blend_main_list(con, out, LbxSettings(models_dir=str(tmp_path / "models"),
+                                                        blend_collaborative_weight=0.5, blend_content_weight=0.5))
+    assert blended.columns == out.columns and blended["rank"].to_list() == list(range(1, 11))
+    new = blended.filter(~pl.col("tmdb_id").is_in(old))
+    assert new.height > 0 and not set(new["tmdb_id"]) & {*seen, *new_ids[:2]}
+    assert new["reason"].str.starts_with("because you rated").all() and (new["year"] >= 2012).all()
+    assert (new["model"] == card["name"]).all()
+    kept = blended.filter(pl.col("tmdb_id").is_in(old))
+    assert (kept["reason"] == "collaborative reason").all()
+    assert kept["tmdb_id"].to_list() == [i for i in old if i in set(kept["tmdb_id"])]  # order kept
     # the nightly refit reuses the chosen mode and hyperparameters without the cold-film protocol
     nightly = dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral(),
                              run_config={"ops": {"content_model": {"config": {"tune": False}}}})

@@ -80,8 +80,10 @@ def content_recommendations(
     rated: Mapping[str, Sequence[tuple[str, float, Tokens]]],
     tokens: Mapping[int, Tokens],
     top_n: int,
+    explain: bool = True,
 ) -> pl.DataFrame:
-    """``user_key, rank, tmdb_id, score, reason``: each user's top ``top_n`` candidates."""
+    """``user_key, rank, tmdb_id, score, reason``: each user's top ``top_n`` candidates
+    (``reason`` null unless ``explain``: see ``explain_rows`` to fill only the rows kept)."""
     if not hasattr(model, "score_new_items"):
         raise ValueError("content recommendations need a model that scores films from their features")
     candidate_ids = np.asarray(candidate_ids, dtype=np.int64)
@@ -108,8 +110,22 @@ def content_recommendations(
                 out["rank"].append(rank)
                 out["tmdb_id"].append(film)
                 out["score"].append(float(val))
-                out["reason"].append(content_reason(tokens.get(film, {}), rated.get(key, ())))
+                out["reason"].append(content_reason(tokens.get(film, {}), rated.get(key, ())) if explain else None)
     return pl.DataFrame(out, schema=_SCHEMA)
+
+
+def explain_rows(
+    rows: pl.DataFrame, rated: Mapping[str, Sequence[tuple[str, float, Tokens]]], tokens: Mapping[int, Tokens]
+) -> pl.Series:
+    """Reasons for ``rows`` (``user_key``, ``tmdb_id``), one per row."""
+    return pl.Series(
+        "reason",
+        [
+            content_reason(tokens.get(int(f), {}), rated.get(k, ()))
+            for k, f in rows.select("user_key", "tmdb_id").iter_rows()
+        ],
+        dtype=pl.Utf8,
+    )
 
 
 _SCHEMA = {"user_key": pl.Utf8, "rank": pl.Int32, "tmdb_id": pl.Int64, "score": pl.Float64, "reason": pl.Utf8}
