@@ -168,6 +168,9 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.recsys.protocol import read_movielens_ratings
 
     features, votes = None, {}
+    if args.items and not args.ratings:
+        print("--items gives MovieLens ids: pass the matching --ratings too", file=sys.stderr)
+        return 2
     try:
         if args.items:
             from lbx_orchestration.core.recsys.movielens_items import movielens_item_features, movielens_vote_counts
