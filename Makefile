@@ -6,7 +6,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 export LBX_DUCKDB_PATH ?= $(CURDIR)/data/lbx.duckdb
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test ui install lint eval bench snapshot dbt-parse clean
+.PHONY: demo test ui install lint eval bench bench-web serve snapshot dbt-parse clean chromium
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -19,22 +19,29 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# the instance configuration lives in config/ and is copied into DAGSTER_HOME: a dagster.yaml in
+# the folder `dg dev` starts from would be ignored (and warned about)
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $@
+	@cp config/dagster.yaml $@
 
+# parsed with the vars the dbt asset passes, so that its `dbt build` can reuse this parse
 dbt-parse: install
-	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir .
+	cd dbt_features && ../$(BIN)/dbt --quiet parse --profiles-dir . --vars '{"lbx_duckdb_path": "$(abspath $(LBX_DUCKDB_PATH))"}'
 
 demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
 
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
 
-test: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
+# the browser test drives Debian's chromium (Playwright downloads no browser here); CI runs as root
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: install dbt-parse chromium $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -47,6 +54,16 @@ eval: install
 # and the TMDb client at its rate limit (about 100 s); results in benchmarks/results/
 bench: install dbt-parse
 	$(BIN)/python benchmarks/run.py --sizes $(or $(SIZES),200,1000)
+	@if [ -f "$(LBX_DUCKDB_PATH)" ]; then $(BIN)/python benchmarks/web_load.py; \
+	else echo "web load benchmark skipped: no warehouse at $(LBX_DUCKDB_PATH) (make demo, then make bench-web)"; fi
+
+# 50 concurrent clients on loopback against `lbx serve`, also while another process writes the
+# warehouse, and one 1,000-film upload; needs `make demo` first; results in benchmarks/results/web_load.json
+bench-web: install
+	$(BIN)/python benchmarks/web_load.py
+
+serve: install
+	$(BIN)/lbx serve
 
 snapshot: install
 	$(BIN)/python scripts/build_tmdb_snapshot.py

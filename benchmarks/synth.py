@@ -64,6 +64,8 @@ class SizeSpec:
     sigma: float = 1.0  # log-normal spread of ratings per user: the long tail
     min_ratings: int = 15
     zipf: float = 1.1  # film popularity ~ 1 / rank**zipf
+    max_year: int = 2025  # latest release year
+    end_year: int = 2026  # ratings run to 31 October of this year
 
     @property
     def max_ratings(self) -> int:
@@ -75,6 +77,13 @@ SIZES: dict[str, SizeSpec] = {
     "200": SizeSpec("200", users=200, films=10_000, mean_ratings=1_000.0),
     "1000": SizeSpec("1000", users=1_000, films=30_000, mean_ratings=1_000.0),
     "5000": SizeSpec("5000", users=5_000, films=60_000, mean_ratings=1_000.0),
+    # shaped like MovieLens 32M: 200,948 raters (at least 20 ratings each, median ~70, mean ~160),
+    # 87,585 films, 32M ratings, release years and ratings up to 2023
+    "ml32m": SizeSpec("ml32m", users=200_000, films=87_585, mean_ratings=160.0, sigma=1.15,
+                      min_ratings=20, zipf=1.0, max_year=2023, end_year=2023),
+    # the same films and per-rater shape with a tenth of the raters (3.2M ratings)
+    "ml32m-tenth": SizeSpec("ml32m-tenth", users=20_000, films=87_585, mean_ratings=160.0, sigma=1.15,
+                            min_ratings=20, zipf=1.0, max_year=2023, end_year=2023),
 }
 
 
@@ -112,7 +121,7 @@ def _films(rng: np.random.Generator, spec: SizeSpec) -> dict[str, np.ndarray]:
     mix[np.arange(n), cluster] += 0.75
     mix[np.arange(n), secondary] += 0.2
     mix /= mix.sum(axis=1, keepdims=True)
-    year = np.clip(np.round(2024 - rng.gamma(2.0, 9.0, size=n)), 1925, 2025).astype(np.int32)
+    year = np.clip(np.round(spec.max_year - 1 - rng.gamma(2.0, 9.0, size=n)), 1925, spec.max_year).astype(np.int32)
     day_of_year = rng.integers(1, 365, size=n)
     release = np.array([dt.date(int(y), 1, 1) + dt.timedelta(days=int(d) - 1)
                         for y, d in zip(year, day_of_year, strict=True)])
@@ -152,16 +161,21 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
         blocks.append((users, items))
     users = np.concatenate([b[0] for b in blocks])
     items = np.concatenate([b[1] for b in blocks])
-    aff = np.einsum("ij,ij->i", tastes[users], films["mix"][items])
+    aff = np.empty(users.size)
+    step = 2_000_000  # row slices: tastes[users] for 32M ratings would be 3 GB at once
+    for lo in range(0, users.size, step):
+        sl = slice(lo, lo + step)
+        aff[sl] = np.einsum("ij,ij->i", tastes[users[sl]], films["mix"][items[sl]])
     centred = aff - (tastes @ films["mix"].mean(axis=0))[users]
     raw = (3.3 + user_bias[users] + films["bias"][items] + 3.0 * centred
            + rng.normal(0.0, 0.55, size=users.size))
     rating = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
-    start = rng.uniform(START, END - 200 * DAY, size=n_users)
-    span = np.minimum(rng.lognormal(np.log(4 * 365 * DAY), 0.6, size=n_users), END - start)
+    end = min(END, dt.datetime(spec.end_year, 10, 31, tzinfo=dt.UTC).timestamp())
+    start = rng.uniform(START, end - 200 * DAY, size=n_users)
+    span = np.minimum(rng.lognormal(np.log(4 * 365 * DAY), 0.6, size=n_users), end - start)
     ts = start[users] + rng.uniform(0, 1, size=users.size) * span[users]
     ts = np.maximum(ts, release_ts[items] + 30 * DAY)
-    ts = np.minimum(ts, END).astype(np.int64)
+    ts = np.minimum(ts, end).astype(np.int64)
     ts = ts + rng.integers(0, 3_600, size=users.size)  # same-day films get distinct times
     return pl.DataFrame({
         "userId": (users + 1).astype(np.int64),
@@ -355,6 +369,38 @@ def daily_export_entries(community: Community, day: dt.date, users: int, per_use
         "scrape_date": [day] * n,
     }, schema_overrides={"film_key": pl.Utf8, "tags": pl.Utf8, "watched_date": pl.Date,
                          "logged_date": pl.Date, "scrape_date": pl.Date})
+
+
+def member_exports(community: Community, out: Path, members: int = 20, films_each: int = 120,
+                   seed: int = 13) -> list[Path]:
+    """Letterboxd data exports (folders: profile, ratings, watched) for ``members`` synthetic
+    Letterboxd members, with films drawn by popularity: the people lbx writes lists for."""
+    rng = np.random.default_rng(seed)
+    weights = community.films["weight"].to_numpy()
+    films = community.films
+    paths = []
+    for m in range(members):
+        username = f"synthmember{m:03d}"
+        picks = rng.choice(weights.size, size=min(films_each, weights.size), replace=False,
+                           p=weights / weights.sum())
+        info = films[np.sort(picks)]
+        stars = np.clip(np.round(rng.normal(3.5, 0.9, size=info.height) * 2) / 2, 0.5, 5.0)
+        day = dt.date(2026, 10, 1)
+        rows = pl.DataFrame({
+            "Date": [day.isoformat()] * info.height,
+            "Name": info["title"],
+            "Year": info["year"],
+            "Letterboxd URI": [f"https://boxd.it/sy{i}" for i in info["movieId"].to_list()],
+        })
+        root = out / f"{username}_2026-10"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "profile.csv").write_text(
+            "Date Joined,Username,Given Name,Family Name,Email Address,Location,Website,Bio,Pronoun,"
+            f"Favorite Films\n2020-01-01,{username},Synth,,,,,,,\n", encoding="utf-8")
+        rows.write_csv(root / "watched.csv")
+        rows.with_columns(pl.Series("Rating", stars)).write_csv(root / "ratings.csv")
+        paths.append(root)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lbx_orchestration.core.warehouse import connect, duckdb_path, read_frame, table_exists
+import polars as pl
+
+from lbx_orchestration.core.tables import RECOMMENDATIONS
+from lbx_orchestration.core.warehouse import WarehouseError, connect, duckdb_path, read_frame, table_exists
 
 
 def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | None = None) -> str:
@@ -25,57 +29,122 @@ def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | No
     return "\n".join(lines)
 
 
+def _waiting(message: str) -> None:
+    print(f"lbx: {message}", file=sys.stderr)
+
+
+def _recommendation_rows(con, username: str, source: str | None, limit: int):  # noqa: ANN001
+    """(rows, the username as stored, other sources with the same name). Names match without
+    regard to case; a Letterboxd member wins over a MovieLens rater of the same name."""
+    where, params = "lower(username) = lower(?)", [username]
+    if source:
+        where += " and source = ?"
+        params.append(source)
+    found = con.execute(
+        f"select distinct source, username from {RECOMMENDATIONS} where {where} "
+        "order by source = 'letterboxd' desc, source, username", params
+    ).fetchall()
+    if not found:
+        return None, username, []
+    chosen_source, stored = found[0]
+    recs = read_frame(
+        con,
+        f"select rank, title, year, round(score, 3) as score, reason, source, model from {RECOMMENDATIONS} "
+        "where source = ? and username = ? order by rank limit ?",
+        [chosen_source, stored, limit],
+    )
+    return recs, stored, [s for s, _ in found[1:] if s != chosen_source]
+
+
 def cmd_recs(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else duckdb_path()
     if not db.exists():
         print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
         return 1
-    with connect(db, read_only=True) as con:
-        if not table_exists(con, "serving.user_recommendations"):
-            print(f"{db} has no serving.user_recommendations yet: materialize user_recommendations",
-                  file=sys.stderr)
-            return 1
-        params: list = [args.username]
-        where = "username = ?"
-        if args.source:
-            where += " and source = ?"
-            params.append(args.source)
-        recs = read_frame(
-            con,
-            f"select rank, title, year, round(score, 3) as score, reason, source, model from "
-            f"serving.user_recommendations where {where} order by source, rank limit ?",
-            [*params, args.limit],
-        )
-    if recs.height == 0:
-        print(f"unknown user {args.username!r}: no recommendations in {db} "
-              "(import their Letterboxd export with `lbx import`)", file=sys.stderr)
+    try:
+        with connect(db, read_only=True, wait_seconds=args.wait, on_wait=_waiting) as con:
+            if not table_exists(con, RECOMMENDATIONS):
+                print(f"{db} has no {RECOMMENDATIONS} yet: run `make demo` (or materialize user_recommendations)",
+                      file=sys.stderr)
+                return 1
+            recs, stored, others = _recommendation_rows(con, args.username, args.source, args.limit)
+    except WarehouseError as exc:
+        print(f"lbx: {exc}", file=sys.stderr)
+        return 1
+    if recs is None or recs.height == 0:
+        print(f"unknown user {args.username!r}: nobody of that name has recommendations in {db}. "
+              "Import their Letterboxd export first: `lbx import PATH` gives them a list at once.",
+              file=sys.stderr)
         return 1
     first = recs.row(0, named=True)
-    print(f"Recommendations for {args.username} ({first['source']}, model {first['model']}):\n")
+    print(f"Recommendations for {stored} ({first['source']}, model {first['model']}):\n")
     print(_table(recs.to_dicts(), ["rank", "title", "year", "score", "reason"], {"title": 40, "reason": 90}))
+    for other in others:
+        print(f"\n(a {other} user is also named {stored!r}: `lbx recs {stored} --source {other}`)")
     return 0
+
+
+def _report_to_dagster(done, path: str) -> None:  # noqa: ANN001
+    """Let the Dagster UI (`make ui`) show the import too; an import never fails for this."""
+    try:
+        from lbx_orchestration.ingest.member_events import report_to_dagster
+
+        report_to_dagster(done, path)
+    except Exception as exc:  # noqa: BLE001
+        print(f"lbx: imported, but the Dagster instance was not told ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from lbx_orchestration.core.importer import import_export
     from lbx_orchestration.core.letterboxd.export import ExportError
-    from lbx_orchestration.resources import build_resources
+    from lbx_orchestration.core.members import onboard
+    from lbx_orchestration.core.tmdb.base import TmdbError
+    from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
 
-    tmdb = build_resources()["tmdb"]  # live TMDb search when a key is set, else the snapshot
+    db = Path(args.db) if args.db else duckdb_path()
     try:
-        with connect(args.db or None) as con:
-            report = import_export(con, Path(args.path), username=args.username, tmdb_source=tmdb.source())
+        done = onboard(Path(args.path), username=args.username, db=db, tmdb_source=tmdb_source_from_env(),
+                       wait_seconds=args.wait, on_wait=_waiting)
     except (ExportError, FileNotFoundError) as exc:
         print(f"import refused: {exc}", file=sys.stderr)
         return 1
+    except (WarehouseError, TmdbError) as exc:
+        print(f"import failed, nothing was changed: {exc}", file=sys.stderr)
+        return 1
+    report = done.report
+    _report_to_dagster(done, args.path)
     counts = report.counts
-    print(f"{report.username}: {report.status} (export {report.content_sha256[:12]})")
+    print(f"{report.username}: {report.status} (export {report.content_sha256[:12]}) in {done.seconds:.1f} s")
     print(f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "
           f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}")
-    print(f"  films resolved to TMDb ids: {report.resolved} of {report.films} ({report.resolved_share:.0%})")
-    if report.status != "unchanged":
-        print("  next: materialize the graph (or let the inbox sensor fold this user in) for recommendations")
+    print(_match_lines(report))
+    if done.recommendations.height == 0:
+        print(f"  no recommendations yet: {done.note}", file=sys.stderr)
+        return 2 if "cannot be loaded" in done.note else 0
+    print(f"\nTop 10 of {done.recommendations.height} for {report.username} (model {done.model}):\n")
+    top = done.recommendations.head(10).with_columns(pl.col("score").round(3))
+    print(_table(top.to_dicts(), ["rank", "title", "year", "reason"], {"title": 40, "reason": 90}))
+    print(f"\nThe whole list: lbx recs {report.username} --limit 50")
     return 0
+
+
+KIND_FILES = {"rating": "ratings.csv", "watched": "watched.csv", "diary": "diary.csv",
+              "review": "reviews.csv", "like": "likes/films.csv", "watchlist": "watchlist.csv"}
+
+
+def _match_lines(report) -> str:  # noqa: ANN001 (an ImportReport)
+    """Rated and watched films matched to TMDb, then the same per export file."""
+    lines = []
+    for kind, label in (("rating", "rated films"), ("watched", "watched films")):
+        matched, total, share = report.share(kind)
+        lines.append(f"  {label} matched to TMDb: {matched} of {total} ({share:.0%})")
+    per_file = [f"{KIND_FILES.get(k, k)} {m}/{n}" for k, (m, n) in report.by_kind.items()]
+    if per_file:
+        lines.append("  per file: " + ", ".join(per_file))
+    unmatched = report.films - report.resolved
+    if unmatched:
+        lines.append(f"  {unmatched} film entries unmatched or refused: `lbx unmatched {report.username}` lists them, "
+                     f"`lbx match {report.username} TITLE YEAR TMDB_ID` fixes one")
+    return "\n".join(lines)
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -83,7 +152,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.crawl.settings import cli_download_delay
 
     try:
-        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else None
+        overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else {}
+        if args.page_limit is not None:
+            overrides["page_limit"] = args.page_limit
         result = run_crawl(args.kind, list(args.users), base_url=args.base_url,
                            out=Path(args.out) if args.out else None, settings_override=overrides)
     except CrawlBlocked as exc:
@@ -92,6 +163,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     except (CrawlError, ValueError) as exc:
         print(f"crawl failed: {exc}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     stats = result.stats
     print(f"{len(result.items)} items from {stats.get('pages', 0)} pages "
           f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "
@@ -141,7 +214,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         observations = read_movielens_ratings(args.ratings)
         source = args.ratings
     else:
-        from lbx_orchestration.models.data import load_training_data
+        from lbx_orchestration.core.recsys.training_data import load_training_data
 
         db = Path(args.db) if args.db else duckdb_path()
         try:
@@ -182,7 +255,7 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         if args.ratings:
             observations, source = read_movielens_ratings(args.ratings), args.ratings
         else:
-            from lbx_orchestration.models.data import load_training_data, load_vote_counts
+            from lbx_orchestration.core.recsys.training_data import load_training_data, load_vote_counts
 
             db = Path(args.db) if args.db else duckdb_path()
             observations, db_features = load_training_data(db)
@@ -209,6 +282,68 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         print(f"Cold-film evaluation of {source}" + (f" with film features from {args.items}" if args.items else "")
               + "\n")
         print(report.to_markdown())
+
+
+def _progress_printer(label: str):  # noqa: ANN202
+    last = [0.0, -1]
+
+    def show(done: int, total: int | None) -> None:
+        import time
+
+        now = time.monotonic()
+        pct = int(100 * done / total) if total else -1
+        if now - last[0] < 0.5 and pct == last[1] and (total is None or done < total):
+            return
+        last[0], last[1] = now, pct
+        size = f"{done / 1e6:,.1f} MB" + (f" of {total / 1e6:,.1f} MB ({pct}%)" if total else "")
+        print(f"\rdownloading {label}: {size}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from lbx_orchestration.constants import data_dir
+    from lbx_orchestration.core.movielens.fetch import FetchError, fetch_movielens
+    from lbx_orchestration.core.movielens.settings_file import write_setting
+
+    dest = Path(args.dest) if args.dest else data_dir() / "movielens"
+    try:
+        result = fetch_movielens(args.name, dest, base_url=args.base_url,
+                                 progress=_progress_printer(f"{args.name}.zip"))
+    except FetchError as exc:
+        print(f"\nfetch failed: {exc}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    settings = write_setting("movielens_dir", str(result.directory.resolve()))
+    resumed = f", resumed from byte {result.resumed_from:,}" if result.resumed_from else ""
+    if result.attempts > 1:
+        resumed += f", {result.attempts - 1} cut connection(s) resumed with HTTP Range requests"
+    print(f"{args.name}: {result.zip_bytes / 1e6:,.1f} MB, MD5 {result.md5} verified{resumed}")
+    print(f"unpacked to {result.directory}\n")
+    print("MovieLens usage license, from the data set's README (GroupLens' terms: read them before "
+          "you use or share the data):\n")
+    print(result.license_text + "\n")
+    print(f"lbx will use it: {settings} now says movielens_dir = {str(result.directory.resolve())!r};")
+    print("the next materialization of movielens_ratings reads it (LBX_MOVIELENS_DIR, when set, still wins).")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from lbx_orchestration.sql_shell import SqlError, run, shell
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        return 1
+    try:
+        if not args.query:
+            return shell(db, sys.stdin, sys.stdout, sys.stderr, args.max_rows, sys.stdin.isatty(), wait=args.wait)
+        run(db, args.query, sys.stdout, args.max_rows, csv=args.csv, wait=args.wait, on_wait=_waiting)
+    except SqlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `lbx sql ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -216,6 +351,165 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lbx_orchestration.demo import materialize_everything
 
     return materialize_everything()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lbx_orchestration.web.app import WebSettings, create_app
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        return 1
+    settings = WebSettings(db=db, state_dir=Path(args.state_dir) if args.state_dir else None)
+    print(f"lbx serving {db} on http://{args.host}:{args.port}/ (API docs at /docs)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the members' web page and REST API (FastAPI) on loopback")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--state-dir", help="where the read-only snapshot lives (default <warehouse dir>/web)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+
+def _unmatched_frame(con, username: str):  # noqa: ANN001, ANN202
+    """A member's films without a TMDb id (refused, not found) or with an ambiguous one."""
+    from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+    from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
+
+    films = read_frame(
+        con,
+        f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
+        f"max(rating) as rating, string_agg(distinct kind, ',' order by kind) as kinds, "
+        f"max(tmdb_id) as source_id from {REVIEWS} where user_key = ? group by film_key",
+        [f"letterboxd:{username}"],
+    )
+    if films.height == 0:
+        return None
+    if not table_exists(con, RESOLUTION):
+        return films.filter(pl.col("source_id").is_null()).with_columns(
+            [pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items() if c not in films.columns])
+    res = read_frame(con, f"select * from {RESOLUTION}")
+    res = res.select([pl.col(c) if c in res.columns else pl.lit(None, t).alias(c)
+                      for c, t in RESOLUTION_SCHEMA.items()]).drop("film_title", "film_year")
+    frame = films.join(res, on="film_key", how="left").filter(
+        pl.col("source_id").is_null() & (pl.col("tmdb_id").is_null() | pl.col("ambiguous").fill_null(False)))
+    # a film appears under its boxd.it key and under title + year (diary rows): show it once
+    return (
+        frame.group_by("film_title", "film_year", maintain_order=True)
+        .agg(pl.col("rating").max(), pl.col("kinds"),
+             pl.all().exclude("film_title", "film_year", "rating", "kinds").first())
+        .sort(["rating", "film_title"], descending=[True, False], nulls_last=True)
+    )
+
+
+def _status(row: dict) -> tuple[str, str]:
+    """(status, best candidates) for one unmatched film."""
+    if row["method"] is None:
+        return "not resolved yet", ""
+    if row["method"] == "refused":
+        best = f"{row['candidate_title']} ({row['candidate_year'] or '?'}) #{row['candidate_id']}"
+        other = f"; #{row['runner_up_id']}" if row["runner_up_id"] else ""
+        return "refused", best + other
+    if row["tmdb_id"] is not None:
+        return "ambiguous", f"#{row['tmdb_id']} or #{row['runner_up_id']}"
+    return {"search_no_candidates": "no candidate", "search_no_match": "no similar title",
+            "no_title": "no title"}.get(row["method"], row["method"]), ""
+
+
+def cmd_unmatched(args: argparse.Namespace) -> int:
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+        return 1
+    from lbx_orchestration.core.tables import REVIEWS
+
+    with connect(db, read_only=True) as con:
+        if not table_exists(con, REVIEWS):
+            print(f"{db} has no imported films yet: run `lbx import`", file=sys.stderr)
+            return 1
+        frame = _unmatched_frame(con, args.username)
+    if frame is None:
+        print(f"unknown user {args.username!r}: nothing imported for them in {db}", file=sys.stderr)
+        return 1
+    rows = []
+    for row in frame.iter_rows(named=True):
+        status, best = _status(row)
+        kinds = sorted({k for ks in row["kinds"] for k in ks.split(",")})
+        rows.append({"title": row["film_title"], "year": row["film_year"], "rating": row["rating"],
+                     "seen as": ",".join(kinds), "status": status, "best candidates": best,
+                     "confidence": round(row["confidence"], 2) if best else None,
+                     "reason": row["reason"] or ""})
+    print(f"{args.username}: {len(rows)} films unmatched, refused or ambiguous\n")
+    if rows:
+        print(_table(rows, ["title", "year", "rating", "seen as", "status", "best candidates", "confidence",
+                            "reason"], {"title": 40, "best candidates": 45, "reason": 70}))
+        print(f"\nfix one with: lbx match {args.username} \"TITLE\" YEAR TMDB_ID")
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from lbx_orchestration.core.catalog import override_row, resolve_films, upgrade_resolution_table
+    from lbx_orchestration.core.tables import OVERRIDES, RESOLUTION, REVIEWS, UNRESOLVED
+    from lbx_orchestration.core.tmdb.base import TmdbError
+    from lbx_orchestration.core.tmdb.normalize import match_key
+    from lbx_orchestration.core.tmdb.snapshot import display_title, release_year
+    from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
+    from lbx_orchestration.core.warehouse import replace_many
+
+    db = Path(args.db) if args.db else duckdb_path()
+    if not db.exists():
+        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+        return 1
+    key = match_key(args.title)
+    if not key:
+        print(f"not a title: {args.title!r}", file=sys.stderr)
+        return 1
+    with connect(db) as con:
+        films = read_frame(
+            con,
+            f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
+            f"cast(null as bigint) as tmdb_id from {REVIEWS} where user_key = ? and film_year is not distinct "
+            f"from ? and tmdb_id is null group by film_key",
+            [f"letterboxd:{args.username}", args.year],
+        ) if table_exists(con, REVIEWS) else pl.DataFrame()
+        if films.height:
+            films = films.filter(pl.col("film_title").map_elements(match_key, return_dtype=pl.Utf8) == key)
+        if films.height == 0:
+            print(f"{args.username} has no film {args.title!r} ({args.year}) without a TMDb id from its source: "
+                  f"`lbx unmatched {args.username}` lists the films to fix", file=sys.stderr)
+            return 1
+        try:
+            details = tmdb_source_from_env().movie_details(args.tmdb_id)
+        except TmdbError as exc:
+            print(f"TMDb error: {exc}", file=sys.stderr)
+            return 1
+        if details is None and not args.force:
+            print(f"TMDb has no movie {args.tmdb_id} (offline: the bundled snapshot does not hold it; "
+                  "--force stores it anyway)", file=sys.stderr)
+            return 1
+        override = override_row(args.username, args.title, args.year, args.tmdb_id)
+        rows = resolve_films(films, source=None, overrides=override)  # every row is the override
+        writes = {
+            OVERRIDES: (override, {"title_key": [key], "film_year": [args.year]}),
+            RESOLUTION: (rows, {"film_key": rows["film_key"].to_list()}),
+        }
+        if table_exists(con, UNRESOLVED):
+            writes[UNRESOLVED] = (rows.select("film_key").clear(), {"film_key": rows["film_key"].to_list()})
+        upgrade_resolution_table(con, RESOLUTION)
+        replace_many(con, writes)
+    print(f"{args.username}: {args.title!r} ({args.year}) is now TMDb {args.tmdb_id}, "
+          + (f"{display_title(details)} ({release_year(details) or '?'})" if details else "unknown to TMDb here")
+          + f", for {rows.height} film entries.")
+    print("  this wins over search on every later import and film_catalog run; `lbx import` the export "
+          "again (or wait for the next refresh) to update the list")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,13 +521,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--source", choices=["letterboxd", "movielens"])
     p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_recs)
 
-    p = sub.add_parser("import", help="import a Letterboxd data export (zip or folder)")
+    p = sub.add_parser("import", help="import a Letterboxd data export (zip or folder) and print the "
+                                      "member's recommendations from the served model")
     p.add_argument("path")
-    p.add_argument("--username")
+    p.add_argument("--username", help="default: profile.csv, or the export's file name")
     p.add_argument("--db")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("unmatched", help="list a member's films without a TMDb match, with the best candidates")
+    p.add_argument("username")
+    p.add_argument("--db")
+    p.set_defaults(func=cmd_unmatched)
+
+    p = sub.add_parser("match", help="fix one film's TMDb match; wins over search from then on")
+    p.add_argument("username")
+    p.add_argument("title")
+    p.add_argument("year", type=int)
+    p.add_argument("tmdb_id", type=int)
+    p.add_argument("--force", action="store_true", help="store an id the TMDb source does not know")
+    p.add_argument("--db")
+    p.set_defaults(func=cmd_match)
 
     p = sub.add_parser("crawl", help="opt-in, polite crawl of Letterboxd RSS feeds or profile pages")
     p.add_argument("kind", choices=["rss", "profile"])
@@ -241,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="https://letterboxd.com")
     p.add_argument("--out", help="write the parsed items as JSON lines")
     p.add_argument("--delay", type=float, help="seconds between requests (at least 1)")
+    p.add_argument("--page-limit", type=int, help="most pages one crawl reads before it stops with an error "
+                   "(default 10,000); a page that repeats an earlier one ends its listing anyway")
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("tmdb", help="TMDb look-ups")
@@ -264,8 +577,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("fetch", help="download a data set lbx can use")
+    fsub = p.add_subparsers(dest="fetch_command", required=True)
+    m = fsub.add_parser("movielens", help="download, verify and unpack a MovieLens data set from GroupLens")
+    m.add_argument("name", choices=["ml-latest-small", "ml-25m", "ml-32m"])
+    m.add_argument("--base-url", default="https://files.grouplens.org/datasets/movielens")
+    m.add_argument("--dest", help="folder to unpack into (default data/movielens)")
+    m.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("sql", help="read-only SQL on the warehouse: one query, or a shell without QUERY")
+    p.add_argument("query", nargs="?", help="SQL to run (omit for a shell; statements can also come on stdin)")
+    p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    p.add_argument("--max-rows", type=int, default=100, help="rows printed per result (default 100)")
+    p.add_argument("--csv", action="store_true", help="print the result of QUERY as CSV")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
+    p.set_defaults(func=cmd_sql)
+
     p = sub.add_parser("demo", help="materialize the whole graph on the bundled data")
     p.set_defaults(func=cmd_demo)
+
+    _add_serve_parser(sub)
     return parser
 
 

@@ -20,9 +20,16 @@ SCRAPE_DATES_START = "2024-01-01"
 
 
 def dbt_executable() -> str:
-    """The dbt beside this Python (a venv's bin/ need not be on PATH)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """The dbt beside this Python (a venv's bin/ need not be on PATH).
+
+    ``lbx-dbt`` (lbx_orchestration/dbt_child.py, installed with the package) is dbt that dies with
+    the process that started it; plain ``dbt`` is the fallback before the package is installed.
+    """
+    for name in ("lbx-dbt", "dbt"):
+        candidate = Path(sys.executable).parent / name
+        if candidate.exists():
+            return str(candidate)
+    return "dbt"
 
 
 def data_dir() -> Path:
@@ -31,3 +38,7 @@ def data_dir() -> Path:
 
 def models_dir() -> Path:
     return Path(os.environ.get("LBX_MODELS_DIR", str(data_dir() / "models")))
+
+
+def inbox_dir() -> Path:
+    return Path(os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")))

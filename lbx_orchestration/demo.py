@@ -5,29 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from typing import Any
 
 import dagster as dg
 
 from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.core.warehouse import connect, duckdb_path
+from lbx_orchestration.partitions import add_scrape_date
+from lbx_orchestration.runs import free_dead_runs
+
+
+def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partition: str,
+                      **kwargs: Any) -> dg.ExecuteInProcessResult:
+    """Every asset and check for one scrape date: what "Materialize all" in the UI runs."""
+    add_scrape_date(instance, partition)
+    # tmdb_catalog has release-month partitions: catalog_months materializes it on its own
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_monthly(a)]
+    return dg.materialize([*assets, *(defs.asset_checks or [])], resources=defs.resources, partition_key=partition,
+                          instance=instance, raise_on_error=False, **kwargs)
 
 
 def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     from lbx_orchestration.definitions import defs
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_onboarding(a)
-              and not _is_monthly(a)]
+    for freed in free_dead_runs(instance):
+        print(f"recovered: {freed}")
     started = time.perf_counter()
     catalog_months(instance)
-    result = dg.materialize(
-        [*assets, *(defs.asset_checks or [])],
-        resources=defs.resources,
-        partition_key=partition,
-        instance=instance,
-        raise_on_error=False,
-        tags={"lbx/origin": "make-demo"},
-    )
+    result = materialize_graph(defs, instance, partition, tags={"lbx/origin": "make-demo"})
     elapsed = time.perf_counter() - started
     checks = result.get_asset_check_evaluations()
     failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
@@ -49,10 +55,10 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     print(f"""
 Where to look
   DuckDB file : {db}
-  users served: {users} ({', '.join(letterboxd)} from Letterboxd exports, the rest MovieLens)
+  members     : {users} ({', '.join(letterboxd)})
   try         : .venv/bin/lbx recs {who}
-                .venv/bin/python -c "import duckdb; duckdb.connect('{db}', read_only=True).sql(\\"{query}\\").show()"
-  the UI      : make ui   (dagster dev -w workspace.yaml, then open http://127.0.0.1:3000)
+                .venv/bin/lbx sql \"{query}\"   (or .venv/bin/lbx sql for a SQL shell)
+  the UI      : make ui   (dg dev, then open http://127.0.0.1:3000)
 """)
     return 0
 
@@ -82,7 +88,3 @@ def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
 
 def _is_monthly(asset: dg.AssetsDefinition) -> bool:
     return isinstance(asset.partitions_def, dg.MonthlyPartitionsDefinition)
-
-
-def _is_onboarding(asset: dg.AssetsDefinition) -> bool:
-    return isinstance(asset.partitions_def, dg.DynamicPartitionsDefinition)

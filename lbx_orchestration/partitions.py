@@ -1,9 +1,11 @@
 import dagster as dg
 
-from lbx_orchestration.constants import SCRAPE_DATES_START
+#: the days lbx collected observations (the bundled sample's, each import's, each nightly run's):
+#: a partition exists only for a day that has data, so the UI never shows a wall of missing days.
+#: Added by the demo, the nightly schedule, the inbox sensor and imports.
+scrape_date_partitions = dg.DynamicPartitionsDefinition(name="scrape_dates")
 
-#: the day an observation was collected; end_offset=1 keeps today's partition available
-scrape_date_partitions = dg.DailyPartitionsDefinition(start_date=SCRAPE_DATES_START, end_offset=1)
 
-#: Letterboxd users onboarded through the inbox (one partition per person, never date x user)
-letterboxd_user_partitions = dg.DynamicPartitionsDefinition(name="letterboxd_users")
+def add_scrape_date(instance: dg.DagsterInstance, day: str) -> None:
+    if not instance.has_dynamic_partition(scrape_date_partitions.name, day):
+        instance.add_dynamic_partitions(scrape_date_partitions.name, [day])

@@ -19,10 +19,11 @@ from lbx_orchestration.constants import (
     BUNDLED_EXPORTS_DIR,
     BUNDLED_MOVIELENS_DIR,
     DBT_PROJECT_DIR,
-    REPO_ROOT,
     dbt_executable,
+    inbox_dir,
     models_dir,
 )
+from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.snapshot import BUNDLED_SNAPSHOT, TmdbSnapshot
 from lbx_orchestration.core.warehouse import duckdb_path
@@ -67,6 +68,7 @@ class LiveTmdbResource(TmdbResource):
     max_age_days: int = 30
 
     def source(self) -> TmdbSource:
+        from lbx_orchestration.core.tmdb.cache import TmdbCache
         from lbx_orchestration.core.tmdb.client import TmdbClient
 
         return TmdbClient(
@@ -76,6 +78,7 @@ class LiveTmdbResource(TmdbResource):
             rate_limit=self.rate_limit,
             max_concurrency=self.max_concurrency,
             country=self.country,
+            cache=TmdbCache(duckdb_path()),  # the warehouse's cache: alternative titles
         )
 
     def describe(self) -> str:
@@ -86,7 +89,7 @@ class LetterboxdResource(dg.ConfigurableResource):
     """Where Letterboxd data comes from. Exports first; RSS and the crawler are opt-in."""
 
     export_dirs: list[str] = Field(default_factory=lambda: [str(BUNDLED_EXPORTS_DIR)])
-    inbox_dir: str = str(REPO_ROOT / "inbox")
+    inbox_dir: str = Field(default_factory=lambda: str(inbox_dir()))
     rss_users: list[str] = Field(default_factory=list, description="users whose RSS feed is read nightly")
     base_url: str = "https://letterboxd.com"
     crawl_enabled: bool = False
@@ -103,9 +106,8 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
     min_vote_count: int = 0
-    # the main list blends collaborative and content candidates (core/recsys/blend.py): the
-    # content model gets content / (collaborative + content) of the slots, for films released in
-    # the last blend_recent_years years of the data
+    # the main list fuses the collaborative list with the content model's films of the last
+    # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
     blend_collaborative_weight: float = 0.8
     blend_content_weight: float = 0.2
     blend_recent_years: int = 5
@@ -113,6 +115,10 @@ class LbxSettings(dg.ConfigurableResource):
     new_for_you_top_n: int = 20
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
+    lock_timeout: float = Field(
+        default_factory=lambda: float(os.environ.get("LBX_LOCK_TIMEOUT", "120")),
+        description="seconds dbt waits for another process to release the warehouse file (LBX_LOCK_TIMEOUT)",
+    )
 
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -126,14 +132,15 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
     warehouse = duckdb_path()
     warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
+    inbox_dir().mkdir(parents=True, exist_ok=True)  # nor an inbox
     resources: dict[str, Any] = {
         "duckdb": DuckDBResource(database=str(warehouse)),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(
-            inbox_dir=os.environ.get("LBX_INBOX_DIR", str(REPO_ROOT / "inbox")),
+            inbox_dir=str(inbox_dir()),
             export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
         ),
-        "settings": LbxSettings(movielens_dir=os.environ.get("LBX_MOVIELENS_DIR", str(BUNDLED_MOVIELENS_DIR))),
+        "settings": LbxSettings(movielens_dir=movielens_dir_setting(str(BUNDLED_MOVIELENS_DIR))),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
     }
     resources.update(overrides or {})

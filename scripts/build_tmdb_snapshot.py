@@ -4,7 +4,8 @@ Run once by a maintainer (`make snapshot`); the product never reads the dumps.
 Each record has the shape of TMDb's movie-details response with
 ``append_to_response=credits,keywords``; a field no dump holds stays absent.
 ``_lbx`` records which dumps contributed and, for films no dump describes, the
-MovieLens title so the snapshot can still resolve them by title.
+MovieLens title so the snapshot can still resolve them by title. The films of 2018-2024
+(``recent-2018-2024/``) bring details without overview, keywords or credits.
 
 Usage: python scripts/build_tmdb_snapshot.py [--dumps ../shared/data/tmdb]
        [--movielens lbx_orchestration/sample_data/movielens] [--out ...movies.jsonl.gz]
@@ -52,6 +53,25 @@ def _positive(value: Any) -> Any:
 def _set(record: dict[str, Any], key: str, value: Any) -> None:
     if value not in (None, "", [], {}) and key not in record:
         record[key] = value
+
+
+def _add_recent(r: dict[str, Any], row: dict[str, str]) -> None:
+    """A row of TMDb movie details (2018-2024). The overview, tagline, images and company
+    lists are left out: nothing in lbx reads them and they would triple the snapshot."""
+    _set(r, "title", row["title"])
+    _set(r, "original_title", row["original_title"])
+    _set(r, "release_date", row["release_date"])
+    _set(r, "imdb_id", row["imdb_id"])
+    genres = ast.literal_eval(row["genres"]) if row["genres"] else []
+    _set(r, "genres", [{"id": g["id"], "name": g["name"]} for g in genres])
+    _set(r, "original_language", row["original_language"])
+    _set(r, "runtime", _positive(_num(row["runtime"], int)))
+    _set(r, "budget", _positive(_num(row["budget"], int)))
+    _set(r, "revenue", _positive(_num(row["revenue"], int)))
+    _set(r, "popularity", _num(row["popularity"]))
+    _set(r, "vote_average", _num(row["vote_average"]))
+    _set(r, "vote_count", _num(row["vote_count"], int))
+    _set(r, "status", row["status"])
 
 
 def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
@@ -123,6 +143,12 @@ def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
                     for n in row["director"].split("|") if n
                 ],
             }
+
+    for path in sorted((dumps / "recent-2018-2024").glob("final_tmdb_data_*.csv.gz")):
+        for row in _rows(path):
+            if not (row.get("id") or "").isdigit() or int(row["id"]) <= 0:
+                continue  # each file starts with a row of empty values; a few rows are shifted
+            _add_recent(rec(int(float(row["id"])), "recent-2018-2024"), row)
 
     ml_links = {
         int(row["movieId"]): int(row["tmdbId"])

@@ -24,8 +24,8 @@ from lbx_orchestration.core.recsys.blend import BlendWeights  # noqa: E402
 from lbx_orchestration.core.recsys.blend_eval import choose_blend, run_blend_protocol  # noqa: E402
 from lbx_orchestration.core.recsys.cold import CONTENT_MODELS, run_cold_protocol, with_vote_bins  # noqa: E402
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
+from lbx_orchestration.core.recsys.training_data import film_years, load_training_data, load_vote_counts  # noqa: E402
 from lbx_orchestration.core.warehouse import connect, duckdb_path  # noqa: E402
-from lbx_orchestration.models.data import film_years, load_training_data, load_vote_counts  # noqa: E402
 from lbx_orchestration.resources import LbxSettings  # noqa: E402
 
 COLLABORATIVE = ("popularity", "itemknn", "ease", "als", "lightfm_cf")

@@ -1,8 +1,12 @@
-"""Import one Letterboxd export into the warehouse: the path shared by `lbx import` and the inbox.
+"""Import one Letterboxd export into the warehouse: the path shared by `lbx import`, the inbox
+and the web upload.
 
-The export is read (and refused) before anything is written; the writes (raw entries, the
-imports ledger, the user's observations for one scrape date, and resolutions of films not yet
-resolved) happen in one transaction, so a failure leaves every table as it was.
+Three phases, so the warehouse is held only while writing: ``prepare_import`` reads (and
+refuses) the export with no database at all; ``resolve_import`` gives its new films TMDb ids
+(reading the known ones first); ``write_import`` writes raw entries, the ledger row, the user's
+observations for one scrape date and the new resolutions in ONE transaction, so a failure
+leaves every table as it was. An export older than the one already imported for that member
+is refused: a newer export always wins.
 """
 
 from __future__ import annotations
@@ -15,16 +19,22 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA, resolve_films
+from lbx_orchestration.core.catalog import (
+    RESOLUTION_SCHEMA,
+    match_summary,
+    override_resolutions,
+    read_overrides,
+    resolve_films,
+    reusable,
+    upgrade_resolution_table,
+)
+from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
 from lbx_orchestration.core.observations import export_observations
+from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, RESOLUTION, REVIEWS
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.warehouse import read_frame, replace_many, table_exists
 
-EXPORT_ENTRIES = "raw.letterboxd_export_entries"
-EXPORT_IMPORTS = "raw.letterboxd_imports"
-REVIEWS = "ingest.reviews"
-RESOLUTION = "metadata.film_resolution"
 EXPORT_SOURCE = "letterboxd_export"
 
 IMPORTS_SCHEMA: dict[str, pl.DataType] = {
@@ -33,9 +43,15 @@ IMPORTS_SCHEMA: dict[str, pl.DataType] = {
     "content_sha256": pl.Utf8(),
     "scrape_date": pl.Date(),
     "imported_at": pl.Datetime("us"),
+    "exported_at": pl.Datetime("us"),
+    "status": pl.Utf8(),
 }
 
 Status = Literal["imported", "updated", "unchanged"]
+
+
+class OlderExport(ExportError):
+    """The export predates the one already imported for this member: importing it would lose rows."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,12 @@ class ImportReport:
     resolved: int = 0  # of those, how many have a TMDb id
     resolved_share: float = 0.0
     tmdb_films: int = 0  # distinct TMDb ids among them
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (matched, films)
+
+    def share(self, kind: str) -> tuple[int, int, float]:
+        """(matched, films, share) for one kind of observation (rating, watched, diary ...)."""
+        matched, total = self.by_kind.get(kind, (0, 0))
+        return matched, total, matched / total if total else 1.0
 
     @property
     def user_key(self) -> str:
@@ -65,28 +87,81 @@ class ImportReport:
             "resolved": self.resolved,
             "resolved_share": round(self.resolved_share, 4),
             "tmdb_films": self.tmdb_films,
+            **{f"{kind}_matched": m for kind, (m, _) in self.by_kind.items()},
+            **{f"{kind}_films": n for kind, (_, n) in self.by_kind.items()},
+            "rated_matched_share": round(self.share("rating")[2], 4),
+            "watched_matched_share": round(self.share("watched")[2], 4),
         }
+
+
+@dataclass(frozen=True)
+class PreparedImport:
+    """An export read and turned into observations; nothing touched the warehouse yet."""
+
+    export: LetterboxdExport
+    scrape_date: dt.date
+    observations: pl.DataFrame
+    films: pl.DataFrame  # film_key, film_title, film_year, tmdb_id: one row per film
+
+    @property
+    def username(self) -> str:
+        return self.export.username
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    content_sha256: str
+    exported_at: dt.datetime | None
+    imported_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ResolvedImport:
+    prepared: PreparedImport
+    previous: LedgerEntry | None
+    known: pl.DataFrame  # resolutions already in the warehouse
+    resolved: pl.DataFrame  # new resolutions to write
 
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _previous_sha(con: duckdb.DuckDBPyConnection, username: str) -> str | None:
+def prepare_import(
+    path: str | os.PathLike[str], username: str | None = None, scrape_date: dt.date | None = None
+) -> PreparedImport:
+    """Read the export (raises ExportError naming the file and line for a bad one)."""
+    export = read_export(path, username)
+    scrape_date = scrape_date or _today()
+    observations = export_observations(export.entries, scrape_date)
+    films = observations.group_by("film_key", maintain_order=True).agg(
+        pl.col("film_title").first(), pl.col("film_year").first(), pl.col("tmdb_id").max()
+    )
+    return PreparedImport(export, scrape_date, observations, films)
+
+
+def last_import(con: duckdb.DuckDBPyConnection, username: str) -> LedgerEntry | None:
     if not table_exists(con, EXPORT_IMPORTS):
         return None
+    columns = {r[0] for r in con.execute(f"describe {EXPORT_IMPORTS}").fetchall()}
+    exported = "exported_at" if "exported_at" in columns else "null::timestamp"
     rows = con.execute(
-        f"select content_sha256 from {EXPORT_IMPORTS} where username = ? "
+        f"select content_sha256, {exported}, imported_at from {EXPORT_IMPORTS} where username = ? "
         "order by imported_at desc limit 1",
         [username],
     ).fetchall()
-    return rows[0][0] if rows else None
+    return LedgerEntry(*rows[0]) if rows else None
 
 
-def _user_films(observations: pl.DataFrame) -> pl.DataFrame:
-    return observations.group_by("film_key", maintain_order=True).agg(
-        pl.col("film_title").first(), pl.col("film_year").first(), pl.col("tmdb_id").max()
-    )
+def check_newer(prepared: PreparedImport, previous: LedgerEntry | None) -> None:
+    """Refuse an export older than the member's last import: it would roll their history back."""
+    new, old = prepared.export.exported_at, previous.exported_at if previous else None
+    if new is not None and old is not None and new < old:
+        raise OlderExport(
+            f"{prepared.export.source_name}: this export of {prepared.username} was made {new:%Y-%m-%d %H:%M}, "
+            f"before the one already imported ({old:%Y-%m-%d %H:%M}, on {previous.imported_at:%Y-%m-%d}); "
+            "importing it would lose newer ratings, so nothing was changed. Import your newest export."
+        )
 
 
 def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
@@ -94,12 +169,19 @@ def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.Da
         return pl.DataFrame(schema=RESOLUTION_SCHEMA)
     con.register("_lbx_keys", pl.DataFrame({"film_key": keys}).to_arrow())
     try:
-        return read_frame(
-            con,
-            f"select r.* from {RESOLUTION} r join _lbx_keys k using (film_key)",
-        )
+        return read_frame(con, f"select r.* from {RESOLUTION} r join _lbx_keys k using (film_key)")
     finally:
         con.unregister("_lbx_keys")
+
+
+def read_state(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> tuple[LedgerEntry | None, pl.DataFrame]:
+    """What the warehouse already knows: the member's last import and the known resolutions that
+    still hold, with the members' corrections (``lbx match``) applied: those win over search."""
+    known = _known_resolutions(con, prepared.films["film_key"].to_list())
+    overrides = read_overrides(con)
+    fixed = override_resolutions(prepared.films, overrides)
+    known = reusable(known, overrides).join(fixed.select("film_key"), on="film_key", how="anti")
+    return last_import(con, prepared.username), pl.concat([known, fixed])
 
 
 def _default_source() -> TmdbSource:
@@ -108,28 +190,90 @@ def _default_source() -> TmdbSource:
     return TmdbSnapshot()
 
 
+def resolve_import(
+    prepared: PreparedImport,
+    previous: LedgerEntry | None,
+    known: pl.DataFrame,
+    tmdb_source: TmdbSource | None = None,
+) -> ResolvedImport:
+    """Refuse an older export, then resolve the films the warehouse has not resolved yet."""
+    check_newer(prepared, previous)
+    unchanged = previous is not None and previous.content_sha256 == prepared.export.content_sha256
+    new_films = prepared.films.join(known.select("film_key"), on="film_key", how="anti")
+    resolved = (
+        resolve_films(new_films, tmdb_source or _default_source())
+        if new_films.height and not unchanged
+        else pl.DataFrame(schema=RESOLUTION_SCHEMA)
+    )
+    return ResolvedImport(prepared, previous, known, resolved)
+
+
+def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> ImportReport:
+    """Write one import in one transaction (nothing when the same content is already there)."""
+    prepared = plan.prepared
+    export, user = prepared.export, prepared.username
+    current = last_import(con, user)  # another import may have landed since read_state
+    if current != plan.previous:
+        check_newer(prepared, current)
+    resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
+    unchanged = current is not None and current.content_sha256 == export.content_sha256
+    if unchanged and not _later(export.exported_at, current.exported_at):
+        return _report(prepared, "unchanged", resolutions)
+    status: Status = "imported" if current is None else "unchanged" if unchanged else "updated"
+    ledger = pl.DataFrame(
+        {
+            "username": [user],
+            "source_name": [export.source_name],
+            "content_sha256": [export.content_sha256],
+            "scrape_date": [prepared.scrape_date],
+            "imported_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            "exported_at": [export.exported_at],
+            "status": [status],
+        },
+        schema=IMPORTS_SCHEMA,
+    )
+    if unchanged:  # the same content exported again later: only the ledger learns of it
+        replace_many(con, {EXPORT_IMPORTS: (ledger, None)})
+        return _report(prepared, status, resolutions)
+    entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
+    # new resolutions, and corrections: each replaces its film's row (stale rows included)
+    fresh = pl.concat([plan.resolved, plan.known.filter(pl.col("method") == "override")], how="vertical_relaxed")
+    upgrade_resolution_table(con, RESOLUTION)
+    replace_many(con, {  # every write of one import in one transaction
+        EXPORT_ENTRIES: (entries, {"username": [user]}),
+        EXPORT_IMPORTS: (ledger, None),  # the ledger keeps every file ever imported
+        REVIEWS: (prepared.observations, {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE],
+                                          "user_key": [f"letterboxd:{user}"]}),
+        RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
+    })
+    return _report(prepared, status, resolutions)
+
+
+def _later(new: dt.datetime | None, old: dt.datetime | None) -> bool:
+    return new is not None and (old is None or new > old)
+
+
 def _counts(export: LetterboxdExport) -> dict[str, int]:
     summary = export.summary()
-    return {k: int(summary.get(k, 0)) for k in
-            ("rated", "watched", "watchlist", "diary", "likes", "reviews")}
+    return {k: int(summary.get(k, 0)) for k in ("rated", "watched", "watchlist", "diary", "likes", "reviews")}
 
 
-def _report(export: LetterboxdExport, status: Status, scrape_date: dt.date,
-            films: pl.DataFrame, resolutions: pl.DataFrame) -> ImportReport:
-    ids = films.join(resolutions.select("film_key", pl.col("tmdb_id").alias("_rid")),
-                     on="film_key", how="left")
+def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame) -> ImportReport:
+    films = prepared.films
+    ids = films.join(resolutions.select("film_key", pl.col("tmdb_id").alias("_rid")), on="film_key", how="left")
     resolved_ids = ids.select(pl.coalesce("tmdb_id", "_rid")).to_series().drop_nulls()
     resolved_keys = int(ids.filter(pl.coalesce("tmdb_id", "_rid").is_not_null()).height)
     return ImportReport(
-        username=export.username,
+        username=prepared.username,
         status=status,
-        content_sha256=export.content_sha256,
-        scrape_date=scrape_date,
-        counts=_counts(export),
+        content_sha256=prepared.export.content_sha256,
+        scrape_date=prepared.scrape_date,
+        counts=_counts(prepared.export),
         films=films.height,
         resolved=resolved_keys,
         resolved_share=resolved_keys / films.height if films.height else 1.0,
         tmdb_films=int(resolved_ids.n_unique()),
+        by_kind=match_summary(prepared.observations, resolutions),
     )
 
 
@@ -140,45 +284,11 @@ def import_export(
     scrape_date: dt.date | None = None,
     tmdb_source: TmdbSource | None = None,
 ) -> ImportReport:
-    """Import the export at ``path`` for scrape date ``scrape_date`` (default: today, UTC).
+    """All three phases on one connection (for callers that already hold the warehouse).
 
-    Raises ExportError (nothing written) for a bad export. Importing the same content again
-    for the same user writes nothing and reports ``unchanged``.
+    Raises ExportError (nothing written) for a bad or older export. Importing the same content
+    again for the same user writes nothing and reports ``unchanged``.
     """
-    export = read_export(path, username)
-    scrape_date = scrape_date or _today()
-    observations = export_observations(export.entries, scrape_date)
-    films = _user_films(observations)
-    known = _known_resolutions(con, films["film_key"].to_list())
-    previous = _previous_sha(con, export.username)
-    if previous == export.content_sha256:
-        return _report(export, "unchanged", scrape_date, films, known)
-
-    new_films = films.join(known.select("film_key"), on="film_key", how="anti")
-    resolved = (
-        resolve_films(new_films, tmdb_source or _default_source())
-        if new_films.height
-        else pl.DataFrame(schema=RESOLUTION_SCHEMA)
-    )
-    entries = export.entries.with_columns(pl.lit(scrape_date, pl.Date).alias("scrape_date"))
-    ledger = pl.DataFrame(
-        {
-            "username": [export.username],
-            "source_name": [export.source_name],
-            "content_sha256": [export.content_sha256],
-            "scrape_date": [scrape_date],
-            "imported_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],
-        },
-        schema=IMPORTS_SCHEMA,
-    )
-    user = export.username
-    replace_many(con, {  # every write of one import in one transaction
-        EXPORT_ENTRIES: (entries, {"username": [user]}),
-        EXPORT_IMPORTS: (ledger, {"username": [user]}),
-        REVIEWS: (observations, {"scrape_date": [scrape_date], "source": [EXPORT_SOURCE],
-                                 "user_key": [f"letterboxd:{user}"]}),
-        RESOLUTION: (resolved, None),
-    })
-    status: Status = "imported" if previous is None else "updated"
-    return _report(export, status, scrape_date, films, pl.concat([known, resolved],
-                                                                  how="vertical_relaxed"))
+    prepared = prepare_import(path, username, scrape_date)
+    previous, known = read_state(con, prepared)
+    return write_import(con, resolve_import(prepared, previous, known, tmdb_source))

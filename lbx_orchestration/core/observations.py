@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -57,16 +58,7 @@ def read_movielens(directory: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         directory / "ratings.csv",
         schema_overrides={"userId": pl.Int64, "movieId": pl.Int64, "rating": pl.Float64, "timestamp": pl.Int64},
     )
-    movies = pl.read_csv(directory / "movies.csv", schema_overrides={"movieId": pl.Int64})
-    links = pl.read_csv(
-        directory / "links.csv",
-        schema_overrides={"movieId": pl.Int64, "imdbId": pl.Utf8, "tmdbId": pl.Int64},
-    )
-    parts = [split_movielens_title(t) for t in movies["title"].to_list()]
-    movies = movies.with_columns(
-        pl.Series("film_title", [p[0] for p in parts], dtype=pl.Utf8),
-        pl.Series("film_year", [p[2] for p in parts], dtype=pl.Int32),
-    ).join(links, on="movieId", how="left")
+    movies = read_movielens_movies(directory)
     return ratings, movies
 
 
@@ -136,3 +128,81 @@ def export_observations(entries: pl.DataFrame, scrape_date: dt.date) -> pl.DataF
             .alias("event_at"),
         )
     ).unique(subset=["observation_id"], keep="last", maintain_order=True)
+
+
+RATINGS_CSV_COLUMNS = {"userId": "BIGINT", "movieId": "BIGINT", "rating": "DOUBLE", "timestamp": "BIGINT"}
+
+
+def read_movielens_movies(directory: Path) -> pl.DataFrame:
+    """movies.csv joined with links.csv, titles split into title and year (one row per film)."""
+    movies = pl.read_csv(directory / "movies.csv", schema_overrides={"movieId": pl.Int64})
+    links = pl.read_csv(
+        directory / "links.csv",
+        schema_overrides={"movieId": pl.Int64, "imdbId": pl.Utf8, "tmdbId": pl.Int64},
+    )
+    parts = [split_movielens_title(t) for t in movies["title"].to_list()]
+    return movies.with_columns(
+        pl.Series("film_title", [p[0] for p in parts], dtype=pl.Utf8),
+        pl.Series("film_year", [p[2] for p in parts], dtype=pl.Int32),
+    ).join(links, on="movieId", how="left")
+
+
+def movielens_ratings_sql(path: Path) -> tuple[str, list[str]]:
+    """A DuckDB query reading a MovieLens ``ratings.csv`` with fixed types (never through Python rows)."""
+    columns = ", ".join(f"'{k}': '{v}'" for k, v in RATINGS_CSV_COLUMNS.items())
+    return f"select * from read_csv(?, header = true, columns = {{{columns}}})", [str(path)]
+
+
+def movielens_observations_sql(ratings_table: str, movies_table: str) -> str:
+    """``movielens_observations`` as one DuckDB query over the raw tables (parameter: the scrape
+    date): 32 million ratings become observations without leaving the database."""
+    return f"""
+        select ?::date as scrape_date, 'movielens' as source, 'movielens' as platform,
+               r.userId::varchar as username, 'movielens:' || r.userId as user_key,
+               'ml:' || r.userId || ':' || r.movieId as observation_id, 'rating' as kind,
+               'ml:' || r.movieId as film_key, m.film_title::varchar as film_title,
+               m.film_year::integer as film_year, m.tmdbId::bigint as tmdb_id, r.rating::double as rating,
+               false as rewatch, null::boolean as liked,
+               make_timestamp(r.timestamp * 1000000)::date as event_date,
+               make_timestamp(r.timestamp * 1000000) as event_at
+        from {ratings_table} r left join {movies_table} m using (movieId)
+    """
+
+
+RSS_SOURCE = "letterboxd_rss"
+
+
+def rss_observations(items: list[dict[str, Any]], scrape_date: dt.date) -> pl.DataFrame:
+    """RSS diary items (core.letterboxd.rss.parse_feed rows) as observations."""
+    rows = []
+    for item in items:
+        tmdb_id = item.get("tmdb_id")
+        film_key = (f"tmdb:{tmdb_id}" if tmdb_id is not None
+                    else title_film_key(item.get("film_title"), item.get("film_year")))
+        watched = item.get("watched_date")
+        if isinstance(watched, str):
+            watched = dt.date.fromisoformat(watched)
+        username = item["username"]
+        local_id = item.get("guid") or f"{film_key}:{watched or ''}"
+        rows.append({
+            "scrape_date": scrape_date,
+            "source": RSS_SOURCE,
+            "platform": "letterboxd",
+            "username": username,
+            "user_key": f"letterboxd:{username}",
+            "observation_id": f"rss:{username}:{local_id}",
+            "kind": "diary",
+            "film_key": film_key,
+            "film_title": item.get("film_title"),
+            "film_year": item.get("film_year"),
+            "tmdb_id": tmdb_id,
+            "rating": item.get("rating"),
+            "rewatch": bool(item.get("rewatch")),
+            "liked": item.get("liked"),
+            "event_date": watched,
+            "event_at": dt.datetime.combine(watched, dt.time()) if watched else None,
+        })
+    if not rows:
+        return empty_reviews()
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return conform(frame).unique(subset=["observation_id"], keep="first", maintain_order=True)

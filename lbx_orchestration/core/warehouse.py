@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,90 @@ def duckdb_path() -> Path:
     return Path(os.environ.get("LBX_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)))
 
 
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be used; the message says why and what to do."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process held the DuckDB file for longer than we were willing to wait."""
+
+
+class WarehouseDamaged(WarehouseError):
+    """The file is not a DuckDB database (truncated, overwritten, or from another tool)."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_holder(message: str) -> str:
+    """'pid 123 (lbx import …)' from DuckDB's lock error, with the holder's command line when readable."""
+    found = _LOCK_HOLDER.search(message)
+    if not found:
+        return "another process"
+    pid = found["pid"]
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmdline = found["exe"]
+    return f"pid {pid} ({cmdline[:120]})"
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
+
+
+def open_with_wait(
+    path: str | Path,
+    read_only: bool = False,
+    wait_seconds: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting with a bounded back-off while another process holds it.
+
+    DuckDB allows one writing process per file: a nightly refresh, an import or a SQL shell can
+    hold it for a while. We retry (0.2 s doubling to 5 s) for at most ``wait_seconds`` and report
+    each wait through ``on_wait``; then WarehouseBusy names the holder. A file that is not a
+    DuckDB database raises WarehouseDamaged naming the file.
+    """
+    target = Path(path)
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    delay = 0.2
+    while True:
+        try:
+            return duckdb.connect(str(target), read_only=read_only)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if not _is_lock_error(exc):
+                if "not a valid DuckDB database" in message or "Corrupt" in message or "checksum" in message:
+                    raise WarehouseDamaged(
+                        f"the warehouse {target} is damaged or not a DuckDB file ({message}); move it "
+                        "aside and rebuild it with `make demo` (members re-import their exports)"
+                    ) from exc
+                raise
+            holder = lock_holder(message)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarehouseBusy(
+                    f"the warehouse {target} is in use by {holder}, and stayed so for {wait_seconds:g} s: "
+                    "wait for it to finish (a refresh, an import or a SQL shell) and try again"
+                ) from exc
+            if on_wait is not None:
+                on_wait(f"the warehouse is in use by {holder}; waiting (up to {remaining:.0f} s more)")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+
+
 @contextmanager
-def connect(path: str | Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: str | Path | None = None,
+    read_only: bool = False,
+    wait_seconds: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     target = Path(path) if path is not None else duckdb_path()
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target), read_only=read_only)
+    con = open_with_wait(target, read_only=read_only, wait_seconds=wait_seconds, on_wait=on_wait)
     try:
         yield con
     finally:
@@ -101,6 +181,8 @@ def replace_many(
             view = views[table]
             if not table_exists(con, table):
                 con.execute(f"create table {table} as select * from {view} limit 0")
+            else:
+                _add_missing_columns(con, table, view)
             clauses, params = [], []
             for column, values in (where or {}).items():
                 values = list(values)
@@ -116,6 +198,14 @@ def replace_many(
     finally:
         for view in views.values():
             con.unregister(view)
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
+    """A table written by an older lbx gains the columns a newer one writes (as nulls)."""
+    have = {r[0] for r in con.execute(f"describe {table}").fetchall()}
+    for name, kind, *_ in con.execute(f"describe {view}").fetchall():
+        if name not in have:
+            con.execute(f'alter table {table} add column "{name}" {kind}')
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> pl.DataFrame:

@@ -1,8 +1,10 @@
 """The features group: dbt models on DuckDB (with dbt tests as asset checks) and keyword TF-IDF."""
 
-
-import os
+import json
+import subprocess
+import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,13 +19,46 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.constants import DBT_PROJECT_DIR, dbt_executable
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
-from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table
+from lbx_orchestration.core.warehouse import (
+    WarehouseBusy,
+    duckdb_path,
+    lock_holder,
+    markdown_preview,
+    open_with_wait,
+    read_frame,
+    replace_table,
+)
 from lbx_orchestration.metadata.assets import TMDB_MOVIES, tmdb_movies
+from lbx_orchestration.resources import LbxSettings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
-if not dbt_project.manifest_path.exists():
-    # a fresh clone has no manifest yet: parse once (offline, no database needed)
-    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(["--quiet", "parse"]).wait()
+
+
+def _warehouse_vars(warehouse: Path) -> str:
+    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
+    return json.dumps({"lbx_duckdb_path": str(warehouse)})
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """No manifest (a fresh clone), or a model, test or schema edited since it was parsed: the
+    assets must be built from the same test ids that `dbt build` will report."""
+    if not project.manifest_path.exists():
+        return True
+    parsed = project.manifest_path.stat().st_mtime
+    sources = [p for d in ("models", "macros", "tests") for p in (Path(project.project_dir) / d).rglob("*")]
+    sources += [Path(project.project_dir) / "dbt_project.yml"]
+    return any(p.is_file() and p.stat().st_mtime > parsed for p in sources)
+
+
+if _manifest_is_stale(dbt_project):
+    # parse (offline, no database needed) before the assets are built from the manifest, with
+    # the vars dbt_features passes so that its `dbt build` can reuse this parse
+    parse_vars = _warehouse_vars(duckdb_path().resolve())
+    subprocess.run(
+        [dbt_executable(), "--quiet", "parse", "--profiles-dir", ".", "--vars", parse_vars],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
 
 
 class LbxDbtTranslator(DagsterDbtTranslator):
@@ -36,16 +71,73 @@ class LbxDbtTranslator(DagsterDbtTranslator):
             return super().get_asset_key(dbt_resource_props)
         return dg.AssetKey([dbt_resource_props["name"]])
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # the schema.yml description only: the SQL is one click away in the dbt project, and the
+        # UI showed it as a wall of text under every model
+        description = (dbt_resource_props.get("description") or "").strip()
+        return description or f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        # dagster-dbt reads a check's description from meta; dbt 1.11 tests carry their own
+        description = (manifest["nodes"][unique_id].get("description") or "").strip()
+        if spec is not None and description and not spec.description:
+            spec = spec._replace(description=description)
+        return spec
+
+
+#: how many times dbt is started when another process takes the file as it starts
+_DBT_STARTS = 3
+_LOCK_ERROR = "Could not set lock"
+
+
+def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
+    """Seconds spent waiting until no other process has the file open (dbt needs to write it)."""
+    started = time.monotonic()
+    try:
+        open_with_wait(warehouse, wait_seconds=seconds, on_wait=lambda message: log.warning(f"dbt: {message}")).close()
+    except WarehouseBusy as exc:
+        raise dg.Failure(description=f"dbt could not take the write lock on the warehouse: {exc}") from exc
+    waited = time.monotonic() - started
+    if waited > 1:
+        log.info(f"dbt: the warehouse {warehouse} is free after {waited:.1f} s")
+    return waited
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     dagster_dbt_translator=LbxDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     pool="duckdb",
 )
-def dbt_features(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator[Any]:
-    # dbt runs in a child process: hand it the same warehouse file the other assets write
-    os.environ["LBX_DUCKDB_PATH"] = os.path.abspath(duckdb.database)
-    yield from dbt.cli(["build"], context=context).stream()
+def dbt_features(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, settings: LbxSettings
+) -> Iterator[Any]:
+    warehouse = Path(duckdb.database).resolve()
+    timeout, waited = settings.lock_timeout, 0.0
+    # DuckDB admits one writer per file and dbt fails at once when another process has the file
+    # open: wait for the lock here, then start dbt. dbt keeps its connection for the whole build,
+    # so a lock error can only come at its start, before any model ran; if another process took
+    # the file in the seconds between this wait and dbt's connection, wait and start dbt again.
+    for _ in range(_DBT_STARTS):
+        waited += _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
+        invocation = dbt.cli(["build", "--vars", _warehouse_vars(warehouse)], context=context, raise_on_error=False)
+        events = 0
+        for event in invocation.stream():
+            events += 1
+            yield event
+        error = invocation.get_error()
+        if error is None:
+            return
+        if events or _LOCK_ERROR not in str(error):
+            raise error
+        holder = lock_holder(str(error))
+        context.log.warning(f"dbt: the warehouse {warehouse} was taken by {holder} as dbt started; waiting again")
+    raise dg.Failure(
+        description=f"dbt could not take the write lock on the warehouse {warehouse}: {holder} took it "
+        f"each of the {_DBT_STARTS} times dbt started; wait for it to finish and run again"
+    )
 
 
 @dg.asset(

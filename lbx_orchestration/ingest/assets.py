@@ -9,29 +9,39 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
-from lbx_orchestration.core.letterboxd.export import read_export
+from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+from lbx_orchestration.core.importer import (
+    OlderExport,
+    ResolvedImport,
+    check_newer,
+    last_import,
+    prepare_import,
+    write_import,
+)
 from lbx_orchestration.core.observations import (
     REVIEW_SCHEMA,
     empty_reviews,
     export_observations,
-    movielens_observations,
-    read_movielens,
+    movielens_observations_sql,
+    movielens_ratings_sql,
+    read_movielens_movies,
+)
+from lbx_orchestration.core.tables import (
+    EXPORT_ENTRIES,
+    MOVIELENS_MOVIES,
+    MOVIELENS_RATINGS,
+    REVIEWS,
+    USERS,
 )
 from lbx_orchestration.core.warehouse import (
     markdown_preview,
     read_frame,
     replace_rows,
-    replace_table,
     scalar,
     table_exists,
 )
 from lbx_orchestration.partitions import scrape_date_partitions
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource
-
-EXPORT_ENTRIES = "raw.letterboxd_export_entries"
-EXPORT_IMPORTS = "raw.letterboxd_imports"
-REVIEWS = "ingest.reviews"
-USERS = "ingest.users"
 
 
 @dg.asset(
@@ -45,18 +55,37 @@ def movielens_ratings(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: LbxSettings
 ) -> dg.MaterializeResult:
     directory = Path(settings.movielens_dir)
-    ratings, movies = read_movielens(directory)
+    missing = [f for f in ("ratings.csv", "movies.csv", "links.csv") if not (directory / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory} is not a MovieLens folder: {', '.join(missing)} missing "
+                                "(fetch one with `lbx fetch movielens ml-32m`, or fix LBX_MOVIELENS_DIR)")
+    movies = read_movielens_movies(directory)
+    query, params = movielens_ratings_sql(directory / "ratings.csv")
     with duckdb.get_connection() as con:
-        replace_table(con, "raw.movielens_ratings", ratings)
-        replace_table(con, "raw.movielens_movies", movies)
+        con.execute("create schema if not exists raw")
+        con.register("_lbx_movielens_movies", movies.to_arrow())
+        try:
+            # DuckDB reads the CSV in parallel straight into the table; both tables or neither
+            con.execute("begin transaction")
+            con.execute(f"create or replace table {MOVIELENS_RATINGS} as {query}", params)
+            con.execute(f"create or replace table {MOVIELENS_MOVIES} as select * from _lbx_movielens_movies")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            con.unregister("_lbx_movielens_movies")
+        n_ratings, n_users = con.execute(
+            f"select count(*), count(distinct userId) from {MOVIELENS_RATINGS}").fetchall()[0]
+        preview = read_frame(con, f"select * from {MOVIELENS_RATINGS} limit 10")
     return dg.MaterializeResult(
         metadata={
             "dataset": str(directory),
-            "ratings": ratings.height,
-            "users": ratings["userId"].n_unique(),
+            "ratings": int(n_ratings),
+            "users": int(n_users),
             "films": movies.height,
             "films_with_tmdb_id": movies["tmdbId"].drop_nulls().len(),
-            "preview": dg.MetadataValue.md(markdown_preview(ratings)),
+            "preview": dg.MetadataValue.md(markdown_preview(preview)),
         }
     )
 
@@ -77,41 +106,36 @@ def _export_paths(dirs: list[str]) -> list[Path]:
     group_name="ingest",
     kinds={"python", "duckdb"},
     pool="duckdb",
-    description="Rows parsed from the Letterboxd data exports in the configured folders "
-    "(ratings, diary, watched, watchlist, likes, reviews); deleted/ and orphaned/ are left out.",
+    description="The Letterboxd data exports in the configured folders (the bundled ones by default), "
+    "imported like `lbx import` does: raw rows (ratings, diary, watched, watchlist, likes, reviews; "
+    "deleted/ and orphaned/ left out) and one ledger row per file. An export older than the one a "
+    "member already imported is skipped, so a refresh never rolls a member back.",
 )
 def letterboxd_exports(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, letterboxd: LetterboxdResource
 ) -> dg.MaterializeResult:
-    exports = [read_export(p) for p in _export_paths(letterboxd.export_dirs)]
-    summaries = {e.username: e.summary() for e in exports}
-    entries = (
-        pl.concat([e.entries for e in exports], how="vertical_relaxed")
-        if exports
-        else pl.DataFrame()
-    )
-    imports = pl.DataFrame(
-        {
-            "username": [e.username for e in exports],
-            "source_name": [e.source_name for e in exports],
-            "content_sha256": [e.content_sha256 for e in exports],
-            "scrape_date": [SAMPLE_SCRAPE_DATE] * len(exports),
-            "imported_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)] * len(exports),
-        },
-        schema={"username": pl.Utf8, "source_name": pl.Utf8, "content_sha256": pl.Utf8,
-                "scrape_date": pl.Date, "imported_at": pl.Datetime("us")},
-    )
-    users = [e.username for e in exports]
+    prepared = [prepare_import(p, scrape_date=SAMPLE_SCRAPE_DATE) for p in _export_paths(letterboxd.export_dirs)]
+    outcome: dict[str, str] = {}
+    no_films = pl.DataFrame(schema=RESOLUTION_SCHEMA)
     with duckdb.get_connection() as con:
-        if exports:
-            replace_rows(con, EXPORT_ENTRIES, entries.with_columns(
-                pl.lit(SAMPLE_SCRAPE_DATE).alias("scrape_date")), {"username": users})
-            replace_rows(con, EXPORT_IMPORTS, imports, {"username": users})
+        for item in prepared:
+            previous = last_import(con, item.username)
+            try:
+                check_newer(item, previous)
+            except OlderExport as exc:
+                context.log.info(str(exc))
+                outcome[item.username] = "skipped: a newer export is already imported"
+                continue
+            # films are resolved by film_catalog; the member's reviews rows by the reviews asset
+            report = write_import(con, ResolvedImport(item, previous, no_films, no_films))
+            outcome[item.username] = report.status
+    entries = pl.concat([p.export.entries for p in prepared], how="vertical_relaxed") if prepared else pl.DataFrame()
     return dg.MaterializeResult(
         metadata={
-            "exports": len(exports),
+            "exports": len(prepared),
             "rows": entries.height,
-            "users": dg.MetadataValue.json(summaries),
+            "outcome": dg.MetadataValue.json(outcome),
+            "users": dg.MetadataValue.json({p.username: p.export.summary() for p in prepared}),
             "preview": dg.MetadataValue.md(markdown_preview(entries.drop("source_file", strict=False))),
         }
     )
@@ -143,26 +167,29 @@ def reviews(
 
         parts.append(rss_observations(context, letterboxd, scrape_date))
     with duckdb.get_connection() as con:
-        if scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, "raw.movielens_ratings"):
-            ratings = read_frame(con, "select * from raw.movielens_ratings")
-            movies = read_frame(con, "select * from raw.movielens_movies")
-            parts.append(movielens_observations(ratings, movies, scrape_date))
+        with_movielens = scrape_date == SAMPLE_SCRAPE_DATE and table_exists(con, MOVIELENS_RATINGS)
         if table_exists(con, EXPORT_ENTRIES):
             entries = read_frame(con, f"select * from {EXPORT_ENTRIES} where scrape_date = ?", [scrape_date])
             parts.append(export_observations(entries.drop("scrape_date"), scrape_date))
         frame = pl.concat(parts, how="vertical_relaxed").select(list(REVIEW_SCHEMA))
-        replace_rows(con, REVIEWS, frame, {"scrape_date": [scrape_date]})
+        _replace_partition(con, frame, scrape_date, with_movielens)
         bad_ratings = _bad_ratings(con, scrape_date)
         duplicates = _duplicates(con, scrape_date)
-    by_source = frame.group_by("source").len().sort("source")
+        n_rows, n_users, n_films = con.execute(
+            f"select count(*), count(distinct user_key), count(distinct film_key) from {REVIEWS} "
+            "where scrape_date = ?", [scrape_date]).fetchall()[0]
+        by_source = con.execute(f"select source, count(*) from {REVIEWS} where scrape_date = ? "
+                                "group by source order by source", [scrape_date]).fetchall()
+        preview = read_frame(con, f"select * from {REVIEWS} where scrape_date = ? "
+                                  "order by source desc, observation_id limit 10", [scrape_date])
     return dg.MaterializeResult(
         metadata={
             "scrape_date": context.partition_key,
-            "rows": frame.height,
-            "users": frame["user_key"].n_unique(),
-            "films": frame["film_key"].n_unique(),
-            "rows_by_source": dg.MetadataValue.json(dict(by_source.iter_rows())),
-            "preview": dg.MetadataValue.md(markdown_preview(frame)),
+            "rows": int(n_rows),
+            "users": int(n_users),
+            "films": int(n_films),
+            "rows_by_source": dg.MetadataValue.json({k: int(v) for k, v in by_source}),
+            "preview": dg.MetadataValue.md(markdown_preview(preview)),
         },
         check_results=[
             dg.AssetCheckResult(check_name="ratings_in_half_stars", passed=bad_ratings == 0,
@@ -171,6 +198,26 @@ def reviews(
                                 metadata={"duplicate_keys": duplicates}),
         ],
     )
+
+
+def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movielens: bool) -> None:  # noqa: ANN001
+    """Rewrite one scrape date in one transaction: the parsed rows in ``frame`` and, for the
+    sample date, every MovieLens rating turned into an observation inside DuckDB."""
+    replace_rows(con, REVIEWS, frame.head(0), {})  # creates the table (or adds new columns) only
+    con.register("_lbx_reviews_frame", frame.to_arrow())
+    try:
+        con.execute("begin transaction")
+        con.execute(f"delete from {REVIEWS} where scrape_date = ?", [scrape_date])
+        con.execute(f"insert into {REVIEWS} by name select * from _lbx_reviews_frame")
+        if with_movielens:
+            con.execute(f"insert into {REVIEWS} by name "
+                        f"{movielens_observations_sql(MOVIELENS_RATINGS, MOVIELENS_MOVIES)}", [scrape_date])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_lbx_reviews_frame")
 
 
 def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001

@@ -1,9 +1,10 @@
-"""The inbox: drop a Letterboxd export (zip or folder) into ``inbox/`` and the user is onboarded.
+"""The inbox: drop a Letterboxd export (zip or folder) into the inbox folder and the member is
+onboarded: imported, folded into the accepted model, their list written, in one run.
 
-The sensor hashes each new entry, reads it once to learn the username (a bad export is
-refused in the log and remembered in the cursor, never retried until its content changes),
-adds the user's partition and requests one run per (user, content): the same file dropped
-twice has the same run key and runs once.
+The sensor hashes each new entry, reads it once to learn the username (from profile.csv, or
+from the file name Letterboxd gives an export), and requests one run per (member, content): the
+same file dropped twice has the same run key and runs once. A bad export is refused in the
+log and in the sensor's status, and remembered in the cursor until its content changes.
 """
 
 import hashlib
@@ -12,21 +13,53 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
+from lbx_orchestration.constants import inbox_dir
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
-from lbx_orchestration.ingest.onboarding import (
-    letterboxd_user_import,
-    letterboxd_user_recommendations,
-)
-from lbx_orchestration.partitions import letterboxd_user_partitions
-from lbx_orchestration.resources import LetterboxdResource
+from lbx_orchestration.core.members import onboard
+from lbx_orchestration.ingest.member_events import member_events
+from lbx_orchestration.partitions import add_scrape_date
+from lbx_orchestration.resources import LbxSettings, LetterboxdResource, TmdbResource
+from lbx_orchestration.serving.assets import serving_policy
 
-onboard_letterboxd_user_job = dg.define_asset_job(
-    "onboard_letterboxd_user_job",
-    selection=dg.AssetSelection.assets(letterboxd_user_import, letterboxd_user_recommendations),
-    partitions_def=letterboxd_user_partitions,
-    description="Import one user's Letterboxd export and fold them into the served model.",
+
+class OnboardConfig(dg.Config):
+    path: str = Field(description="The export to import: a .zip or an unpacked folder")
+    username: str | None = Field(default=None, description="Letterboxd username (default: from the export)")
+
+
+@dg.op(pool="duckdb", description="Import one member's export and write their list from the accepted model.")
+def onboard_member(
+    context: dg.OpExecutionContext,
+    config: OnboardConfig,
+    duckdb: DuckDBResource,
+    tmdb: TmdbResource,
+    settings: LbxSettings,
+) -> None:
+    try:
+        done = onboard(config.path, username=config.username, db=Path(duckdb.database),
+                       tmdb_source=tmdb.source(), policy=serving_policy(settings),
+                       min_vote_count=settings.min_vote_count, on_wait=context.log.info)
+    except ExportError as exc:
+        raise dg.Failure(description=f"import refused: {exc}") from None
+    add_scrape_date(context.instance, done.report.scrape_date.isoformat())
+    for event in member_events(done, config.path):
+        context.log_event(event)
+    if done.recommendations.height == 0:
+        raise dg.Failure(description=f"{done.report.username} was imported ({done.report.status}) but has no "
+                                     f"list: {done.note}")
+
+
+@dg.job(
+    description="Onboard one Letterboxd member from their export: import it, fold them into the "
+    "accepted model (no retraining) and write their list. The inbox sensor launches it; from the "
+    "terminal `lbx import` does the same without Dagster.",
+    tags={"lbx/kind": "onboarding"},
 )
+def onboard_member_job() -> None:
+    onboard_member()
 
 
 def content_sha256(path: Path) -> str:
@@ -61,24 +94,25 @@ def _load_cursor(raw: str | None) -> dict[str, Any]:
     return cursor if isinstance(cursor, dict) else {}
 
 
-def import_run_config(path: Path) -> dict[str, Any]:
-    return {"ops": {letterboxd_user_import.node_def.name: {"config": {"path": str(path)}}}}
+def onboard_run_config(path: Path, username: str) -> dict[str, Any]:
+    return {"ops": {"onboard_member": {"config": {"path": str(path), "username": username}}}}
 
 
 @dg.sensor(
-    job=onboard_letterboxd_user_job,
+    job=onboard_member_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches the Letterboxd inbox folder for new exports (.zip or folders).",
+    description=f"Watches the inbox folder ({inbox_dir()}, LBX_INBOX_DIR) every 30 s for new Letterboxd "
+    "exports (.zip or folders) and launches onboard_member_job once per new file. Why a tick "
+    "skipped (nothing new, or a refused file and why) shows in the tick's status.",
 )
 def letterboxd_inbox_sensor(
     context: dg.SensorEvaluationContext, letterboxd: LetterboxdResource
 ) -> dg.SensorResult:
     inbox = Path(letterboxd.inbox_dir)
+    inbox.mkdir(parents=True, exist_ok=True)
     cursor = _load_cursor(context.cursor)
     seen: dict[str, str] = cursor.get("seen", {})  # sha -> "user:<name>" | "refused: <why>"
-    known_users = set(context.instance.get_dynamic_partitions(letterboxd_user_partitions.name))
-    new_users: list[str] = []
     requests: list[dg.RunRequest] = []
     refused: list[str] = []
     for path in inbox_entries(inbox):
@@ -100,14 +134,11 @@ def letterboxd_inbox_sensor(
             refused.append(message)
             continue
         seen[sha] = f"user:{username}"
-        if username not in known_users and username not in new_users:
-            new_users.append(username)
         requests.append(
             dg.RunRequest(
                 run_key=f"{username}:{sha[:16]}",
-                partition_key=username,
-                run_config=import_run_config(path),
-                tags={"lbx/source": "inbox", "lbx/export": path.name,
+                run_config=onboard_run_config(path, username),
+                tags={"lbx/source": "inbox", "lbx/member": username, "lbx/export": path.name,
                       "lbx/export_sha256": sha},
             )
         )
@@ -116,11 +147,5 @@ def letterboxd_inbox_sensor(
     skip = None
     if not requests:
         skip = f"refused: {'; '.join(refused)}" if refused else f"no new export in {inbox}"
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=(
-            [letterboxd_user_partitions.build_add_request(new_users)] if new_users else []
-        ),
-        cursor=new_cursor,
-        skip_reason=skip,
-    )
+        context.log.info(f"inbox: {skip}")
+    return dg.SensorResult(run_requests=requests, cursor=new_cursor, skip_reason=skip)

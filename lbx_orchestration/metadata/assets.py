@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.catalog import resolve_films, resolved_share
+from lbx_orchestration.core.catalog import read_overrides, resolve_films, resolved_share, unmatched
 from lbx_orchestration.core.tmdb.flatten import flatten_many, to_json
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
 from lbx_orchestration.ingest.assets import REVIEWS, reviews
@@ -23,7 +23,7 @@ UNRESOLVED = "metadata.unresolved_films"
 TMDB_RAW = "metadata.tmdb_raw"
 TMDB_MOVIES = "metadata.tmdb_movies"
 ATTRIBUTION = "This product uses the TMDB API but is not endorsed or certified by TMDB."
-# the bundled snapshot stops in 2017, so newer films stay unresolved offline
+# the bundled snapshot holds no film after early 2024 and only part of the older ones
 MIN_RESOLVED_SHARE = 0.5
 
 
@@ -34,10 +34,13 @@ MIN_RESOLVED_SHARE = 0.5
     deps=[reviews],
     description="One row per film keyed by TMDb id. MovieLens links and RSS give ids; export rows "
     "are resolved by normalised title + year against TMDb (search, or the bundled snapshot). "
-    "Unresolved and ambiguous films are kept in metadata.unresolved_films. " + ATTRIBUTION,
+    "A candidate more than a year off is refused. Unresolved, refused and ambiguous films are kept "
+    "in metadata.unresolved_films with their best candidates and the reason; a member's "
+    "corrections (`lbx match`, metadata.film_overrides) win over search. " + ATTRIBUTION,
     check_specs=[
         dg.AssetCheckSpec("letterboxd_resolved_share", asset="film_catalog",
-                          description=f"At least {MIN_RESOLVED_SHARE:.0%} of Letterboxd films resolve to a TMDb id"),
+                          description=f"At least {MIN_RESOLVED_SHARE:.0%} of Letterboxd films resolve to a "
+                          "TMDb id; reports the share of rated films too"),
     ],
 )
 def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:
@@ -51,7 +54,11 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
             """,
         )
         known = read_frame(con, f"select * from {RESOLUTION}") if table_exists(con, RESOLUTION) else None
-    resolutions = resolve_films(films.drop("platform", "observations"), tmdb.source(), known)
+        overrides = read_overrides(con)
+        rated_keys = [r[0] for r in con.execute(
+            f"select distinct film_key from {REVIEWS} where platform = 'letterboxd' and kind = 'rating'"
+        ).fetchall()]
+    resolutions = resolve_films(films.drop("platform", "observations"), tmdb.source(), known, overrides)
     enriched = resolutions.join(films.select("film_key", "platform", "observations"), on="film_key", how="left")
     catalog = (
         enriched.filter(pl.col("tmdb_id").is_not_null())
@@ -66,9 +73,10 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
         )
         .sort("tmdb_id")
     )
-    unresolved = enriched.filter(pl.col("tmdb_id").is_null() | pl.col("ambiguous"))
+    unresolved = unmatched(enriched)
     letterboxd_keys = films.filter(pl.col("platform") == "letterboxd")["film_key"].to_list()
     share = resolved_share(resolutions, letterboxd_keys)
+    rated_share = resolved_share(resolutions, rated_keys)
     with duckdb.get_connection() as con:
         replace_table(con, RESOLUTION, resolutions)
         replace_table(con, CATALOG, catalog)
@@ -80,11 +88,15 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
             "film_keys": resolutions.height,
             "resolved_share": float(resolved_share(resolutions)),
             "letterboxd_resolved_share": share,
+            "letterboxd_rated_resolved_share": rated_share,
+            "refused": int((resolutions["method"] == "refused").sum()),
+            "overrides": overrides.height,
             "unresolved_or_ambiguous": unresolved.height,
             "methods": dg.MetadataValue.json(methods),
             "tmdb_source": tmdb.describe(),
             "unresolved_preview": dg.MetadataValue.md(markdown_preview(unresolved.select(
-                "film_title", "film_year", "method", "confidence", "runner_up_id"), 15)),
+                "film_title", "film_year", "method", "confidence", "candidate_id", "candidate_title",
+                "candidate_year", "reason"), 15)),
             "preview": dg.MetadataValue.md(markdown_preview(catalog)),
         },
         check_results=[
@@ -92,7 +104,8 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
                 check_name="letterboxd_resolved_share",
                 passed=share >= MIN_RESOLVED_SHARE,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"resolved_share": share, "letterboxd_films": len(letterboxd_keys)},
+                metadata={"resolved_share": share, "letterboxd_films": len(letterboxd_keys),
+                          "rated_resolved_share": rated_share, "rated_films": len(rated_keys)},
             )
         ],
     )

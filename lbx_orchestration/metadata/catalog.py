@@ -15,12 +15,12 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from lbx_orchestration.core.tables import TMDB_CATALOG
 from lbx_orchestration.core.tmdb.discover import DiscoverStats, discover_params, discover_window, month_bounds
 from lbx_orchestration.core.tmdb.flatten import flatten_many
 from lbx_orchestration.core.warehouse import markdown_preview, replace_rows
 from lbx_orchestration.resources import LbxSettings, TmdbResource
 
-TMDB_CATALOG = "metadata.tmdb_catalog"
 CATALOG_START = "1950-01-01"
 
 #: one partition per release month; end_offset=1 keeps the current month available

@@ -1,6 +1,7 @@
 """The models group: one asset per recommender, each measured with the protocol and refitted
 on everything for serving. Artifacts go to ``data/models/<name>/<version>/``."""
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -8,21 +9,27 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
-from lbx_orchestration.models.data import item_features, training_observations
+from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, item_features, training_observations
+from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
 
 FEATURE_DEPS = ["user_item_interactions", "movie_features", "keyword_tfidf"]
 
 
 class ModelConfig(dg.Config):
-    """``tune=False`` reuses the hyperparameters of the last saved version and skips the
-    ablations (the nightly refresh does this: tuning is most of a model's cost); ``params``
-    pins them explicitly."""
+    """What the schedule, "Materialize all" and the demo all run: a refit that reuses the last
+    tuned hyperparameters (the defaults the first time). Tuning is most of a model's cost."""
 
-    tune: bool = True
-    params: dict[str, Any] | None = None
+    tune: bool = Field(
+        default=False,
+        description="Search the hyperparameters again on a validation split (and, for LightFM, "
+        "measure its CF-only and CB-only ablations). Off by default: the nightly refresh and a "
+        "launch from the UI reuse the last tuned values; set true to tune.",
+    )
+    params: dict[str, Any] | None = Field(default=None, description="Pin these hyperparameters")
 
 
 def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
@@ -31,6 +38,43 @@ def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
+
+
+def _fingerprint(con, registry_name: str, params: dict[str, Any] | None,  # noqa: ANN001
+                 settings: LbxSettings, needs_features: bool) -> str:
+    """The warehouse inputs plus everything else a fit depends on."""
+    spec = {"model": registry_name, "params": params, "relevance": settings.relevance,
+            "test_frac": settings.test_frac, "seed": settings.seed,
+            "data": inputs_fingerprint(con, with_features=needs_features)}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.MaterializeResult | None:
+    """The last saved version's result when it was fitted on exactly these inputs, else None."""
+    try:
+        path = latest_path(models_dir, alias)
+        card = json.loads((path / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if card.get("input_fingerprint") != fingerprint:
+        return None
+    metadata: dict[str, Any] = {
+        "version": card["version"],
+        "path": str(path),
+        "skipped": True,
+        "reason": "inputs unchanged since this version was fitted (same interactions, features, "
+                  "hyperparameters and protocol settings): kept it instead of refitting",
+        "input_fingerprint": fingerprint,
+        "fit_seconds": 0.0,
+        "users": card.get("n_users", 0),
+        "films": card.get("n_items", 0),
+        "interactions": card.get("n_interactions", 0),
+    }
+    if card.get("memory_bound"):
+        metadata["memory_bound"] = card["memory_bound"]
+    metadata.update({k: round(float(v), 5) for k, v in card.get("metrics", {}).items()
+                     if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def _model_asset(
@@ -51,18 +95,28 @@ def _model_asset(
     )
     def _asset(context: dg.AssetExecutionContext, config: ModelConfig, duckdb: DuckDBResource,
                settings: LbxSettings) -> dg.MaterializeResult:
-        with duckdb.get_connection() as con:
-            observations = training_observations(con)
-            features = item_features(con) if needs_features else None
         params = config.params
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
+        with duckdb.get_connection() as con:
+            # pinned hyperparameters only: reused ones are by definition the last version's
+            fingerprint = _fingerprint(con, registry_name, config.params, settings, needs_features)
+        if not config.tune and config.params is None:
+            unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
+            if unchanged is not None:
+                return unchanged
+        with duckdb.get_connection() as con:
+            observations = training_observations(con)
+            features = item_features(con) if needs_features else None
         trained = train_for_serving(
             registry_name, observations, features, evaluate_also=tuple(evaluate_also) if config.tune else (),
             relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
             tune=config.tune, budget=settings.tune_budget or None, params_override=params,
+            input_fingerprint=fingerprint,
         )
-        path = save_trained(trained, Path(settings.models_dir), alias=alias)
+        with duckdb.get_connection() as con:
+            protect = protected_model_paths(con)  # the served model and the champion are never pruned
+        path = save_trained(trained, Path(settings.models_dir), alias=alias, protect=protect)
         metadata: dict[str, Any] = {
             "version": trained.version,
             "path": str(path),
@@ -72,6 +126,9 @@ def _model_asset(
             "films": trained.interactions.n_items,
             "interactions": int(trained.interactions.matrix.nnz),
             "protocol": dg.MetadataValue.md(trained.protocol),
+            "memory_bound": trained.card()["memory_bound"],
+            "input_fingerprint": fingerprint,
+            "skipped": False,
         }
         metadata.update({k: round(v, 5) for k, v in trained.metrics.items()
                          if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
@@ -89,7 +146,8 @@ popularity_model = _model_asset(
     "Most-watched films first: the honest baseline every other model must beat.",
 )
 itemknn_model = _model_asset(
-    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation.",
+    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation; stored as sparse "
+    "top-k neighbours per film, computed in bounded row blocks (the bound is in its card).",
 )
 ease_model = _model_asset(
     "ease", "ease",
@@ -104,7 +162,8 @@ lightfm_model = _model_asset(
     "lightfm", "lightfm_hybrid",
     "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
     "CF-only and CB-only ablations are measured beside it. Trained on every core "
-    "(LBX_THREADS): with several threads LightFM is not bit-reproducible.",
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 2M "
+    "(user, film) pairs per fit, a seeded sample in which every user keeps 5 (stated in its card).",
     evaluate_also=("lightfm_cf", "lightfm_cb"),
     needs_features=True,
 )

@@ -24,8 +24,9 @@ from lbx_orchestration.core.recsys.data import build_interactions, collapse_dupl
 from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, latest_path, save_trained
 from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.training_data import training_observations
+from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.models.data import TMDB_MOVIES, training_observations
 from lbx_orchestration.resources import LbxSettings
 
 CONTENT_ALIAS = "content"
@@ -41,10 +42,11 @@ def blend_settings(settings: LbxSettings) -> dict[str, Any]:
 
 
 class ContentModelConfig(dg.Config):
-    """``tune=False`` (the nightly refresh) refits the last card's mode and hyperparameters on the
-    new data without running the cold-film protocol again; its card keeps the last measurements."""
+    """``tune=False`` (the default, as for the other models: the nightly refresh) refits the last
+    card's mode and hyperparameters on the new data without running the cold-film protocol again
+    (its card keeps the last measurements); the first run, or ``tune=True``, runs the protocol."""
 
-    tune: bool = True
+    tune: bool = False
 
 
 def refit_content_model(

@@ -16,14 +16,12 @@ from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames
 from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
 from lbx_orchestration.core.recsys.new_films import content_recommendations, explain_rows, rated_films
 from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
+from lbx_orchestration.core.tables import INTERACTIONS, NEW_FOR_YOU, TMDB_CATALOG, TMDB_MOVIES
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
-from lbx_orchestration.metadata.catalog import TMDB_CATALOG
 from lbx_orchestration.models.content import CONTENT_ALIAS, FEATURE_SPACE_FILE
-from lbx_orchestration.models.data import INTERACTIONS, TMDB_MOVIES
 from lbx_orchestration.resources import LbxSettings
 
-NEW_FOR_YOU = "serving.new_for_you"
 MEMBER_SOURCE = "letterboxd"
 FILM_COLUMNS = [c for c in TMDB_MOVIE_SCHEMA if c not in ("poster_path", "poster_url", "providers")]
 

@@ -50,12 +50,15 @@ def test_every_stage_is_measured(bench, tiny_run) -> None:  # noqa: ANN001
         assert model["ndcg@10"] > 0, alias
     assert refresh["checks"]["user_recommendations.full_lists"] is True
     assert refresh["checks"]["model_evaluation.served_model_gate"] is True
-    assert refresh["recommendation_rows"] == 50 * 50
+    assert result["data"]["letterboxd_members"] == 2  # lists are written for members only
+    assert refresh["recommendation_rows"] == 50 * result["data"]["letterboxd_members"]
     assert result["fold_in"]["users"] == run.FOLD_IN_USERS
     assert result["fold_in"]["median_ms"] > 0
     assert result["fold_in"]["recommendations_per_user_min"] == 50
     assert result["recs_query"]["median_ms"] > 0
     assert result["nightly"]["success"] and result["nightly"]["new_rows"] > 0
+    rerun = result["models_rerun"]  # nothing the models read changed: no model is refitted
+    assert rerun["success"] and rerun["skipped"] == {f"{m}_model": True for m in run.MODELS}
     assert result["peak_mb"] > 0
     assert {t["target"] for t in result["targets"]} == {t[0] for t in run.TARGETS}
 
@@ -115,5 +118,25 @@ def test_generation_is_deterministic_for_the_seed(bench, tiny_run) -> None:  # n
 
 def test_unknown_size_is_refused(bench) -> None:  # noqa: ANN001
     _, synth = bench
-    with pytest.raises(ValueError, match="unknown size 'huge'; choose from tiny, 200, 1000, 5000"):
+    with pytest.raises(ValueError, match="unknown size 'huge'; choose from tiny, 200, 1000, 5000, ml32m, ml32m-tenth"):
         synth.spec_for("huge")
+
+
+def test_the_ml32m_shape_at_a_small_scale(bench) -> None:  # noqa: ANN001
+    """ml32m's spec (heavy-tailed raters with MovieLens' minimum of 20, long-tailed films, release
+    years and ratings up to 2023) generated with fewer raters and films, to check the shape."""
+    import dataclasses
+    import datetime as dt
+
+    _, synth = bench
+    spec = dataclasses.replace(synth.spec_for("ml32m"), name="ml32m-mini", users=400, films=3_000)
+    community = synth.generate(spec, 7)
+    per_user = community.ratings.group_by("userId").len()["len"].to_numpy()
+    assert per_user.min() >= 20 and per_user.max() > 4 * np.median(per_user)
+    assert 100 < per_user.mean() < 220
+    assert community.films["year"].max() <= 2023
+    last = dt.datetime.fromtimestamp(int(community.ratings["timestamp"].max()), dt.UTC)
+    assert last < dt.datetime(2023, 11, 1, tzinfo=dt.UTC)
+    full = synth.spec_for("ml32m")
+    assert (full.users, full.films, full.min_ratings) == (200_000, 87_585, 20)
+    assert 30e6 < full.users * full.mean_ratings < 34e6

@@ -63,6 +63,28 @@ def test_tmdb_movie_401_names_the_variable(monkeypatch, capsys) -> None:
     assert "TMDB_API_KEY" in err and "bad-key" not in err
 
 
+@pytest.mark.parametrize(
+    ("response", "said"),
+    [
+        (Response(429, "{}", headers={"Retry-After": "86400"}, content_type="application/json"),
+         "asked to wait 86400 s, longer than lbx waits (120 s): try again after "),
+        (Response(200, "null", content_type="application/json"),
+         "TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: null"),
+        (Response(301, "", headers={"Location": "https://elsewhere.example/3/movie/550"}),
+         "a redirect to another host: https://elsewhere.example/3/movie/550;"),
+    ],
+    ids=["day-long-retry-after", "null-body", "redirect"],
+)
+def test_tmdb_movie_faults_exit_1_with_the_cause(monkeypatch, capsys, response: Response, said: str) -> None:
+    monkeypatch.setenv("TMDB_API_KEY", "secret-key-123")
+    with RecordedServer({"/3/movie/550": response}) as server:
+        assert main(["tmdb", "movie", "550", "--base-url", server.base_url + "/3"]) == 1
+        assert server.hits("/3/movie/550") == 1  # no retry loop, no redirect followed
+    err = capsys.readouterr().err
+    assert err.startswith("TMDb error: ") and said in err
+    assert "Traceback" not in err and "secret-key-123" not in err
+
+
 def test_eval_on_a_movielens_format_file(tmp_path: Path, capsys) -> None:
     ratings = pl.read_csv(BUNDLED_MOVIELENS_DIR / "ratings.csv")
     small = ratings.filter(pl.col("userId") <= 60)

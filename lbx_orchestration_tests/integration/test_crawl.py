@@ -223,18 +223,21 @@ def test_challenge_page_stops_the_child_with_exit_3(fast: dict, tmp_path: Path) 
         "/robots.txt": ROBOTS,
         "/someone/films/": Response(503, CHALLENGE, headers=CF_HEADERS),
     }
-    out, stats_path = tmp_path / "items.jsonl", tmp_path / "stats.json"
+    out, report_path = tmp_path / "items.jsonl", tmp_path / "report.json"
     with RecordedServer(routes) as server:
         proc = subprocess.run(
             [sys.executable, "-m", "lbx_orchestration.core.crawl.child", "--spider", "profile",
              "--users", "someone", "--base-url", server.base_url, "--out", str(out),
-             "--stats", str(stats_path), "--settings", json.dumps(fast)],
+             "--report", str(report_path), "--settings", json.dumps(fast)],
             capture_output=True, text=True, timeout=120,
         )
         hits = server.hits("/someone/films/")
 
     assert proc.returncode == 3, proc.stderr
-    stats = json.loads(stats_path.read_text())
+    report = json.loads(report_path.read_text())
+    assert report["outcome"] == "blocked" and report["items"] == 0
+    assert report["message"].startswith("Letterboxd answered a Cloudflare challenge page")
+    stats = report["stats"]
     assert stats["blocked_cause"] == "Cloudflare challenge page"
     assert stats["blocked_url"] == f"{server.base_url}/someone/films/"
     assert hits == 1 and stats["retries"] == 0  # a challenge is never retried

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lbx_orchestration.core.importer import import_export
+from lbx_orchestration.core.importer import OlderExport, import_export
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.warehouse import read_frame
@@ -85,8 +85,34 @@ def test_three_exports_into_a_fresh_warehouse(imported: tuple[Path, dict]) -> No
     assert con.execute("select count(*) - count(distinct film_key) from metadata.film_resolution"
                        ).fetchall()[0][0] == 0
     con.close()
-    # the bundled snapshot resolves a good part of the exports' films (it stops in 2017)
+    # the bundled snapshot resolves a good part of the exports' films (it stops early in 2024)
     assert all(r.resolved_share > 0.3 for r in reports.values())
+
+
+def test_report_counts_rated_and_watched_films_and_no_match_is_a_year_off(imported: tuple[Path, dict]) -> None:
+    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot, release_year
+
+    path, reports = imported
+    con = duckdb.connect(str(path), read_only=True)
+    for report in reports.values():
+        for kind in ("rating", "watched"):
+            matched, total = con.execute(
+                "select count(distinct r.film_key) filter (where coalesce(r.tmdb_id, f.tmdb_id) is not null), "
+                "count(distinct r.film_key) from ingest.reviews r left join metadata.film_resolution f "
+                "using (film_key) where r.user_key = ? and r.kind = ?", [report.user_key, kind]).fetchall()[0]
+            assert report.by_kind[kind] == (matched, total)
+            assert report.share(kind) == (matched, total, pytest.approx(matched / total))
+        assert report.as_metadata()["rating_films"] == report.by_kind["rating"][1]
+    matches = con.execute("select film_year, tmdb_id, method from metadata.film_resolution "
+                          "where tmdb_id is not null and film_year is not null").fetchall()
+    refused = con.execute("select count(*) from metadata.film_resolution where method = 'refused' "
+                          "and candidate_id is not null and reason is not null").fetchall()[0][0]
+    con.close()
+    years = TmdbSnapshot().records
+    off = [(y, t, m) for y, t, m in matches
+           if (found := release_year(years.get(t, {}))) is not None and abs(found - y) > 1]
+    assert off == []  # before issue 12, 228 of these were accepted
+    assert refused > 0
 
 
 def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:
@@ -105,8 +131,10 @@ def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:
 
 
 def _newer_export(tmp_path: Path) -> Path:
-    """melvincarvalho's export with the last rating dropped and one rating changed."""
-    folder = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / "newer")
+    """melvincarvalho's export with the last rating dropped and one rating changed, exported later
+    (the name Letterboxd gives an export carries its time)."""
+    name = "letterboxd-melvincarvalho-2026-11-20-10-05-utc"
+    folder = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / name)
     lines = (folder / "ratings.csv").read_text(encoding="utf-8").splitlines()
     header, rows = lines[0], lines[1:-1]
     first = rows[0].rsplit(",", 1)
@@ -128,9 +156,9 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     entries = con.execute("select count(*), count(distinct scrape_date) "
                           "from raw.letterboxd_export_entries where username = ?", user).fetchall()
     assert entries[0] == (export.entries.height, 1)
-    ledger = con.execute("select count(*), any_value(content_sha256) from raw.letterboxd_imports "
-                         "where username = ?", user).fetchall()
-    assert ledger[0] == (1, export.content_sha256)
+    ledger = con.execute("select content_sha256, status from raw.letterboxd_imports "
+                         "where username = ? order by imported_at", user).fetchall()
+    assert ledger == [(original.content_sha256, "imported"), (export.content_sha256, "updated")]
     per_date = dict(con.execute(
         "select scrape_date, count(*) from ingest.reviews "
         "where user_key = 'letterboxd:melvincarvalho' group by all").fetchall())
@@ -144,6 +172,26 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     assert con.execute("select count(distinct username) from raw.letterboxd_export_entries"
                        ).fetchall()[0][0] == 3
     con.close()
+
+
+def test_an_older_export_after_a_newer_one_is_refused_and_changes_nothing(db: Path, tmp_path: Path) -> None:
+    newer = _newer_export(tmp_path)
+    con = duckdb.connect(str(db))
+    assert import_export(con, newer, scrape_date=NEXT_DAY).status == "updated"
+    con.close()
+    before = snapshot(db)
+    older = shutil.copytree(REAL_EXPORTS["melvincarvalho"],
+                            tmp_path / "letterboxd-melvincarvalho-2025-01-02-08-00-utc")
+    con = duckdb.connect(str(db))
+    with pytest.raises(OlderExport) as err:
+        import_export(con, older, scrape_date=NEXT_DAY)
+    with pytest.raises(OlderExport):  # an unnamed folder is dated by its newest entry (2021): older too
+        import_export(con, REAL_EXPORTS["melvincarvalho"], scrape_date=NEXT_DAY)
+    con.close()
+    message = str(err.value)
+    assert "made 2025-01-02 08:00, before the one already imported (2026-11-20 10:05" in message
+    assert "nothing was changed" in message
+    assert snapshot(db) == before
 
 
 def _climbing_zip(tmp_path: Path) -> Path:

@@ -15,7 +15,7 @@ from lbx_orchestration.core.observations import SEEN_KINDS, export_observations
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.ingest.inbox import content_sha256, letterboxd_inbox_sensor
 from lbx_orchestration.resources import LetterboxdResource
-from lbx_orchestration_tests.support.warehouse import Warehouse
+from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 from lbx_orchestration_tests.unit.export_builders import (
     REAL_EXPORTS,
     minimal_files,
@@ -30,12 +30,6 @@ def _evaluate(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> 
         resources={"letterboxd": LetterboxdResource(inbox_dir=str(inbox))},
     )
     return letterboxd_inbox_sensor(context)
-
-
-def _apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
-    """What the daemon does with a result's partition requests."""
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
 
 def _renamed_export(src: Path, dest: Path, username: str) -> Path:
@@ -59,49 +53,60 @@ def test_sensor_requests_one_run_per_export_and_refuses_bad_ones(tmp_path: Path)
     instance = dg.DagsterInstance.ephemeral()
 
     first = _evaluate(instance, inbox, None)
-    by_user = {r.partition_key: r for r in first.run_requests}
+    by_user = {r.tags["lbx/member"]: r for r in first.run_requests}
     assert sorted(by_user) == ["melvincarvalho", "patrickmjones"]
     melvin_sha = hashlib.sha256(melvin_zip.read_bytes()).hexdigest()
     assert by_user["melvincarvalho"].run_key == f"melvincarvalho:{melvin_sha[:16]}"
     assert by_user["patrickmjones"].run_key == f"patrickmjones:{content_sha256(patrick)[:16]}"
     assert by_user["melvincarvalho"].run_config == {
-        "ops": {"letterboxd_user_import": {"config": {"path": str(melvin_zip)}}}}
+        "ops": {"onboard_member": {"config": {"path": str(melvin_zip), "username": "melvincarvalho"}}}}
     assert by_user["melvincarvalho"].tags["lbx/export_sha256"] == melvin_sha
-    [add] = first.dynamic_partitions_requests
-    assert add.partitions_def_name == "letterboxd_users"
-    assert sorted(add.partition_keys) == ["melvincarvalho", "patrickmjones"]
+    assert not first.dynamic_partitions_requests  # members are not partitions: Materialize all stays simple
     refused = json.loads(first.cursor)["last_refused"]
     assert refused == ["refused broken.zip: watched.csv: unexpected header: expected "
                        "'Date,Name,Year,Letterboxd URI', found 'Date,Name,Letterboxd URI'"]
-    _apply(instance, first)
 
     # the same files again, and the same zip under another name: nothing new
     shutil.copy(melvin_zip, inbox / "melvin again.zip")
     second = _evaluate(instance, inbox, first.cursor)
-    assert second.run_requests == [] and second.dynamic_partitions_requests == []
+    assert second.run_requests == []
     assert "no new export" in second.skip_reason.skip_message
 
     # a lost cursor asks again with the same run keys (the daemon then launches nothing)
     again = _evaluate(instance, inbox, None)
     assert {r.run_key for r in again.run_requests} == {r.run_key for r in first.run_requests}
-    assert again.dynamic_partitions_requests == []  # the users are known partitions already
 
-    # a newer export of a known user: a new run key, no new partition
+    # a newer export of a known user: a new run key
     newer = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / "newer")
     (newer / "watchlist.csv").write_text("Date,Name,Year,Letterboxd URI\n"
                                          "2021-12-01,Heat,1995,https://boxd.it/2b0k\n")
     zip_folder(newer, inbox / "melvin-2021-12.zip")
     third = _evaluate(instance, inbox, second.cursor)
     [request] = third.run_requests
-    assert request.partition_key == "melvincarvalho"
+    assert request.tags["lbx/member"] == "melvincarvalho"
     assert request.run_key != by_user["melvincarvalho"].run_key
-    assert third.dynamic_partitions_requests == []
 
 
-def test_missing_inbox_skips(tmp_path: Path) -> None:
-    result = _evaluate(dg.DagsterInstance.ephemeral(), tmp_path / "nowhere", None)
+def test_username_comes_from_letterboxds_file_name_without_profile(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    files = {k: v for k, v in minimal_files().items() if k != "profile.csv"}
+    write_zip(inbox / "letterboxd-Aguitov-2026-11-20-09-41-utc.zip", files)
+    write_zip(inbox / "my-export.zip", {**files, "watchlist.csv": "Date,Name,Year,Letterboxd URI\n"})
+    result = _evaluate(dg.DagsterInstance.ephemeral(), inbox, None)
+    assert [r.tags["lbx/member"] for r in result.run_requests] == ["Aguitov"]
+    [refused] = json.loads(result.cursor)["last_refused"]
+    assert refused.startswith("refused my-export.zip: my-export.zip: no username given, no profile.csv")
+    assert "letterboxd-<username>-<date>-utc.zip" in refused
+
+
+def test_missing_inbox_is_created_and_the_skip_says_where(tmp_path: Path) -> None:
+    folder = tmp_path / "nowhere"
+    result = _evaluate(dg.DagsterInstance.ephemeral(), folder, None)
     assert result.run_requests == []
-    assert result.skip_reason.skip_message == f"no new export in {tmp_path / 'nowhere'}"
+    assert folder.is_dir()
+    assert result.skip_reason.skip_message == f"no new export in {folder}"
+    assert "LBX_INBOX_DIR" in letterboxd_inbox_sensor.description
 
 
 @pytest.fixture
@@ -110,14 +115,22 @@ def newcomer(tmp_path: Path) -> Path:
     return _renamed_export(REAL_EXPORTS["extratone"], tmp_path / "inbox" / "newcomer", "newcomer_1")
 
 
-def test_onboarding_run_folds_the_user_in(warehouse_copy: Warehouse, newcomer: Path) -> None:
+def _member_rows(db: Path, user_key: str) -> pl.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return read_frame(con, "select * from serving.user_recommendations where user_key = ? order by rank",
+                          [user_key])
+    finally:
+        con.close()
+
+
+def test_onboarding_run_folds_the_member_in_and_a_refresh_keeps_them(
+    warehouse_copy: Warehouse, newcomer: Path
+) -> None:
     from lbx_orchestration.definitions import build_definitions
 
     instance = dg.DagsterInstance.ephemeral()
-    sensor_result = _evaluate(instance, newcomer.parent, None)
-    _apply(instance, sensor_result)
-    [request] = sensor_result.run_requests
-    assert request.partition_key == "newcomer_1"
+    [request] = _evaluate(instance, newcomer.parent, None).run_requests
 
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
     others_before = con.execute("select count(*), sum(hash(user_key, tmdb_id, rank)) from "
@@ -127,29 +140,25 @@ def test_onboarding_run_folds_the_user_in(warehouse_copy: Warehouse, newcomer: P
     con.close()
 
     defs = build_definitions(warehouse_copy.resources())
-    job = defs.resolve_job_def("onboard_letterboxd_user_job")
+    job = defs.resolve_job_def("onboard_member_job")
 
     def run() -> dg.ExecuteInProcessResult:
-        return job.execute_in_process(run_config=request.run_config, instance=instance,
-                                      partition_key=request.partition_key, tags=request.tags)
+        return job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags)
 
     result = run()
     assert result.success
-    meta = {e.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
-    assert meta["letterboxd_user_import"]["status"].value == "imported"
-    recs_meta = meta["letterboxd_user_recommendations"]
-    assert recs_meta["rows"].value == 50
-    assert (recs_meta["model"].value, recs_meta["model_version"].value) == accepted
-    assert recs_meta["fold_in_ms"].value > 0
-    assert "| rank | title |" in recs_meta["top_10"].value
-    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"no_seen_films": True, "full_list": True}
+    [imported] = result.get_asset_materialization_events()
+    assert imported.asset_key == dg.AssetKey("reviews")
+    assert imported.materialization.metadata["status"].value == "imported"
+    assert imported.partition in instance.get_dynamic_partitions("scrape_dates")
+    [observed] = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    meta = observed.asset_observation_data.asset_observation.metadata
+    assert meta["rows"].value == 50 and meta["member"].value == "newcomer_1"
+    assert meta["model"].value == f"{accepted[0]} {accepted[1]}"
+    assert "| rank | title |" in meta["top_10"].value
 
+    recs = _member_rows(warehouse_copy.duckdb_path, "letterboxd:newcomer_1")
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
-    recs = read_frame(con, "select * from serving.user_recommendations "
-                           "where user_key = 'letterboxd:newcomer_1' order by rank")
-    # the user's seen films, derived here from the export and the resolution table
     export = read_export(newcomer)
     seen_keys = export_observations(export.entries, export.entries["logged_date"].max()).filter(
         pl.col("kind").is_in(list(SEEN_KINDS)))["film_key"].unique().to_list()
@@ -169,10 +178,17 @@ def test_onboarding_run_folds_the_user_in(warehouse_copy: Warehouse, newcomer: P
     # the same request again: the import is unchanged and the list is replaced, not doubled
     second = run()
     assert second.success
-    statuses = {e.asset_key.to_user_string(): e.materialization.metadata.get("status")
-                for e in second.get_asset_materialization_events()}
-    assert statuses["letterboxd_user_import"].value == "unchanged"
-    con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
-    assert con.execute("select count(*) from serving.user_recommendations where user_key = "
-                       "'letterboxd:newcomer_1'").fetchall()[0][0] == 50
-    con.close()
+    [again] = second.get_asset_materialization_events()
+    assert again.materialization.metadata["status"].value == "unchanged"
+    assert _member_rows(warehouse_copy.duckdb_path, "letterboxd:newcomer_1").height == 50
+
+    # the finding of issue 10: re-materializing user_recommendations must keep the member
+    refresh = materialize(warehouse_copy, selection=["user_recommendations"])
+    assert refresh.success
+    kept = _member_rows(warehouse_copy.duckdb_path, "letterboxd:newcomer_1")
+    assert kept["rank"].to_list() == list(range(1, 51))
+    assert set(kept["tmdb_id"].to_list()).isdisjoint(seen_ids)
+    [mat] = [e for e in refresh.get_asset_materialization_events() if e.asset_key.path[-1] == "user_recommendations"]
+    assert mat.materialization.metadata["members_folded_in"].value == 1
+    checks = {c.check_name: c.passed for c in refresh.get_asset_check_evaluations()}
+    assert checks == {"no_seen_films": True, "full_lists": True}

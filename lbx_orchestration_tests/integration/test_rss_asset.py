@@ -15,6 +15,7 @@ from lbx_orchestration.core.observations import title_film_key
 from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.ingest.checks import rss_pages_with_items, rss_resolved_share
 from lbx_orchestration.metadata.assets import film_catalog
+from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LetterboxdResource, build_resources
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
@@ -41,6 +42,7 @@ def _materialize(
         "letterboxd": LetterboxdResource(export_dirs=[], rss_users=list(FEEDS), crawl_enabled=True,
                                          base_url=base_url, inbox_dir=str(db.parent / "inbox")),
     })
+    add_scrape_date(instance, DAY)
     return dg.materialize([reviews, rss_pages_with_items], resources=resources, partition_key=DAY,
                           instance=instance, raise_on_error=False)
 
@@ -138,4 +140,28 @@ def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
             f"at {url}: use your data export (Settings > Data > Export) and `lbx import`. "
             f"Nothing was written for {DAY}") in message
     assert failure.step_failure_data.user_failure_data.metadata["status_403"].value == 1
+    assert _rows(db) == before and len(before) > 0
+
+
+def test_robots_txt_refusing_the_feeds_fails_the_run_with_the_crawl_message(tmp_path: Path) -> None:
+    # The asset runs the same child as `lbx crawl` (through Pipes) and shows the same message.
+    db = tmp_path / "lbx.duckdb"
+    feeds = {f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}
+    instance = dg.DagsterInstance.ephemeral()
+    with RecordedServer({"/robots.txt": ROBOTS, **feeds}) as server:
+        assert _materialize(db, server.base_url, instance).success
+    before = _rows(db)
+    robots = Response(200, "User-agent: *\nDisallow: /\n", content_type="text/plain")
+    with RecordedServer({"/robots.txt": robots, **feeds}) as server:
+        result = _materialize(db, server.base_url, instance)
+        base = server.base_url
+        assert server.hits("/aron/rss/") == 0
+
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.error.message
+    assert f"RSS crawl 'rss' failed (exit 1): robots.txt at {base}/robots.txt disallows " in message
+    assert f"{base}/sdiamond/rss/" in message and f"{base}/aron/rss/" in message
+    assert "for lbx's user agent, and lbx obeys it: use your data export" in message
+    assert f"Nothing was written for {DAY}" in message
     assert _rows(db) == before and len(before) > 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import threading
 import traceback
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError
+from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError, TmdbRetryLater
 from lbx_orchestration.core.tmdb.cache import TmdbCache
 from lbx_orchestration.core.tmdb.client import TmdbClient, _retry_after
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
@@ -249,7 +250,9 @@ def test_retry_after_header_forms() -> None:
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
     assert _retry_after("soon") is None
     assert _retry_after(None) is None
-    assert _retry_after("100000") == 120.0  # capped
+    assert _retry_after("86400") == 86400.0  # the client decides, not the parser
+    assert _retry_after("nan") is None
+    assert _retry_after("1e300") == 366 * 86400.0  # nonsense is cut to a year
 
 
 def test_500_then_success() -> None:
@@ -447,3 +450,151 @@ def test_stopping_the_iteration_loses_nothing(tmp_path: Path) -> None:
     assert sorted(got) == ids  # cached films come back from the cache ...
     assert got[1]["title"] == "Film 1" and got[1]["poster_url"].endswith("/w500/p1.jpg")
     assert all(first_hits[i] + second_hits[i] == 1 for i in ids)  # ... each asked once only
+
+
+# --- faults: bounded waits, wrong shapes, encodings, redirects (issue 16, items 6 and 8) -------
+
+
+def test_429_with_a_day_long_retry_after_stops_at_once_and_says_when() -> None:
+    routes = {"/movie/550": error(429, RATE_LIMITED, {"Retry-After": "86400"})}
+    with RecordedServer(routes) as server, client_for(server, max_retries=5) as client:
+        before = datetime.now(UTC).replace(tzinfo=None)
+        with pytest.raises(TmdbRetryLater) as caught:
+            client.movie_details(550)
+        assert server.hits("/movie/550") == 1  # no retry loop at all
+
+    message = str(caught.value)
+    retry_at = caught.value.retry_at
+    assert abs((retry_at - before).total_seconds() - 86400) < 60
+    assert message == (
+        "TMDb rate-limited /movie/550 (HTTP 429) and asked to wait 86400 s, longer than lbx "
+        f"waits (120 s): try again after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    assert (client.stats.rate_limited, client.stats.retries) == (1, 0)
+    assert isinstance(caught.value, TmdbError)
+
+
+def test_retry_after_waits_add_up_to_the_configured_limit() -> None:
+    limited = error(429, RATE_LIMITED, {"Retry-After": "1"})
+    routes = {"/configuration": [limited, limited, ok(CONFIG)]}
+    with RecordedServer(routes) as server:
+        client = client_for(server, max_retry_after=1.5)
+        with pytest.raises(TmdbRetryLater) as caught:
+            client.configuration()
+        assert "asked to wait 1 s after waiting 1 s, longer than lbx waits (1.5 s)" in str(caught.value)
+        assert server.hits("/configuration") == 2  # waited once (1 s), refused the second wait
+
+
+def test_retry_after_as_an_http_date_far_ahead() -> None:
+    when = datetime.now(UTC) + timedelta(days=2)
+    header = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    routes = {"/search/movie": error(429, RATE_LIMITED, {"Retry-After": header})}
+    with RecordedServer(routes) as server, client_for(server) as client, pytest.raises(TmdbRetryLater) as caught:
+        client.search_movie("Heat")
+    assert abs((caught.value.retry_at - when.replace(tzinfo=None)).total_seconds()) < 5
+    assert f"try again after {when:%Y-%m-%d %H:%M}" in str(caught.value)
+
+
+def test_fetch_many_stops_the_whole_batch_on_a_long_retry_after(tmp_path: Path) -> None:
+    cache = TmdbCache(tmp_path / "tmdb.duckdb")
+    routes: dict[str, Response] = {"/configuration": ok(CONFIG)}
+    for tmdb_id in range(1, 7):
+        routes.update(film_routes(tmdb_id, f"Film {tmdb_id}"))
+    routes["/movie/3"] = error(429, RATE_LIMITED, {"Retry-After": "86400"})
+    with RecordedServer(routes) as server:
+        client = client_for(server, max_concurrency=1)
+        seen = []
+        with pytest.raises(TmdbRetryLater, match="try again after"):
+            for tmdb_id, _ in client.fetch_many(range(1, 7), cache, on_error="skip"):
+                seen.append(tmdb_id)
+        never_asked = [server.hits(f"/movie/{i}") for i in (5, 6)]
+
+    assert seen == [1, 2]
+    assert never_asked == [0, 0]  # stopped, not skipped film after film (4 was in flight)
+    missing = set(cache.missing(range(1, 7), None, client.endpoints))
+    assert {3, 5, 6} <= missing and not {1, 2} & missing  # what was fetched is kept
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"), [("null", "null"), ("[1, 2]", "a list of 2"), ('"x"', "a str")]
+)
+def test_details_of_the_wrong_shape_name_the_endpoint(body: str, kind: str) -> None:
+    routes = {"/movie/550": Response(200, body, content_type=JSON)}
+    with RecordedServer(routes) as server, client_for(server) as client, pytest.raises(TmdbError) as caught:
+        client.movie_details(550)
+    assert type(caught.value) is TmdbError
+    assert str(caught.value) == (
+        f"TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: {kind} where TMDb "
+        "always sends an object"
+    )
+
+
+def test_nested_fields_of_the_wrong_shape_name_the_endpoint() -> None:
+    routes = {
+        "/search/movie": ok({"page": 1, "results": {"id": 1}}),
+        "/find/tt0137523": ok({"movie_results": [None]}),
+        "/movie/550": ok({"id": 550, "title": "Fight Club"}),
+        "/movie/550/watch/providers": ok({"id": 550, "results": []}),
+    }
+    calls = (
+        lambda client: client.search_movie("Heat"),
+        lambda client: client.find_by_imdb("tt0137523"),
+        lambda client: client.movie_details(550),
+    )
+    messages = []
+    with RecordedServer(routes) as server, client_for(server) as client:
+        for call in calls:
+            with pytest.raises(TmdbError) as caught:
+                call(client)
+            messages.append(str(caught.value))
+    assert messages == [
+        "TMDb /search/movie answered JSON of the wrong shape: 'results' is a dict, not a list",
+        "TMDb /find/tt0137523 answered JSON of the wrong shape: a result is null, not a JSON object",
+        "TMDb /movie/550/watch/providers answered JSON of the wrong shape: 'results' is a list of 0, "
+        "not a JSON object",
+    ]
+
+
+def test_gzip_header_on_a_plain_body_is_a_clear_error() -> None:
+    plain = Response(200, CONFIG, headers={"Content-Encoding": "gzip"}, content_type=JSON)
+    with RecordedServer({"/configuration": plain}) as server, client_for(server) as client:
+        with pytest.raises(TmdbError) as caught:
+            client.configuration()
+        assert server.hits("/configuration") == 1
+    message = str(caught.value)
+    assert message.startswith(
+        "TMDb /configuration answered a body that does not decode as its Content-Encoding header says ("
+    )
+    assert "proxy" in message and KEY not in message
+
+
+def test_a_real_gzip_body_is_decoded() -> None:
+    packed = gzip.compress(CONFIG.read_bytes())
+    routes = {"/configuration": Response(200, packed, headers={"Content-Encoding": "gzip"}, content_type=JSON)}
+    with RecordedServer(routes) as server, client_for(server) as client:
+        assert client.configuration()["images"]["secure_base_url"] == "https://image.tmdb.org/t/p/"
+
+
+def test_a_redirect_to_another_host_is_never_followed_and_names_the_target() -> None:
+    with RecordedServer({"/movie/550": ok({"id": 550})}) as elsewhere:
+        target = f"{elsewhere.base_url}/3/movie/550?api_key={KEY}"
+        routes = {
+            "/movie/550": Response(301, "", headers={"Location": target}, content_type=JSON),
+            "/movie/551": Response(302, "", headers={"Location": "https://evil.example/3/movie/551"}),
+        }
+        with RecordedServer(routes) as server, client_for(server) as client:
+            with pytest.raises(TmdbError) as moved:
+                client.movie_details(550)
+            with pytest.raises(TmdbError) as found:
+                client.movie_details(551)
+        assert elsewhere.requests == []  # the key never went there
+
+    assert str(moved.value) == (
+        f"TMDb /movie/550 answered HTTP 301, a redirect to another address: {elsewhere.base_url}"
+        "/3/movie/550; lbx does not follow redirects (the request carries the credentials): "
+        f"check the TMDb base URL ({server.base_url})"
+    )
+    assert KEY not in str(moved.value)
+    assert str(found.value).startswith(
+        "TMDb /movie/551 answered HTTP 302, a redirect to another host: https://evil.example/3/movie/551;"
+    )

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+from lbx_orchestration.partitions import add_scrape_date
 
 
 @dataclass
@@ -39,14 +40,16 @@ def materialize(warehouse: Warehouse, selection: list | None = None, run_config:
 
     os.environ["LBX_DUCKDB_PATH"] = str(warehouse.duckdb_path)
     defs = build_definitions()
-    # the onboarding pair (dynamic partitions) and tmdb_catalog (release months) run on their own
+    # tmdb_catalog (release-month partitions) runs on its own
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
-              and not isinstance(a.partitions_def, dg.DynamicPartitionsDefinition | dg.MonthlyPartitionsDefinition)]
+              and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)]
+    instance = dg.DagsterInstance.ephemeral()
+    add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
     return dg.materialize(
         [*assets, *(defs.asset_checks or [])],
         resources=warehouse.resources(**settings),
         partition_key=str(SAMPLE_SCRAPE_DATE) if selection is None or "reviews" in selection else None,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         selection=selection,
         run_config=run_config,
         raise_on_error=False,

@@ -10,12 +10,12 @@ import pytest
 from lbx_orchestration.core.catalog import resolve_films, resolved_share
 from lbx_orchestration.core.letterboxd.export import read_export
 from lbx_orchestration.core.observations import REVIEW_SCHEMA, export_observations, movielens_observations
+from lbx_orchestration.core.recsys.gate import decide
 from lbx_orchestration.core.tfidf import keyword_tfidf
 from lbx_orchestration.core.tmdb.flatten import flatten_details
 from lbx_orchestration.core.tmdb.normalize import fix_mojibake, normalize_title, split_movielens_title
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_rows, scalar
-from lbx_orchestration.serving.gate import decide
 
 EXPORTS = Path(__file__).resolve().parents[2] / "lbx_orchestration" / "sample_data" / "letterboxd_exports"
 
@@ -122,7 +122,11 @@ def test_replace_rows_is_idempotent_and_atomic(tmp_path: Path) -> None:
     replace_rows(con, "raw.t", frame, {"d": ["a", "b"]})
     replace_rows(con, "raw.t", frame, {"d": ["a", "b"]})
     assert scalar(con, "select count(*) from raw.t") == 3
-    with pytest.raises(duckdb.Error):
-        replace_rows(con, "raw.t", pl.DataFrame({"d": ["a"], "nope": [1]}), {"d": ["a"]})
+    with pytest.raises(duckdb.Error):  # the delete ran, the insert fails: both are rolled back
+        replace_rows(con, "raw.t", pl.DataFrame({"d": ["a"], "v": ["not a number"]}), {"d": ["a"]})
     assert read_frame(con, "select * from raw.t order by all").rows() == [("a", 1), ("a", 2), ("b", 3)]
+    # a table written by an older lbx gains the new column, nulls for the old rows
+    replace_rows(con, "raw.t", pl.DataFrame({"d": ["c"], "v": [4], "w": ["new"]}), {"d": ["c"]})
+    assert read_frame(con, "select * from raw.t order by all").rows() == [
+        ("a", 1, None), ("a", 2, None), ("b", 3, None), ("c", 4, "new")]
     assert markdown_preview(frame, 1).splitlines()[2] == "| a | 1 |"

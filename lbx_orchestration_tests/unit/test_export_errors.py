@@ -55,7 +55,7 @@ def test_validate_username_refuses(bad: str):
     with pytest.raises(InvalidUsername) as err:
         validate_username(bad)
     assert str(err.value) == (
-        f"invalid Letterboxd username {bad!r}: a username has letters, digits and underscores only"
+        f"invalid Letterboxd username {bad!r}: a username has 1 to 64 letters, digits and underscores only"
     )
 
 
@@ -77,14 +77,15 @@ def test_bad_username_in_profile(tmp_path: Path):
     message = refuse(with_files({"profile.csv": profile}), tmp_path)
     assert message == (
         "profile.csv line 2: invalid Letterboxd username 'not ok!': "
-        "a username has letters, digits and underscores only"
+        "a username has 1 to 64 letters, digits and underscores only"
     )
 
 
 def test_no_username_anywhere(tmp_path: Path):
     message = refuse(with_files({"profile.csv": None}), tmp_path)
     assert message == (
-        "SOURCE: no username given and the export has no profile.csv to read it from"
+        "SOURCE: no username given, no profile.csv to read it from, and the file name is not "
+        "Letterboxd's letterboxd-<username>-<date>-utc.zip; give the username explicitly"
     )
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lbx_orchestration.core.crawl.spiders import parse_users
 from lbx_orchestration.core.letterboxd import pages
+from lbx_orchestration.core.letterboxd.errors import InvalidUsername
 from lbx_orchestration.core.letterboxd.pages import (
     CAUSE_403,
     CAUSE_CHALLENGE,
@@ -18,6 +20,7 @@ from lbx_orchestration.core.letterboxd.pages import (
     OutagePageError,
     PageError,
 )
+from lbx_orchestration.core.letterboxd.usernames import validate_username
 
 HTML = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd" / "html"
 GRIDS = sorted((HTML / "user-films-grid").iterdir())
@@ -241,11 +244,43 @@ def test_crawl_blocked_message() -> None:
     assert "outage" in str(CrawlBlocked(CAUSE_OUTAGE, None))
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "../admin", "x" * 65, "ümlaut", "a/b"])
-def test_username_rejected(bad: str) -> None:
-    with pytest.raises(ValueError, match="username"):
-        pages.check_username(bad)
+@pytest.mark.parametrize("bad", ["a b", "../admin", "x" * 65, "ümlaut", "a/b", "a.b"])
+def test_one_username_rule_for_crawls_and_exports(bad: str) -> None:
+    with pytest.raises(InvalidUsername) as from_export:
+        validate_username(bad)
+    with pytest.raises(InvalidUsername) as from_crawl:
+        parse_users([bad, "filipe_furtado"])
+    assert str(from_crawl.value) == str(from_export.value)
+    assert "1 to 64 letters, digits and underscores only" in str(from_crawl.value)
 
 
 def test_username_accepted() -> None:
-    assert pages.check_username("filipe_furtado") == "filipe_furtado"
+    assert parse_users("filipe_furtado, x_1 ,filipe_furtado") == ["filipe_furtado", "x_1"]
+    assert validate_username("x" * 64) == "x" * 64
+
+
+def test_grid_posters_without_a_slug_or_a_name_are_left_out_and_described() -> None:
+    text = GRIDS[0].read_text(encoding="utf-8")
+    chunks = text.split('<li class="griditem">')
+    chunks[1] = re.sub(r'data-item-slug="[^"]+"', 'data-item-slug="&lt;&lt;&lt;"', chunks[1], count=1)
+    chunks[2] = re.sub(r'data-item-(full-display-)?name="[^"]*"', "", chunks[2])
+    grid = pages.parse_films_grid('<li class="griditem">'.join(chunks), "someone")
+    second = re.search(r'data-item-slug="([^"]+)"', chunks[2]).group(1)
+    assert len(grid.items) == 70
+    assert grid.invalid == ["slug '<<<' is not a Letterboxd film slug", f"film {second!r} has no name"]
+
+
+def test_a_grid_of_only_junk_is_refused() -> None:
+    junk = '<ul><li class="griditem"><div class="react-component" data-item-slug="<<<"></div></li>'
+    with pytest.raises(PageError, match=r"none of the 1 posters on this page is a film lbx can read \(slug '<<<'"):
+        pages.parse_films_grid(junk, "someone")
+
+
+def test_diary_rows_without_a_film_are_left_out_and_described() -> None:
+    text = DIARY.read_text(encoding="utf-8")
+    first = re.search(r'data-item-slug="([^"]+)"', text).group(1)
+    broken = text.replace(f'data-item-slug="{first}"', 'data-item-slug="a b"', 1)
+    invalid: list[str] = []
+    rows = pages.parse_diary(broken, "hyumiguel", invalid)
+    assert len(rows) == len(pages.parse_diary(text, "hyumiguel")) - 1
+    assert invalid == ["slug 'a b' is not a Letterboxd film slug"]

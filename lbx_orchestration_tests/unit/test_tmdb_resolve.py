@@ -92,7 +92,10 @@ def test_same_year_beats_one_year_off_beats_further_for_the_same_title() -> None
     b = film(2, "Solaris", "2002-11-27", 50.0)
     c = film(3, "Solaris", "1971-01-01", 5.0)
     assert rank_candidates("Solaris", 1972, [b, c, a]).tmdb_id == 1
-    assert rank_candidates("Solaris", 1973, [b, c]).tmdb_id == 3  # far less popular, but 2 off
+    refused = rank_candidates("Solaris", 1973, [b, c])  # the nearest is 2 years off: not used
+    assert (refused.tmdb_id, refused.method, refused.candidate_id, refused.candidate_year) == (
+        None, "refused", 3, 1971)
+    assert refused.reason == "released 1971, 2 years from 1973: more than one year off"
     assert rank_candidates("Solaris", 2003, [a, b, c]).tmdb_id == 2
 
 

@@ -1,4 +1,8 @@
-"""Run a crawl in a child Python process and read back its items and stats."""
+"""The parent's side of a crawl: check the request, launch the one child, read its items and report.
+
+The CLI runs the child with ``run_crawl``; the RSS asset launches the same command through
+Dagster Pipes and turns the same report into a result or an error with ``result_from_report``.
+"""
 
 from __future__ import annotations
 
@@ -7,65 +11,123 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import lbx_orchestration
-from lbx_orchestration.core.crawl.child import EXIT_BLOCKED, EXIT_OK
+from lbx_orchestration.core.crawl.child import EXIT_CODES, PIPES_ENV
 from lbx_orchestration.core.crawl.settings import build_settings
-from lbx_orchestration.core.crawl.spiders import SPIDERS, normalize_base_url, parse_users
+from lbx_orchestration.core.crawl.spiders import check_spider_args, normalize_base_url, parse_users
 from lbx_orchestration.core.letterboxd.pages import CrawlBlocked
 
-__all__ = ["CrawlBlocked", "CrawlError", "CrawlResult", "run_crawl"]
+__all__ = ["CrawlBlocked", "CrawlError", "CrawlJob", "CrawlResult", "plan_crawl", "run_crawl"]
 
-SPIDER_ARGS = {
-    "rss": set(),
-    "profile": {"include_diary", "include_film_pages", "max_pages", "members_pages"},
-}
+CHILD_MODULE = "lbx_orchestration.core.crawl.child"
+# A crawl that receives nothing for this long is hung: the longest honest gap is a
+# Retry-After (at most 120 s by default) plus a download timeout (30 s).
+DEFAULT_IDLE_TIMEOUT = 600.0
 _DATE_KEYS = ("watched_date",)
+_POLL_SECONDS = 0.5
 
 
 class CrawlError(RuntimeError):
-    """The crawl failed for a reason other than a block (the message carries the child's words)."""
+    """The crawl failed for a reason other than a block; ``items`` holds what it read."""
+
+    def __init__(self, message: str, *, items: list[dict[str, Any]] | None = None, stats: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.items = items or []
+        self.stats = stats or {}
 
 
 @dataclass
 class CrawlResult:
     items: list[dict[str, Any]]
     stats: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. a repeated page that ended a listing
 
 
-def _check_spider_args(spider: str, args: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(args) - SPIDER_ARGS[spider])
-    if unknown:
-        allowed = ", ".join(sorted(SPIDER_ARGS[spider])) or "none"
-        raise ValueError(f"unknown argument(s) {unknown} for spider {spider!r}; allowed: {allowed}")
-    for key in ("max_pages", "members_pages"):
-        value = args.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
-    for key in ("include_diary", "include_film_pages"):
-        if key in args and not isinstance(args[key], bool):
-            raise ValueError(f"{key} must be true or false, got {args[key]!r}")
-    return args
+@dataclass(frozen=True)
+class CrawlJob:
+    """A checked crawl request: every name and setting was validated before a URL exists."""
+
+    spider: str
+    users: tuple[str, ...]
+    base_url: str
+    settings: dict[str, Any]
+    args: dict[str, Any]
+
+    def command(self, out: Path, report: Path | None = None, heartbeat: Path | None = None) -> list[str]:
+        cmd = [
+            sys.executable, "-m", CHILD_MODULE,
+            "--spider", self.spider,
+            "--users", ",".join(self.users),
+            "--base-url", self.base_url,
+            "--out", str(out),
+            "--settings", json.dumps(self.settings),
+            "--args", json.dumps(self.args),
+        ]  # fmt: skip
+        if report is not None:
+            cmd += ["--report", str(report)]
+        if heartbeat is not None:
+            cmd += ["--heartbeat", str(heartbeat)]
+        return cmd
 
 
-def _read_items(path: Path) -> list[dict[str, Any]]:
+def plan_crawl(
+    spider: str,
+    users: list[str] | tuple[str, ...],
+    base_url: str = "https://letterboxd.com",
+    settings_override: dict[str, Any] | None = None,
+    spider_args: dict[str, Any] | None = None,
+) -> CrawlJob:
+    """Validate everything the child would (ValueError names the bad part)."""
+    args = check_spider_args(spider, dict(spider_args or {}))
+    names = parse_users(list(users))
+    if not names and not args.get("members_pages"):
+        raise ValueError("no Letterboxd usernames to crawl")
+    build_settings(settings_override)  # fail here, not in the child, on a bad override
+    return CrawlJob(spider, tuple(names), normalize_base_url(base_url), dict(settings_override or {}), args)
+
+
+def child_pythonpath() -> str:
+    """PYTHONPATH for the child: this checkout first, so the child runs the same code."""
+    root = str(Path(lbx_orchestration.__file__).resolve().parent.parent)
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    """The child's JSON lines, dates as ``date``."""
     if not path.exists():
         return []
     items: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        for key in _DATE_KEYS:
-            if isinstance(item.get(key), str):
-                item[key] = date.fromisoformat(item[key])
-        items.append(item)
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            for key in _DATE_KEYS:
+                if isinstance(item.get(key), str):
+                    item[key] = date.fromisoformat(item[key])
+            items.append(item)
     return items
+
+
+def result_from_report(
+    spider: str, report: dict[str, Any], items: list[dict[str, Any]], detail: str = ""
+) -> CrawlResult:
+    """The child's report as a result, or CrawlBlocked / CrawlError carrying what was read."""
+    stats = report.get("stats") or {}
+    outcome = report.get("outcome")
+    if outcome == "blocked":
+        raise CrawlBlocked(stats.get("blocked_cause") or "blocked", stats.get("blocked_url"), items=items, stats=stats)
+    if outcome != "ok":
+        code = EXIT_CODES.get(str(outcome), EXIT_CODES["error"])
+        message = f"crawl {spider!r} failed (exit {code}): {report.get('message') or 'unknown cause'}"
+        raise CrawlError(message + (f"\n{detail}" if detail else ""), items=items, stats=stats)
+    return CrawlResult(items=items, stats=stats, notes=list(report.get("notes") or []))
 
 
 def _write_atomically(items_path: Path, out: Path) -> None:
@@ -80,18 +142,23 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _failure_message(spider: str, code: int, stats: dict[str, Any], stderr: str) -> str:
-    reasons = []
-    if stats.get("failed_urls"):
-        reasons.append("failed after retries: " + ", ".join(stats["failed_urls"][:5]))
-    if stats.get("unparsable_urls"):
-        reasons.append("not a page lbx can read: " + ", ".join(stats["unparsable_urls"][:5]))
-    if stats.get("spider_errors"):
-        reasons.append(f"{stats['spider_errors']} parser errors")
-    if stats.get("finish_reason") != "finished":
-        reasons.append(f"finish reason {stats.get('finish_reason')!r}")
-    detail = "; ".join(reasons) or "unknown cause"
-    return f"crawl {spider!r} failed (exit {code}): {detail}\n{_tail(stderr)}"
+def _wait(proc: subprocess.Popen[str], heartbeat: Path, idle_timeout: float, timeout: float | None) -> str | None:
+    """Wait for the child; kill it and say why when it hangs or outlives ``timeout``."""
+    started = time.monotonic()
+    while proc.poll() is None:
+        time.sleep(_POLL_SECONDS)
+        now = time.monotonic()
+        idle = time.time() - heartbeat.stat().st_mtime
+        reason = None
+        if idle > idle_timeout:
+            reason = f"received nothing for {idle:.0f} s (idle limit {idle_timeout:g} s)"
+        elif timeout is not None and now - started > timeout:
+            reason = f"ran longer than its {timeout:g} s limit"
+        if reason:
+            proc.kill()
+            proc.wait()
+            return reason
+    return None
 
 
 def run_crawl(
@@ -100,60 +167,38 @@ def run_crawl(
     base_url: str = "https://letterboxd.com",
     out: Path | None = None,
     settings_override: dict[str, Any] | None = None,
-    timeout: float = 600,
     *,
     spider_args: dict[str, Any] | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    timeout: float | None = None,
 ) -> CrawlResult:
     """Crawl in a child process; raise CrawlBlocked when Letterboxd blocks, CrawlError otherwise.
 
-    `out`, when given, receives the items as JSON lines only after a successful crawl.
+    The child is stopped when it receives no response for ``idle_timeout`` seconds (a hang),
+    never merely for being long: a 600-page profile takes as long as it takes. ``timeout``
+    adds a hard limit when a caller wants one. ``out``, when given, receives the items as JSON
+    lines only after a successful crawl.
     """
-    if spider not in SPIDERS:
-        raise ValueError(f"unknown spider {spider!r}; choose one of {', '.join(SPIDERS)}")
-    users = parse_users(list(users))  # validated before any URL is built
-    args = _check_spider_args(spider, dict(spider_args or {}))
-    if not users and not args.get("members_pages"):
-        raise ValueError("no Letterboxd usernames to crawl")
-    base_url = normalize_base_url(base_url)
-    build_settings(settings_override)  # fail here, not in the child, on a bad override
-
-    root = str(Path(lbx_orchestration.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    job = plan_crawl(spider, users, base_url, settings_override, spider_args)
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
+    env.pop(PIPES_ENV, None)  # this child reports to us in JSON, even inside a Pipes process
     with tempfile.TemporaryDirectory(prefix="lbx-crawl-") as tmp:
-        items_path, stats_path = Path(tmp) / "items.jsonl", Path(tmp) / "stats.json"
-        cmd = [
-            sys.executable, "-m", "lbx_orchestration.core.crawl.child",
-            "--spider", spider,
-            "--users", ",".join(users),
-            "--base-url", base_url,
-            "--out", str(items_path),
-            "--stats", str(stats_path),
-            "--settings", json.dumps(settings_override or {}),
-            "--args", json.dumps(args),
-        ]  # fmt: skip
-        try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp
-            )
-        except subprocess.TimeoutExpired:
-            raise CrawlError(f"crawl {spider!r} timed out after {timeout:g} s") from None
-        if not stats_path.exists():
-            raise CrawlError(
-                f"crawl {spider!r} failed (exit {proc.returncode}) before writing stats:\n"
-                f"{_tail(proc.stderr)}"
-            )
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
-        items = _read_items(items_path)
-        if proc.returncode == EXIT_BLOCKED:
-            raise CrawlBlocked(
-                stats.get("blocked_cause") or "blocked",
-                stats.get("blocked_url"),
-                items=items,
-                stats=stats,
-            )
-        if proc.returncode != EXIT_OK:
-            raise CrawlError(_failure_message(spider, proc.returncode, stats, proc.stderr))
+        items_path, report_path, heartbeat = Path(tmp) / "items.jsonl", Path(tmp) / "report.json", Path(tmp) / "beat"
+        heartbeat.touch()
+        stderr_path = Path(tmp) / "stderr.txt"
+        with stderr_path.open("w", encoding="utf-8") as stderr:
+            proc = subprocess.Popen(
+                job.command(items_path, report_path, heartbeat),
+                stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env, cwd=tmp,
+            )  # fmt: skip
+            stopped = _wait(proc, heartbeat, idle_timeout, timeout)
+        errors = stderr_path.read_text(encoding="utf-8", errors="replace")
+        if stopped:
+            raise CrawlError(f"crawl {spider!r} stopped: it {stopped}\n{_tail(errors)}".rstrip())
+        if not report_path.exists():
+            raise CrawlError(f"crawl {spider!r} failed (exit {proc.returncode}) before reporting:\n{_tail(errors)}")
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        result = result_from_report(spider, report, read_items(items_path), _tail(errors))
         if out is not None:
             _write_atomically(items_path, Path(out))
-    return CrawlResult(items=items, stats=stats)
+    return result

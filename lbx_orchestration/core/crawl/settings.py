@@ -8,6 +8,7 @@ offer it (use `cli_download_delay` to validate a user's value).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ MIN_DOWNLOAD_DELAY = 1.0
 DEFAULT_RETRY_TIMES = 3
 DEFAULT_RETRY_AFTER_MAX = 120.0
 DEFAULT_CACHE_EXPIRATION_SECS = 6 * 3600
+# A generous ceiling on responses per crawl (a 600-page profile with its diary is ~1,200);
+# repeated pages are caught long before it (spiders.LbxSpider.repeats).
+DEFAULT_PAGE_LIMIT = 10_000
+SETTINGS_ENV = "LBX_CRAWL_SETTINGS"
 
 OVERRIDE_KEYS = {
     "download_delay": "seconds between requests to Letterboxd (>= 1.0 outside tests)",
@@ -31,7 +36,29 @@ OVERRIDE_KEYS = {
     "autothrottle": "bool: AutoThrottle on/off",
     "user_agent": "User-Agent header (default: lbx's honest one, or $LBX_CRAWL_USER_AGENT)",
     "log_level": "Scrapy log level (default WARNING)",
+    "page_limit": f"most responses one crawl receives before it stops with an error (default {DEFAULT_PAGE_LIMIT})",
 }
+
+
+def json_object(text: str, source: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or ValueError naming ``source`` (a flag or a variable)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{source} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source} must be a JSON object, got {text!r}")
+    return value
+
+
+def settings_from_env() -> dict[str, Any]:
+    """Overrides from $LBX_CRAWL_SETTINGS (a JSON object of OVERRIDE_KEYS), checked here."""
+    raw = os.environ.get(SETTINGS_ENV, "").strip()
+    if not raw:
+        return {}
+    value = json_object(raw, SETTINGS_ENV)
+    build_settings(value)  # names a bad key or value here, not in the child
+    return value
 
 
 def cli_download_delay(value: float) -> float:
@@ -88,6 +115,7 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "httpcache_expiration_secs",
         overrides.get("httpcache_expiration_secs", DEFAULT_CACHE_EXPIRATION_SECS), 0
     ))
+    page_limit = int(_number("page_limit", overrides.get("page_limit", DEFAULT_PAGE_LIMIT), 1))
     cache_dir = Path(overrides.get("httpcache_dir") or default_cache_dir()).expanduser().resolve()
     user_agent = (
         overrides.get("user_agent")
@@ -128,6 +156,7 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             # Nearer the downloader than retries: a block page stops the crawl, never retried.
             f"{mw}.BlockDetectionMiddleware": 580,
         },
+        "CLOSESPIDER_PAGECOUNT": page_limit,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_INSTALL_ROOT_HANDLER": True,
         "LOG_LEVEL": str(overrides.get("log_level", "WARNING")),

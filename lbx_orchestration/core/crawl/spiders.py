@@ -8,9 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from lbx_orchestration.core.letterboxd import pages, rss
+from lbx_orchestration.core.letterboxd.usernames import validate_username
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +37,32 @@ def parse_users(users: str | list[str] | tuple[str, ...] | None) -> list[str]:
     for name in raw:
         name = name.strip()
         if name and name not in out:
-            out.append(pages.check_username(name))
+            out.append(validate_username(name))
     return out
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
+SPIDER_ARGS: dict[str, set[str]] = {
+    "rss": set(),
+    "profile": {"include_diary", "include_film_pages", "max_pages", "members_pages"},
+}
 
 
-def _optional_int(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return number
+def check_spider_args(spider: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The spider's arguments, or ValueError naming the bad one (checked in parent and child)."""
+    if spider not in SPIDER_ARGS:
+        raise ValueError(f"unknown spider {spider!r}; choose one of {', '.join(SPIDER_ARGS)}")
+    unknown = sorted(set(args) - SPIDER_ARGS[spider])
+    if unknown:
+        allowed = ", ".join(sorted(SPIDER_ARGS[spider])) or "none"
+        raise ValueError(f"unknown argument(s) {unknown} for spider {spider!r}; allowed: {allowed}")
+    for key in ("max_pages", "members_pages"):
+        value = args.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+    for key in ("include_diary", "include_film_pages"):
+        if key in args and not isinstance(args[key], bool):
+            raise ValueError(f"{key} must be true or false, got {args[key]!r}")
+    return args
 
 
 class LbxSpider(scrapy.Spider):
@@ -64,6 +76,7 @@ class LbxSpider(scrapy.Spider):
         self.users = parse_users(users)
         self.base_url = normalize_base_url(base_url)
         self.allowed_domains = [urlsplit(self.base_url).hostname or ""]
+        self._pages: dict[str, dict[tuple[Any, ...], int]] = {}
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -74,11 +87,54 @@ class LbxSpider(scrapy.Spider):
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         return self.url(path if path.startswith("/") else "/" + path)
 
-    def page_done(self, n_items: int) -> None:
+    def request(self, url: str, callback: Any, cb_kwargs: dict[str, Any], **meta: Any) -> scrapy.Request:
+        """A listing request (feed, grid, diary, members): robots.txt refusing it is an error."""
+        return scrapy.Request(
+            url,
+            callback=callback,
+            cb_kwargs=cb_kwargs,
+            errback=self.dropped,
+            meta={"handle_httpstatus_list": [404], **meta},
+        )
+
+    def dropped(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value) and request is not None:
+            self._append("lbx/robots_refused_urls", request.url)
+
+    def _append(self, key: str, value: Any) -> None:
+        stats = self.crawler.stats
+        stats.set_value(key, [*(stats.get_value(key) or []), value])
+
+    def page_done(self, n_items: int, invalid: list[str] | None = None, url: str | None = None) -> None:
         stats = self.crawler.stats
         stats.inc_value("lbx/pages")
         if n_items == 0:
             stats.inc_value("lbx/empty_pages")
+        if invalid:
+            stats.inc_value("lbx/invalid_items", len(invalid))
+            self._append("lbx/invalid_item_notes", f"{url}: {len(invalid)} skipped ({invalid[0]})")
+
+    def repeats(self, listing: str, page: int, keys: list[Any], url: str) -> bool:
+        """True (and noted) when this page's films are exactly those of an earlier page.
+
+        A site whose "next" link keeps serving the same films would otherwise be followed
+        forever; the crawl stops following that listing and keeps what it already has.
+        """
+        if not keys:
+            return False
+        seen = self._pages.setdefault(listing, {})
+        fingerprint = tuple(keys)
+        first = seen.get(fingerprint)
+        if first is None:
+            seen[fingerprint] = page
+            return False
+        self._append(
+            "lbx/repeated_pages",
+            f"{url}: page {page} of {listing} repeats page {first} (the same {len(keys)} entries); "
+            "stopped following its next link",
+        )
+        return True
 
     def not_found(self, response: Response) -> None:
         stats = self.crawler.stats
@@ -99,12 +155,7 @@ class RssSpider(LbxSpider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for user in self.users:
-            yield scrapy.Request(
-                self.url(f"/{user}/rss/"),
-                callback=self.parse_feed,
-                cb_kwargs={"username": user},
-                meta={"handle_httpstatus_list": [404]},
-            )
+            yield self.request(self.url(f"/{user}/rss/"), self.parse_feed, {"username": user})
 
     def parse_feed(self, response: Response, username: str) -> Iterator[dict[str, Any]]:
         if response.status == 404:
@@ -126,17 +177,20 @@ class ProfileSpider(LbxSpider):
         self,
         users: str | list[str] | None = None,
         base_url: str = "https://letterboxd.com",
-        include_diary: bool | str = False,
-        include_film_pages: bool | str = False,
-        max_pages: int | str | None = None,
-        members_pages: int | str | None = None,
+        include_diary: bool = False,
+        include_film_pages: bool = False,
+        max_pages: int | None = None,
+        members_pages: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(users=users, base_url=base_url, **kwargs)
-        self.include_diary = _flag(include_diary)
-        self.include_film_pages = _flag(include_film_pages)
-        self.max_pages = _optional_int(max_pages, "max_pages")
-        self.members_pages = _optional_int(members_pages, "members_pages") or 0
+        given = {"include_diary": include_diary, "include_film_pages": include_film_pages,
+                 "max_pages": max_pages, "members_pages": members_pages}  # fmt: skip
+        check_spider_args(self.name, {k: v for k, v in given.items() if v is not None})
+        self.include_diary = include_diary
+        self.include_film_pages = include_film_pages
+        self.max_pages = max_pages
+        self.members_pages = members_pages or 0
         self._seen_users: set[str] = set()
         self._seen_films: set[str] = set()
 
@@ -145,11 +199,7 @@ class ProfileSpider(LbxSpider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.members_pages:
-            yield scrapy.Request(
-                self.url("/members/popular/this/week/"),
-                callback=self.parse_members,
-                cb_kwargs={"page": 1},
-            )
+            yield self.request(self.url("/members/popular/this/week/"), self.parse_members, {"page": 1})
         for user in self.users:
             for request in self.user_requests(user):
                 yield request
@@ -158,50 +208,49 @@ class ProfileSpider(LbxSpider):
         if user in self._seen_users:
             return
         self._seen_users.add(user)
-        yield scrapy.Request(
-            self.url(f"/{user}/films/"),
-            callback=self.parse_grid,
-            cb_kwargs={"username": user, "page": 1},
-            meta={"handle_httpstatus_list": [404]},
-        )
+        yield self.request(self.url(f"/{user}/films/"), self.parse_grid, {"username": user, "page": 1})
         if self.include_diary:
             yield self._diary_request(user, f"/{user}/diary/", page=1, legacy=False)
 
     def _diary_request(self, user: str, path: str, page: int, legacy: bool) -> scrapy.Request:
-        return scrapy.Request(
-            self.url(path),
-            callback=self.parse_diary,
-            cb_kwargs={"username": user, "page": page, "legacy": legacy},
-            meta={"handle_httpstatus_list": [404]},
+        return self.request(
+            self.url(path), self.parse_diary, {"username": user, "page": page, "legacy": legacy}
         )
 
     def parse_members(self, response: Response, page: int) -> Iterator[Any]:
-        names, next_url = pages.parse_members(response.body)
+        try:
+            names, next_url = pages.parse_members(response.body)
+        except pages.PageError as exc:
+            self.unparsable(response, exc)
+            return
+        if self.repeats("the popular members", page, names, response.url):
+            return
         self.page_done(len(names))
         for name in names:
             yield {"kind": "member", "username": name, "source": "popular_this_week", "page": page}
             yield from self.user_requests(name)
         if next_url and page < self.members_pages:
-            yield scrapy.Request(
-                self.rebase(next_url), callback=self.parse_members, cb_kwargs={"page": page + 1}
-            )
+            yield self.request(self.rebase(next_url), self.parse_members, {"page": page + 1})
 
     def parse_grid(self, response: Response, username: str, page: int) -> Iterator[Any]:
         if response.status == 404:
             self.not_found(response)
             return
-        grid = pages.parse_films_grid(response.body, username)
-        self.page_done(len(grid.items))
+        try:
+            grid = pages.parse_films_grid(response.body, username)
+        except pages.PageError as exc:
+            self.unparsable(response, exc)
+            return
+        if self.repeats(f"{username}'s films", page, [i["slug"] for i in grid.items], response.url):
+            return
+        self.page_done(len(grid.items), grid.invalid, response.url)
         for item in grid.items:
             yield {"kind": "watched", **item, "page": page}
             if self.include_film_pages:
                 yield from self._film_request(item["slug"])
         if grid.next_url and self._more(page):
-            yield scrapy.Request(
-                self.rebase(grid.next_url),
-                callback=self.parse_grid,
-                cb_kwargs={"username": username, "page": page + 1},
-                meta={"handle_httpstatus_list": [404]},
+            yield self.request(
+                self.rebase(grid.next_url), self.parse_grid, {"username": username, "page": page + 1}
             )
 
     def parse_diary(
@@ -213,19 +262,26 @@ class ProfileSpider(LbxSpider):
             else:
                 self.not_found(response)
             return
-        rows = pages.parse_diary(response.body, username)
-        self.page_done(len(rows))
+        invalid: list[str] = []
+        try:
+            rows = pages.parse_diary(response.body, username, invalid)
+        except pages.PageError as exc:
+            self.unparsable(response, exc)
+            return
+        keys = [(r["viewing_id"], r["film_slug"], r["watched_date"]) for r in rows]
+        if self.repeats(f"{username}'s diary", page, keys, response.url):
+            return
+        self.page_done(len(rows), invalid, response.url)
         for row in rows:
             yield row
             if self.include_film_pages:
                 yield from self._film_request(row["film_slug"])
         next_url = pages.next_page_url(response.text)
         if next_url and self._more(page):
-            yield scrapy.Request(
+            yield self.request(
                 self.rebase(next_url),
-                callback=self.parse_diary,
-                cb_kwargs={"username": username, "page": page + 1, "legacy": legacy},
-                meta={"handle_httpstatus_list": [404]},
+                self.parse_diary,
+                {"username": username, "page": page + 1, "legacy": legacy},
             )
 
     def _film_request(self, slug: str) -> Iterator[scrapy.Request]:

@@ -6,8 +6,10 @@ returned, so callers never see half an export.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -100,6 +102,15 @@ class LetterboxdExport:
     skipped: dict[str, int]
     unknown_files: tuple[str, ...]
 
+    @property
+    def exported_at(self) -> dt.datetime | None:
+        """When Letterboxd made the export (from its file name), else the newest logged entry."""
+        parts = name_parts(self.source_name)
+        if parts is not None:
+            return parts[1]
+        newest = self.entries.get_column("logged_date").max()
+        return dt.datetime.combine(newest, dt.time()) if newest is not None else None
+
     def summary(self) -> dict[str, int]:
         """Rows per kind, plus distinct films (boxd.it film codes) across the film files."""
         counts = Counter(self.entries.get_column("kind").to_list())
@@ -164,11 +175,33 @@ def _parse_file(
     return rows
 
 
+#: the name Letterboxd gives an export: letterboxd-<username>-<yyyy-mm-dd-hh-mm>-utc(.zip)
+EXPORT_NAME = re.compile(
+    r"letterboxd-(?P<username>[A-Za-z0-9_]+)-(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2})-utc", re.IGNORECASE
+)
+
+
+def name_parts(name: str) -> tuple[str, dt.datetime] | None:
+    """(username, export time in UTC) from a file or folder name Letterboxd gave, else None."""
+    found = EXPORT_NAME.search(name)
+    if not found:
+        return None
+    try:
+        stamp = dt.datetime.strptime(found["stamp"], "%Y-%m-%d-%H-%M")
+    except ValueError:
+        return None
+    return found["username"], stamp
+
+
 def _username_from_profile(source: ExportSource, root: str) -> str:
     member = root + _PROFILE
     if member not in source.members:
+        parts = name_parts(source.name)
+        if parts is not None:
+            return validate_username(parts[0])
         raise ExportError(
-            f"{source.name}: no username given and the export has no profile.csv to read it from"
+            f"{source.name}: no username given, no profile.csv to read it from, and the file name "
+            "is not Letterboxd's letterboxd-<username>-<date>-utc.zip; give the username explicitly"
         )
     text = decode_utf8(source.read(member), _PROFILE)
     records = iter_rows(text, _PROFILE)

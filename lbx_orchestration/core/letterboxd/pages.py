@@ -14,18 +14,21 @@ from typing import Any
 
 from parsel import Selector
 
+from lbx_orchestration.core.letterboxd.usernames import is_username
+
 EXPORT_HINT = "use your data export (Settings > Data > Export) and `lbx import`"
 
 CAUSE_403 = "403 blocked or private profile"
 CAUSE_CHALLENGE = "Cloudflare challenge page"
 CAUSE_OUTAGE = "Letterboxd outage page"
 
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _NAME_YEAR_RE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 _RATED_RE = re.compile(r"\brated-(\d{1,2})\b")
 _TMDB_LINK_RE = re.compile(r"themoviedb\.org/(?P<type>movie|tv)/(?P<id>\d+)")
 _IMDB_RE = re.compile(r"/title/(tt\d+)")
 _FILM_SLUG_RE = re.compile(r"/film/([^/]+)/")
+# Letterboxd film slugs are lowercase ASCII words joined by hyphens ("8-1-2", "amelie").
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
 # Cloudflare's interstitial: "Just a moment..." title, the _cf_chl_opt config, cf-chl-* ids,
 # or the challenge-platform orchestration path. Ordinary Letterboxd pages also carry
 # `/cdn-cgi/challenge-platform/scripts/jsd/main.js` (bot telemetry), which is NOT a challenge.
@@ -84,22 +87,6 @@ def blocked_message(cause: str, url: str | None) -> str:
         what = f"Letterboxd stopped the crawl ({cause})"
     where = f" at {url}" if url else ""
     return f"{what}{where}: {EXPORT_HINT}"
-
-
-def check_username(name: str) -> str:
-    """Letterboxd usernames are ^[A-Za-z0-9_]{1,64}$; anything else never reaches a URL."""
-    try:
-        from lbx_orchestration.core.letterboxd.export import validate_username
-    except ImportError:  # the export module is optional for the crawler
-        validate_username = None
-    if validate_username is not None:
-        validate_username(name)
-    if not isinstance(name, str) or not _USERNAME_RE.fullmatch(name):
-        shown = repr(name[:40]) + "..." if isinstance(name, str) and len(name) > 40 else repr(name)
-        raise ValueError(
-            f"invalid Letterboxd username {shown}: expected 1-64 letters, digits or underscores"
-        )
-    return name
 
 
 def _as_bytes(body: bytes | str) -> bytes:
@@ -221,6 +208,34 @@ class GridPage:
     items: list[dict[str, Any]] = field(default_factory=list)
     next_url: str | None = None
     page_count: int | None = None
+    invalid: list[str] = field(default_factory=list)  # posters skipped, and why
+
+
+def film_problem(slug: Any, title: Any) -> str | None:
+    """Why a poster or diary row is not a film lbx can keep (None when it is one)."""
+    if not isinstance(slug, str) or not _SLUG_RE.fullmatch(slug):
+        shown = repr(slug[:40]) if isinstance(slug, str) else repr(slug)
+        return f"slug {shown} is not a Letterboxd film slug"
+    if not isinstance(title, str) or not title.strip():
+        return f"film {slug!r} has no name"
+    return None
+
+
+def _keep_films(
+    rows: list[dict[str, Any]], slug_key: str, title_key: str, what: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows that are films, and the others described; PageError when only junk is left."""
+    kept, invalid = [], []
+    for row in rows:
+        problem = film_problem(row.get(slug_key), row.get(title_key))
+        if problem is None:
+            kept.append(row)
+        else:
+            invalid.append(problem)
+    if invalid and not kept:
+        shown = "; ".join(invalid[:3]) + ("; ..." if len(invalid) > 3 else "")
+        raise PageError(f"none of the {len(invalid)} {what} on this page is a film lbx can read ({shown})")
+    return kept, invalid
 
 
 def _grid_item_new(li: Selector, username: str) -> dict[str, Any] | None:
@@ -269,7 +284,11 @@ def _grid_item_2023(li: Selector, username: str) -> dict[str, Any] | None:
 
 
 def parse_films_grid(html: bytes | str, username: str) -> GridPage:
-    """A /USER/films/ page: one dict per poster, in page order (2025+ and 2023 markup)."""
+    """A /USER/films/ page: one dict per poster, in page order (2025+ and 2023 markup).
+
+    Posters without a valid slug or a name are left out and described in ``invalid``; a page
+    whose posters are all like that raises PageError.
+    """
     refuse_block_page(html)
     sel = Selector(text=_as_text(html))
     items: list[dict[str, Any]] = []
@@ -282,7 +301,8 @@ def parse_films_grid(html: bytes | str, username: str) -> GridPage:
             item = _grid_item_2023(li, username)
             if item:
                 items.append(item)
-    return GridPage(items=items, next_url=next_page_url(sel), page_count=_page_count(sel))
+    items, invalid = _keep_films(items, "slug", "name", "posters")
+    return GridPage(items=items, next_url=next_page_url(sel), page_count=_page_count(sel), invalid=invalid)
 
 
 def _diary_date(href: str | None) -> date | None:
@@ -295,8 +315,12 @@ def _diary_date(href: str | None) -> date | None:
     return date(y, m, d)
 
 
-def parse_diary(html: bytes | str, username: str) -> list[dict[str, Any]]:
-    """Diary rows of /USER/diary/ (or the older /USER/films/diary/), one dict per viewing."""
+def parse_diary(html: bytes | str, username: str, invalid: list[str] | None = None) -> list[dict[str, Any]]:
+    """Diary rows of /USER/diary/ (or the older /USER/films/diary/), one dict per viewing.
+
+    Rows without a valid film slug or name are left out (described in ``invalid`` when given);
+    a page whose rows are all like that raises PageError.
+    """
     refuse_block_page(html)
     sel = Selector(text=_as_text(html))
     rows: list[dict[str, Any]] = []
@@ -325,6 +349,9 @@ def parse_diary(html: bytes | str, username: str) -> list[dict[str, Any]]:
                 "liked": bool(tr.css("td.col-like .icon-liked")),
             }
         )
+    rows, skipped = _keep_films(rows, "film_slug", "film_title", "diary rows")
+    if invalid is not None:
+        invalid.extend(skipped)
     return rows
 
 
@@ -368,6 +395,6 @@ def parse_members(html: bytes | str) -> tuple[list[str], str | None]:
     names: list[str] = []
     for href in sel.css("table.member-table a.avatar::attr(href)").getall():
         name = href.strip("/").split("/")[-1] if href.strip("/") else ""
-        if _USERNAME_RE.fullmatch(name) and name not in names:
+        if is_username(name) and name not in names:
             names.append(name)
     return names, next_page_url(sel)

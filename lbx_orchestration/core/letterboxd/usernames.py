@@ -1,4 +1,4 @@
-"""Letterboxd usernames: letters, digits and underscores only."""
+"""Letterboxd usernames: the one rule every importer, crawler and CLI checks names against."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import re
 
 from lbx_orchestration.core.letterboxd.errors import InvalidUsername
 
-USERNAME_RULE = "letters, digits and underscores only"
-_USERNAME = re.compile(r"[A-Za-z0-9_]+")
+MAX_USERNAME_LENGTH = 64
+USERNAME_RULE = f"1 to {MAX_USERNAME_LENGTH} letters, digits and underscores only"
+_USERNAME = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_USERNAME_LENGTH}}}")
 _SHOWN_CHARS = 40
 
 
@@ -17,10 +18,16 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
+def is_username(name: object) -> bool:
+    return isinstance(name, str) and _USERNAME.fullmatch(name) is not None
+
+
 def validate_username(name: str) -> str:
-    """Return `name` unchanged, or raise InvalidUsername naming the value and the rule."""
-    if not isinstance(name, str) or _USERNAME.fullmatch(name) is None:
-        raise InvalidUsername(
-            f"invalid Letterboxd username {_shown(name)}: a username has {USERNAME_RULE}"
-        )
+    """Return `name` unchanged, or raise InvalidUsername naming the value and the rule.
+
+    Every name that reaches a URL or a warehouse row has passed here, so it never carries a
+    slash, a dot or a space.
+    """
+    if not is_username(name):
+        raise InvalidUsername(f"invalid Letterboxd username {_shown(name)}: a username has {USERNAME_RULE}")
     return name

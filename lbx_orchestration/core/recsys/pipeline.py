@@ -13,6 +13,9 @@ import json
 import os
 import shutil
 import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +46,13 @@ class TrainedModel:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     fit_seconds: float = 0.0
     path: Path | None = None
+    #: what the warehouse inputs hashed to when this was fitted: an unchanged input skips the refit
+    input_fingerprint: str | None = None
 
     def card(self) -> dict[str, Any]:
         return {
+            "memory_bound": memory_bound(self.model, self.interactions),
+            "input_fingerprint": self.input_fingerprint,
             "name": self.name,
             "version": self.version,
             "params": self.params,
@@ -57,6 +64,37 @@ class TrainedModel:
             "n_items": self.interactions.n_items,
             "n_interactions": int(self.interactions.matrix.nnz),
         }
+
+
+def memory_bound(model: Recommender, interactions: Interactions) -> str:
+    """How this model bounds its memory at any community size, in words and numbers for the card."""
+    p = getattr(model, "params", {})
+    n_users, n_items, nnz = interactions.n_users, interactions.n_items, int(interactions.matrix.nnz)
+    name = getattr(model, "name", "")
+    if name == "itemknn":
+        from lbx_orchestration.core.recsys.models.itemknn import BLOCK_FLOATS
+
+        k = min(p["k"], max(n_items - 1, 1))
+        return (f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
+                f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
+                f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
+                "never as a dense films x films matrix")
+    if name == "ease":
+        m = min(n_items, p["max_items"])
+        return (f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
+                f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting")
+    if name == "als":
+        f = p["factors"]
+        return (f"{f} factors for {n_users:,} users and {n_items:,} films: "
+                f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors")
+    if name.startswith("lightfm"):
+        trained = getattr(model, "trained_interactions", 0) or nnz
+        return (f"budget: at most {p['max_interactions']:,} interactions per fit (a seeded sample; "
+                f"each user keeps at least 5), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
+                f"{p['no_components']} components for {n_users:,} users and every item feature")
+    if name == "popularity":
+        return f"one count per film: {n_items:,} floats"
+    return "not stated"
 
 
 def _fingerprint(df: pl.DataFrame, params: dict[str, Any]) -> str:
@@ -83,6 +121,7 @@ def train_for_serving(
     tune: bool = True,
     budget: int | None = None,
     params_override: dict[str, Any] | None = None,
+    input_fingerprint: str | None = None,
 ) -> TrainedModel:
     """Evaluate ``name`` (and ``evaluate_also``, e.g. ablations) with the protocol, then refit
     ``name`` with its tuned hyperparameters on every observation."""
@@ -115,6 +154,7 @@ def train_for_serving(
         protocol=report.protocol_text(),
         evaluations=[{"model": r["model"], **_headline(r), "params": r["params"]} for r in report.rows],
         fit_seconds=fit_seconds,
+        input_fingerprint=input_fingerprint,
     )
 
 
@@ -134,8 +174,10 @@ def _report_with_params(name: str, observations: pl.DataFrame, item_features: An
             registry.SEARCH_SPACES[name] = saved
 
 
-def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None) -> Path:
-    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically)."""
+def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None,
+                 protect: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically). Old
+    versions are pruned, except those in ``protect`` (the served model and the champion)."""
     root = Path(models_dir) / (alias or trained.name)
     path = root / trained.version
     trained.model.save(path / "model")
@@ -147,18 +189,21 @@ def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = No
     tmp.write_text(trained.version)
     os.replace(tmp, root / LATEST_FILE)
     trained.path = path
-    prune_versions(root, keep=KEEP_VERSIONS)
+    prune_versions(root, keep=KEEP_VERSIONS, protect=protect)
     return path
 
 
 KEEP_VERSIONS = 3
 
 
-def prune_versions(root: Path, keep: int = KEEP_VERSIONS) -> list[Path]:
-    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp); EASE's
-    dense weights are hundreds of MB, so old versions must not pile up."""
+def prune_versions(
+    root: Path, keep: int = KEEP_VERSIONS, protect: set[Path] | frozenset[Path] = frozenset()
+) -> list[Path]:
+    """Delete all but the ``keep`` newest versions (names start with a UTC timestamp) and the
+    ``protect``ed ones; EASE's dense weights are hundreds of MB, so old versions must not pile up."""
     versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / CARD_FILE).exists()), key=lambda p: p.name)
-    removed = versions[:-keep] if keep > 0 else versions
+    kept = {Path(p).resolve() for p in protect}
+    removed = [p for p in (versions[:-keep] if keep > 0 else versions) if p.resolve() not in kept]
     for old in removed:
         shutil.rmtree(old, ignore_errors=True)
     return removed
@@ -172,17 +217,40 @@ def latest_path(models_dir: Path, alias: str) -> Path:
     return root / pointer.read_text().strip()
 
 
+class ModelFileError(RuntimeError):
+    """A saved model's file is missing or damaged; the message names the file."""
+
+
+@contextmanager
+def _reading(file: Path) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{file} is missing ({exc.strerror}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        if str(exc).startswith(f"{file}/"):  # a file inside the folder already named itself
+            raise ModelFileError(f"{exc}: retrain the model (materialize its asset, or `make demo`)") from exc
+        raise ModelFileError(f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
+                             "(materialize its asset, or `make demo`)") from exc
+
+
 def load_trained(path: Path) -> TrainedModel:
     path = Path(path)
-    card = json.loads((path / CARD_FILE).read_text())
-    with np.load(path / INDEX_FILE, allow_pickle=False) as idx:
+    with _reading(path / CARD_FILE):
+        card = json.loads((path / CARD_FILE).read_text())
+        name, version = card["name"], card["version"]
+    with _reading(path / INDEX_FILE), np.load(path / INDEX_FILE, allow_pickle=False) as idx:
         user_ids = idx["user_ids"].astype(object)
         item_ids = idx["item_ids"].astype(np.int64)
-    matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "train.npz"):
+        matrix = sp.load_npz(path / "train.npz").tocsr()
+    with _reading(path / "model"):
+        model = load_model(path / "model")
     return TrainedModel(
-        name=card["name"],
-        version=card["version"],
-        model=load_model(path / "model"),
+        name=name,
+        version=version,
+        model=model,
         interactions=Interactions(user_ids=user_ids, item_ids=item_ids, matrix=matrix),
         params=card["params"],
         metrics=card["metrics"],
@@ -190,4 +258,5 @@ def load_trained(path: Path) -> TrainedModel:
         evaluations=card.get("evaluations", []),
         fit_seconds=card.get("fit_seconds", 0.0),
         path=path,
+        input_fingerprint=card.get("input_fingerprint"),
     )

@@ -39,6 +39,9 @@ DEFAULT_MODELS = (
     "lightfm_hybrid",
 )
 DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
+#: evaluation (and validation) scores a fixed, seeded sample of this many users with held-out
+#: films: ranking 87k films for 200k MovieLens raters would cost more than every fit together
+EVAL_USERS = 10_000
 VAL_FRAC = 0.1
 TUNE_METRIC = "ndcg@10"
 HEADLINE = (
@@ -101,6 +104,18 @@ def align_item_features(
         shape=(len(item_ids), matrix.shape[0]),
     )
     return sp.csr_matrix(picker @ matrix, dtype=np.float32)
+
+
+def sample_users(df: pl.DataFrame, n: int | None, seed: int) -> tuple[pl.DataFrame, int]:
+    """Rows of ``df`` for a seeded sample of ``n`` of its users (all when ``n`` is None or
+    there are no more), and how many users there were. The draw depends only on the sorted
+    user keys and the seed, so every model is scored on the same users."""
+    users = np.sort(df["user_key"].unique().to_numpy())
+    if n is None or len(users) <= n:
+        return df, len(users)
+    picked = np.random.default_rng(seed).choice(len(users), size=n, replace=False)
+    keep = pl.Series("user_key", users[np.sort(picked)])
+    return df.filter(pl.col("user_key").is_in(keep)), len(users)
 
 
 def _fmt(value: Any) -> str:
@@ -184,6 +199,15 @@ class EvalReport:
         else:
             tuning = "No tuning: every model used its default hyperparameters."
         st = s["split_stats"]
+        total, scored = s.get("n_test_users_total"), s.get("n_test_users_scored")
+        if total is not None and scored is not None and scored < total:
+            sample = (
+                f" Scores cover a fixed sample of {scored} of the {total} users with held-out "
+                f"films, drawn with seed {s['seed']} (the same users for every model; "
+                f"validation during tuning uses a sample of the same size)."
+            )
+        else:
+            sample = " Every user with held-out films was scored."
         return (
             f"Protocol. {s['n_observations']} observations were collapsed to one per "
             "(user, film) (latest timestamp, latest non-null rating), then held out with "
@@ -192,8 +216,8 @@ class EvalReport:
             "pairs whose film never appears in training were dropped, leaving "
             f"{st['n_train']} training and {st['n_test']} test pairs ({s['n_users']} users, "
             f"{s['n_items']} items). {tuning} Each test user is ranked against all "
-            f"{s['n_items']} training items minus their own training films; {relevant}. "
-            "Metrics (binary relevance) are averaged over test users with at least one "
+            f"{s['n_items']} training items minus their own training films; {relevant}."
+            f"{sample} Metrics (binary relevance) are averaged over test users with at least one "
             "relevant film; users without one are excluded: NDCG@k = DCG/IDCG with gain "
             "1/log2(rank+1) and IDCG over min(|rel|, k); Recall@k = hits/|rel|; "
             "Precision@k = hits/k; MAP@k = sum of P@i at hit ranks / min(|rel|, k); "
@@ -222,6 +246,7 @@ def run_protocol(
     tune_models: bool = True,
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),
+    eval_users: int | None = EVAL_USERS,
 ) -> EvalReport:
     """Split ``df``, tune each model on validation, refit on train, score on test.
 
@@ -243,6 +268,7 @@ def run_protocol(
     else:
         parts = random_split(pairs, test_frac=test_frac, seed=seed)
     train_df, test_df = parts
+    test_df, n_test_users = sample_users(test_df, eval_users, seed)
     train_i = build_interactions(train_df)
     features = align_item_features(train_i.item_ids, item_features) if item_features else None
 
@@ -260,12 +286,15 @@ def run_protocol(
         "n_users": train_i.n_users,
         "n_items": train_i.n_items,
         "split_stats": parts.stats,
+        "eval_users": eval_users,
+        "n_test_users_total": n_test_users,
+        "n_test_users_scored": test_df["user_key"].n_unique(),
     }
     fit_i = val_df = fit_features = None
     if tune_models:
         val_parts = validation_split(train_df, val_frac=VAL_FRAC, method=split, seed=seed)
         fit_i = build_interactions(val_parts.train)
-        val_df = val_parts.test
+        val_df, _ = sample_users(val_parts.test, eval_users, seed)
         settings["validation_stats"] = val_parts.stats
         if item_features:
             fit_features = align_item_features(fit_i.item_ids, item_features)

@@ -128,17 +128,19 @@ def recommend_all(
     batch_size: int = 256,
     explain_vectors: np.ndarray | None = None,
     explain_exact: sp.csr_matrix | None = None,
+    users: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Top-N rows for every user of ``train``; ``tmdb_id`` holds real TMDb ids. The explanation
-    vectors are derived from ``train`` unless the caller already has them."""
+    """Top-N rows for the rows ``users`` of ``train`` (default: every user); ``tmdb_id`` holds
+    real TMDb ids. The explanation vectors are derived from ``train`` unless given."""
     vectors = explanation_embeddings(train) if explain_vectors is None else explain_vectors
     exact = item_vectors_from_interactions(train) if explain_exact is None else explain_exact
     mmr_vectors = normalize_rows(mmr_vectors, "l2")
+    wanted = np.arange(train.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
     parts = []
-    for start in range(0, train.shape[0], batch_size):
-        users = np.arange(start, min(start + batch_size, train.shape[0]))
-        parts.append(user_rows(model, users, train, seen, watchlist, allowed, vectors, mmr_vectors,
-                               titles, ratings, user_keys[users], policy, explain_exact=exact))
+    for start in range(0, len(wanted), batch_size):
+        batch = wanted[start : start + batch_size]
+        parts.append(user_rows(model, batch, train, seen, watchlist, allowed, vectors, mmr_vectors,
+                               titles, ratings, user_keys[batch], policy, explain_exact=exact))
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=REC_SCHEMA)
     return frame.with_columns(
         pl.Series("tmdb_id", np.asarray(item_ids, dtype=np.int64)[frame["tmdb_id"].to_numpy()], dtype=pl.Int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -11,6 +12,18 @@ class TmdbError(RuntimeError):
 
 class TmdbAuthError(TmdbError):
     """TMDb refused the credentials (401): stop at once."""
+
+
+class TmdbRetryLater(TmdbError):
+    """TMDb asked lbx to wait longer than it is willing to (429 + a long Retry-After).
+
+    ``retry_at`` (UTC) is when TMDb said it would answer again; every later film would get
+    the same answer, so a batch stops at once rather than skipping film after film.
+    """
+
+    def __init__(self, message: str, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class TmdbSource(Protocol):

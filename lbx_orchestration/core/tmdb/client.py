@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -23,9 +24,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
+import duckdb
 import httpx
 
-from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError
+from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError, TmdbRetryLater
 from lbx_orchestration.core.tmdb.cache import (
     DETAILS_ENDPOINT,
     CachedResponse,
@@ -36,6 +38,7 @@ from lbx_orchestration.core.tmdb.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
+ALT_TITLES_ENDPOINT = "alternative_titles"
 APPEND = "credits,keywords,external_ids"
 _AUTH_HINT = (
     "set TMDB_API_KEY (a v3 API key) or TMDB_READ_TOKEN (a v4 read access token) "
@@ -43,7 +46,10 @@ _AUTH_HINT = (
 )
 _IMDB_ID = re.compile(r"^tt\d{5,10}$")
 _MAX_BACKOFF = 30.0
-_MAX_RETRY_AFTER = 120.0
+# The longest lbx waits on Retry-After for one request, summed over its retries; TMDb asking
+# for more (a daily quota: 86400 s) stops at once with the time to try again.
+DEFAULT_MAX_RETRY_AFTER = 120.0
+_LONGEST_RETRY_AFTER = 366 * 86400.0  # beyond a year is nonsense; also keeps timedelta finite
 # Slack (seconds) between a rate-limiter release and the request actually leaving: thread
 # wake-ups and GIL switches (5 ms each) must not let an observer count rate + 1 in a second.
 SEND_HEADROOM = 0.03
@@ -127,6 +133,8 @@ class TmdbClient:
         country: str = "US",
         transport: httpx.BaseTransport | None = None,
         poster_size: str = "w500",
+        cache: TmdbCache | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         if not api_key and not read_token:
             raise TmdbAuthError(f"no TMDb credentials given: {_AUTH_HINT}")
@@ -134,6 +142,8 @@ class TmdbClient:
             raise ValueError(f"max_concurrency must be >= 1: {max_concurrency}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0: {max_retries}")
+        if not max_retry_after >= 0:
+            raise ValueError(f"max_retry_after must be >= 0 seconds: {max_retry_after}")
         self._secrets = tuple(s for s in (api_key, read_token) if s)
         self._has_api_key = bool(api_key)
         self.base_url = base_url.rstrip("/")
@@ -144,6 +154,8 @@ class TmdbClient:
         self.backoff_base = float(backoff_base)
         self.country = country.upper()
         self.poster_size = poster_size
+        self.cache = cache  # alternative titles are read through it when given
+        self.max_retry_after = float(max_retry_after)
         self.limiter = RateLimiter(rate_limit, headroom=SEND_HEADROOM)
         self.stats = TmdbStats()
         self._stats_lock = threading.Lock()
@@ -207,12 +219,19 @@ class TmdbClient:
     def _get(
         self, path: str, params: dict[str, Any] | None = None, *, allow_404: bool = False
     ) -> tuple[int, Any]:
-        """GET ``path`` -> (status, parsed JSON); retries 429, 5xx, timeouts, connection errors."""
+        """GET ``path`` -> (status, parsed JSON); retries 429, 5xx, timeouts, connection errors.
+
+        Waits are bounded: Retry-After is honoured while this request's waits add up to at
+        most ``max_retry_after``; a longer one raises TmdbRetryLater at once.
+        """
         attempt = 0
+        waited = 0.0
         while True:
             failure, retry_after = self._attempt(path, params, allow_404)
             if isinstance(failure, tuple):
                 return failure
+            if retry_after is not None and waited + retry_after > self.max_retry_after:
+                raise self._retry_later(path, retry_after, waited)
             if attempt >= self.max_retries:
                 raise TmdbError(
                     self._redact(f"TMDb {path} failed after {attempt + 1} attempts: {failure}")
@@ -221,12 +240,25 @@ class TmdbClient:
             self._count("retries")
             if retry_after is not None:
                 self.limiter.defer(retry_after)
+                waited += retry_after
                 delay = 0.0
             else:
                 delay = self._backoff(attempt)
             log.warning("TMDb %s: %s; retry %d/%d", path, failure, attempt, self.max_retries)
             if delay > 0:
                 time.sleep(delay)
+
+    def _retry_later(self, path: str, retry_after: float, waited: float) -> TmdbRetryLater:
+        retry_at = datetime.now(UTC) + timedelta(seconds=retry_after)
+        already = f" after waiting {waited:g} s" if waited else ""
+        return TmdbRetryLater(
+            self._redact(
+                f"TMDb rate-limited {path} (HTTP 429) and asked to wait {retry_after:g} s"
+                f"{already}, longer than lbx waits ({self.max_retry_after:g} s): try again after "
+                f"{retry_at:%Y-%m-%d %H:%M:%S} UTC"
+            ),
+            retry_at.replace(tzinfo=None),
+        )
 
     def _attempt(
         self, path: str, params: dict[str, Any] | None, allow_404: bool
@@ -239,6 +271,15 @@ class TmdbClient:
             try:
                 response = self._http.get(path, params=params)
                 content = response.content
+            except httpx.DecodingError as exc:
+                # Raised while reading: e.g. "Content-Encoding: gzip" on a body that is not.
+                raise TmdbError(
+                    self._redact(
+                        f"TMDb {path} answered a body that does not decode as its "
+                        f"Content-Encoding header says ({exc}); a proxy in between may be "
+                        "rewriting responses"
+                    )
+                ) from None
             except httpx.TimeoutException:
                 self._count("timeouts")
                 return f"timed out after {self.timeout:g}s", None
@@ -259,6 +300,8 @@ class TmdbClient:
         if status >= 500:
             self._count("server_errors")
             return f"HTTP {status}", None
+        if 300 <= status < 400:
+            raise TmdbError(self._redact(self._redirect_message(path, response)))
         try:
             body = response.json()
         except ValueError:
@@ -269,14 +312,35 @@ class TmdbClient:
                     f"{len(content)} bytes)"
                 )
             ) from None
+        if status < 300 and not isinstance(body, dict):
+            raise TmdbError(
+                self._redact(
+                    f"TMDb {path} answered HTTP {status} with JSON of the wrong shape: "
+                    f"{_json_kind(body)} where TMDb always sends an object"
+                )
+            )
         if status == 404 and allow_404:
             self._count("not_found")
-            return (status, body), None
+            return (status, body if isinstance(body, dict) else {}), None
         if status >= 300:
             raise TmdbError(
                 self._redact(f"TMDb {path} answered HTTP {status}{_status_suffix(content)}")
             )
         return (status, body), None
+
+    def _redirect_message(self, path: str, response: httpx.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            return f"TMDb {path} answered HTTP {response.status_code}, a redirect without a Location"
+        target = response.request.url.join(location)
+        here = response.request.url
+        where = "another host" if target.host != here.host else "another address"
+        # Never followed: the request carries the credentials, and TMDb's API does not move.
+        return (
+            f"TMDb {path} answered HTTP {response.status_code}, a redirect to {where}: "
+            f"{_without_query(target)}; lbx does not follow redirects (the request carries the "
+            f"credentials): check the TMDb base URL ({self.base_url})"
+        )
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -314,8 +378,9 @@ class TmdbClient:
         rows = [CachedResponse(tmdb_id, DETAILS_ENDPOINT, status, details, now)]
         if status == 404:
             return rows
-        p_status, providers = self._get(f"/movie/{tmdb_id}/watch/providers", allow_404=True)
-        results = (providers or {}).get("results") or {}
+        path = f"/movie/{tmdb_id}/watch/providers"
+        p_status, providers = self._get(path, allow_404=True)
+        results = _field(path, providers, "results", dict) or {}
         trimmed = {"id": tmdb_id, "results": {self.country: results.get(self.country)}}
         rows.append(CachedResponse(tmdb_id, self.endpoints[1], p_status, trimmed, _utc_now()))
         return rows
@@ -343,15 +408,47 @@ class TmdbClient:
         if year is not None:
             params["year"] = int(year)
         _, body = self._get("/search/movie", params)
-        return list(body.get("results") or [])
+        return _objects("/search/movie", _field("/search/movie", body, "results", list) or [])
+
+    def alternative_titles(self, tmdb_id: int) -> list[str]:
+        """A film's other titles (``/movie/{id}/alternative_titles``), read through the cache
+        when the client has one; a 404 is an empty list (and is cached too)."""
+        tmdb_id = _as_id(tmdb_id)
+        hit = None
+        if self.cache is not None:
+            try:
+                hit = self.cache.load([tmdb_id], ALT_TITLES_ENDPOINT).get(tmdb_id)
+            except (duckdb.Error, TmdbError) as exc:  # a busy cache only costs a request
+                log.warning("TMDb cache unreadable, asking TMDb: %s", exc)
+        if hit is not None:
+            status, body = hit.status, hit.body
+        else:
+            status, body = self._get(f"/movie/{tmdb_id}/alternative_titles", allow_404=True)
+            if self.cache is not None:
+                try:
+                    self.cache.store(tmdb_id, ALT_TITLES_ENDPOINT, status, body)
+                except (duckdb.Error, TmdbError) as exc:
+                    log.warning("TMDb cache not written: %s", exc)
+        if status != 200 or not isinstance(body, dict):
+            return []
+        return [t["title"] for t in body.get("titles") or [] if isinstance(t, dict) and t.get("title")]
 
     def find_by_imdb(self, imdb_id: str) -> int | None:
         imdb_id = (imdb_id or "").strip()
         if not _IMDB_ID.match(imdb_id):
             raise ValueError(f"not an IMDb title id (tt + digits): {imdb_id!r}")
-        _, body = self._get(f"/find/{imdb_id}", {"external_source": "imdb_id"})
-        movies = body.get("movie_results") or []
-        return int(movies[0]["id"]) if movies else None
+        path = f"/find/{imdb_id}"
+        _, body = self._get(path, {"external_source": "imdb_id"})
+        movies = _objects(path, _field(path, body, "movie_results", list) or [])
+        if not movies:
+            return None
+        try:
+            return _as_id(movies[0].get("id"))
+        except ValueError:
+            raise TmdbError(
+                f"TMDb {path} answered a first movie result without a TMDb id: "
+                f"{movies[0].get('id')!r}"
+            ) from None
 
     def discover_movies(self, params: dict[str, Any]) -> dict[str, Any]:
         """One page of ``/discover/movie`` (through the rate limit and retries)."""
@@ -415,7 +512,7 @@ class TmdbClient:
                     tmdb_id = pending.pop(future)
                     try:
                         rows = future.result()
-                    except TmdbAuthError:
+                    except (TmdbAuthError, TmdbRetryLater):
                         raise
                     except TmdbError as exc:
                         if on_error == "raise":
@@ -462,6 +559,40 @@ def _as_id(value: Any) -> int:
     return tmdb_id
 
 
+def _field(path: str, body: dict[str, Any], key: str, kind: type) -> Any:
+    """``body[key]`` when absent, null or of type ``kind``; a TmdbError naming both otherwise."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise TmdbError(
+            f"TMDb {path} answered JSON of the wrong shape: {key!r} is {_json_kind(value)}, "
+            f"not a {'list' if kind is list else 'JSON object'}"
+        )
+    return value
+
+
+def _objects(path: str, values: list[Any]) -> list[dict[str, Any]]:
+    for value in values:
+        if not isinstance(value, dict):
+            raise TmdbError(
+                f"TMDb {path} answered JSON of the wrong shape: a result is {_json_kind(value)}, "
+                "not a JSON object"
+            )
+    return values
+
+
+def _json_kind(body: Any) -> str:
+    if body is None:
+        return "null"
+    if isinstance(body, list):
+        return f"a list of {len(body)}"
+    return f"a {type(body).__name__}"
+
+
+def _without_query(url: httpx.URL) -> str:
+    """A URL to show: the query (which may echo the key) is left out."""
+    return str(url.copy_with(query=None, fragment=None))
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -496,4 +627,6 @@ def _retry_after(value: str | None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(_MAX_RETRY_AFTER, max(0.0, seconds))
+    if math.isnan(seconds):
+        return None
+    return min(_LONGEST_RETRY_AFTER, max(0.0, seconds))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,11 @@ def load_model_files(path: Path, expected_name: str) -> tuple[dict[str, Any], di
         raise ValueError(
             f"{path} holds a {meta['name']!r} model, not {expected_name!r}; use load_model()"
         )
-    with np.load(Path(path) / ARRAYS_FILE, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
+    try:
+        with np.load(Path(path) / ARRAYS_FILE, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{Path(path) / ARRAYS_FILE} is damaged ({exc})") from exc
     return meta["params"], arrays
 
 

@@ -27,6 +27,29 @@ _ARRAYS = ("user_embeddings", "user_biases", "item_repr", "item_bias_repr", "fol
 # saved before they existed load without them
 _OPTIONAL_ARRAYS = ("feature_embeddings", "feature_biases")
 _TARGET_SAMPLE = 200_000
+#: LightFM's budget: WARP costs grow with every (user, film) pair and epoch, so above this many
+#: pairs it trains on a seeded sample (each user keeps at least MIN_PER_USER of theirs)
+MAX_INTERACTIONS = 2_000_000
+MIN_PER_USER = 5
+
+
+def budget_sample(train: sp.csr_matrix, max_interactions: int, seed: int) -> sp.csr_matrix:
+    """At most ~``max_interactions`` entries of ``train``: a uniform seeded share of every
+    user's films, and never fewer than ``MIN_PER_USER`` of them (so every user stays trained)."""
+    train = sp.csr_matrix(train)
+    if train.nnz <= max_interactions:
+        return train
+    rng = np.random.default_rng(seed)
+    draw = rng.random(train.nnz)
+    rows = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
+    order = np.lexsort((draw, rows))  # within each row, entries by their draw
+    rank = np.empty(train.nnz, dtype=np.int64)
+    rank[order] = np.arange(train.nnz) - train.indptr[rows[order]]
+    share = max_interactions / train.nnz
+    keep = (draw < share) | (rank < MIN_PER_USER)
+    kept = sp.csr_matrix((train.data[keep], train.indices[keep], np.concatenate(
+        [[0], np.cumsum(np.bincount(rows[keep], minlength=train.shape[0]))])), shape=train.shape)
+    return kept
 
 
 class LightFMRecommender:
@@ -62,6 +85,7 @@ class LightFMRecommender:
         seed: int = 42,
         num_threads: int | None = None,
         fold_in_reg: float = 0.1,
+        max_interactions: int = MAX_INTERACTIONS,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -89,7 +113,9 @@ class LightFMRecommender:
             "seed": int(seed),
             "num_threads": int(num_threads),
             "fold_in_reg": float(fold_in_reg),
+            "max_interactions": int(max_interactions),
         }
+        self.trained_interactions = 0
         self.user_embeddings: np.ndarray | None = None
         self.user_biases: np.ndarray | None = None
         self.item_repr: np.ndarray | None = None
@@ -133,6 +159,8 @@ class LightFMRecommender:
 
         train = _check_train(train)
         features = self.build_item_features(train.shape[1], item_features)
+        train = budget_sample(train, self.params["max_interactions"], self.params["seed"])
+        self.trained_interactions = int(train.nnz)
         positives = train.tocoo()  # float32, one entry per pair, zeros eliminated
         binary = positives.copy()
         binary.data = np.ones_like(binary.data)

@@ -14,13 +14,16 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_vectors_from_interactions
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all, user_rows
+from lbx_orchestration.core.recsys.training_data import item_features
+from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.models.data import INTERACTIONS, item_features
 
 OUTPUT_COLUMNS = ("username", "source", "user_key", "rank", "tmdb_id", "title", "year", "score", "reason",
                   "genres", "decade", "model", "model_version", "generated_at")
@@ -36,6 +39,8 @@ class ServingInputs:
     explain_exact: sp.csr_matrix  # unit item vectors of the interactions: the choice
     interactions: pl.DataFrame
     policy: ServingPolicy
+    seen_keys: pl.DataFrame  # (user_key, key, partial, year): every seen film's title keys
+    film_keys: pl.DataFrame  # (tmdb_id, key, partial, year): every model item's names
 
     @property
     def titles(self) -> list[str]:
@@ -52,12 +57,38 @@ def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, val
                          shape=(len(user_ids), len(item_ids)))
 
 
+TITLE_COLUMNS = ("title", "title_tmdb", "original_title")
+
+
+def read_seen_title_keys(con: duckdb.DuckDBPyConnection, user_key: str | None = None) -> pl.DataFrame:
+    """Title keys of every film each user has seen (matched to TMDb or not)."""
+    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
+    where = f"kind in ({kinds}) and film_title is not null" + (" and user_key = ?" if user_key else "")
+    seen = read_frame(con, f"select distinct user_key, film_title, film_year from {REVIEWS} where {where}",
+                      [user_key] if user_key else None)
+    return seen_title_keys(seen)
+
+
+def seen_by_title_count(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame) -> int:
+    """How many of ``recs`` (user_key, tmdb_id, title, year) are a film their user has seen,
+    by normalised title and year (the ``no_seen_films`` checks)."""
+    if recs.is_empty():
+        return 0
+    users = recs["user_key"].unique().to_list()
+    keys = read_seen_title_keys(con, users[0]) if len(users) == 1 else read_seen_title_keys(con)
+    names = recs.select("tmdb_id", "title", "year").unique("tmdb_id")
+    movies = read_frame(con, f"select tmdb_id, original_title from {TMDB_MOVIES}")
+    films = names.join(movies, on="tmdb_id", how="left")
+    return seen_recommendations(recs, keys, film_title_keys(films, ("title", "original_title"))).height
+
+
 def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy,
                         min_vote_count: int = 0) -> ServingInputs:
     item_ids = trained.interactions.item_ids
     interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
-    movies = read_frame(con, "select tmdb_id, title, year, media_type, vote_count, genres from metadata.tmdb_movies")
-    catalog = read_frame(con, "select tmdb_id, title, year from metadata.film_catalog")
+    movies = read_frame(con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres "
+                             f"from {TMDB_MOVIES}")
+    catalog = read_frame(con, f"select tmdb_id, title, year from {CATALOG}")
     feature_ids, feature_matrix = item_features(con)
     info = pl.DataFrame({"tmdb_id": item_ids}).join(
         catalog.join(movies, on="tmdb_id", how="full", coalesce=True, suffix="_tmdb"), on="tmdb_id", how="left"
@@ -85,6 +116,9 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
         explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
         interactions=interactions,
         policy=policy,
+        seen_keys=read_seen_title_keys(con),
+        film_keys=film_title_keys(
+            info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year")), TITLE_COLUMNS),
     )
 
 
@@ -104,18 +138,33 @@ def _finish(recs: pl.DataFrame, inputs: ServingInputs) -> pl.DataFrame:
     )
 
 
-def recommend_everyone(inputs: ServingInputs) -> pl.DataFrame:
+def _seen_matrix(seen_frame: pl.DataFrame, by_title: pl.DataFrame, user_ids: np.ndarray,
+                 item_ids: np.ndarray) -> sp.csr_matrix:
+    """Seen by id or by title: both are excluded from the lists (ratings stay id-only)."""
+    both = pl.concat([seen_frame.select("user_key", pl.col("tmdb_id").cast(pl.Int64)),
+                      by_title.select("user_key", pl.col("tmdb_id").cast(pl.Int64))]).unique()
+    return aligned(both, user_ids, item_ids, None)
+
+
+def recommend_trained(inputs: ServingInputs, user_keys: list[str] | None = None) -> pl.DataFrame:
+    """Top-N for users the model was trained on (``user_keys``; default every one of them)."""
     t = inputs.trained
     user_ids, item_ids = t.interactions.user_ids, t.interactions.item_ids
     seen_frame = inputs.interactions.filter(pl.col("seen"))
-    seen = aligned(seen_frame, user_ids, item_ids, None)
+    seen = _seen_matrix(seen_frame, seen_by_title(inputs.seen_keys, inputs.film_keys), user_ids, item_ids)
     watchlist = aligned(inputs.interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")),
                         user_ids, item_ids, None)
     ratings = aligned(seen_frame, user_ids, item_ids, "rating")
     recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
                          inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
-                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact)
+                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact,
+                         users=None if user_keys is None else _rows_of(user_ids, user_keys))
     return _finish(recs, inputs)
+
+
+def _rows_of(user_ids: np.ndarray, user_keys: list[str]) -> np.ndarray:
+    position = {str(k): i for i, k in enumerate(user_ids)}
+    return np.array([position[k] for k in user_keys if k in position], dtype=np.int64)
 
 
 def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFrame) -> pl.DataFrame:
@@ -126,7 +175,8 @@ def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFram
     keys = np.array([user_key], dtype=object)
     frame = observations.with_columns(pl.lit(user_key).alias("user_key"))
     seen_frame = frame.filter(pl.col("seen"))
-    seen = aligned(seen_frame, keys, t.interactions.item_ids, None)
+    by_title = seen_by_title(inputs.seen_keys.filter(pl.col("user_key") == user_key), inputs.film_keys)
+    seen = _seen_matrix(seen_frame, by_title, keys, t.interactions.item_ids)
     watchlist = aligned(frame.filter(pl.col("on_watchlist") & ~pl.col("seen")), keys, t.interactions.item_ids, None)
     ratings = aligned(seen_frame, keys, t.interactions.item_ids, "rating")
     from lbx_orchestration.core.recsys.data import Confidence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -10,12 +11,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
-
-INTERACTIONS = "features.user_item_interactions"
-MOVIE_FEATURES = "features.movie_features"
-KEYWORD_TFIDF = "features.keyword_tfidf"
-TMDB_MOVIES = "metadata.tmdb_movies"
 
 
 def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -25,6 +22,20 @@ def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         con,
         f"select user_key, tmdb_id, rating, last_at as ts from {INTERACTIONS} where seen and last_at is not null",
     )
+
+
+def inputs_fingerprint(con: duckdb.DuckDBPyConnection, with_features: bool = False) -> str:
+    """A hash of what a model trains on (the seen interactions; with ``with_features`` the movie
+    features and keyword TF-IDF too), computed in DuckDB without reading the rows into Python."""
+    parts = [con.execute(
+        f"select count(*), sum(hash(user_key, tmdb_id, rating, last_at)) from {INTERACTIONS} "
+        "where seen and last_at is not null").fetchall()[0]]
+    if with_features:
+        parts.append(con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIE_FEATURES}").fetchall()[0])
+        if table_exists(con, KEYWORD_TFIDF):
+            parts.append(con.execute(
+                f"select count(*), sum(hash(tmdb_id, keyword, weight)) from {KEYWORD_TFIDF}").fetchall()[0])
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def item_features(con: duckdb.DuckDBPyConnection, keyword_weight: float = 0.5) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -63,8 +74,8 @@ def film_years(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
     parts = (
         [f"select tmdb_id, year from {TMDB_MOVIES} where year is not null"] if table_exists(con, TMDB_MOVIES) else []
     )
-    if table_exists(con, "metadata.film_catalog"):
-        parts.append("select tmdb_id, year from metadata.film_catalog where year is not null")
+    if table_exists(con, CATALOG):
+        parts.append(f"select tmdb_id, year from {CATALOG} where year is not null")
     out: dict[int, int] = {}
     for query in reversed(parts):  # TMDb's year wins
         out.update({int(t): int(y) for t, y in con.execute(query).fetchall()})

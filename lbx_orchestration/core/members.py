@@ -1,0 +1,189 @@
+"""Members: the Letterboxd users lbx recommends to, and how one is onboarded.
+
+``onboard`` is what `lbx import`, the inbox job and the web upload run: read the export (no
+lock held), import it (one short write), fold the member into the accepted model without
+retraining, and write their list to serving.user_recommendations. ``member_recommendations``
+is what a refresh runs: every member ever onboarded gets a list from the new model, trained
+into it or folded in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from lbx_orchestration.core.importer import (
+    ImportReport,
+    prepare_import,
+    read_state,
+    resolve_import,
+    write_import,
+)
+from lbx_orchestration.core.observations import SEEN_KINDS
+from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
+from lbx_orchestration.core.recsys.recommend import (
+    OUTPUT_COLUMNS,
+    ServingInputs,
+    fold_in_user,
+    load_serving_inputs,
+    recommend_trained,
+)
+from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.tables import RECOMMENDATIONS, RESOLUTION, REVIEWS, accepted_model
+from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.warehouse import connect, duckdb_path, read_frame, replace_rows, table_exists
+
+MEMBER_PREFIX = "letterboxd:"
+
+
+def member_key(username: str) -> str:
+    return f"{MEMBER_PREFIX}{username}"
+
+
+def member_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every Letterboxd member with observations: bundled exports, imports, RSS."""
+    if not table_exists(con, REVIEWS):
+        return []
+    rows = con.execute(
+        f"select distinct user_key from {REVIEWS} where user_key like '{MEMBER_PREFIX}%' order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def member_observations(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
+    """(tmdb_id, rating, seen, on_watchlist) per film for one member, as stg_reviews and
+    user_item_interactions see them: only the member's newest export counts."""
+    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
+    resolution = f"left join {RESOLUTION} res on r.film_key = res.film_key" if table_exists(con, RESOLUTION) else ""
+    tmdb = "coalesce(r.tmdb_id, res.tmdb_id)" if resolution else "r.tmdb_id"
+    return read_frame(
+        con,
+        f"""
+        with rows as (
+            select r.*, {tmdb} as resolved_id,
+                   max(scrape_date) filter (where source = 'letterboxd_export') over () as latest
+            from {REVIEWS} r {resolution}
+            where r.user_key = ?
+        )
+        select resolved_id as tmdb_id,
+               arg_max(rating, event_at) filter (where rating is not null) as rating,
+               bool_or(kind in ({kinds})) as seen,
+               bool_or(kind = 'watchlist') as on_watchlist
+        from rows
+        where resolved_id is not null and (source <> 'letterboxd_export' or scrape_date = latest)
+        group by resolved_id
+        order by resolved_id
+        """,
+        [user_key],
+    )
+
+
+def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs) -> tuple[pl.DataFrame, dict]:
+    """Lists for every member: those the model was trained on in one batch, the others (onboarded
+    since the last training) folded in one by one. Returns the rows and counts for metadata."""
+    members = member_keys(con)
+    trained = {str(k) for k in inputs.trained.interactions.user_ids}
+    in_model = [m for m in members if m in trained]
+    parts = [recommend_trained(inputs, in_model)] if in_model else []
+    folded, empty = 0, []
+    for key in members:
+        if key in trained:
+            continue
+        observations = member_observations(con, key)
+        if observations.filter(pl.col("seen")).height == 0:
+            empty.append(key.removeprefix(MEMBER_PREFIX))
+            continue
+        parts.append(fold_in_user(inputs, key, observations))
+        folded += 1
+    frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_recommendations()
+    return frame, {"members": len(members), "trained": len(in_model), "folded_in": folded, "no_seen_films": empty}
+
+
+def empty_recommendations() -> pl.DataFrame:
+    return pl.DataFrame(schema={c: None for c in OUTPUT_COLUMNS}).cast(
+        {"rank": pl.Int32, "tmdb_id": pl.Int64, "score": pl.Float64, "year": pl.Int32}, strict=False
+    )
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    report: ImportReport
+    recommendations: pl.DataFrame  # serving.user_recommendations rows of this member
+    model: str | None  # "ease 20261130T...": the model the list came from, None when there is none yet
+    note: str = ""  # why there is no list, when there is none
+    seconds: float = 0.0
+
+
+def onboard(
+    path: str | os.PathLike[str],
+    *,
+    username: str | None = None,
+    db: Path | None = None,
+    tmdb_source: TmdbSource | None = None,
+    policy: ServingPolicy | None = None,
+    min_vote_count: int = 0,
+    wait_seconds: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+    scrape_date: dt.date | None = None,
+    inputs_cache: dict[Path, tuple[TrainedModel, ServingInputs]] | None = None,
+) -> Onboarded:
+    """Import an export and give the member their list from the accepted model, at once.
+
+    Raises ExportError (nothing written) for a bad or older export, WarehouseBusy when another
+    process holds the warehouse for longer than ``wait_seconds``. ``inputs_cache`` (served model
+    path -> its loaded model and serving inputs) spares a long-lived caller reloading them, and
+    the explanation embeddings, for every member while the accepted model stays the same.
+    """
+    started = time.perf_counter()
+    db = Path(db) if db is not None else duckdb_path()
+    prepared = prepare_import(path, username, scrape_date)  # parse with no lock held
+    if db.exists():
+        with connect(db, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait) as con:
+            previous, known = read_state(con, prepared)
+    else:
+        previous, known = None, pl.DataFrame()
+    if known.width == 0:
+        from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
+
+        known = pl.DataFrame(schema=RESOLUTION_SCHEMA)
+    plan = resolve_import(prepared, previous, known, tmdb_source)  # TMDb look-ups, no lock held
+    with connect(db, wait_seconds=wait_seconds, on_wait=on_wait) as con:
+        report = write_import(con, plan)
+        served = accepted_model(con)
+        if served is None:
+            return Onboarded(report, empty_recommendations(), None,
+                             "no accepted model yet: run `make demo` (or materialize the graph) once",
+                             time.perf_counter() - started)
+        cached = inputs_cache.get(served.path) if inputs_cache is not None else None
+        if cached is not None:
+            trained, inputs = cached
+        else:
+            try:
+                trained = load_trained(served.path)
+            except ModelFileError as exc:
+                return Onboarded(report, empty_recommendations(), None,
+                                 f"the served model cannot be loaded: {exc}", time.perf_counter() - started)
+            inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
+            if inputs_cache is not None:  # a long-lived caller (the web app) keeps one model's inputs
+                inputs_cache.clear()
+                inputs_cache[served.path] = (trained, inputs)
+        key = member_key(report.username)
+        observations = member_observations(con, key)
+        if observations.filter(pl.col("seen")).height == 0:
+            return Onboarded(report, empty_recommendations(), _describe(trained),
+                             "none of the films in this export could be matched to TMDb, so there is "
+                             "nothing to recommend from yet (see `lbx unmatched`)", time.perf_counter() - started)
+        recs = fold_in_user(inputs, key, observations)
+        replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [key]})
+    return Onboarded(report, recs, _describe(trained), seconds=time.perf_counter() - started)
+
+
+def _describe(trained: TrainedModel) -> str:
+    return f"{trained.name} {trained.version}"

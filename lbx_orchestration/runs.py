@@ -1,0 +1,92 @@
+"""Recovering from killed runs: a run that dies (kill -9, a closed terminal, an OOM kill) while a
+step holds the ``duckdb`` pool's only slot would block every later run forever.
+
+``free_dead_runs`` frees the slots (and pending claims) of runs that are finished, or whose
+process is gone, and marks the dead ones failed. It runs at the start of `lbx demo` and every
+30 s in the ``stale_run_sensor`` while `make ui` (dagster dev) runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+
+POOLS = ("duckdb",)
+
+
+@dataclass(frozen=True)
+class FreedRun:
+    run_id: str
+    job_name: str
+    pool: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"run {self.run_id[:8]} ({self.job_name}) held the {self.pool} pool but {self.why}: slot freed"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid belongs to some unrelated program: not our run
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"python" in cmdline or b"dagster" in cmdline or b"lbx" in cmdline
+
+
+def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process of the run's newest event: the one executing its steps."""
+    records = instance.get_records_for_run(run_id, ascending=False, limit=50).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.pid is not None and event.event_type != DagsterEventType.RUN_ENQUEUED:
+            return int(event.pid)
+    return None
+
+
+def free_dead_runs(instance: dg.DagsterInstance, pools: tuple[str, ...] = POOLS) -> list[FreedRun]:
+    freed: list[FreedRun] = []
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return freed
+    for pool in pools:
+        info = storage.get_concurrency_info(pool)
+        run_ids = info.active_run_ids | {step.run_id for step in info.pending_steps}
+        for run_id in sorted(run_ids):
+            run = instance.get_run_by_id(run_id)
+            if run is None:
+                why = "no longer exists"
+            elif run.is_finished:
+                why = f"had already ended ({run.status.value})"
+            else:
+                pid = _run_pid(instance, run_id)
+                if pid is None or _pid_alive(pid):
+                    continue
+                why = f"its process (pid {pid}) is gone"
+                instance.report_run_failed(run, f"lbx: the process running this run (pid {pid}) died; "
+                                                "its pool slot was freed so later runs can start")
+            storage.free_concurrency_slots_for_run(run_id)
+            freed.append(FreedRun(run_id, run.job_name if run else "?", pool, why))
+    return freed
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Frees the duckdb pool slot of runs that were killed (or ended without freeing it) "
+    "and marks them failed, so one killed run never blocks the ones after it.",
+)
+def stale_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    freed = free_dead_runs(context.instance)
+    for item in freed:
+        context.log.warning(str(item))
+    return dg.SkipReason("; ".join(map(str, freed)) if freed else "no run holds a pool slot it should not")

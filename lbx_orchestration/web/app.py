@@ -1,0 +1,651 @@
+"""The FastAPI app: a JSON API over the served recommendations and the page that uses it.
+
+Requests are answered from memory (``ServingData``), built from a read-only snapshot of the
+warehouse that ``SnapshotManager`` refreshes and swaps atomically; see snapshot.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from lbx_orchestration.core.letterboxd.errors import ExportError
+from lbx_orchestration.core.letterboxd.lists import read_lists
+from lbx_orchestration.core.members import onboard
+from lbx_orchestration.core.recsys.pipeline import load_trained
+from lbx_orchestration.core.recsys.recommend import load_serving_inputs
+from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.search import RRF_K, most_similar
+from lbx_orchestration.core.tables import accepted_model
+from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
+from lbx_orchestration.core.warehouse import WarehouseBusy, connect, duckdb_path
+from lbx_orchestration.web.data import (
+    LETTERBOXD_TMDB,
+    ServingData,
+    load_serving_data,
+    resolve_list_films,
+    tmdb_online,
+)
+from lbx_orchestration.web.ratelimit import TokenBuckets
+from lbx_orchestration.web.snapshot import SnapshotManager
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_LIMIT = 50
+PROVIDER_COUNTRY = "US"  # the country TmdbClient asks watch/providers for (its default)
+OFFLINE_PROVIDERS = (
+    "provider filtering needs live TMDb watch/providers data: set TMDB_API_KEY (or TMDB_READ_TOKEN) "
+    "and materialize tmdb_movies; this warehouse's TMDb metadata has no streaming providers"
+)
+RETRIEVERS = {
+    "lexical": "BM25 (k1=1.2, b=0.75) over title x3, original title x2, director x2, cast, keywords, overview",
+    "dense": "LSA: TF-IDF of the same text reduced to 128 dimensions by truncated SVD (scikit-learn), cosine",
+    "fusion": f"reciprocal rank fusion, k={RRF_K}, top 100 of each",
+}
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many films (at most 50)")]
+Year = Annotated[int | None, Query(ge=1870, le=2100)]
+Decade = Annotated[str | None, Query(max_length=10, description="1970s, 2000s ... or pre_1950")]
+Text = Annotated[str | None, Query(max_length=100)]
+Country = Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 country")]
+ListName = Annotated[
+    str | None, Query(max_length=200, description="one of the member's Letterboxd lists, by name or slug")
+]
+
+
+@dataclass
+class WebSettings:
+    db: Path = field(default_factory=duckdb_path)
+    state_dir: Path | None = None  # snapshot side file, uploads' lists; default: beside the warehouse
+    max_upload_bytes: int = 20 * 2**20
+    imports_burst: float = 3  # imports a client may start at once ...
+    imports_per_minute: float = 2  # ... and how fast that allowance refills
+    refresh_seconds: float = 2.0
+    settle_seconds: float = 1.0
+    background_refresh: bool = True
+    warm_imports: bool = True  # prepare the import path (model, TMDb index) at start-up
+    write_wait_seconds: float = 15.0  # how long an import waits for a refresh to release the warehouse
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else Path(self.db).parent / "web"
+
+
+class ApiError(HTTPException):
+    pass
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> ApiError:
+    return ApiError(status_code=status, detail={"error": message, **extra}, headers=headers)
+
+
+class WebState:
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self.lists_dir = settings.directory / "lists"
+        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
+        self.swap_lock = threading.Lock()
+        self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
+        self.imports_ready = False
+        self.inputs_cache: dict = {}  # core.members.onboard's: the accepted model and its serving inputs
+        self._tmdb: TmdbSource | None = None
+        self._tmdb_lock = threading.Lock()
+        self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
+
+    def _load(self, side_file: Path) -> ServingData:
+        previous = self.manager.current
+        data = load_serving_data(side_file, self.lists_dir, previous if isinstance(previous, ServingData) else None)
+        with self.swap_lock:  # a member imported meanwhile stays served until the snapshot has them
+            for user, (recs, lists) in list(self.overlays.items()):
+                have = data.user(user)
+                if have is not None and have[1]["generated_at"].max() >= recs["generated_at"].max():
+                    del self.overlays[user]
+                else:
+                    data = data.with_member(recs["username"][0], recs, lists)
+        return data
+
+    def tmdb_source(self) -> TmdbSource:
+        """One TMDb source for every import: live with a key in the environment, else the snapshot."""
+        with self._tmdb_lock:
+            if self._tmdb is None:
+                self._tmdb = tmdb_source_from_env()
+            return self._tmdb
+
+    def data(self) -> ServingData:
+        current = self.manager.current
+        if current is None:
+            raise _error(503, "nothing to serve yet: " + (self.manager.last_error or "the snapshot is being built"))
+        return current  # type: ignore[return-value]
+
+    def add_member(self, recs: pl.DataFrame, lists: pl.DataFrame | None) -> None:
+        user = recs["username"][0]
+        with self.swap_lock:
+            self.overlays[user.lower()] = (recs, lists)
+            self.manager.current = self.data().with_member(user, recs, lists)
+
+
+# --- shaping rows -----------------------------------------------------------------------------
+def _film_row(data: ServingData, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tmdb_id": row["tmdb_id"],
+        "title": row["title"],
+        "year": row["year"],
+        "genres": row.get("genres") or [],
+        "poster_url": data.poster(row.get("poster_url"), row.get("poster_path")),
+        "letterboxd_url": LETTERBOXD_TMDB.format(row["tmdb_id"]),
+    }
+
+
+def _rec_rows(data: ServingData, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    online = tmdb_online()
+    return [
+        {
+            "rank": r["rank"],
+            "tmdb_id": r["tmdb_id"],
+            "title": r["title"],
+            "year": r["year"],
+            "genres": r["genres"],
+            "poster_url": data.poster(r["poster_url"], r["poster_path"]) if online else None,
+            "letterboxd_url": r["letterboxd_url"],
+            "reason": r["reason"],
+            "decade": r["decade"],
+            "score": r["score"],
+        }
+        for r in rows
+    ]
+
+
+def _canonical(value: str, known: list[str], what: str) -> str:
+    match = {k.lower(): k for k in known}.get(value.strip().lower())
+    if match is None:
+        raise _error(422, f"unknown {what} {value!r}", known=known)
+    return match
+
+
+def _filtered(
+    data: ServingData,
+    username: str,
+    limit: int,
+    genre: str | None,
+    decade: str | None,
+    min_year: int | None,
+    max_year: int | None,
+    exclude_watchlist: bool,
+    provider: str | None,
+    country: str | None,
+    list_name: str | None,
+) -> tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]:
+    found = data.user(username)
+    if found is None:
+        raise _error(
+            404,
+            f"unknown user {username!r}: lbx has no recommendations for them; upload their "
+            "Letterboxd export (POST /api/imports, or the form on the page)",
+        )
+    name = found[0]
+    rows = data.rows[name.lower()]
+    applied: dict[str, Any] = {"limit": limit}
+    notes: list[str] = []
+    if min_year is not None and max_year is not None and min_year > max_year:
+        raise _error(422, f"min_year {min_year} is after max_year {max_year}")
+    if genre:
+        applied["genre"] = g = _canonical(genre, data.genres, "genre")
+        rows = [r for r in rows if g in r["genres"]]
+    if decade:
+        applied["decade"] = d = _canonical(decade, data.decades, "decade")
+        rows = [r for r in rows if r["decade"] == d]
+    if min_year is not None:
+        applied["min_year"] = min_year
+        rows = [r for r in rows if r["year"] is not None and r["year"] >= min_year]
+    if max_year is not None:
+        applied["max_year"] = max_year
+        rows = [r for r in rows if r["year"] is not None and r["year"] <= max_year]
+    if exclude_watchlist:
+        applied["exclude_watchlist"] = True
+        watch = data.watchlists.get(name.lower(), set())
+        rows = [r for r in rows if r["tmdb_id"] not in watch]
+    if provider:
+        if not data.providers_available:
+            raise _error(422, OFFLINE_PROVIDERS)
+        if country and country.upper() != PROVIDER_COUNTRY:
+            raise _error(
+                422,
+                f"streaming providers are known for {PROVIDER_COUNTRY} only (TMDb watch/providers "
+                f"was asked for that country), not {country.upper()}",
+            )
+        applied["provider"] = p = _canonical(provider, data.provider_names, "provider")
+        applied["country"] = PROVIDER_COUNTRY
+        rows = [r for r in rows if p in (r["providers"] or ())]
+    if list_name:
+        lists = data.lists.get(name.lower())
+        if lists is None:
+            raise _error(404, f"{name} has no Letterboxd lists in the export lbx imported")
+        wanted = list_name.strip().lower()
+        chosen = lists.filter(
+            (pl.col("list_slug").str.to_lowercase() == wanted) | (pl.col("list_name").str.to_lowercase() == wanted)
+        )
+        if chosen.height == 0:
+            raise _error(404, f"{name} has no list {list_name!r}", known=sorted(set(lists["list_slug"].to_list())))
+        applied["list"] = chosen["list_slug"][0]
+        members = set(chosen["tmdb_id"].drop_nulls().to_list())
+        rows = [r for r in rows if r["tmdb_id"] in members]
+        notes.append(
+            "the list filter keeps the films of the list among this member's top "
+            f"{MAX_LIMIT} recommendations (films of the list they have seen are never recommended)"
+        )
+    if not data.providers_available:
+        notes.append(OFFLINE_PROVIDERS)
+    if not tmdb_online():
+        notes.append("TMDb is offline (no TMDB_API_KEY): no poster URLs")
+    return name, rows[:limit], applied, notes
+
+
+class UploadGuard:
+    """Refuses an upload by its headers (size, rate), before its body is read. Plain ASGI: a
+    BaseHTTPMiddleware would cost every other request a task and a queue."""
+
+    def __init__(self, app, state: WebState) -> None:  # noqa: ANN001
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/imports":
+            refusal = self.refuse(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refuse(self, scope) -> JSONResponse | None:  # noqa: ANN001
+        limit = self.state.settings.max_upload_bytes
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"").decode()
+        if not length.isdigit():
+            return JSONResponse({"error": "an upload needs a Content-Length header"}, status_code=411)
+        if int(length) > limit + 64 * 1024:  # the multipart envelope around the file
+            return JSONResponse(
+                {"error": f"upload of {int(length):,} bytes is over the limit of {limit:,} bytes"}, status_code=413
+            )
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        wait = self.state.buckets.take(client)
+        if wait > 0:
+            return JSONResponse(
+                {"error": f"too many imports from {client}: try again in {wait:.0f} s"},
+                status_code=429,
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        return None
+
+
+# --- the app ----------------------------------------------------------------------------------
+def create_app(settings: WebSettings | None = None) -> FastAPI:
+    settings = settings or WebSettings()
+    state = WebState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(state.manager.start)
+        if settings.background_refresh:
+            state.manager.run_in_background(settings.refresh_seconds)
+        if settings.warm_imports:
+            threading.Thread(target=_warm_imports, args=(state,), name="lbx-warm", daemon=True).start()
+        try:
+            yield
+        finally:
+            state.manager.stop()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="lbx",
+        description="Personal film recommendations from Letterboxd diaries: the members' API. "
+        "Film metadata from TMDb (this product uses the TMDB API but is not endorsed or certified by TMDB).",
+        version="0.1.0",
+    )
+    app.state.lbx = state
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_params(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(
+            {
+                "error": "bad parameters: " + "; ".join(problems),
+                "detail": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()],
+            },
+            status_code=422,
+        )
+
+    app.add_middleware(UploadGuard, state=state)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        data = state.data()
+        return {
+            "status": "ok",
+            "users": len(data.recommendations),
+            "films": data.films.height,
+            "imports_ready": state.imports_ready,
+            "snapshot": state.manager.status(),
+        }
+
+    @app.get("/api/meta")
+    def meta() -> dict[str, Any]:
+        data = state.data()
+        letterboxd = sorted(
+            v for k, v in data.usernames.items() if data.recommendations[k]["source"][0] == "letterboxd"
+        )
+        return {
+            "genres": data.genres,
+            "decades": data.decades,
+            "tmdb_online": tmdb_online(),
+            "tmdb_sources": data.tmdb_source_kinds,
+            "providers_available": data.providers_available,
+            "providers": data.provider_names,
+            "provider_country": PROVIDER_COUNTRY,
+            "letterboxd_members": letterboxd,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "retrievers": RETRIEVERS,
+        }
+
+    def recommendations_frame(
+        username: str,
+        limit: int,
+        genre: str | None,
+        decade: str | None,
+        min_year: int | None,
+        max_year: int | None,
+        exclude_watchlist: bool,
+        provider: str | None,
+        country: str | None,
+        list_: str | None,
+    ):  # noqa: ANN202
+        data = state.data()
+        return data, _filtered(
+            data, username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list_
+        )
+
+    @app.get("/api/users/{username}/recommendations", response_class=JSONResponse)
+    async def recommendations(
+        username: str,
+        limit: Limit = 20,
+        genre: Text = None,
+        decade: Decade = None,
+        min_year: Year = None,
+        max_year: Year = None,
+        exclude_watchlist: bool = False,
+        provider: Text = None,
+        country: Country = None,
+        list: ListName = None,  # noqa: A002
+    ) -> JSONResponse:
+        """A member's recommendations (usernames match without regard to case), best first, filtered.
+        Answered from memory on the event loop: filtering 50 rows is microseconds."""
+        data, (name, rows, applied, notes) = recommendations_frame(
+            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
+        )
+        return JSONResponse(
+            {
+                **data.headers[name.lower()],
+                "filters": applied,
+                "count": len(rows),
+                "notes": notes,
+                "tmdb_online": tmdb_online(),
+                "recommendations": _rec_rows(data, rows),
+            }
+        )
+
+    @app.get("/api/users/{username}/recommendations.csv", response_class=Response)
+    def recommendations_csv(
+        username: str,
+        limit: Limit = MAX_LIMIT,
+        genre: Text = None,
+        decade: Decade = None,
+        min_year: Year = None,
+        max_year: Year = None,
+        exclude_watchlist: bool = False,
+        provider: Text = None,
+        country: Country = None,
+        list: ListName = None,  # noqa: A002
+    ) -> Response:
+        """The same list as CSV (rank, tmdb_id, title, year, genres, reason, letterboxd_url)."""
+        data, (name, rows, _, _) = recommendations_frame(
+            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["rank", "tmdb_id", "title", "year", "genres", "reason", "letterboxd_url"])
+        for r in _rec_rows(data, rows):
+            writer.writerow(
+                [
+                    r["rank"],
+                    r["tmdb_id"],
+                    r["title"],
+                    r["year"],
+                    "|".join(r["genres"]),
+                    r["reason"],
+                    r["letterboxd_url"],
+                ]
+            )
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="lbx-{name}.csv"'},
+        )
+
+    @app.get("/api/users/{username}/lists")
+    def member_lists(username: str) -> dict[str, Any]:
+        data = state.data()
+        found = data.user(username)
+        if found is None:
+            raise _error(404, f"unknown user {username!r}")
+        lists = data.lists.get(found[0].lower())
+        out = []
+        if lists is not None:
+            for (slug, title), frame in lists.group_by(["list_slug", "list_name"], maintain_order=True):
+                out.append(
+                    {
+                        "slug": slug,
+                        "name": title,
+                        "films": frame.height,
+                        "films_known": int(frame["tmdb_id"].is_not_null().sum()),
+                    }
+                )
+        return {"username": found[0], "lists": out}
+
+    @app.get("/api/films/search")
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20
+    ) -> dict[str, Any]:
+        """Search title, original title, overview, keywords, director and cast: BM25 and a dense (LSA)
+        retriever fused by reciprocal rank."""
+        data = state.data()
+        hits = data.search_index.search(q, limit)
+        rows = []
+        for h in hits:
+            film = data.films.row(h.index, named=True)
+            rows.append(
+                {
+                    **_film_row(data, film),
+                    "directors": film.get("directors") or [],
+                    "overview": film.get("overview"),
+                    "score": round(h.score, 5),
+                    "lexical_rank": h.lexical_rank,
+                    "dense_rank": h.dense_rank,
+                }
+            )
+        return {"query": q, "count": len(rows), "retrievers": RETRIEVERS, "results": rows}
+
+    def _film_or_404(data: ServingData, tmdb_id: int) -> int:
+        index = data.film_index.get(tmdb_id)
+        if index is None:
+            raise _error(404, f"no film with TMDb id {tmdb_id} in lbx's catalogue")
+        return index
+
+    @app.get("/api/films/{tmdb_id}")
+    def film(tmdb_id: int) -> dict[str, Any]:
+        data = state.data()
+        row = data.films.row(_film_or_404(data, tmdb_id), named=True)
+        return {
+            **_film_row(data, row),
+            "original_title": row.get("original_title"),
+            "overview": row.get("overview"),
+            "directors": row.get("directors") or [],
+            "cast": row.get("cast_top") or [],
+            "keywords": row.get("keywords") or [],
+        }
+
+    @app.get("/api/films/{tmdb_id}/similar")
+    def similar(tmdb_id: int, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10) -> dict[str, Any]:
+        """Films nearest to this one: collaborative item vectors (truncated SVD of who saw what)
+        beside content vectors (LSA of the film's text), cosine."""
+        data = state.data()
+        index = _film_or_404(data, tmdb_id)
+        rows = []
+        for j, score in most_similar(data.vectors, index, limit):
+            rows.append({**_film_row(data, data.films.row(j, named=True)), "similarity": round(score, 4)})
+        film = data.films.row(index, named=True)
+        return {"film": _film_row(data, film), "count": len(rows), "results": rows}
+
+    @app.get("/api/models")
+    def models() -> dict[str, Any]:
+        """The served model, its card and every model's metrics over time."""
+        data = state.data()
+        metrics = data.model_metrics
+        if metrics is None or metrics.height == 0:
+            raise _error(404, "no model has been evaluated yet (serving.model_metrics is empty)")
+        cols = [c for c in metrics.columns if c not in ("protocol", "params", "path", "run_id")]
+        served = metrics.filter(pl.col("served") & pl.col("accepted")).sort("evaluated_at", descending=True)
+        history = metrics.sort("evaluated_at", "model").select(cols)
+
+        def plain(row: dict[str, Any]) -> dict[str, Any]:
+            return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+        return {
+            "served": plain(served.select(cols).row(0, named=True)) if served.height else None,
+            "card": data.models_card,
+            "history": [plain(r) for r in history.iter_rows(named=True)],
+        }
+
+    @app.post("/api/imports")
+    async def create_import(
+        request: Request,
+        file: Annotated[UploadFile, File(description="a Letterboxd export .zip")],
+        username: Annotated[str | None, Form(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """Import a Letterboxd export (multipart, field ``file``), fold the member into the served model
+        and return their recommendations. Same import and checks as `lbx import`."""
+        started = time.perf_counter()
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.directory))
+        try:
+            target = folder / f"upload-{uuid.uuid4().hex[:12]}.zip"  # never the name of an export in LBX_EXPORT_DIRS
+            size = 0
+            with target.open("wb") as out:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > settings.max_upload_bytes:
+                        raise _error(413, f"upload over the limit of {settings.max_upload_bytes:,} bytes")
+                    out.write(chunk)
+            if size == 0:
+                raise _error(422, "the upload is empty: send a Letterboxd export .zip in the field 'file'")
+            result = await run_in_threadpool(_import, state, target, username or None)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        data = state.data()
+        report, recs, note = result
+        rows = data.rows.get(report.username.lower(), []) if recs.height else []
+        return {
+            "username": report.username,
+            "status": report.status,
+            "note": note or None,
+            "counts": report.counts,
+            "films": report.films,
+            "resolved": report.resolved,
+            "resolved_share": round(report.resolved_share, 4),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+            "recommendations": _rec_rows(data, rows[:MAX_LIMIT]),
+        }
+
+    return app
+
+
+def _warm_imports(state: WebState) -> None:
+    """Prepare what every upload needs, so the first one does not pay for it: the TMDb source (the
+    offline snapshot's title index takes seconds) and the accepted model with its serving inputs
+    (the explanation embeddings take seconds), in the cache ``core.members.onboard`` reads."""
+    try:
+        source = state.tmdb_source()
+        if source.kind == "snapshot":
+            source.search_movie("warm up", None)
+        with state.manager.lock, connect(state.settings.db, read_only=True, wait_seconds=0) as con:
+            served = accepted_model(con)
+            if served is not None and served.path not in state.inputs_cache:
+                trained = load_trained(served.path)
+                state.inputs_cache[served.path] = (trained, load_serving_inputs(con, trained, ServingPolicy()))
+    except Exception as exc:  # an upload will simply be slower
+        log.warning("could not prepare imports: %s", exc)
+    finally:
+        state.imports_ready = True
+
+
+def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.DataFrame, str]:
+    try:
+        lists = read_lists(path)  # refuses a hostile archive before anything is written
+    except ExportError as exc:
+        raise _error(422, f"export refused: {exc}") from None
+    try:
+        with state.manager.lock:
+            done = onboard(
+                path,
+                inputs_cache=state.inputs_cache,
+                username=username,
+                db=state.settings.db,
+                tmdb_source=state.tmdb_source(),
+                wait_seconds=state.settings.write_wait_seconds,
+            )
+    except (ExportError, FileNotFoundError) as exc:
+        raise _error(422, f"export refused: {exc}") from None
+    except WarehouseBusy as exc:
+        raise _error(
+            503,
+            f"the warehouse is being written by a refresh; nothing was imported, try again in a minute ({exc})",
+            headers={"Retry-After": "60"},
+        ) from None
+    user = done.report.username
+    if lists.height:
+        state.lists_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state.lists_dir / f".{user}.parquet.tmp"
+        lists.write_parquet(tmp)
+        tmp.replace(state.lists_dir / f"{user}.parquet")
+    recs = done.recommendations
+    if recs.height:
+        data = state.data()
+        state.add_member(recs, resolve_list_films(lists, data.resolution, data.films) if lists.height else None)
+    return done.report, recs, done.note

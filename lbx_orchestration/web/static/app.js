@@ -1,0 +1,202 @@
+// lbx page: plain DOM, no framework, nothing fetched from elsewhere. Every text from the API
+// goes in through textContent, never as HTML.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { user: null, meta: null };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function say(message, isError = false) {
+  const status = $("#status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  let body = null;
+  try { body = await response.json(); } catch { /* not JSON */ }
+  if (!response.ok) {
+    const message = (body && body.error) || `${response.status} ${response.statusText}`;
+    throw new Error(message);
+  }
+  return body;
+}
+
+function picture(film) {
+  if (film.poster_url) {
+    return el("img", { class: "poster", src: film.poster_url, alt: `Poster of ${film.title}`, loading: "lazy" });
+  }
+  // offline: a text card in place of the poster
+  return el("div", { class: "textcard", "aria-hidden": "true" },
+    el("span", { class: "t", text: film.title }), el("span", { class: "y", text: film.year ?? "" }));
+}
+
+function card(film, { rank = null, reason = null, extra = null } = {}) {
+  const title = el("h3", {}, rank ? el("span", { class: "rank", text: `${rank}.` }) : null,
+    document.createTextNode(`${film.title}${film.year ? ` (${film.year})` : ""}`));
+  const links = el("div", { class: "links" },
+    el("button", { type: "button", class: "secondary", "data-similar": film.tmdb_id,
+      "aria-label": `More like ${film.title}`, text: "More like this",
+      onclick: () => showSimilar(film) }),
+    el("a", { href: film.letterboxd_url, target: "_blank", rel: "noopener", text: "Letterboxd" }));
+  return el("li", { class: "card", "data-tmdb-id": film.tmdb_id }, picture(film),
+    el("div", { class: "body" }, title,
+      film.genres && film.genres.length ? el("p", { class: "meta", text: film.genres.join(" · ") }) : null,
+      reason ? el("p", { class: "reason", text: reason }) : null,
+      extra ? el("p", { class: "meta", text: extra }) : null,
+      links));
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const form = $("#filters");
+  for (const [key, value] of new FormData(form).entries()) if (value !== "") params.set(key, value);
+  return params;
+}
+
+function renderRecommendations(body) {
+  const list = $("#rec-list");
+  list.replaceChildren(...body.recommendations.map((r) => card(r, { rank: r.rank, reason: r.reason })));
+  const heading = $("#results-heading");
+  heading.hidden = false;
+  heading.textContent = `${body.count} films for ${body.username}`;
+  const csv = $("#csv-link");
+  csv.href = `/api/users/${encodeURIComponent(body.username)}/recommendations.csv?${filterParams()}`;
+  csv.setAttribute("download", `lbx-${body.username}.csv`);
+}
+
+async function fillLists(username) {
+  const select = $("#f-list");
+  select.replaceChildren(el("option", { value: "", text: "Any film" }));
+  try {
+    const body = await api(`/api/users/${encodeURIComponent(username)}/lists`);
+    for (const l of body.lists) select.append(el("option", { value: l.slug, text: `${l.name} (${l.films})` }));
+  } catch { /* no lists */ }
+}
+
+async function loadUser(username, { keepFilters = false } = {}) {
+  if (!username) return;
+  say(`Loading ${username}…`);
+  const params = keepFilters ? filterParams() : new URLSearchParams({ limit: $("#f-limit").value || "20" });
+  try {
+    const body = await api(`/api/users/${encodeURIComponent(username)}/recommendations?${params}`);
+    state.user = body.username;
+    if (!keepFilters) await fillLists(body.username);
+    $("#filters-panel").hidden = false;
+    renderRecommendations(body);
+    say(body.count ? `Model ${body.model}, ${body.count} films.` : "No film matches these filters.");
+    history.replaceState(null, "", `?user=${encodeURIComponent(body.username)}`);
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+async function showSimilar(film) {
+  const section = $("#similar");
+  try {
+    const body = await api(`/api/films/${film.tmdb_id}/similar?limit=8`);
+    $("#similar-heading").textContent = `More like ${film.title}`;
+    $("#similar-list").replaceChildren(...body.results.map((f) => card(f)));
+    section.hidden = false;
+    section.focus();
+    section.scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+async function init() {
+  try {
+    const meta = await api("/api/meta");
+    state.meta = meta;
+    for (const g of meta.genres) $("#f-genre").append(el("option", { value: g, text: g }));
+    for (const d of meta.decades) $("#f-decade").append(el("option", { value: d, text: d === "pre_1950" ? "before 1950" : d }));
+    for (const m of meta.letterboxd_members) $("#members").append(el("option", { value: m }));
+    for (const p of meta.providers) $("#providers").append(el("option", { value: p }));
+    const provider = $("#f-provider");
+    if (meta.providers_available) {
+      provider.placeholder = `e.g. ${meta.providers[0] || "Netflix"} (${meta.provider_country})`;
+    } else {  // offline: TMDb's watch/providers data is missing, so the filter cannot work
+      provider.disabled = true;
+      provider.placeholder = "TMDb offline";
+      provider.title = "Streaming providers come from TMDb: set TMDB_API_KEY and refresh tmdb_movies";
+    }
+    const models = await api("/api/models").catch(() => null);
+    if (models && models.served) {
+      $("#model-line").textContent = `served model ${models.served.model} (NDCG@10 ${models.served.ndcg_at_10.toFixed(3)})`;
+    }
+  } catch (err) {
+    say(err.message, true);
+  }
+  const fromUrl = new URLSearchParams(location.search).get("user");
+  if (fromUrl) { $("#username").value = fromUrl; loadUser(fromUrl); }
+}
+
+$("#user-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  $("#filters").reset();
+  loadUser($("#username").value.trim());
+});
+
+$("#filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (state.user) loadUser(state.user, { keepFilters: true });
+});
+$("#filters").addEventListener("reset", () => {
+  setTimeout(() => { if (state.user) loadUser(state.user, { keepFilters: true }); }, 0);
+});
+
+$("#upload-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = form.querySelector("button");
+  const data = new FormData(form);
+  if (!data.get("username")) data.delete("username");
+  button.disabled = true;
+  say("Importing your export and folding you into the model…");
+  try {
+    const body = await api("/api/imports", { method: "POST", body: data });
+    $("#username").value = body.username;
+    state.user = body.username;
+    await fillLists(body.username);
+    $("#filters-panel").hidden = false;
+    renderRecommendations({ ...body, count: body.recommendations.length });
+    const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
+    say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
+      : `Imported ${body.username}: ${matched} (${body.status}).`);
+    $("#results").focus();
+  } catch (err) {
+    say(`Upload refused: ${err.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("#search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = $("#q").value.trim();
+  if (!q) return;
+  try {
+    const body = await api(`/api/films/search?${new URLSearchParams({ q, limit: "12" })}`);
+    $("#search-list").replaceChildren(...body.results.map((f) =>
+      card(f, { extra: f.directors && f.directors.length ? `Directed by ${f.directors.join(", ")}` : null })));
+    say(body.count ? `${body.count} films for “${q}”.` : `Nothing found for “${q}”.`);
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+
+init();

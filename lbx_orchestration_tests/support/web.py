@@ -1,0 +1,102 @@
+"""Helpers for the web tests: a private copy of the session warehouse, export zips, a real
+uvicorn server on 127.0.0.1 in a thread, and a second process that holds the DuckDB file."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+SAMPLE_EXPORTS = Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/letterboxd_exports"
+
+
+def copy_warehouse(source_db: Path, target_dir: Path) -> Path:
+    """The DuckDB file alone: the served model's path in serving.model_metrics still points at
+    the session's model folder, which nothing here writes."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / "lbx.duckdb"
+    shutil.copyfile(source_db, target)
+    return target
+
+
+def zip_folder(folder: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, port: int | None = None) -> Iterator[str]:  # noqa: ANN001
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+WRITER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("create or replace table main.lbx_writer_probe as select 1 as x")
+print("locked", flush=True)
+sys.stdin.readline()
+con.execute(sys.argv[2])
+con.close()
+print("released", flush=True)
+"""
+
+
+class Writer:
+    """A second process with a write connection to ``db`` until ``release`` (which runs
+    ``statement`` first): DuckDB's one-writer lock, held for real."""
+
+    def __init__(self, db: Path, statement: str = "select 1") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), statement], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.proc.kill()
+            raise RuntimeError(f"the writer did not take the lock: {line!r}")
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        if self.proc.poll() is None:
+            self.proc.kill()
