@@ -203,6 +203,12 @@ def cmd_tmdb(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.recsys.protocol import DEFAULT_MODELS, read_movielens_ratings, run_protocol
 
+    if args.split == "cold-films":
+        return _eval_cold_films(args)
+    if args.items:
+        print("--items is only used by --split cold-films", file=sys.stderr)
+        return 2
+
     features = None
     if args.ratings:
         observations = read_movielens_ratings(args.ratings)
@@ -228,6 +234,54 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"Evaluation of {source}\n")
         print(report.to_markdown())
     return 0
+
+
+def _eval_cold_films(args: argparse.Namespace) -> int:
+    from lbx_orchestration.core.recsys.cold import COLD_MODELS, DEFAULT_COLD_FRAC, run_cold_protocol
+    from lbx_orchestration.core.recsys.protocol import read_movielens_ratings
+
+    features, votes = None, {}
+    if args.items and not args.ratings:
+        print("--items gives MovieLens ids: pass the matching --ratings too", file=sys.stderr)
+        return 2
+    try:
+        if args.items:
+            from lbx_orchestration.core.recsys.movielens_items import movielens_item_features, movielens_vote_counts
+            from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
+
+            ids, matrix, _ = movielens_item_features(args.items)
+            features = (ids, matrix)
+            votes = movielens_vote_counts(args.items, TmdbSnapshot().records)
+        if args.ratings:
+            observations, source = read_movielens_ratings(args.ratings), args.ratings
+        else:
+            from lbx_orchestration.core.recsys.training_data import load_training_data, load_vote_counts
+
+            db = Path(args.db) if args.db else duckdb_path()
+            observations, db_features = load_training_data(db)
+            features = features or db_features
+            votes = votes or load_vote_counts(db)
+            source = str(db)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    if features is None:
+        print("--split cold-films needs film features: pass --items movies.csv or use the warehouse", file=sys.stderr)
+        return 1
+    models = tuple(args.models.split(",")) if args.models else COLD_MODELS
+    relevance = None if args.relevance in ("none", "all") else float(args.relevance)
+    try:
+        report = run_cold_protocol(observations, features, votes, test_frac=args.test_frac or DEFAULT_COLD_FRAC,
+                                   relevance=relevance, models=models, seed=args.seed, budget=args.budget or None)
+    except ValueError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(report.to_json())
+    else:
+        print(f"Cold-film evaluation of {source}" + (f" with film features from {args.items}" if args.items else "")
+              + "\n")
+        print(report.to_markdown())
 
 
 def _progress_printer(label: str):  # noqa: ANN202
@@ -512,7 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="run the evaluation protocol and print every model's metrics")
     p.add_argument("--ratings", help="a MovieLens-format ratings.csv (default: the warehouse)")
-    p.add_argument("--split", choices=["temporal", "random"], default="temporal")
+    p.add_argument("--split", choices=["temporal", "random", "cold-films"], default="temporal")
+    p.add_argument("--items", help="cold-films: film features from a MovieLens movies.csv (genres, year)")
     p.add_argument("--test-frac", type=float)
     p.add_argument("--relevance", default="3.5", help="rating threshold, or 'all' (every held-out film)")
     p.add_argument("--models", help="comma-separated subset of the models")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from typing import Any
@@ -18,7 +19,8 @@ def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partit
                       **kwargs: Any) -> dg.ExecuteInProcessResult:
     """Every asset and check for one scrape date: what "Materialize all" in the UI runs."""
     add_scrape_date(instance, partition)
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    # tmdb_catalog has release-month partitions: catalog_months materializes it on its own
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_monthly(a)]
     return dg.materialize([*assets, *(defs.asset_checks or [])], resources=defs.resources, partition_key=partition,
                           instance=instance, raise_on_error=False, **kwargs)
 
@@ -30,6 +32,7 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     for freed in free_dead_runs(instance):
         print(f"recovered: {freed}")
     started = time.perf_counter()
+    catalog_months(instance)
     result = materialize_graph(defs, instance, partition, tags={"lbx/origin": "make-demo"})
     elapsed = time.perf_counter() - started
     checks = result.get_asset_check_evaluations()
@@ -59,3 +62,29 @@ Where to look
 """)
     return 0
 
+
+def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
+    """The catalogue's last ``months`` release months (of the snapshot offline, up to today live) in
+    one run: what serving.new_for_you draws from."""
+    from lbx_orchestration.definitions import defs
+    from lbx_orchestration.metadata.catalog import tmdb_catalog
+
+    source = defs.resources["tmdb"].source()
+    today = dt.datetime.now(dt.UTC).date()
+    if source.kind == "live":
+        last = today
+    else:
+        dates = [r.get("release_date") or "" for r in source.records.values()]
+        last = max((dt.date.fromisoformat(d) for d in dates if len(d) == 10 and d <= today.isoformat()), default=today)
+    index = last.year * 12 + last.month - 1 - (months - 1)
+    first = dt.date(index // 12, index % 12 + 1, 1)
+    result = dg.materialize(
+        [tmdb_catalog], resources=defs.resources, instance=instance, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": first.isoformat(),
+              "dagster/asset_partition_range_end": last.replace(day=1).isoformat(), "lbx/origin": "make-demo"},
+    )
+    print(f"tmdb_catalog {first:%Y-%m}..{last:%Y-%m}: {'success' if result.success else 'FAILED'}")
+
+
+def _is_monthly(asset: dg.AssetsDefinition) -> bool:
+    return isinstance(asset.partitions_def, dg.MonthlyPartitionsDefinition)

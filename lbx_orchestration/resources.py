@@ -106,6 +106,15 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = 0.8
     watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
     min_vote_count: int = 0
+    # the main list fuses the collaborative list with the content model's films of the last
+    # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
+    blend_collaborative_weight: float = 0.8
+    blend_content_weight: float = 0.2
+    blend_recent_years: int = 5
+    new_for_you_months: int = Field(default=24, description="new_for_you: the catalogue's last N months")
+    new_for_you_top_n: int = 20
+    catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
+    catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(
         default_factory=lambda: float(os.environ.get("LBX_LOCK_TIMEOUT", "120")),
         description="seconds dbt waits for another process to release the warehouse file (LBX_LOCK_TIMEOUT)",

@@ -8,6 +8,7 @@ import datetime as dt
 import dagster as dg
 
 from lbx_orchestration.ingest.assets import reviews
+from lbx_orchestration.metadata.catalog import release_month_partitions, tmdb_catalog
 from lbx_orchestration.partitions import add_scrape_date, scrape_date_partitions
 
 NIGHTLY_CRON = "0 3 * * *"
@@ -35,3 +36,24 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     day = when.astimezone(dt.UTC).date().isoformat()
     add_scrape_date(context.instance, day)  # the day's partition exists once the day has a run
     return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"lbx/origin": "nightly"})
+
+
+tmdb_catalog_job = dg.define_asset_job(
+    "tmdb_catalog_job", selection=dg.AssetSelection.assets(tmdb_catalog), partitions_def=release_month_partitions,
+    description="Refresh months of the TMDb catalogue.",
+)
+
+
+@dg.schedule(
+    job=tmdb_catalog_job,
+    cron_schedule="30 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every night before the nightly refresh: the current and the previous release month.",
+)
+def tmdb_catalog_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    when = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
+    current = when.replace(day=1)
+    previous = (current - dt.timedelta(days=1)).replace(day=1)
+    return [dg.RunRequest(run_key=f"catalog:{month}:{when}", partition_key=month.isoformat(),
+                          tags={"lbx/origin": "nightly"}) for month in (previous, current)]

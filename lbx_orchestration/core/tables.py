@@ -24,6 +24,7 @@ UNRESOLVED = "metadata.unresolved_films"  # refused, not found and ambiguous fil
 OVERRIDES = "metadata.film_overrides"  # members' corrections (`lbx match`): win over search
 TMDB_RAW = "metadata.tmdb_raw"
 TMDB_MOVIES = "metadata.tmdb_movies"
+TMDB_CATALOG = "metadata.tmdb_catalog"  # films by release month (tmdb_catalog), wider than the community
 
 # features (dbt, plus keyword TF-IDF)
 INTERACTIONS = "features.user_item_interactions"
@@ -34,6 +35,7 @@ KEYWORD_TFIDF = "features.keyword_tfidf"
 MODEL_METRICS = "serving.model_metrics"
 RECOMMENDATIONS = "serving.user_recommendations"
 GENRE_PICKS = "serving.genre_picks"
+NEW_FOR_YOU = "serving.new_for_you"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRI
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar
 from lbx_orchestration.models.evaluation import model_evaluation
 from lbx_orchestration.resources import LbxSettings
+from lbx_orchestration.serving.new_for_you import blend_main_list
 
 
 def serving_policy(settings: LbxSettings) -> ServingPolicy:
@@ -22,7 +23,7 @@ def serving_policy(settings: LbxSettings) -> ServingPolicy:
     group_name="serving",
     kinds={"python", "duckdb"},
     pool="duckdb",
-    deps=[model_evaluation, "film_catalog", "tmdb_movies", "user_item_interactions"],
+    deps=[model_evaluation, "film_catalog", "tmdb_movies", "user_item_interactions", "content_model"],
     description="Top 50 films for every Letterboxd member ever onboarded (bundled exports, imports, "
     "the inbox, RSS), from the model that just passed the gate: members it was trained on are "
     "scored in one batch, members onboarded since are folded in. Never a film the member rated, "
@@ -45,6 +46,7 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         trained = load_trained(served.path)
         inputs = load_serving_inputs(con, trained, serving_policy(settings), settings.min_vote_count)
         out, counts = member_recommendations(con, inputs)
+        out = blend_main_list(con, out, settings)  # new films from the content model (serving/new_for_you.py)
         replace_table(con, RECOMMENDATIONS, out)
         con.execute(
             f"""

@@ -1,6 +1,7 @@
 """The `lbx` terminal commands, on real files and a loopback TMDb."""
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -117,3 +118,25 @@ def test_import_twice_then_a_broken_zip(tmp_path: Path, capsys) -> None:
     assert main(["import", str(broken), "--db", str(db)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("import refused:") and "broken.zip" in err
+
+
+def test_eval_cold_films_with_movielens_items(tmp_path: Path, capsys) -> None:
+    ratings = pl.read_csv(BUNDLED_MOVIELENS_DIR / "ratings.csv").filter(pl.col("userId") <= 60)
+    ratings.write_csv(tmp_path / "ratings.csv")
+    shutil.copy(BUNDLED_MOVIELENS_DIR / "movies.csv", tmp_path / "movies.csv")
+    shutil.copy(BUNDLED_MOVIELENS_DIR / "links.csv", tmp_path / "links.csv")
+    code = main(["eval", "--split", "cold-films", "--ratings", str(tmp_path / "ratings.csv"),
+                 "--items", str(tmp_path / "movies.csv"), "--models", "lightfm_cb,content,tmdb_popularity,random",
+                 "--budget", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    by = {r["model"]: r for r in report["rows"]}
+    assert list(by) == ["lightfm_cb", "content", "tmdb_popularity", "random"]
+    assert report["served"] == "lightfm_cb" and report["settings"]["split"] == "cold-films"
+    assert by["tmdb_popularity"]["ndcg@10"] > by["random"]["ndcg@10"]  # vote counts came through links.csv
+    assert "Cold-film protocol" in report["protocol"] and "vote count" in report["protocol"]
+    # cold films need features: the ratings alone are refused with the way out named
+    assert main(["eval", "--split", "cold-films", "--ratings", str(tmp_path / "ratings.csv")]) == 1
+    assert "--items movies.csv" in capsys.readouterr().err
+    assert main(["eval", "--ratings", str(tmp_path / "ratings.csv"), "--items", str(tmp_path / "movies.csv")]) == 2
+    assert "only used by --split cold-films" in capsys.readouterr().err

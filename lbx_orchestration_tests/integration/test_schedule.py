@@ -52,10 +52,23 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
     assert schedule.job_name == "nightly_refresh_job"
 
 
+def test_catalog_tick_refreshes_the_current_and_previous_release_month() -> None:
+    from lbx_orchestration.schedules import tmdb_catalog_schedule
+
+    when = dt.datetime(2026, 1, 4, 2, 30, tzinfo=dt.UTC)
+    requests = tmdb_catalog_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert [r.partition_key for r in requests] == ["2025-12-01", "2026-01-01"]
+    assert len({r.run_key for r in requests}) == 2
+    assert build_definitions().resolve_job_def("tmdb_catalog_job") is not None
+
+
 def test_one_partitioning_so_materialize_all_can_launch() -> None:
     """'Materialize all' on the global lineage page launches one run for a chosen scrape date
     only when every partitioned asset shares one partitions definition (no per-member assets)."""
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
     partitionings = {graph.get(k).partitions_def for k in graph.materializable_asset_keys}
-    assert partitionings == {None, dg.DynamicPartitionsDefinition(name="scrape_dates")}
+    # tmdb_catalog is the one exception: partitioned by release month, materialized on its own
+    from lbx_orchestration.metadata.catalog import release_month_partitions
+
+    assert partitionings == {None, dg.DynamicPartitionsDefinition(name="scrape_dates"), release_month_partitions}

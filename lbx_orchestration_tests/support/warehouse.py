@@ -40,7 +40,9 @@ def materialize(warehouse: Warehouse, selection: list | None = None, run_config:
 
     os.environ["LBX_DUCKDB_PATH"] = str(warehouse.duckdb_path)
     defs = build_definitions()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    # tmdb_catalog (release-month partitions) runs on its own
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
+              and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)]
     instance = dg.DagsterInstance.ephemeral()
     add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
     return dg.materialize(

@@ -159,6 +159,7 @@ def test_registry_and_search_spaces_cover_every_model() -> None:
         "lightfm_cf",
         "lightfm_cb",
         "lightfm_hybrid",
+        "content",
     }
     assert set(MODEL_REGISTRY) == expected
     assert set(SEARCH_SPACES) == expected

@@ -100,3 +100,36 @@ def validation_split(
     if method == "random":
         return random_split(train_df, test_frac=val_frac, seed=seed)
     raise ValueError(f"method must be 'temporal' or 'random', got {method!r}")
+
+
+def cold_film_split(df: pl.DataFrame, test_frac: float = 0.2, seed: int = 42) -> Split:
+    """Hold out EVERY interaction of a seeded random ``test_frac`` of the films.
+
+    The held-out films (ceil(n_films x test_frac), drawn from the sorted distinct ids) never
+    appear in training, so only a model that scores films from their content can rank them.
+    Users left without any training film cannot be profiled: their held-out pairs are
+    dropped and counted (``n_test_dropped_no_train``). ``stats["cold_films"]`` lists the
+    held-out film ids.
+    """
+    _check_frac("test_frac", test_frac)
+    pairs = collapse_duplicates(df)
+    films = np.sort(pairs["tmdb_id"].unique().to_numpy())
+    n_cold = min(len(films) - 1, int(np.ceil(len(films) * test_frac))) if len(films) > 1 else 0
+    cold = np.sort(np.random.default_rng(seed).permutation(films)[:n_cold])
+    is_cold = pl.col("tmdb_id").is_in(pl.Series(cold, dtype=pl.Int64).implode())
+    train = pairs.filter(~is_cold)
+    test = pairs.filter(is_cold)
+    with_train = test["user_key"].is_in(train["user_key"].unique().implode())
+    dropped = int((~with_train).sum())
+    test = test.filter(with_train)
+    stats = {
+        "n_films": len(films),
+        "n_cold_films": int(n_cold),
+        "cold_films": cold.astype(np.int64),
+        "n_users": pairs["user_key"].n_unique(),
+        "n_users_with_test": test["user_key"].n_unique(),
+        "n_train": train.height,
+        "n_test": test.height,
+        "n_test_dropped_no_train": dropped,
+    }
+    return Split(train, test, stats)

@@ -11,7 +11,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
-from lbx_orchestration.core.tables import INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
 
 
@@ -59,6 +59,34 @@ def item_features(con: duckdb.DuckDBPyConnection, keyword_weight: float = 0.5) -
             )
             matrix, names = tfidf_block(matrix, names, ids, block, tf_ids, vocab, weight=keyword_weight)
     return ids, matrix
+
+
+def vote_counts(con: duckdb.DuckDBPyConnection) -> dict[int, float]:
+    """TMDb vote count per film (the cold-film protocol's popularity baseline); {} without metadata."""
+    if not table_exists(con, TMDB_MOVIES):
+        return {}
+    rows = con.execute(f"select tmdb_id, vote_count from {TMDB_MOVIES} where vote_count is not null").fetchall()
+    return {int(t): float(v) for t, v in rows}
+
+
+def film_years(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """Release year per film: TMDb's, else the catalogue's (title + year of the export)."""
+    parts = (
+        [f"select tmdb_id, year from {TMDB_MOVIES} where year is not null"] if table_exists(con, TMDB_MOVIES) else []
+    )
+    if table_exists(con, CATALOG):
+        parts.append(f"select tmdb_id, year from {CATALOG} where year is not null")
+    out: dict[int, int] = {}
+    for query in reversed(parts):  # TMDb's year wins
+        out.update({int(t): int(y) for t, y in con.execute(query).fetchall()})
+    return out
+
+
+def load_vote_counts(db: Path) -> dict[int, float]:
+    if not Path(db).exists():
+        raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
+    with connect(db, read_only=True) as con:
+        return vote_counts(con)
 
 
 def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:

@@ -450,6 +450,13 @@ class TmdbClient:
                 f"{movies[0].get('id')!r}"
             ) from None
 
+    def discover_movies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One page of ``/discover/movie`` (through the rate limit and retries)."""
+        _, body = self._get("/discover/movie", params)
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise TmdbError(f"TMDb /discover/movie answered without a results list (page {params.get('page')})")
+        return body
+
     def fetch_many(
         self,
         ids: Iterable[int],

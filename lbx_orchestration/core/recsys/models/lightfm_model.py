@@ -23,6 +23,9 @@ Mode = Literal["cf", "cb", "hybrid"]
 MODES: tuple[str, ...] = ("cf", "cb", "hybrid")
 LOSSES: tuple[str, ...] = ("warp", "bpr", "logistic", "warp-kos")
 _ARRAYS = ("user_embeddings", "user_biases", "item_repr", "item_bias_repr", "fold_in_target")
+# per-feature arrays, needed only to score films absent from training (cold start); models
+# saved before they existed load without them
+_OPTIONAL_ARRAYS = ("feature_embeddings", "feature_biases")
 _TARGET_SAMPLE = 200_000
 #: LightFM's budget: WARP costs grow with every (user, film) pair and epoch, so above this many
 #: pairs it trains on a seeded sample (each user keeps at least MIN_PER_USER of theirs)
@@ -118,6 +121,8 @@ class LightFMRecommender:
         self.item_repr: np.ndarray | None = None
         self.item_bias_repr: np.ndarray | None = None
         self.fold_in_target: np.ndarray | None = None  # 0-d: typical score of a positive
+        self.feature_embeddings: np.ndarray | None = None  # one row per training feature
+        self.feature_biases: np.ndarray | None = None
         self.feature_shape: tuple[int, int] | None = None
 
     @property
@@ -187,8 +192,37 @@ class LightFMRecommender:
         self.item_repr = np.ascontiguousarray(item_embeddings, dtype=np.float32)
         self.item_bias_repr = np.ascontiguousarray(item_biases, dtype=np.float32)
         self.feature_shape = (int(features.shape[0]), int(features.shape[1]))
+        if self.mode != "cf":  # cf's features are the identity: item_repr holds them already
+            self.feature_embeddings = np.ascontiguousarray(model.item_embeddings, dtype=np.float32)
+            self.feature_biases = np.ascontiguousarray(model.item_biases, dtype=np.float32)
         self.fold_in_target = self._positive_score_median(binary)
         return self
+
+    def represent_new_items(self, content: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and biases of films that were not in training, from their content rows
+        alone (columns as in training). In hybrid mode such a film has no identity feature, so
+        its row is its L1-normalised content, as LightFM would build it."""
+        if self.mode == "cf":
+            raise ValueError("lightfm_cf has no content features: it cannot score unseen films")
+        if self.feature_embeddings is None or self.feature_biases is None or self.feature_shape is None:
+            raise RuntimeError(f"{self.name} has no feature embeddings: refit it to score unseen films")
+        n_items = self.feature_shape[0] if self.mode == "hybrid" else 0
+        n_content = self.feature_embeddings.shape[0] - n_items
+        rows = normalize_rows(content, "l1")
+        if rows.shape[1] != n_content:
+            raise ValueError(f"new films have {rows.shape[1]} content features, the model {n_content}")
+        emb = np.asarray(rows @ self.feature_embeddings[n_items:], dtype=np.float32)
+        bias = np.asarray(rows @ self.feature_biases[n_items:], dtype=np.float32).ravel()
+        return emb, bias
+
+    def score_new_items(
+        self, user_idx: np.ndarray, content: sp.spmatrix, train: sp.csr_matrix | None = None
+    ) -> np.ndarray:
+        """Dense scores (len(user_idx), n_new) of trained users for films unseen in training."""
+        users, user_bias, _, _, _ = self._fitted()
+        emb, bias = self.represent_new_items(content)
+        user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
+        return users[user_idx] @ emb.T + bias[None, :] + user_bias[user_idx, None]
 
     def _positive_score_median(self, positives: sp.coo_matrix) -> np.ndarray:
         """Median of ``q_i.u + b_i`` over (a sample of) training positives: fold_in's target."""
@@ -266,6 +300,9 @@ class LightFMRecommender:
     def save(self, path: Path) -> None:
         """``path/arrays.npz`` (learnt arrays) + ``path/params.json``; written atomically."""
         arrays = dict(zip(_ARRAYS, self._fitted(), strict=True))
+        for key in _OPTIONAL_ARRAYS:
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -292,6 +329,9 @@ class LightFMRecommender:
         with np.load(npz_file) as data:
             for key in _ARRAYS:
                 setattr(model, key, data[key])
+            for key in _OPTIONAL_ARRAYS:
+                if key in data.files:
+                    setattr(model, key, data[key])
         model.feature_shape = tuple(meta["feature_shape"]) or None  # type: ignore[assignment]
         return model
 

@@ -1,0 +1,108 @@
+"""A film feature space built from flat TMDb rows (``core.tmdb.flatten``), for any film.
+
+The dbt features only cover films someone has logged; a film fresh from the catalogue needs
+the same columns. ``FeatureSpace.fit`` learns the vocabularies from a frame of flat rows and
+``transform`` turns any frame into rows over those columns, so a model trained on the
+community's films can score catalogue films it never saw. Films without keywords or credits
+keep what they have (genres, language, decade, runtime, collection-free text fields).
+
+Blocks, each L1-normalised and weighted before the final row norm: genres, directors, top
+cast, keywords, original language, decade, runtime band.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from lbx_orchestration.core.recsys.features import normalize_rows
+
+BLOCK_WEIGHTS = {"genre": 1.0, "director": 0.6, "cast": 0.6, "keyword": 1.0, "lang": 0.3, "decade": 0.5, "runtime": 0.2}
+LIST_COLUMNS = {"genre": "genres", "director": "directors", "cast": "cast_top", "keyword": "keywords"}
+RUNTIME_BANDS = (0, 80, 95, 110, 130, 160)
+
+
+def _decade(year: int | None) -> str | None:
+    if year is None:
+        return None
+    return "pre1950" if year < 1950 else str(year // 10 * 10)
+
+
+def _runtime(minutes: int | None) -> str | None:
+    if not minutes:
+        return None
+    return str(max(b for b in RUNTIME_BANDS if minutes >= b))
+
+
+def film_tokens(row: dict) -> dict[str, list[str]]:
+    """A flat TMDb row's tokens per block."""
+    out = {block: [str(v) for v in (row.get(col) or []) if v] for block, col in LIST_COLUMNS.items()}
+    out["lang"] = [row["original_language"]] if row.get("original_language") else []
+    decade, runtime = _decade(row.get("year")), _runtime(row.get("runtime"))
+    out["decade"] = [decade] if decade else []
+    out["runtime"] = [runtime] if runtime else []
+    return out
+
+
+@dataclass
+class FeatureSpace:
+    """Column vocabulary per block; ``min_films`` drops tokens rarer than that in ``fit``."""
+
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=lambda: dict(BLOCK_WEIGHTS))
+
+    @classmethod
+    def fit(cls, films: pl.DataFrame, min_films: int = 2, max_per_block: int = 3000) -> FeatureSpace:
+        counts: dict[str, Counter] = {block: Counter() for block in BLOCK_WEIGHTS}
+        for row in films.iter_rows(named=True):
+            for block, tokens in film_tokens(row).items():
+                counts[block].update(set(tokens))
+        vocab = {}
+        for block, counter in counts.items():
+            keep = [(t, n) for t, n in counter.items() if n >= min_films]
+            keep.sort(key=lambda tn: (-tn[1], tn[0]))
+            vocab[block] = sorted(t for t, _ in keep[:max_per_block])
+        return cls(vocab=vocab)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{block}:{t}" for block, tokens in self.vocab.items() for t in tokens]
+
+    def transform(self, films: pl.DataFrame) -> sp.csr_matrix:
+        """One row per film of ``films`` (in order) over ``names``."""
+        offsets, start = {}, 0
+        index = {}
+        for block, tokens in self.vocab.items():
+            offsets[block] = start
+            index[block] = {t: i for i, t in enumerate(tokens)}
+            start += len(tokens)
+        rows, cols, vals = [], [], []
+        for r, row in enumerate(films.iter_rows(named=True)):
+            for block, tokens in film_tokens(row).items():
+                hits = [index[block][t] for t in set(tokens) if t in index.get(block, {})]
+                for h in hits:
+                    rows.append(r)
+                    cols.append(offsets[block] + h)
+                    vals.append(self.weights.get(block, 1.0) / len(hits))
+        matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(films.height, start))
+        return normalize_rows(matrix, "l1")
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"vocab": self.vocab, "weights": self.weights}, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureSpace:
+        data = json.loads(Path(path).read_text())
+        return cls(vocab=data["vocab"], weights=data["weights"])
+
+
+def shared_tokens(a: dict[str, list[str]], b: dict[str, list[str]], blocks: Iterable[str]) -> dict[str, list[str]]:
+    """Tokens two films share, per block (in ``a``'s order)."""
+    return {block: [t for t in a.get(block, []) if t in set(b.get(block, []))] for block in blocks}

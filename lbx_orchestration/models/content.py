@@ -1,0 +1,186 @@
+"""The content model: scores films nobody has rated, for new_for_you and the blended main list.
+
+Its features come from flat TMDb rows (``core.recsys.content_features``), so a catalogue
+film that only exists in ``metadata.tmdb_catalog`` gets the same columns as the films the
+community logged. It is chosen and measured with the cold-film protocol, refitted on every
+interaction and saved under ``data/models/content/<version>/`` with a card that also holds
+the blend weights serving uses.
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from lbx_orchestration.core.recsys.base import Interactions
+from lbx_orchestration.core.recsys.cold import COLD_MODELS, run_cold_protocol
+from lbx_orchestration.core.recsys.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.models import create_model
+from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, latest_path, save_trained
+from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.training_data import training_observations
+from lbx_orchestration.core.tables import TMDB_MOVIES
+from lbx_orchestration.core.warehouse import read_frame
+from lbx_orchestration.resources import LbxSettings
+
+CONTENT_ALIAS = "content"
+FEATURE_SPACE_FILE = "feature_space.json"
+
+
+def blend_settings(settings: LbxSettings) -> dict[str, Any]:
+    return {
+        "collaborative_weight": settings.blend_collaborative_weight,
+        "content_weight": settings.blend_content_weight,
+        "recent_years": settings.blend_recent_years,
+    }
+
+
+class ContentModelConfig(dg.Config):
+    """``tune=False`` (the default, as for the other models: the nightly refresh) refits the last
+    card's mode and hyperparameters on the new data without running the cold-film protocol again
+    (its card keeps the last measurements); the first run, or ``tune=True``, runs the protocol."""
+
+    tune: bool = False
+
+
+def refit_content_model(
+    observations: pl.DataFrame, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
+) -> tuple[TrainedModel, FeatureSpace]:
+    space = FeatureSpace.fit(movies)
+    features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
+    name = last_card["name"]
+    params = {k: v for k, v in last_card["params"].items() if k not in ("seed", "mode")}
+    full = build_interactions(collapse_duplicates(observations))
+    model = create_model(name, params, seed=seed)
+    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    trained = TrainedModel(
+        name=name,
+        version=f"{stamp}-{full.matrix.nnz}",
+        model=model,
+        interactions=full,
+        params=dict(model.params),
+        metrics=last_card["metrics"],
+        protocol=f"Hyperparameters and metrics reused from version {last_card['version']}: " + last_card["protocol"],
+        evaluations=last_card.get("evaluations", []),
+    )
+    return trained, space
+
+
+def fit_content_model(
+    observations: pl.DataFrame, movies: pl.DataFrame, settings: LbxSettings
+) -> tuple[TrainedModel, FeatureSpace, Any]:
+    """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
+    then the chosen LightFM mode refitted on everything."""
+    space = FeatureSpace.fit(movies)
+    ids = movies["tmdb_id"].to_numpy().astype(np.int64)
+    features = (ids, space.transform(movies))
+    votes = {int(t): float(v) for t, v in movies.select("tmdb_id", "vote_count").drop_nulls().iter_rows()}
+    report = run_cold_protocol(
+        observations,
+        features,
+        votes,
+        models=COLD_MODELS,
+        seed=settings.seed,
+        relevance=settings.relevance,
+        budget=settings.tune_budget or None,
+    )
+    served = report.served
+    if served is None:
+        raise RuntimeError(f"no content model could be evaluated: {'; '.join(report.notes)}")
+    row = report.row(served)
+    assert row is not None
+    params = {k: v for k, v in row["params"].items() if k not in ("seed", "mode")}
+    full: Interactions = build_interactions(collapse_duplicates(observations))
+    model = create_model(served, params, seed=settings.seed)
+    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    trained = TrainedModel(
+        name=served,
+        version=f"{stamp}-{full.matrix.nnz}",
+        model=model,
+        interactions=full,
+        params=dict(model.params),
+        metrics={k: float(v) for k, v in row.items() if "@" in k and isinstance(v, float)},
+        protocol=report.protocol_text(),
+        evaluations=[
+            {"model": r["model"], **{k: v for k, v in r.items() if "@" in k}, "params": r["params"]}
+            for r in report.rows
+        ],
+    )
+    return trained, space, report
+
+
+def _last_card(models_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((latest_path(models_dir, CONTENT_ALIAS) / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@dg.asset(
+    group_name="models",
+    kinds={"python", "lightfm"},
+    deps=["user_item_interactions", "tmdb_movies"],
+    description="LightFM over TMDb content (genres, directors, cast, keywords, language, decade, runtime), "
+    "chosen between its CB and hybrid modes with the cold-film protocol (films held out with all their "
+    "ratings) and gated against the content baseline and TMDb popularity; the card holds the blend "
+    "weights of the main list. Scores catalogue films nobody has rated.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "beats_content_baselines",
+            asset="content_model",
+            description="On unseen films the served content model beats the content "
+            "baseline and TMDb popularity (NDCG@10)",
+        ),
+    ],
+)
+def content_model(
+    context: dg.AssetExecutionContext, config: ContentModelConfig, duckdb: DuckDBResource, settings: LbxSettings
+) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        observations = training_observations(con)
+        movies = read_frame(con, f"select * from {TMDB_MOVIES} where media_type = 'movie' or media_type is null")
+    last_card = _last_card(Path(settings.models_dir)) if not config.tune else None
+    if last_card is not None:
+        trained, space = refit_content_model(observations, movies, last_card, settings.seed)
+        report = None
+    else:
+        trained, space, report = fit_content_model(observations, movies, settings)
+    path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
+    space.save(path / FEATURE_SPACE_FILE)
+    card = json.loads((path / CARD_FILE).read_text())
+    card["blend"] = blend_settings(settings)
+    card["features"] = {"source": "flat TMDb rows", "columns": len(space.names)}
+    (path / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
+    by = {r["model"]: r["ndcg@10"] for r in trained.evaluations}
+    served = by[trained.name]
+    baselines = {m: by[m] for m in ("content", "tmdb_popularity") if m in by}
+    return dg.MaterializeResult(
+        metadata={
+            "served_mode": trained.name,
+            "version": trained.version,
+            "path": str(path),
+            "feature_columns": len(space.names),
+            **{f"{m}_ndcg_at_10": round(float(v), 5) for m, v in by.items()},
+            "blend": dg.MetadataValue.json(blend_settings(settings)),
+            "cold_films": dg.MetadataValue.md(report.to_markdown() if report else trained.protocol),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="beats_content_baselines",
+                passed=all(served > v for v in baselines.values()),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "served_ndcg_at_10": float(served),
+                    **{f"{m}_ndcg_at_10": float(v) for m, v in baselines.items()},
+                },
+            )
+        ],
+    )

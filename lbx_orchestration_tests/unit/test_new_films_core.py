@@ -1,0 +1,110 @@
+"""The pure pieces behind new films: blend, discover narrowing, the TMDb feature space, reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames, fuse_lists, recent_share
+from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.new_films import content_reason
+from lbx_orchestration.core.tmdb.discover import MAX_PAGES, DiscoverStats, discover_window, month_bounds
+
+
+def test_fusion_keeps_the_collaborative_order_and_lifts_a_new_film_both_lists_like() -> None:
+    cf = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]])
+    cb = np.array([[12, 50, 51, -1]])
+    fused = fuse_lists(cf, cb, 12, BlendWeights(0.7, 0.3))[0]
+    # 12 is last for the collaborative list but first for the content list: it climbs above 1..10
+    assert fused[:3].tolist() == [12, 1, 2] or fused.tolist().index(12) < 11
+    assert [i for i in fused if i <= 11] == list(range(1, 12))[: len([i for i in fused if i <= 11])]
+    only_cf = fuse_lists(cf, cb, 5, BlendWeights(1.0, 0.0))[0]
+    assert only_cf.tolist() == [1, 2, 3, 4, 5]
+    # exact scores: 12 gets 0.7/72 + 0.3/61 = 0.01464 > item 1's 0.7/61 = 0.01148
+    assert fused[0] == 12
+    assert fuse_lists(np.array([[1, -1]]), np.array([[-1, -1]]), 3, BlendWeights())[0].tolist() == [1, -1, -1]
+    with pytest.raises(ValueError, match="not both 0"):
+        BlendWeights(0.0, 0.0)
+
+
+def test_blend_frames_renumbers_ranks_and_names_the_source_of_each_row() -> None:
+    cf = pl.DataFrame({"user_key": ["a"] * 3 + ["b"] * 2, "rank": [1, 2, 3, 1, 2], "tmdb_id": [10, 11, 12, 10, 13],
+                       "reason": ["cf"] * 5})
+    cb = pl.DataFrame({"user_key": ["a", "a"], "rank": [1, 2], "tmdb_id": [12, 99], "reason": ["new", "new"]})
+    out = blend_frames(cf, cb, 3, BlendWeights(0.5, 0.5))
+    a = out.filter(pl.col("user_key") == "a")
+    assert a["rank"].to_list() == [1, 2, 3]
+    assert a["tmdb_id"].to_list()[0] == 12  # in both lists: first
+    assert a.filter(pl.col("tmdb_id") == 12)["candidate"].item() == "collaborative"
+    assert out.filter(pl.col("user_key") == "b")["tmdb_id"].to_list() == [10, 13]  # no content rows: unchanged
+    assert recent_share(np.array([[0, 1, -1], [1, 1, 1]]), np.array([True, False]), 3) == pytest.approx(0.2)
+
+
+def test_discover_splits_windows_until_each_fits_under_the_page_cap() -> None:
+    calls = []
+
+    def fetch(start: dt.date, end: dt.date, page: int) -> dict:
+        calls.append((start, end, page))
+        days = (end - start).days + 1
+        pages = 3 if days <= 7 else MAX_PAGES + 1
+        return {"page": page, "total_pages": pages, "results": [{"id": start.toordinal() * 10 + page}]}
+
+    stats = DiscoverStats()
+    first, last = month_bounds(dt.date(2024, 2, 1))
+    assert (first, last) == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    results = discover_window(fetch, first, last, stats)
+    # 29 days -> 15 + 14 -> (8 -> 4 + 4) + 7 + 7 + 7: four splits, five windows of at most 7 days
+    assert stats.windows == ["2024-02-01..2024-02-04", "2024-02-05..2024-02-08", "2024-02-09..2024-02-15",
+                             "2024-02-16..2024-02-22", "2024-02-23..2024-02-29"]
+    assert stats.narrowed == 4 and stats.truncated_days == 0
+    assert len(results) == 5 * 3 and len({r["id"] for r in results}) == 15
+    assert stats.queries == 9 and stats.pages == 9 + 5 * 2
+    # a single day over the cap keeps its first 500 pages and says so
+    day = DiscoverStats()
+    out = discover_window(lambda s, e, p: {"total_pages": 900, "results": [{"id": p}]}, first, first, day)
+    assert len(out) == MAX_PAGES and day.truncated_days == 1
+    with pytest.raises(ValueError, match="non-numeric total_pages"):
+        discover_window(lambda s, e, p: {"total_pages": "many", "results": []}, first, last)
+
+
+def _film(i: int, **kw) -> dict:
+    row = {"tmdb_id": i, "genres": None, "directors": None, "cast_top": None, "keywords": None,
+           "original_language": None, "year": None, "runtime": None, "vote_count": None}
+    row.update(kw)
+    return row
+
+
+def test_feature_space_gives_unseen_films_the_same_columns_and_keeps_partial_metadata() -> None:
+    films = pl.DataFrame([
+        _film(1, genres=["Horror"], directors=["Carpenter"], keywords=["snow"], year=1982, runtime=109,
+              original_language="en", vote_count=5000),
+        _film(2, genres=["Horror", "Drama"], directors=["Carpenter"], keywords=["snow", "fog"], year=1980,
+              original_language="en", vote_count=800),
+        _film(3, genres=["Drama"], year=2024),
+    ])
+    space = FeatureSpace.fit(films, min_films=2)
+    assert space.vocab["director"] == ["Carpenter"] and space.vocab["keyword"] == ["snow"]
+    new = pl.DataFrame([_film(9, genres=["Drama"], year=2024), _film(10, directors=["Carpenter"], vote_count=3000)])
+    matrix = space.transform(new)
+    assert matrix.shape == (2, len(space.names))
+    names = space.names
+    assert {names[j] for j in matrix[0].indices} == {"genre:Drama"}  # 2020s is seen once only: dropped
+    assert "director:Carpenter" in {names[j] for j in matrix[1].indices}
+    np.testing.assert_allclose(np.asarray(matrix.sum(axis=1)).ravel(), [1.0, 1.0], rtol=1e-6)
+    assert film_tokens(_film(4, runtime=100, year=1949))["decade"] == ["pre1950"]
+
+
+def test_reasons_name_the_rated_films_and_what_they_share() -> None:
+    candidate = {"director": ["Denis Villeneuve"], "keyword": ["desert", "prophecy"], "genre": ["Science Fiction"]}
+    rated = [
+        ("Arrival", 5.0, {"director": ["Denis Villeneuve"], "genre": ["Science Fiction"]}),
+        ("Lawrence of Arabia", 4.5, {"keyword": ["desert"], "genre": ["Adventure"]}),
+        ("Amélie", 5.0, {"genre": ["Comedy"]}),
+    ]
+    reason = content_reason(candidate, rated)
+    assert reason == ("because you rated Arrival, Lawrence of Arabia: same director (Denis Villeneuve) / "
+                      "shared keywords (desert) / same genres (Science Fiction)")
+    assert content_reason({"genre": ["Western"]}, rated) == "close to your taste in Western"
