@@ -324,7 +324,7 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     from lbx_orchestration.core.recsys.pipeline import latest_path, load_trained
     from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs
     from lbx_orchestration.core.recsys.serve import ServingPolicy
-    from lbx_orchestration.core.recsys.training_data import INTERACTIONS
+    from lbx_orchestration.core.tables import INTERACTIONS
     from lbx_orchestration.core.warehouse import connect, read_frame
 
     if alias is None:

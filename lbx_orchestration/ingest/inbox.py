@@ -78,7 +78,7 @@ def onboard_member_job() -> None:
     onboard_member()
 
 
-def content_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes; for a folder, of its files' relative paths and bytes, sorted."""
     digest = hashlib.sha256()
     if path.is_file():
@@ -133,7 +133,7 @@ def letterboxd_inbox_sensor(
     refused: list[str] = []
     for path in inbox_entries(inbox):
         try:
-            sha = content_sha256(path)
+            sha = file_sha256(path)
         except OSError as exc:  # vanished or unreadable mid-copy: try again next tick
             context.log.warning(f"inbox: cannot read {path.name} yet ({exc})")
             continue
