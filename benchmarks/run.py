@@ -232,7 +232,7 @@ TUNE_RUN_CONFIG = {"ops": {f"{alias}_model": {"config": {"tune": True}}
 def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
     import dagster as dg
 
-    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
     from lbx_orchestration.definitions import build_definitions
     from lbx_orchestration.partitions import add_scrape_date
 
@@ -404,7 +404,7 @@ def nightly(ws: Workspace, community: synth.Community, tune_budget: int | None) 
     """
     import dagster as dg
 
-    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
     from lbx_orchestration.core.tables import EXPORT_ENTRIES, REVIEWS
     from lbx_orchestration.core.warehouse import connect, replace_rows
     from lbx_orchestration.ingest.assets import reviews

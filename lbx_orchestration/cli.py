@@ -10,8 +10,9 @@ from pathlib import Path
 
 import polars as pl
 
+from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import RECOMMENDATIONS
-from lbx_orchestration.core.warehouse import WarehouseError, connect, duckdb_path, read_frame, table_exists
+from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
 
 
 def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | None = None) -> str:
@@ -246,10 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratings", help="a MovieLens-format ratings.csv (default: the warehouse)")
     p.add_argument("--split", choices=["temporal", "random"], default="temporal")
     p.add_argument("--test-frac", type=float)
-    p.add_argument("--relevance", default="3.5", help="rating threshold, or 'all' (every held-out film)")
+    p.add_argument("--relevance", default=str(RELEVANCE), help="rating threshold, or 'all' (every held-out film)")
     p.add_argument("--models", help="comma-separated subset of the models")
     p.add_argument("--budget", type=int, default=0, help="configurations tried per model (0 = whole grid)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--json", action="store_true")
     p.add_argument("--db")
     p.set_defaults(func=cmd_eval)

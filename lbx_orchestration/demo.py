@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import dagster as dg
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE, dagster_home, duckdb_path
 from lbx_orchestration.core.tables import RECOMMENDATIONS
-from lbx_orchestration.core.warehouse import connect, duckdb_path
+from lbx_orchestration.core.warehouse import connect
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.runs import free_dead_runs
 
@@ -27,7 +26,7 @@ def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partit
 def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     from lbx_orchestration.definitions import defs
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get() if dagster_home() else dg.DagsterInstance.ephemeral()
     for freed in free_dead_runs(instance):
         print(f"recovered: {freed}")
     started = time.perf_counter()

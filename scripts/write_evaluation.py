@@ -16,10 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR  # noqa: E402
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
 from lbx_orchestration.core.recsys.training_data import load_training_data  # noqa: E402
-from lbx_orchestration.core.warehouse import duckdb_path  # noqa: E402
+from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR, RELEVANCE, duckdb_path  # noqa: E402
 
 PUBLISHED = """Published reference points (NDCG@10, full ranking), from the project notes: ML-100k, random
 75/25 per user, all ratings relevant: BiVAE 0.475, BPR 0.442, NCF 0.396, SAR 0.382 (Microsoft
@@ -51,7 +50,7 @@ def main(out: Path) -> int:
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 1
-    warehouse = run_protocol(observations, split="temporal", relevance=3.5, item_features=features)
+    warehouse = run_protocol(observations, split="temporal", relevance=RELEVANCE, item_features=features)
     movielens = run_protocol(read_movielens_ratings(BUNDLED_MOVIELENS_DIR), split="random", test_frac=0.25,
                              relevance=None, models=("popularity", "itemknn", "ease", "als", "lightfm_cf"))
     text_goals = goals(warehouse.rows)

@@ -15,7 +15,7 @@ from dagster_dbt import (
 )
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.constants import DBT_PROJECT_DIR, dbt_executable
+from lbx_orchestration.core.settings import DBT_PROJECT_DIR, dbt_executable
 from lbx_orchestration.core.tables import KEYWORD_TFIDF, TMDB_MOVIES
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table

@@ -8,7 +8,6 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
 from lbx_orchestration.core.importer import (
     OlderExport,
@@ -25,6 +24,7 @@ from lbx_orchestration.core.observations import (
     movielens_observations,
     read_movielens,
 )
+from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.core.tables import (
     EXPORT_ENTRIES,
     MOVIELENS_MOVIES,

@@ -16,9 +16,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.constants import inbox_dir
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.members import onboard
+from lbx_orchestration.core.settings import inbox_dir
 from lbx_orchestration.core.warehouse import markdown_preview
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource, TmdbResource

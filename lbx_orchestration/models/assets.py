@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
 from lbx_orchestration.core.recsys.training_data import item_features, training_observations
 from lbx_orchestration.core.tables import protected_model_paths
@@ -85,7 +86,7 @@ def _model_asset(
                          if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
         if len(trained.evaluations) > 1:
             metadata["ablations"] = dg.MetadataValue.json(
-                {e["model"]: round(e.get("ndcg@10", 0.0), 5) for e in trained.evaluations}
+                {e["model"]: round(e.get(PRIMARY_METRIC, 0.0), 5) for e in trained.evaluations}
             )
         return dg.MaterializeResult(metadata=metadata)
 

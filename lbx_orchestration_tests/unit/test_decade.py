@@ -5,8 +5,8 @@ import re
 import duckdb
 import polars as pl
 
-from lbx_orchestration.constants import DBT_PROJECT_DIR
 from lbx_orchestration.core.recsys.recommend import decade
+from lbx_orchestration.core.settings import DBT_PROJECT_DIR
 
 YEARS = [None, 1895, 1949, 1950, 1959, 1999, 2000, 2029, 2030, 2031, 2045]
 EXPECTED = ["unknown", "pre_1950", "pre_1950", "1950s", "1950s", "1990s", "2000s", "2020s", "2030s", "2030s", "2040s"]

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.evaluate import evaluate
+from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS, PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models import (
     MODEL_REGISTRY,
     NEEDS_ITEM_FEATURES,
@@ -28,6 +29,7 @@ from lbx_orchestration.core.recsys.split import (
     validation_split,
 )
 from lbx_orchestration.core.recsys.tune import tune
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 DEFAULT_MODELS = (
     "popularity",
@@ -40,16 +42,8 @@ DEFAULT_MODELS = (
 )
 DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
 VAL_FRAC = 0.1
-TUNE_METRIC = "ndcg@10"
-HEADLINE = (
-    "ndcg@10",
-    "recall@20",
-    "precision@10",
-    "map@10",
-    "hr@10",
-    "coverage@10",
-    "pop_share@10",
-)
+TUNE_METRIC = PRIMARY_METRIC
+HEADLINE = HEADLINE_METRICS
 
 
 def read_movielens_ratings(path: str | Path) -> pl.DataFrame:
@@ -215,10 +209,10 @@ def run_protocol(
     df: pl.DataFrame,
     split: Literal["temporal", "random"] = "temporal",
     test_frac: float | None = None,
-    relevance: float | None = 3.5,
+    relevance: float | None = RELEVANCE,
     models: Sequence[str] = DEFAULT_MODELS,
     item_features: tuple[np.ndarray, sp.csr_matrix] | None = None,
-    seed: int = 42,
+    seed: int = SEED,
     tune_models: bool = True,
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),

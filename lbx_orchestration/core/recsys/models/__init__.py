@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lbx_orchestration.core.recsys.base import Recommender
+from lbx_orchestration.core.settings import SEED
 
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
@@ -153,7 +154,7 @@ SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def create_model(name: str, params: dict[str, Any] | None = None, seed: int = 42) -> Recommender:
+def create_model(name: str, params: dict[str, Any] | None = None, seed: int = SEED) -> Recommender:
     """Build registry model ``name`` with ``params``; seeded models also get ``seed``."""
     if name not in MODEL_REGISTRY:
         raise KeyError(f"unknown model {name!r}; known: {sorted(MODEL_REGISTRY)}")

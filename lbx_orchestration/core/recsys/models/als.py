@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
 from lbx_orchestration.core.recsys.threads import default_threads
+from lbx_orchestration.core.settings import SEED
 
 
 def _confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -39,7 +40,7 @@ class ALSRecommender:
         regularization: float = 50.0,
         iterations: int = 15,
         alpha: float = 5.0,
-        seed: int = 42,
+        seed: int = SEED,
         num_threads: int | None = None,
     ) -> None:
         if int(factors) < 1 or int(iterations) < 1:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.threads import default_threads
+from lbx_orchestration.core.settings import SEED
 
 Mode = Literal["cf", "cb", "hybrid"]
 MODES: tuple[str, ...] = ("cf", "cb", "hybrid")
@@ -56,7 +57,7 @@ class LightFMRecommender:
         cf_weight: float = 1.0,
         cb_weight: float = 0.5,
         max_sampled: int = 10,
-        seed: int = 42,
+        seed: int = SEED,
         num_threads: int | None = None,
         fold_in_reg: float = 0.1,
     ) -> None:
