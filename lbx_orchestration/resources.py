@@ -110,6 +110,9 @@ class LbxSettings(dg.ConfigurableResource):
     watchlist: str = Field(default=_POLICY.watchlist, description="exclude | boost | ignore")
     min_vote_count: int = 0
 
+    def serving_policy(self) -> ServingPolicy:
+        return ServingPolicy(top_n=self.top_n, mmr_lambda=self.mmr_lambda, watchlist=self.watchlist)
+
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if settings.tmdb_live():

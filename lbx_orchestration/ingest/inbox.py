@@ -22,7 +22,6 @@ from lbx_orchestration.core.settings import inbox_dir
 from lbx_orchestration.core.warehouse import markdown_preview
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource, TmdbResource
-from lbx_orchestration.serving.assets import serving_policy
 
 
 class OnboardConfig(dg.Config):
@@ -40,7 +39,7 @@ def onboard_member(
 ) -> None:
     try:
         done = onboard(config.path, username=config.username, db=Path(duckdb.database),
-                       tmdb_source=tmdb.source(), policy=serving_policy(settings),
+                       tmdb_source=tmdb.source(), policy=settings.serving_policy(),
                        min_vote_count=settings.min_vote_count, on_wait=context.log.info)
     except ExportError as exc:
         raise dg.Failure(description=f"import refused: {exc}") from None

@@ -81,3 +81,17 @@ def test_warehouse_tables_are_named_only_in_core_tables() -> None:
         if p != TABLES and TABLE_LITERAL.search(p.read_text())
     }
     assert offenders == {}
+
+
+def test_asset_groups_never_import_a_downstream_group() -> None:
+    order = ["ingest", "metadata", "features", "models", "serving"]
+    offenders = {}
+    for i, group in enumerate(order):
+        downstream = order[i + 1 :]
+        for path in modules(PACKAGE_DIR / group):
+            bad = sorted(
+                name for name in imported(path) if any(name.startswith(f"lbx_orchestration.{d}") for d in downstream)
+            )
+            if bad:
+                offenders[str(path.relative_to(PACKAGE_DIR))] = bad
+    assert offenders == {}
