@@ -31,15 +31,7 @@ from lbx_orchestration.core.recsys.split import (
 from lbx_orchestration.core.recsys.tune import tune
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
-DEFAULT_MODELS = (
-    "popularity",
-    "itemknn",
-    "ease",
-    "als",
-    "lightfm_cf",
-    "lightfm_cb",
-    "lightfm_hybrid",
-)
+DEFAULT_MODELS = tuple(MODEL_REGISTRY)  # every registered model, in registry order
 DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
 VAL_FRAC = 0.1
 TUNE_METRIC = PRIMARY_METRIC
