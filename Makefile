@@ -37,8 +37,10 @@ test: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/python -m pytest -q
 
+# the same two commands as .pre-commit-config.yaml
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 eval: install
 	$(BIN)/python scripts/write_evaluation.py docs/evaluation.md

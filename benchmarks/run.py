@@ -168,7 +168,7 @@ class Workspace:
 
 
 @contextlib.contextmanager
-def _env(values: dict[str, str]):  # noqa: ANN202
+def _env(values: dict[str, str]):
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -528,7 +528,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         header = "| stage | " + " | ".join(f"{s} users: s / peak MB" for s in sizes) + " |"
         lines += [header, "|---" * (len(sizes) + 1) + "|"]
 
-        def row(label: str, cell) -> None:  # noqa: ANN001
+        def row(label: str, cell) -> None:
             lines.append(f"| {label} | " + " | ".join(cell(results[s]) for s in sizes) + " |")
 
         row("data: ratings / users / films",

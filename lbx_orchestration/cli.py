@@ -33,7 +33,7 @@ def _waiting(message: str) -> None:
     print(f"lbx: {message}", file=sys.stderr)
 
 
-def _recommendation_rows(con, username: str, source: str | None, limit: int):  # noqa: ANN001
+def _recommendation_rows(con, username: str, source: str | None, limit: int):
     """(rows, the username as stored, other sources with the same name). Names match without
     regard to case; a Letterboxd member wins over a MovieLens rater of the same name."""
     where, params = "lower(username) = lower(?)", [username]

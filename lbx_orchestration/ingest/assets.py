@@ -178,7 +178,7 @@ def reviews(
     )
 
 
-def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+def _bad_ratings(con, scrape_date: dt.date) -> int:
     return int(scalar(
         con,
         f"select count(*) from {REVIEWS} where scrape_date = ? and rating is not null "
@@ -187,7 +187,7 @@ def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001
     ))
 
 
-def _duplicates(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+def _duplicates(con, scrape_date: dt.date) -> int:
     return int(scalar(
         con,
         f"select count(*) - count(distinct observation_id) from {REVIEWS} where scrape_date = ?",

@@ -140,7 +140,7 @@ def letterboxd_inbox_sensor(
             continue
         try:
             username = read_export(path).username
-        except Exception as exc:  # noqa: BLE001 (one bad file must never stop the sensor)
+        except Exception as exc:  # one bad file must never stop the sensor
             expected = isinstance(exc, ExportError | OSError)
             why = str(exc) if expected else f"{type(exc).__name__}: {exc}"
             message = f"refused {path.name}: {why}"
