@@ -160,8 +160,8 @@ def test_registry_and_search_spaces_cover_every_model() -> None:
         "lightfm_cb",
         "lightfm_hybrid",
     }
-    assert set(MODEL_REGISTRY) == expected
-    assert set(SEARCH_SPACES) == expected
+    assert expected <= set(MODEL_REGISTRY)
+    assert set(SEARCH_SPACES) == set(MODEL_REGISTRY)
     for name in ("itemknn", "ease", "als"):
         assert 4 <= len(SEARCH_SPACES[name]) <= 6
         for config in SEARCH_SPACES[name]:
