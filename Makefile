@@ -44,8 +44,10 @@ test: install dbt-parse chromium $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg check defs
 	$(BIN)/python -m pytest -q
 
+# the same two commands as .pre-commit-config.yaml
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 eval: install
 	$(BIN)/python scripts/write_evaluation.py docs/evaluation.md

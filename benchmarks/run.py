@@ -168,7 +168,7 @@ class Workspace:
 
 
 @contextlib.contextmanager
-def _env(values: dict[str, str]):  # noqa: ANN202
+def _env(values: dict[str, str]):
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -232,7 +232,7 @@ TUNE_RUN_CONFIG = {"ops": {f"{alias}_model": {"config": {"tune": True}}
 def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
     import dagster as dg
 
-    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
     from lbx_orchestration.definitions import build_definitions
     from lbx_orchestration.partitions import add_scrape_date
 
@@ -324,7 +324,7 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     from lbx_orchestration.core.recsys.pipeline import latest_path, load_trained
     from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs
     from lbx_orchestration.core.recsys.serve import ServingPolicy
-    from lbx_orchestration.core.recsys.training_data import INTERACTIONS
+    from lbx_orchestration.core.tables import INTERACTIONS
     from lbx_orchestration.core.warehouse import connect, read_frame
 
     if alias is None:
@@ -404,7 +404,7 @@ def nightly(ws: Workspace, community: synth.Community, tune_budget: int | None) 
     """
     import dagster as dg
 
-    from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+    from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
     from lbx_orchestration.core.tables import EXPORT_ENTRIES, REVIEWS
     from lbx_orchestration.core.warehouse import connect, replace_rows
     from lbx_orchestration.ingest.assets import reviews
@@ -564,7 +564,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         header = "| stage | " + " | ".join(f"{s} users: s / peak MB" for s in sizes) + " |"
         lines += [header, "|---" * (len(sizes) + 1) + "|"]
 
-        def row(label: str, cell) -> None:  # noqa: ANN001
+        def row(label: str, cell) -> None:
             lines.append(f"| {label} | " + " | ".join(cell(results[s]) for s in sizes) + " |")
 
         row("data: ratings / users / films",

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
+from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import RECOMMENDATIONS
-from lbx_orchestration.core.warehouse import WarehouseError, connect, duckdb_path, read_frame, table_exists
+from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
 
 
 def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | None = None) -> str:
@@ -33,7 +34,7 @@ def _waiting(message: str) -> None:
     print(f"lbx: {message}", file=sys.stderr)
 
 
-def _recommendation_rows(con, username: str, source: str | None, limit: int):  # noqa: ANN001
+def _recommendation_rows(con, username: str, source: str | None, limit: int):
     """(rows, the username as stored, other sources with the same name). Names match without
     regard to case; a Letterboxd member wins over a MovieLens rater of the same name."""
     where, params = "lower(username) = lower(?)", [username]
@@ -84,13 +85,13 @@ def cmd_recs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_to_dagster(done, path: str) -> None:  # noqa: ANN001
+def _report_to_dagster(done, path: str) -> None:
     """Let the Dagster UI (`make ui`) show the import too; an import never fails for this."""
     try:
         from lbx_orchestration.ingest.member_events import report_to_dagster
 
         report_to_dagster(done, path)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"lbx: imported, but the Dagster instance was not told ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
@@ -131,7 +132,7 @@ KIND_FILES = {"rating": "ratings.csv", "watched": "watched.csv", "diary": "diary
               "review": "reviews.csv", "like": "likes/films.csv", "watchlist": "watchlist.csv"}
 
 
-def _match_lines(report) -> str:  # noqa: ANN001 (an ImportReport)
+def _match_lines(report) -> str:
     """Rated and watched films matched to TMDb, then the same per export file."""
     lines = []
     for kind, label in (("rating", "rated films"), ("watched", "watched films")):
@@ -284,7 +285,7 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         print(report.to_markdown())
 
 
-def _progress_printer(label: str):  # noqa: ANN202
+def _progress_printer(label: str):
     last = [0.0, -1]
 
     def show(done: int, total: int | None) -> None:
@@ -302,9 +303,9 @@ def _progress_printer(label: str):  # noqa: ANN202
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from lbx_orchestration.constants import data_dir
     from lbx_orchestration.core.movielens.fetch import FetchError, fetch_movielens
     from lbx_orchestration.core.movielens.settings_file import write_setting
+    from lbx_orchestration.core.settings import data_dir
 
     dest = Path(args.dest) if args.dest else data_dir() / "movielens"
     try:
@@ -378,7 +379,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def _unmatched_frame(con, username: str):  # noqa: ANN001, ANN202
+def _unmatched_frame(con, username: str):
     """A member's films without a TMDb id (refused, not found) or with an ambiguous one."""
     from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
     from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
@@ -569,10 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["temporal", "random", "cold-films"], default="temporal")
     p.add_argument("--items", help="cold-films: film features from a MovieLens movies.csv (genres, year)")
     p.add_argument("--test-frac", type=float)
-    p.add_argument("--relevance", default="3.5", help="rating threshold, or 'all' (every held-out film)")
+    p.add_argument("--relevance", default=str(RELEVANCE), help="rating threshold, or 'all' (every held-out film)")
     p.add_argument("--models", help="comma-separated subset of the models")
     p.add_argument("--budget", type=int, default=0, help="configurations tried per model (0 = whole grid)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--json", action="store_true")
     p.add_argument("--db")
     p.set_defaults(func=cmd_eval)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from typing import Any
 
 import dagster as dg
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
-from lbx_orchestration.core.warehouse import connect, duckdb_path
+from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE, dagster_home, duckdb_path
+from lbx_orchestration.core.tables import RECOMMENDATIONS
+from lbx_orchestration.core.warehouse import connect
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.runs import free_dead_runs
 
@@ -28,7 +28,7 @@ def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partit
 def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     from lbx_orchestration.definitions import defs
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get() if dagster_home() else dg.DagsterInstance.ephemeral()
     for freed in free_dead_runs(instance):
         print(f"recovered: {freed}")
     started = time.perf_counter()
@@ -45,12 +45,12 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
         return 1
     db = duckdb_path()
     with connect(db, read_only=True) as con:
-        users = con.execute("select count(distinct username) from serving.user_recommendations").fetchall()[0][0]
+        users = con.execute(f"select count(distinct username) from {RECOMMENDATIONS}").fetchall()[0][0]
         letterboxd = [r[0] for r in con.execute(
-            "select distinct username from serving.user_recommendations where source = 'letterboxd' order by 1"
+            f"select distinct username from {RECOMMENDATIONS} where source = 'letterboxd' order by 1"
         ).fetchall()]
     who = letterboxd[0] if letterboxd else "1"
-    query = (f"select rank, title, year, reason from serving.user_recommendations "
+    query = (f"select rank, title, year, reason from {RECOMMENDATIONS} "
              f"where username = '{who}' order by rank limit 10")
     print(f"""
 Where to look

@@ -1,12 +1,11 @@
 """Resources: the warehouse, TMDb (live or snapshot twin), the Letterboxd sources, dbt.
 
-``build_resources()`` picks the set from the environment: TMDb is live only when
-``TMDB_API_KEY`` or ``TMDB_READ_TOKEN`` is set; everything else defaults to the
-bundled, offline data.
+``build_resources()`` picks the set from the environment (read in ``core/settings.py``): TMDb
+is live only when ``TMDB_API_KEY`` or ``TMDB_READ_TOKEN`` is set; everything else defaults to
+the bundled, offline data.
 """
 
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,25 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.constants import (
+from lbx_orchestration.core import settings
+from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
+from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.settings import (
     BUNDLED_EXPORTS_DIR,
     BUNDLED_MOVIELENS_DIR,
+    BUNDLED_SNAPSHOT,
     DBT_PROJECT_DIR,
+    RELEVANCE,
+    SEED,
+    TMDB_API_KEY_ENV,
+    TMDB_READ_TOKEN_ENV,
     dbt_executable,
-    inbox_dir,
-    models_dir,
 )
-from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.tmdb.snapshot import BUNDLED_SNAPSHOT, TmdbSnapshot
-from lbx_orchestration.core.warehouse import duckdb_path
+from lbx_orchestration.core.tmdb.client import DEFAULT_BASE_URL
+from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
+
+_POLICY = ServingPolicy()  # the serving defaults live there
 
 
 class TmdbResource(dg.ConfigurableResource):
@@ -61,7 +67,7 @@ def _snapshot(path: str) -> TmdbSnapshot:
 class LiveTmdbResource(TmdbResource):
     api_key: str | None = Field(default=None, description="TMDb v3 API key (from TMDB_API_KEY)")
     read_token: str | None = Field(default=None, description="TMDb v4 read token (TMDB_READ_TOKEN)")
-    base_url: str = "https://api.themoviedb.org/3"
+    base_url: str = DEFAULT_BASE_URL
     rate_limit: float = 20.0
     max_concurrency: int = 4
     country: str = "US"
@@ -78,7 +84,7 @@ class LiveTmdbResource(TmdbResource):
             rate_limit=self.rate_limit,
             max_concurrency=self.max_concurrency,
             country=self.country,
-            cache=TmdbCache(duckdb_path()),  # the warehouse's cache: alternative titles
+            cache=TmdbCache(settings.duckdb_path()),  # the warehouse's cache: alternative titles
         )
 
     def describe(self) -> str:
@@ -89,7 +95,7 @@ class LetterboxdResource(dg.ConfigurableResource):
     """Where Letterboxd data comes from. Exports first; RSS and the crawler are opt-in."""
 
     export_dirs: list[str] = Field(default_factory=lambda: [str(BUNDLED_EXPORTS_DIR)])
-    inbox_dir: str = Field(default_factory=lambda: str(inbox_dir()))
+    inbox_dir: str = Field(default_factory=lambda: str(settings.inbox_dir()))
     rss_users: list[str] = Field(default_factory=list, description="users whose RSS feed is read nightly")
     base_url: str = "https://letterboxd.com"
     crawl_enabled: bool = False
@@ -97,14 +103,14 @@ class LetterboxdResource(dg.ConfigurableResource):
 
 class LbxSettings(dg.ConfigurableResource):
     movielens_dir: str = str(BUNDLED_MOVIELENS_DIR)
-    models_dir: str = Field(default_factory=lambda: str(models_dir()))
-    relevance: float = 3.5
+    models_dir: str = Field(default_factory=lambda: str(settings.models_dir()))
+    relevance: float = RELEVANCE
     test_frac: float = 0.2
-    seed: int = 42
+    seed: int = SEED
     tune_budget: int = Field(default=3, description="configurations tried per model (0 = the whole grid)")
-    top_n: int = 50
-    mmr_lambda: float = 0.8
-    watchlist: str = Field(default="exclude", description="exclude | boost | ignore")
+    top_n: int = _POLICY.top_n
+    mmr_lambda: float = _POLICY.mmr_lambda
+    watchlist: str = Field(default=_POLICY.watchlist, description="exclude | boost | ignore")
     min_vote_count: int = 0
     # the main list fuses the collaborative list with the content model's films of the last
     # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
@@ -116,30 +122,32 @@ class LbxSettings(dg.ConfigurableResource):
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(
-        default_factory=lambda: float(os.environ.get("LBX_LOCK_TIMEOUT", "120")),
+        default_factory=settings.lock_timeout,
         description="seconds dbt waits for another process to release the warehouse file (LBX_LOCK_TIMEOUT)",
     )
 
+    def serving_policy(self) -> ServingPolicy:
+        return ServingPolicy(top_n=self.top_n, mmr_lambda=self.mmr_lambda, watchlist=self.watchlist)
+
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    if os.environ.get("TMDB_API_KEY") or os.environ.get("TMDB_READ_TOKEN"):
+    if settings.tmdb_live():
+        # EnvVar: the secret is resolved at run time and never stored in run config or logs
         tmdb: TmdbResource = LiveTmdbResource(
-            api_key=dg.EnvVar("TMDB_API_KEY") if os.environ.get("TMDB_API_KEY") else None,
-            read_token=dg.EnvVar("TMDB_READ_TOKEN") if os.environ.get("TMDB_READ_TOKEN") else None,
-            base_url=os.environ.get("TMDB_BASE_URL", "https://api.themoviedb.org/3"),
+            api_key=dg.EnvVar(TMDB_API_KEY_ENV) if settings.tmdb_api_key() else None,
+            read_token=dg.EnvVar(TMDB_READ_TOKEN_ENV) if settings.tmdb_read_token() else None,
+            base_url=settings.tmdb_base_url() or DEFAULT_BASE_URL,
         )
     else:
-        tmdb = SnapshotTmdbResource(snapshot_path=os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT)))
-    warehouse = duckdb_path()
+        tmdb = SnapshotTmdbResource(snapshot_path=str(settings.tmdb_snapshot()))
+    warehouse = settings.duckdb_path()
     warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
-    inbox_dir().mkdir(parents=True, exist_ok=True)  # nor an inbox
+    inbox = settings.inbox_dir()
+    inbox.mkdir(parents=True, exist_ok=True)  # nor an inbox
     resources: dict[str, Any] = {
         "duckdb": DuckDBResource(database=str(warehouse)),
         "tmdb": tmdb,
-        "letterboxd": LetterboxdResource(
-            inbox_dir=str(inbox_dir()),
-            export_dirs=os.environ.get("LBX_EXPORT_DIRS", str(BUNDLED_EXPORTS_DIR)).split(os.pathsep),
-        ),
+        "letterboxd": LetterboxdResource(inbox_dir=str(inbox), export_dirs=settings.export_dirs()),
         "settings": LbxSettings(movielens_dir=movielens_dir_setting(str(BUNDLED_MOVIELENS_DIR))),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
     }

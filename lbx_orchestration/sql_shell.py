@@ -14,6 +14,7 @@ from typing import TextIO
 
 import duckdb
 
+from lbx_orchestration.core.tables import RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, open_with_wait
 
 PROMPT, MORE = "lbx> ", "...> "
@@ -21,10 +22,11 @@ TABLES = (
     "select table_schema || '.' || table_name as name, lower(table_type) as type "
     "from information_schema.tables order by 1"
 )
-HELP = """Read-only SQL on {db}. End a statement with ';'. Try:
-  show all tables;
-  select rank, title, year, reason from serving.user_recommendations where username = 'patrickmjones' order by rank;
-.tables lists the tables, .quit (or Ctrl-D) leaves."""
+HELP = (
+    "Read-only SQL on {db}. End a statement with ';'. Try:\n  show all tables;\n"
+    f"  select rank, title, year, reason from {RECOMMENDATIONS} where username = 'patrickmjones' order by rank;\n"
+    ".tables lists the tables, .quit (or Ctrl-D) leaves."
+)
 
 
 class SqlError(Exception):

@@ -19,13 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR  # noqa: E402
 from lbx_orchestration.core.recsys.blend import BlendWeights  # noqa: E402
 from lbx_orchestration.core.recsys.blend_eval import choose_blend, run_blend_protocol  # noqa: E402
 from lbx_orchestration.core.recsys.cold import CONTENT_MODELS, run_cold_protocol, with_vote_bins  # noqa: E402
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
 from lbx_orchestration.core.recsys.training_data import film_years, load_training_data, load_vote_counts  # noqa: E402
-from lbx_orchestration.core.warehouse import connect, duckdb_path  # noqa: E402
+from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR, RELEVANCE, duckdb_path  # noqa: E402
+from lbx_orchestration.core.warehouse import connect  # noqa: E402
 from lbx_orchestration.resources import LbxSettings  # noqa: E402
 
 COLLABORATIVE = ("popularity", "itemknn", "ease", "als", "lightfm_cf")
@@ -129,7 +129,7 @@ def main(out: Path) -> int:
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 1
-    warehouse = run_protocol(observations, split="temporal", relevance=3.5, item_features=features)
+    warehouse = run_protocol(observations, split="temporal", relevance=RELEVANCE, item_features=features)
     movielens = run_protocol(read_movielens_ratings(BUNDLED_MOVIELENS_DIR), split="random", test_frac=0.25,
                              relevance=None, models=("popularity", "itemknn", "ease", "als", "lightfm_cf"))
     text_goals = goals(warehouse.rows)

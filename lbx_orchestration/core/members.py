@@ -36,9 +36,10 @@ from lbx_orchestration.core.recsys.recommend import (
     recommend_trained,
 )
 from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.settings import duckdb_path
 from lbx_orchestration.core.tables import RECOMMENDATIONS, RESOLUTION, REVIEWS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import connect, duckdb_path, read_frame, replace_rows, table_exists
+from lbx_orchestration.core.warehouse import connect, read_frame, replace_rows, table_exists
 
 MEMBER_PREFIX = "letterboxd:"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from lbx_orchestration.core.warehouse import table_exists
+
 # raw: what the sources gave, as they gave it
 MOVIELENS_RATINGS = "raw.movielens_ratings"
 MOVIELENS_MOVIES = "raw.movielens_movies"
@@ -25,6 +27,9 @@ OVERRIDES = "metadata.film_overrides"  # members' corrections (`lbx match`): win
 TMDB_RAW = "metadata.tmdb_raw"
 TMDB_MOVIES = "metadata.tmdb_movies"
 TMDB_CATALOG = "metadata.tmdb_catalog"  # films by release month (tmdb_catalog), wider than the community
+
+# tmdb: the cache of raw TMDb responses, so an interrupted live fetch resumes
+TMDB_CACHE = "tmdb.raw_responses"
 
 # features (dbt, plus keyword TF-IDF)
 INTERACTIONS = "features.user_item_interactions"
@@ -47,11 +52,7 @@ class ServedModel:
 
 
 def _served(con: duckdb.DuckDBPyConnection, where: str) -> ServedModel | None:
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'serving' "
-        "and table_name = 'model_metrics'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, MODEL_METRICS):
         return None
     rows = con.execute(
         f"select run_id, model, version, path from {MODEL_METRICS} where {where} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,12 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DUCKDB_PATH = REPO_ROOT / "data" / "lbx.duckdb"
-
-
-def duckdb_path() -> Path:
-    return Path(os.environ.get("LBX_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)))
+from lbx_orchestration.core.settings import duckdb_path
 
 
 class WarehouseError(RuntimeError):

@@ -17,18 +17,18 @@ from dagster_dbt import (
 )
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.constants import DBT_PROJECT_DIR, dbt_executable
+from lbx_orchestration.core.settings import DBT_PROJECT_DIR, dbt_executable, duckdb_path
+from lbx_orchestration.core.tables import KEYWORD_TFIDF, TMDB_MOVIES
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import (
     WarehouseBusy,
-    duckdb_path,
     lock_holder,
     markdown_preview,
     open_with_wait,
     read_frame,
     replace_table,
 )
-from lbx_orchestration.metadata.assets import TMDB_MOVIES, tmdb_movies
+from lbx_orchestration.metadata.assets import tmdb_movies
 from lbx_orchestration.resources import LbxSettings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -145,13 +145,13 @@ def dbt_features(
     kinds={"python", "scikitlearn", "duckdb"},
     pool="duckdb",
     deps=[tmdb_movies],
-    description="TF-IDF weights of TMDb keywords per film (scikit-learn), in features.keyword_tfidf.",
+    description=f"TF-IDF weights of TMDb keywords per film (scikit-learn), in {KEYWORD_TFIDF}.",
 )
 def keyword_tfidf(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         movies = read_frame(con, f"select tmdb_id, keywords from {TMDB_MOVIES} where keywords is not null")
         weights = build_keyword_tfidf(movies)
-        replace_table(con, "features.keyword_tfidf", weights)
+        replace_table(con, KEYWORD_TFIDF, weights)
     return dg.MaterializeResult(
         metadata={
             "rows": weights.height,

@@ -8,7 +8,6 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
 from lbx_orchestration.core.importer import (
     OlderExport,
@@ -26,6 +25,7 @@ from lbx_orchestration.core.observations import (
     movielens_ratings_sql,
     read_movielens_movies,
 )
+from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.core.tables import (
     EXPORT_ENTRIES,
     MOVIELENS_MOVIES,
@@ -200,7 +200,7 @@ def reviews(
     )
 
 
-def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movielens: bool) -> None:  # noqa: ANN001
+def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movielens: bool) -> None:
     """Rewrite one scrape date in one transaction: the parsed rows in ``frame`` and, for the
     sample date, every MovieLens rating turned into an observation inside DuckDB."""
     replace_rows(con, REVIEWS, frame.head(0), {})  # creates the table (or adds new columns) only
@@ -220,7 +220,7 @@ def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movi
         con.unregister("_lbx_reviews_frame")
 
 
-def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+def _bad_ratings(con, scrape_date: dt.date) -> int:
     return int(scalar(
         con,
         f"select count(*) from {REVIEWS} where scrape_date = ? and rating is not null "
@@ -229,7 +229,7 @@ def _bad_ratings(con, scrape_date: dt.date) -> int:  # noqa: ANN001
     ))
 
 
-def _duplicates(con, scrape_date: dt.date) -> int:  # noqa: ANN001
+def _duplicates(con, scrape_date: dt.date) -> int:
     return int(scalar(
         con,
         f"select count(*) - count(distinct observation_id) from {REVIEWS} where scrape_date = ?",

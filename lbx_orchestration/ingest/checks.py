@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.importer import RESOLUTION, REVIEWS
 from lbx_orchestration.core.observations import RSS_SOURCE as SOURCE
+from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
 from lbx_orchestration.core.warehouse import table_exists
 
 MIN_PAGE_YIELD = 0.5

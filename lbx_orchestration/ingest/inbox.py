@@ -16,13 +16,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.constants import inbox_dir
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.members import onboard
+from lbx_orchestration.core.settings import inbox_dir
 from lbx_orchestration.ingest.member_events import member_events
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource, TmdbResource
-from lbx_orchestration.serving.assets import serving_policy
 
 
 class OnboardConfig(dg.Config):
@@ -40,7 +39,7 @@ def onboard_member(
 ) -> None:
     try:
         done = onboard(config.path, username=config.username, db=Path(duckdb.database),
-                       tmdb_source=tmdb.source(), policy=serving_policy(settings),
+                       tmdb_source=tmdb.source(), policy=settings.serving_policy(),
                        min_vote_count=settings.min_vote_count, on_wait=context.log.info)
     except ExportError as exc:
         raise dg.Failure(description=f"import refused: {exc}") from None
@@ -62,7 +61,7 @@ def onboard_member_job() -> None:
     onboard_member()
 
 
-def content_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes; for a folder, of its files' relative paths and bytes, sorted."""
     digest = hashlib.sha256()
     if path.is_file():
@@ -117,7 +116,7 @@ def letterboxd_inbox_sensor(
     refused: list[str] = []
     for path in inbox_entries(inbox):
         try:
-            sha = content_sha256(path)
+            sha = file_sha256(path)
         except OSError as exc:  # vanished or unreadable mid-copy: try again next tick
             context.log.warning(f"inbox: cannot read {path.name} yet ({exc})")
             continue
@@ -125,7 +124,7 @@ def letterboxd_inbox_sensor(
             continue
         try:
             username = read_export(path).username
-        except Exception as exc:  # noqa: BLE001 (one bad file must never stop the sensor)
+        except Exception as exc:  # one bad file must never stop the sensor
             expected = isinstance(exc, ExportError | OSError)
             why = str(exc) if expected else f"{type(exc).__name__}: {exc}"
             message = f"refused {path.name}: {why}"

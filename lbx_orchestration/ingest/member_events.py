@@ -2,13 +2,13 @@
 scrape date's ``reviews`` partition gained the member's rows, and ``user_recommendations`` has
 their list (an observation: the table's other rows did not change)."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from lbx_orchestration.constants import REPO_ROOT
 from lbx_orchestration.core.members import Onboarded
+from lbx_orchestration.core.settings import REPO_ROOT
+from lbx_orchestration.core.settings import dagster_home as dagster_home_env
 from lbx_orchestration.core.warehouse import markdown_preview
 from lbx_orchestration.partitions import add_scrape_date
 
@@ -39,7 +39,7 @@ def member_events(done: Onboarded, path: str) -> list[dg.AssetMaterialization | 
 
 def dagster_home() -> Path | None:
     """The instance `make ui` uses: DAGSTER_HOME, else the repo's .dagster/ when it exists."""
-    home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster")
+    home = Path(dagster_home_env() or REPO_ROOT / ".dagster")
     return home if (home / "dagster.yaml").is_file() else None
 
 

@@ -12,16 +12,12 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.catalog import read_overrides, resolve_films, resolved_share, unmatched
+from lbx_orchestration.core.tables import CATALOG, RESOLUTION, REVIEWS, TMDB_MOVIES, TMDB_RAW, UNRESOLVED
 from lbx_orchestration.core.tmdb.flatten import flatten_many, to_json
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
-from lbx_orchestration.ingest.assets import REVIEWS, reviews
+from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.resources import TmdbResource
 
-RESOLUTION = "metadata.film_resolution"
-CATALOG = "metadata.film_catalog"
-UNRESOLVED = "metadata.unresolved_films"
-TMDB_RAW = "metadata.tmdb_raw"
-TMDB_MOVIES = "metadata.tmdb_movies"
 ATTRIBUTION = "This product uses the TMDB API but is not endorsed or certified by TMDB."
 # the bundled snapshot holds no film after early 2024 and only part of the older ones
 MIN_RESOLVED_SHARE = 0.5
@@ -35,7 +31,7 @@ MIN_RESOLVED_SHARE = 0.5
     description="One row per film keyed by TMDb id. MovieLens links and RSS give ids; export rows "
     "are resolved by normalised title + year against TMDb (search, or the bundled snapshot). "
     "A candidate more than a year off is refused. Unresolved, refused and ambiguous films are kept "
-    "in metadata.unresolved_films with their best candidates and the reason; a member's "
+    f"in {UNRESOLVED} with their best candidates and the reason; a member's "
     "corrections (`lbx match`, metadata.film_overrides) win over search. " + ATTRIBUTION,
     check_specs=[
         dg.AssetCheckSpec("letterboxd_resolved_share", asset="film_catalog",
@@ -117,8 +113,8 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
     pool="duckdb",
     deps=[film_catalog],
     description="TMDb movie details (genres, credits, keywords, runtime, budget ...) for every film "
-    "in the catalog, raw JSON in metadata.tmdb_raw and one flat row per film in "
-    "metadata.tmdb_movies. Live API when TMDB_API_KEY/TMDB_READ_TOKEN is set, else the bundled "
+    f"in the catalog, raw JSON in {TMDB_RAW} and one flat row per film in "
+    f"{TMDB_MOVIES}. Live API when TMDB_API_KEY/TMDB_READ_TOKEN is set, else the bundled "
     "snapshot. " + ATTRIBUTION,
 )
 def tmdb_movies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
 from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, item_features, training_observations
 from lbx_orchestration.core.tables import protected_model_paths
@@ -40,7 +41,7 @@ def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
     return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
 
 
-def _fingerprint(con, registry_name: str, params: dict[str, Any] | None,  # noqa: ANN001
+def _fingerprint(con, registry_name: str, params: dict[str, Any] | None,
                  settings: LbxSettings, needs_features: bool) -> str:
     """The warehouse inputs plus everything else a fit depends on."""
     spec = {"model": registry_name, "params": params, "relevance": settings.relevance,
@@ -134,7 +135,7 @@ def _model_asset(
                          if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
         if len(trained.evaluations) > 1:
             metadata["ablations"] = dg.MetadataValue.json(
-                {e["model"]: round(e.get("ndcg@10", 0.0), 5) for e in trained.evaluations}
+                {e["model"]: round(e.get(PRIMARY_METRIC, 0.0), 5) for e in trained.evaluations}
             )
         return dg.MaterializeResult(metadata=metadata)
 

@@ -10,13 +10,14 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.gate import decide
+from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS as METRIC_COLUMNS
+from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
+from lbx_orchestration.core.settings import GATE_CHAMPION_TOLERANCE, GATE_POPULARITY_FACTOR
 from lbx_orchestration.core.tables import MODEL_METRICS, accepted_model
 from lbx_orchestration.core.warehouse import read_frame, replace_rows, table_exists
 from lbx_orchestration.models.assets import MODEL_ASSETS
 from lbx_orchestration.resources import LbxSettings
-
-METRIC_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "map@10", "hr@10", "coverage@10", "pop_share@10")
 
 
 def column(metric: str) -> str:
@@ -25,8 +26,8 @@ def column(metric: str) -> str:
 
 class EvaluationConfig(dg.Config):
     candidates: list[str] = ["als", "lightfm", "ease", "itemknn"]
-    popularity_factor: float = 1.3
-    champion_tolerance: float = 0.02
+    popularity_factor: float = GATE_POPULARITY_FACTOR
+    champion_tolerance: float = GATE_CHAMPION_TOLERANCE
 
 
 def _cards(settings: LbxSettings) -> dict[str, TrainedModel]:
@@ -95,8 +96,9 @@ def metric_series(frame: pl.DataFrame) -> dict[str, float]:
     check_specs=[
         dg.AssetCheckSpec(
             "served_model_gate", asset="model_evaluation", blocking=True,
-            description="The served model reaches 1.3x popularity's NDCG@10 and stays within 2% of "
-            "the last accepted champion: otherwise user_recommendations keeps its last accepted rows.",
+            description=f"The served model reaches {GATE_POPULARITY_FACTOR:g}x popularity's NDCG@10 and stays "
+            f"within {GATE_CHAMPION_TOLERANCE:.0%} of the last accepted champion: otherwise "
+            "user_recommendations keeps its last accepted rows.",
         )
     ],
 )
@@ -107,7 +109,7 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     if unknown:
         raise ValueError(f"candidates {unknown} are not servable models; choose from "
                          f"{[a for a in cards if a != 'popularity']}")
-    served = max(config.candidates, key=lambda a: cards[a].metrics.get("ndcg@10", 0.0))
+    served = max(config.candidates, key=lambda a: cards[a].metrics.get(PRIMARY_METRIC, 0.0))
     frame = _metric_rows(cards, context.run_id, served)
     with duckdb.get_connection() as con:
         champion = accepted_model(con)
@@ -120,10 +122,10 @@ def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig
     served_row = frame.filter(pl.col("served")).row(0, named=True)
     decision = decide(
         challenger=served_row["model"],
-        challenger_ndcg=served_row["ndcg_at_10"],
-        popularity_ndcg=cards["popularity"].metrics["ndcg@10"],
+        challenger_ndcg=served_row[column(PRIMARY_METRIC)],
+        popularity_ndcg=cards["popularity"].metrics[PRIMARY_METRIC],
         champion=champion_row["model"] if champion_row else None,
-        champion_ndcg=champion_row["ndcg_at_10"] if champion_row else None,
+        champion_ndcg=champion_row[column(PRIMARY_METRIC)] if champion_row else None,
         same_data=bool(champion_row and champion_row["data_fingerprint"] == served_row["data_fingerprint"]),
         popularity_factor=config.popularity_factor,
         tolerance=config.champion_tolerance,

@@ -7,16 +7,11 @@ from dagster_duckdb import DuckDBResource
 from lbx_orchestration.core.members import member_recommendations
 from lbx_orchestration.core.recsys.pipeline import load_trained
 from lbx_orchestration.core.recsys.recommend import load_serving_inputs, seen_by_title_count
-from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS, latest_challenger
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar
 from lbx_orchestration.models.evaluation import model_evaluation
 from lbx_orchestration.resources import LbxSettings
 from lbx_orchestration.serving.new_for_you import blend_main_list
-
-
-def serving_policy(settings: LbxSettings) -> ServingPolicy:
-    return ServingPolicy(top_n=settings.top_n, mmr_lambda=settings.mmr_lambda, watchlist=settings.watchlist)
 
 
 @dg.asset(
@@ -28,7 +23,7 @@ def serving_policy(settings: LbxSettings) -> ServingPolicy:
     "the inbox, RSS), from the model that just passed the gate: members it was trained on are "
     "scored in one batch, members onboarded since are folded in. Never a film the member rated, "
     "logged or watched; watchlist excluded by default; MMR-diversified; each with its reason. "
-    "Also the view serving.genre_picks (top 10 per member and genre).",
+    f"Also the view {GENRE_PICKS} (top 10 per member and genre).",
     check_specs=[
         dg.AssetCheckSpec("no_seen_films", asset="user_recommendations",
                           description="No recommendation is a film its member has seen (by TMDb id, "
@@ -42,9 +37,9 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     with duckdb.get_connection() as con:
         served = latest_challenger(con)
         if served is None:
-            raise dg.Failure("no served model in serving.model_metrics: materialize model_evaluation first")
+            raise dg.Failure(f"no served model in {MODEL_METRICS}: materialize model_evaluation first")
         trained = load_trained(served.path)
-        inputs = load_serving_inputs(con, trained, serving_policy(settings), settings.min_vote_count)
+        inputs = load_serving_inputs(con, trained, settings.serving_policy(), settings.min_vote_count)
         out, counts = member_recommendations(con, inputs)
         out = blend_main_list(con, out, settings)  # new films from the content model (serving/new_for_you.py)
         replace_table(con, RECOMMENDATIONS, out)

@@ -264,11 +264,11 @@ class UploadGuard:
     """Refuses an upload by its headers (size, rate), before its body is read. Plain ASGI: a
     BaseHTTPMiddleware would cost every other request a task and a queue."""
 
-    def __init__(self, app, state: WebState) -> None:  # noqa: ANN001
+    def __init__(self, app, state: WebState) -> None:
         self.app = app
         self.state = state
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/imports":
             refusal = self.refuse(scope)
             if refusal is not None:
@@ -276,7 +276,7 @@ class UploadGuard:
                 return
         await self.app(scope, receive, send)
 
-    def refuse(self, scope) -> JSONResponse | None:  # noqa: ANN001
+    def refuse(self, scope) -> JSONResponse | None:
         limit = self.state.settings.max_upload_bytes
         headers = dict(scope["headers"])
         length = headers.get(b"content-length", b"").decode()
@@ -387,7 +387,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         provider: str | None,
         country: str | None,
         list_: str | None,
-    ):  # noqa: ANN202
+    ):
         data = state.data()
         return data, _filtered(
             data, username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list_
@@ -404,7 +404,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         exclude_watchlist: bool = False,
         provider: Text = None,
         country: Country = None,
-        list: ListName = None,  # noqa: A002
+        list: ListName = None,
     ) -> JSONResponse:
         """A member's recommendations (usernames match without regard to case), best first, filtered.
         Answered from memory on the event loop: filtering 50 rows is microseconds."""
@@ -433,7 +433,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         exclude_watchlist: bool = False,
         provider: Text = None,
         country: Country = None,
-        list: ListName = None,  # noqa: A002
+        list: ListName = None,
     ) -> Response:
         """The same list as CSV (rank, tmdb_id, title, year, genres, reason, letterboxd_url)."""
         data, (name, rows, _, _) = recommendations_frame(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,9 @@ LETTERBOXD_TMDB = "https://letterboxd.com/tmdb/{}/"
 
 def tmdb_online() -> bool:
     """Posters are linked only when TMDb is reachable with a key (they are TMDb's images)."""
-    return bool(os.environ.get("TMDB_API_KEY") or os.environ.get("TMDB_READ_TOKEN"))
+    from lbx_orchestration.core import settings
+
+    return settings.tmdb_live()
 
 
 def _read(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame | None:
@@ -57,10 +58,9 @@ def resolve_list_films(lists: pl.DataFrame, resolution: pl.DataFrame, films: pl.
 
 
 def export_paths() -> list[Path]:
-    from lbx_orchestration.constants import BUNDLED_EXPORTS_DIR
+    from lbx_orchestration.core.settings import export_dirs
 
-    dirs = os.environ.get("LBX_EXPORT_DIRS")
-    roots = [Path(d) for d in dirs.split(":") if d] if dirs else [BUNDLED_EXPORTS_DIR]
+    roots = [Path(d) for d in export_dirs() if d]
     return [c for r in roots if r.exists() for c in sorted(r.iterdir()) if c.is_dir() or c.suffix.lower() == ".zip"]
 
 

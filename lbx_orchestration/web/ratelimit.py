@@ -7,7 +7,7 @@ import time
 
 
 class TokenBuckets:
-    def __init__(self, capacity: float, rate: float, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, capacity: float, rate: float, clock=time.monotonic) -> None:
         self.capacity = capacity
         self.rate = rate
         self.clock = clock

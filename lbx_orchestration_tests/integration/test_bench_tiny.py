@@ -18,7 +18,7 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def bench():  # noqa: ANN201
+def bench():
     sys.path.insert(0, str(BENCH_DIR))
     try:
         yield importlib.import_module("run"), importlib.import_module("synth")
@@ -27,14 +27,14 @@ def bench():  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def tiny_run(bench, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:  # noqa: ANN001
+def tiny_run(bench, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     run, _ = bench
     root = tmp_path_factory.mktemp("bench")
     run.run_size("tiny", root / "work", root / "out", seed=7)
     return json.loads((root / "out" / "tiny.json").read_text()), root
 
 
-def test_every_stage_is_measured(bench, tiny_run) -> None:  # noqa: ANN001
+def test_every_stage_is_measured(bench, tiny_run) -> None:
     run, _ = bench
     result, _ = tiny_run
     refresh = result["full_refresh"]
@@ -63,7 +63,7 @@ def test_every_stage_is_measured(bench, tiny_run) -> None:  # noqa: ANN001
     assert {t["target"] for t in result["targets"]} == {t[0] for t in run.TARGETS}
 
 
-def test_readme_lists_the_size(bench, tiny_run) -> None:  # noqa: ANN001
+def test_readme_lists_the_size(bench, tiny_run) -> None:
     run, _ = bench
     _, root = tiny_run
     text = run.write_readme(root / "out").read_text()
@@ -71,7 +71,7 @@ def test_readme_lists_the_size(bench, tiny_run) -> None:  # noqa: ANN001
     assert "| dbt_features |" in text and "| scoring |" in text
 
 
-def test_synthetic_ratings_have_the_promised_shape(tiny_run) -> None:  # noqa: ANN001
+def test_synthetic_ratings_have_the_promised_shape(tiny_run) -> None:
     result, root = tiny_run
     ratings = pl.read_csv(root / "work" / "tiny" / "data" / "ratings.csv")
     assert ratings.height == result["data"]["ratings"]
@@ -90,7 +90,7 @@ def test_synthetic_ratings_have_the_promised_shape(tiny_run) -> None:  # noqa: A
     assert ordered["step"].drop_nulls().min() >= 0  # each user's history is in time order
 
 
-def test_metadata_follows_the_hidden_tastes(bench) -> None:  # noqa: ANN001
+def test_metadata_follows_the_hidden_tastes(bench) -> None:
     _, synth = bench
     community = synth.generate("tiny", 7)
     first_genre = Counter()
@@ -104,7 +104,7 @@ def test_metadata_follows_the_hidden_tastes(bench) -> None:  # noqa: ANN001
         assert best == n  # a cluster's films share their leading genre
 
 
-def test_generation_is_deterministic_for_the_seed(bench, tiny_run) -> None:  # noqa: ANN001
+def test_generation_is_deterministic_for_the_seed(bench, tiny_run) -> None:
     _, synth = bench
     _, root = tiny_run
     again = synth.generate("tiny", 7)
@@ -116,13 +116,13 @@ def test_generation_is_deterministic_for_the_seed(bench, tiny_run) -> None:  # n
     assert not other.ratings.equals(again.ratings)
 
 
-def test_unknown_size_is_refused(bench) -> None:  # noqa: ANN001
+def test_unknown_size_is_refused(bench) -> None:
     _, synth = bench
     with pytest.raises(ValueError, match="unknown size 'huge'; choose from tiny, 200, 1000, 5000, ml32m, ml32m-tenth"):
         synth.spec_for("huge")
 
 
-def test_the_ml32m_shape_at_a_small_scale(bench) -> None:  # noqa: ANN001
+def test_the_ml32m_shape_at_a_small_scale(bench) -> None:
     """ml32m's spec (heavy-tailed raters with MovieLens' minimum of 20, long-tailed films, release
     years and ratings up to 2023) generated with fewer raters and films, to check the shape."""
     import dataclasses

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from lbx_orchestration.cli import main
-from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR
+from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 from lbx_orchestration_tests.support.warehouse import Warehouse
 
@@ -102,7 +102,7 @@ def test_eval_on_a_movielens_format_file(tmp_path: Path, capsys) -> None:
 
 
 def test_import_twice_then_a_broken_zip(tmp_path: Path, capsys) -> None:
-    from lbx_orchestration.constants import BUNDLED_EXPORTS_DIR
+    from lbx_orchestration.core.settings import BUNDLED_EXPORTS_DIR
 
     db = tmp_path / "lbx.duckdb"
     export = BUNDLED_EXPORTS_DIR / "melvincarvalho_2021-11"

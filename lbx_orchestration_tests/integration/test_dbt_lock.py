@@ -20,7 +20,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from lbx_orchestration.constants import dbt_executable
+from lbx_orchestration.core.settings import dbt_executable
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 
 pytestmark = pytest.mark.slow
@@ -225,7 +225,7 @@ SPIN_PROJECT = {
 PARENT = """
 import sys
 from dagster_dbt import DbtCliResource
-from lbx_orchestration.constants import dbt_executable
+from lbx_orchestration.core.settings import dbt_executable
 DbtCliResource(project_dir=sys.argv[1], dbt_executable=dbt_executable()).cli(["run-operation", "spin"]).wait()
 """
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lbx_orchestration.cli import main
-from lbx_orchestration.constants import BUNDLED_MOVIELENS_DIR
 from lbx_orchestration.core.movielens.fetch import FetchError, fetch_movielens, parse_md5
 from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
+from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR
 
 LICENSE_LINE = "The user may not state or imply any endorsement from the University of Minnesota"
 
@@ -58,7 +58,7 @@ class ZipServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append((self.path, self.headers.get("Range")))
                 if self.path.endswith(".zip.md5"):
                     return self._send(200, outer.md5_text.encode(), {})

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from lbx_orchestration.constants import BUNDLED_EXPORTS_DIR, BUNDLED_MOVIELENS_DIR
+from lbx_orchestration.core.settings import BUNDLED_EXPORTS_DIR, BUNDLED_MOVIELENS_DIR
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 from lbx_orchestration.core.letterboxd.export import read_export
 from lbx_orchestration.core.observations import SEEN_KINDS, export_observations
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.ingest.inbox import content_sha256, letterboxd_inbox_sensor
+from lbx_orchestration.ingest.inbox import file_sha256, letterboxd_inbox_sensor
 from lbx_orchestration.resources import LetterboxdResource
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 from lbx_orchestration_tests.unit.export_builders import (
@@ -57,7 +57,7 @@ def test_sensor_requests_one_run_per_export_and_refuses_bad_ones(tmp_path: Path)
     assert sorted(by_user) == ["melvincarvalho", "patrickmjones"]
     melvin_sha = hashlib.sha256(melvin_zip.read_bytes()).hexdigest()
     assert by_user["melvincarvalho"].run_key == f"melvincarvalho:{melvin_sha[:16]}"
-    assert by_user["patrickmjones"].run_key == f"patrickmjones:{content_sha256(patrick)[:16]}"
+    assert by_user["patrickmjones"].run_key == f"patrickmjones:{file_sha256(patrick)[:16]}"
     assert by_user["melvincarvalho"].run_config == {
         "ops": {"onboard_member": {"config": {"path": str(melvin_zip), "username": "melvincarvalho"}}}}
     assert by_user["melvincarvalho"].tags["lbx/export_sha256"] == melvin_sha

@@ -12,7 +12,8 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.cli import main
 from lbx_orchestration.core.catalog import OVERRIDES
-from lbx_orchestration.core.importer import RESOLUTION, import_export
+from lbx_orchestration.core.importer import import_export
+from lbx_orchestration.core.tables import RESOLUTION
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration_tests.support.warehouse import Warehouse
 from lbx_orchestration_tests.unit.export_builders import PROFILE, write_folder

@@ -66,11 +66,11 @@ def page(browser, site):
     assert not outside, f"the page fetched from outside the server: {outside}"
 
 
-def cards(pg) -> list[str]:  # noqa: ANN001
+def cards(pg) -> list[str]:
     return pg.locator("#rec-list > li").all_inner_texts()
 
 
-def test_a_members_list_then_filters_then_csv(page, site) -> None:  # noqa: ANN001
+def test_a_members_list_then_filters_then_csv(page, site) -> None:
     url, app = site
     page.goto(url)
     page.get_by_label("Letterboxd username").fill("PatrickMJones")
@@ -102,7 +102,7 @@ def test_a_members_list_then_filters_then_csv(page, site) -> None:  # noqa: ANN0
     assert len(csv_text.strip().splitlines()) == want.height + 1
 
 
-def test_search_and_more_like_this(page, site) -> None:  # noqa: ANN001
+def test_search_and_more_like_this(page, site) -> None:
     url, _ = site
     page.goto(url)
     page.get_by_label("Title, director, cast, keywords or plot").fill("kubrick")
@@ -118,7 +118,7 @@ def test_search_and_more_like_this(page, site) -> None:  # noqa: ANN001
     assert page.evaluate("document.activeElement.id") == "similar"  # focus moves to the new section
 
 
-def test_upload_an_export(page, site, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_an_export(page, site, tmp_path: Path) -> None:
     url, _ = site
     export = zip_folder(SAMPLE_EXPORTS / "extratone_2024-04", tmp_path / "export.zip")
     page.goto(url)
@@ -139,7 +139,7 @@ def test_upload_an_export(page, site, tmp_path: Path) -> None:  # noqa: ANN001
     assert "not a zip" in page.locator("#status").inner_text()
 
 
-def test_readable_on_a_phone(browser, site) -> None:  # noqa: ANN001
+def test_readable_on_a_phone(browser, site) -> None:
     url, _ = site
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     pg = context.new_page()

@@ -6,7 +6,7 @@ import tomllib
 import yaml
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-from lbx_orchestration.constants import REPO_ROOT
+from lbx_orchestration.core.settings import REPO_ROOT
 
 
 def test_workspace_yaml_names_the_location_lbx() -> None:

@@ -80,7 +80,7 @@ class RecordedServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:  # http.server's naming
                 with outer._lock:
                     outer.requests.append(("GET", self.path, dict(self.headers)))
                 _, response = outer._pick(self.path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lbx_orchestration.constants import SAMPLE_SCRAPE_DATE
+from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
 from lbx_orchestration.partitions import add_scrape_date
 
 

@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, port: int | None = None) -> Iterator[str]:  # noqa: ANN001
+def serve_in_thread(app, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from lbx_orchestration.core.recsys.models import load_model
 from lbx_orchestration.core.recsys.models.lightfm_model import LightFMRecommender
 
 
@@ -159,19 +160,38 @@ def test_save_load_round_trip_gives_identical_scores(
 ) -> None:
     model = fitted["hybrid"]
     model.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.npz", "params.json"]
-    meta = json.loads((tmp_path / "m" / "params.json").read_text())
-    assert meta["feature_shape"] == [150, 150 + data.features.shape[1]]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.npz", "model.json"]
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["name"] == "lightfm_hybrid"
     loaded = LightFMRecommender.load(tmp_path / "m")
     users = np.arange(data.train.shape[0])
     assert loaded.name == "lightfm_hybrid"
     assert loaded.params == model.params
+    assert loaded.feature_shape == (150, 150 + data.features.shape[1])
     assert np.array_equal(loaded.score_users(users), model.score_users(users))
     assert np.array_equal(loaded.fold_in(data.train[5]), model.fold_in(data.train[5]))
 
 
-def test_load_of_a_missing_model_names_the_files(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no saved LightFM model in"):
+def test_a_model_saved_in_the_old_lightfm_format_still_loads(
+    tmp_path: Path, data: Planted, fitted: dict[str, LightFMRecommender]
+) -> None:
+    """Before the shared format LightFM wrote params.json (class, params, feature_shape)."""
+    model = fitted["cb"]
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(old / "arrays.npz", **{k: getattr(model, k) for k in LightFMRecommender.state})
+    (old / "params.json").write_text(json.dumps(
+        {"class": "LightFMRecommender", "params": model.params, "feature_shape": list(model.feature_shape)}
+    ))
+    loaded = load_model(old)
+    assert loaded.name == "lightfm_cb"
+    assert loaded.feature_shape == model.feature_shape
+    users = np.arange(data.train.shape[0])
+    assert np.array_equal(loaded.score_users(users), model.score_users(users))
+
+
+def test_load_of_a_missing_model_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="model.json is missing"):
         LightFMRecommender.load(tmp_path)
 
 
@@ -198,5 +218,5 @@ def test_bad_input_is_refused_with_the_cause(data: Planted) -> None:
         LightFMRecommender(mode="hybrid").fit(data.train, sp.csr_matrix(np.ones((2, 3))))
     with pytest.raises(ValueError, match="train values must be finite confidence weights"):
         LightFMRecommender(mode="cf").fit(sp.csr_matrix(np.array([[1.0, -1.0]])))
-    with pytest.raises(RuntimeError, match="lightfm_cf is not fitted"):
+    with pytest.raises(RuntimeError, match="LightFMRecommender is not fitted"):
         LightFMRecommender(mode="cf").score_users(np.array([0]))

@@ -129,7 +129,7 @@ class FixedScores:
     def __init__(self, scores: np.ndarray) -> None:
         self.scores = scores
 
-    def fit(self, train, item_features=None):  # noqa: ANN001, ANN201
+    def fit(self, train, item_features=None):
         return self
 
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:

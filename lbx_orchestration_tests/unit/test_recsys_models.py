@@ -77,7 +77,7 @@ def fitted(planted: tuple[Interactions, pl.DataFrame]) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def ndcg(planted, fitted) -> dict[str, float]:  # noqa: ANN001
+def ndcg(planted, fitted) -> dict[str, float]:
     train, test_df = planted
     models = {**fitted, "random": RandomScores()}
     return {
@@ -101,7 +101,7 @@ def test_save_load_round_trip_gives_identical_scores(
     name: str,
     planted,
     fitted,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     train, _ = planted
     model = fitted[name]
@@ -121,7 +121,7 @@ def test_save_load_round_trip_gives_identical_scores(
 def test_fold_in_equals_training_scores_for_memory_based_models(
     name: str,
     planted,
-    fitted,  # noqa: ANN001
+    fitted,
 ) -> None:
     train, _ = planted
     for u in (0, 17, 101):
@@ -129,7 +129,7 @@ def test_fold_in_equals_training_scores_for_memory_based_models(
         assert np.allclose(fitted[name].fold_in(train.matrix[u]), expected, rtol=1e-5)
 
 
-def test_als_fold_in_ranks_like_trained_user_factors(planted, fitted) -> None:  # noqa: ANN001
+def test_als_fold_in_ranks_like_trained_user_factors(planted, fitted) -> None:
     train, _ = planted
     als = fitted["als"]
     users = np.arange(0, train.n_users, 3)
@@ -161,8 +161,8 @@ def test_registry_and_search_spaces_cover_every_model() -> None:
         "lightfm_hybrid",
         "content",
     }
-    assert set(MODEL_REGISTRY) == expected
-    assert set(SEARCH_SPACES) == expected
+    assert expected <= set(MODEL_REGISTRY)
+    assert set(SEARCH_SPACES) == set(MODEL_REGISTRY)
     for name in ("itemknn", "ease", "als"):
         assert 4 <= len(SEARCH_SPACES[name]) <= 6
         for config in SEARCH_SPACES[name]:
@@ -170,7 +170,7 @@ def test_registry_and_search_spaces_cover_every_model() -> None:
             assert {k: params[k] for k in config} == config
 
 
-def test_load_errors_name_the_cause(tmp_path: Path, planted, fitted) -> None:  # noqa: ANN001
+def test_load_errors_name_the_cause(tmp_path: Path, planted, fitted) -> None:
     with pytest.raises(FileNotFoundError, match="model.json is missing"):
         load_model(tmp_path / "nothing")
     fitted["ease"].save(tmp_path / "ease")

@@ -51,7 +51,7 @@ def genre_features() -> tuple[np.ndarray, sp.csr_matrix]:
 
 
 @pytest.fixture(scope="module")
-def report(movielens_slice, genre_features) -> EvalReport:  # noqa: ANN001
+def report(movielens_slice, genre_features) -> EvalReport:
     return run_protocol(movielens_slice, split="temporal", item_features=genre_features)
 
 
@@ -114,7 +114,7 @@ def test_report_renders_markdown_json_and_protocol_text(report: EvalReport) -> N
     assert "latest 10% of each user's training films" in text
 
 
-def test_random_split_without_tuning_or_lightfm(movielens_slice, monkeypatch) -> None:  # noqa: ANN001
+def test_random_split_without_tuning_or_lightfm(movielens_slice, monkeypatch) -> None:
     # An unimportable LightFM module is skipped with a note, not a crash.
     monkeypatch.setitem(sys.modules, LIGHTFM_MODULE, None)
     rep = run_protocol(
@@ -136,13 +136,13 @@ def test_random_split_without_tuning_or_lightfm(movielens_slice, monkeypatch) ->
     assert "every held-out film is relevant" in rep.protocol_text()
 
 
-def test_content_models_without_features_are_skipped(movielens_slice) -> None:  # noqa: ANN001
+def test_content_models_without_features_are_skipped(movielens_slice) -> None:
     rep = run_protocol(movielens_slice, models=("lightfm_cb",), tune_models=False)
     assert rep.rows == []
     assert rep.notes == ["lightfm_cb skipped: it needs item_features and none were given."]
 
 
-def test_tune_returns_best_of_the_grid(movielens_slice) -> None:  # noqa: ANN001
+def test_tune_returns_best_of_the_grid(movielens_slice) -> None:
     train_df, _ = temporal_split(movielens_slice)
     fit_df, val_df = validation_split(train_df)
     best, score, trials = tune("itemknn", build_interactions(fit_df), val_df, budget=3)

@@ -32,12 +32,12 @@ from urllib.parse import urlsplit
 
 from lbx_orchestration.core.crawl.settings import json_object
 from lbx_orchestration.core.letterboxd.pages import EXPORT_HINT, blocked_message
+from lbx_orchestration.core.settings import under_dagster_pipes
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BLOCKED = 3
 EXIT_CODES = {"ok": EXIT_OK, "blocked": EXIT_BLOCKED, "error": EXIT_ERROR}
-PIPES_ENV = "DAGSTER_PIPES_CONTEXT"  # dagster_pipes.DAGSTER_PIPES_CONTEXT_ENV_VAR
 _SHOWN = 5
 
 
@@ -234,7 +234,7 @@ def exit_with_parent(poll: float = 1.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
     exit_with_parent()
-    if os.environ.get(PIPES_ENV):
+    if under_dagster_pipes():
         return _main_pipes(ns)
     if ns.report is None:
         print("lbx crawl failed: --report is required outside Dagster Pipes", file=sys.stderr)

@@ -17,11 +17,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import lbx_orchestration
-from lbx_orchestration.core.crawl.child import EXIT_CODES, PIPES_ENV
+from lbx_orchestration.core.crawl.child import EXIT_CODES
 from lbx_orchestration.core.crawl.settings import build_settings
 from lbx_orchestration.core.crawl.spiders import check_spider_args, normalize_base_url, parse_users
 from lbx_orchestration.core.letterboxd.pages import CrawlBlocked
+from lbx_orchestration.core.settings import DAGSTER_PIPES_ENV, REPO_ROOT, child_environment, python_path
 
 __all__ = ["CrawlBlocked", "CrawlError", "CrawlJob", "CrawlResult", "plan_crawl", "run_crawl"]
 
@@ -94,8 +94,8 @@ def plan_crawl(
 
 def child_pythonpath() -> str:
     """PYTHONPATH for the child: this checkout first, so the child runs the same code."""
-    root = str(Path(lbx_orchestration.__file__).resolve().parent.parent)
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    root = str(REPO_ROOT)
+    return os.pathsep.join(p for p in (root, python_path()) if p)
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
@@ -180,8 +180,8 @@ def run_crawl(
     lines only after a successful crawl.
     """
     job = plan_crawl(spider, users, base_url, settings_override, spider_args)
-    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
-    env.pop(PIPES_ENV, None)  # this child reports to us in JSON, even inside a Pipes process
+    # this child reports to us in JSON, even inside a Pipes process
+    env = child_environment(child_pythonpath(), drop=(DAGSTER_PIPES_ENV,))
     with tempfile.TemporaryDirectory(prefix="lbx-crawl-") as tmp:
         items_path, report_path, heartbeat = Path(tmp) / "items.jsonl", Path(tmp) / "report.json", Path(tmp) / "beat"
         heartbeat.touch()

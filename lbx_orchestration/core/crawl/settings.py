@@ -9,9 +9,11 @@ offer it (use `cli_download_delay` to validate a user's value).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from lbx_orchestration.core.settings import CRAWL_SETTINGS_ENV as SETTINGS_ENV
+from lbx_orchestration.core.settings import crawl_cache_dir, crawl_settings, crawl_user_agent
 
 DEFAULT_USER_AGENT = (
     "lbx/0.1 (+https://github.com/lbx-recs/lbx; personal recommendations from your own diary)"
@@ -23,7 +25,6 @@ DEFAULT_CACHE_EXPIRATION_SECS = 6 * 3600
 # A generous ceiling on responses per crawl (a 600-page profile with its diary is ~1,200);
 # repeated pages are caught long before it (spiders.LbxSpider.repeats).
 DEFAULT_PAGE_LIMIT = 10_000
-SETTINGS_ENV = "LBX_CRAWL_SETTINGS"
 
 OVERRIDE_KEYS = {
     "download_delay": "seconds between requests to Letterboxd (>= 1.0 outside tests)",
@@ -53,7 +54,7 @@ def json_object(text: str, source: str) -> dict[str, Any]:
 
 def settings_from_env() -> dict[str, Any]:
     """Overrides from $LBX_CRAWL_SETTINGS (a JSON object of OVERRIDE_KEYS), checked here."""
-    raw = os.environ.get(SETTINGS_ENV, "").strip()
+    raw = crawl_settings()
     if not raw:
         return {}
     value = json_object(raw, SETTINGS_ENV)
@@ -68,14 +69,6 @@ def cli_download_delay(value: float) -> float:
             f"--delay must be at least {MIN_DOWNLOAD_DELAY} s (Letterboxd is crawled politely)"
         )
     return float(value)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LBX_CRAWL_CACHE_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser().resolve() / "lbx" / "httpcache"
 
 
 def _number(key: str, value: Any, low: float, high: float | None = None) -> float:
@@ -116,10 +109,10 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         overrides.get("httpcache_expiration_secs", DEFAULT_CACHE_EXPIRATION_SECS), 0
     ))
     page_limit = int(_number("page_limit", overrides.get("page_limit", DEFAULT_PAGE_LIMIT), 1))
-    cache_dir = Path(overrides.get("httpcache_dir") or default_cache_dir()).expanduser().resolve()
+    cache_dir = Path(overrides.get("httpcache_dir") or crawl_cache_dir()).expanduser().resolve()
     user_agent = (
         overrides.get("user_agent")
-        or os.environ.get("LBX_CRAWL_USER_AGENT", "").strip()
+        or crawl_user_agent()
         or DEFAULT_USER_AGENT
     )
     autothrottle = _flag("autothrottle", overrides.get("autothrottle", True))

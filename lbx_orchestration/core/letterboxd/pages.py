@@ -58,7 +58,7 @@ class NotAFeedError(PageError):
     cause = "not an RSS feed"
 
 
-class CrawlBlocked(RuntimeError):  # noqa: N818 (the name the CLI and assets use)
+class CrawlBlocked(RuntimeError):  # not "...Error": the name the CLI and assets use
     """Letterboxd refused the crawl: the message names the cause, the URL and the way out."""
 
     def __init__(

@@ -59,7 +59,7 @@ def parse_md5(text: str, name: str) -> str:
     return hashes[0].lower()
 
 
-def _open(url: str, timeout: float, start: int = 0):  # noqa: ANN202 (an http.client response)
+def _open(url: str, timeout: float, start: int = 0):
     headers = {"User-Agent": USER_AGENT}
     if start:
         headers["Range"] = f"bytes={start}-"

@@ -7,17 +7,14 @@ variables still win over it (``LBX_MOVIELENS_DIR`` over ``movielens_dir``).
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
+from lbx_orchestration.core import settings
+
 
 def settings_path() -> Path:
-    from_env = os.environ.get("LBX_SETTINGS_FILE")
-    if from_env:
-        return Path(from_env)
-    data = Path(os.environ.get("LBX_DATA_DIR", str(Path(__file__).resolve().parents[3] / "data")))
-    return data / "settings.toml"
+    return settings.settings_file_env() or settings.data_dir() / "settings.toml"
 
 
 def read_settings(path: Path | None = None) -> dict[str, str]:
@@ -49,7 +46,7 @@ def write_setting(key: str, value: str, path: Path | None = None) -> Path:
 
 def movielens_dir_setting(default: str) -> str:
     """``LBX_MOVIELENS_DIR``, else ``movielens_dir`` from the settings file, else ``default``."""
-    from_env = os.environ.get("LBX_MOVIELENS_DIR")
+    from_env = settings.movielens_dir_env()
     if from_env:
         return from_env
     return read_settings().get("movielens_dir") or default

@@ -17,10 +17,11 @@ from lbx_orchestration.core.recsys.base import Interactions, Recommender
 from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.metrics import popular_items, ranking_metrics
 from lbx_orchestration.core.recsys.topk import top_k
+from lbx_orchestration.core.settings import RELEVANCE
 
 
 def relevance_matrix(
-    test_df: pl.DataFrame, train: Interactions, relevance: float | None = 3.5
+    test_df: pl.DataFrame, train: Interactions, relevance: float | None = RELEVANCE
 ) -> tuple[sp.csr_matrix, dict[str, int]]:
     """users x items CSR of relevant held-out pairs (in ``train``'s index) + drop counts."""
     held = build_interactions(test_df, user_ids=train.user_ids, item_ids=train.item_ids)
@@ -49,7 +50,7 @@ def evaluate(
     train: Interactions,
     test_df: pl.DataFrame,
     k_values: Iterable[int] = (10, 20),
-    relevance: float | None = 3.5,
+    relevance: float | None = RELEVANCE,
     batch_size: int = 1024,
 ) -> dict[str, float]:
     """Mean ranking metrics of ``model`` (fitted on ``train.matrix``) on ``test_df``.

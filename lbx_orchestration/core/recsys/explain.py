@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.rerank import cosine_matrix, unit_rows
+from lbx_orchestration.core.settings import RELEVANCE
 
 FALLBACK_REASON = "Popular with people whose taste matches yours"
 
@@ -84,7 +85,7 @@ def explain(
     item_vectors: sp.spmatrix | np.ndarray,
     titles: Sequence[str],
     top_n: int = 2,
-    min_rating: float = 3.5,
+    min_rating: float = RELEVANCE,
     min_similarity: float = 1e-6,
     exact_vectors: sp.spmatrix | np.ndarray | None = None,
     shortlist: int = 20,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lbx_orchestration.core.settings import GATE_CHAMPION_TOLERANCE, GATE_POPULARITY_FACTOR
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -23,8 +25,8 @@ def decide(
     champion: str | None = None,
     champion_ndcg: float | None = None,
     same_data: bool = True,
-    popularity_factor: float = 1.3,
-    tolerance: float = 0.02,
+    popularity_factor: float = GATE_POPULARITY_FACTOR,
+    tolerance: float = GATE_CHAMPION_TOLERANCE,
 ) -> GateDecision:
     """Pass when the challenger reaches ``popularity_factor`` x popularity's NDCG@10 and, if
     an accepted champion was measured on the same data, stays within ``tolerance`` (relative)

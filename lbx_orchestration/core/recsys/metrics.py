@@ -37,6 +37,10 @@ import numpy as np
 import scipy.sparse as sp
 
 METRIC_NAMES = ("ndcg", "recall", "precision", "map", "hr", "coverage", "pop_share")
+#: what every report, card and serving.model_metrics row shows, in this order
+HEADLINE_METRICS = ("ndcg@10", "recall@20", "precision@10", "map@10", "hr@10", "coverage@10", "pop_share@10")
+#: the metric that tunes hyperparameters, picks the served model and gates it
+PRIMARY_METRIC = "ndcg@10"
 
 
 def _discounts(k: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from lbx_orchestration.core.recsys.base import Interactions, Recommender
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model, load_model
 from lbx_orchestration.core.recsys.protocol import EvalReport, align_item_features, run_protocol
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 CARD_FILE = "card.json"
 INDEX_FILE = "index.npz"
@@ -116,8 +117,8 @@ def train_for_serving(
     evaluate_also: tuple[str, ...] = (),
     split: str = "temporal",
     test_frac: float | None = None,
-    relevance: float | None = 3.5,
-    seed: int = 42,
+    relevance: float | None = RELEVANCE,
+    seed: int = SEED,
     tune: bool = True,
     budget: int | None = None,
     params_override: dict[str, Any] | None = None,

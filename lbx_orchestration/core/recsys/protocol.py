@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.evaluate import evaluate
+from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS, PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models import (
     MODEL_REGISTRY,
     NEEDS_ITEM_FEATURES,
@@ -28,31 +29,16 @@ from lbx_orchestration.core.recsys.split import (
     validation_split,
 )
 from lbx_orchestration.core.recsys.tune import tune
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
-DEFAULT_MODELS = (
-    "popularity",
-    "itemknn",
-    "ease",
-    "als",
-    "lightfm_cf",
-    "lightfm_cb",
-    "lightfm_hybrid",
-)
+DEFAULT_MODELS = tuple(MODEL_REGISTRY)  # every registered model, in registry order
 DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
 #: evaluation (and validation) scores a fixed, seeded sample of this many users with held-out
 #: films: ranking 87k films for 200k MovieLens raters would cost more than every fit together
 EVAL_USERS = 10_000
 VAL_FRAC = 0.1
-TUNE_METRIC = "ndcg@10"
-HEADLINE = (
-    "ndcg@10",
-    "recall@20",
-    "precision@10",
-    "map@10",
-    "hr@10",
-    "coverage@10",
-    "pop_share@10",
-)
+TUNE_METRIC = PRIMARY_METRIC
+HEADLINE = HEADLINE_METRICS
 
 
 def read_movielens_ratings(path: str | Path) -> pl.DataFrame:
@@ -239,10 +225,10 @@ def run_protocol(
     df: pl.DataFrame,
     split: Literal["temporal", "random"] = "temporal",
     test_frac: float | None = None,
-    relevance: float | None = 3.5,
+    relevance: float | None = RELEVANCE,
     models: Sequence[str] = DEFAULT_MODELS,
     item_features: tuple[np.ndarray, sp.csr_matrix] | None = None,
-    seed: int = 42,
+    seed: int = SEED,
     tune_models: bool = True,
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),

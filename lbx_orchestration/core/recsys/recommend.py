@@ -82,6 +82,19 @@ def seen_by_title_count(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame) -> i
     return seen_recommendations(recs, keys, film_title_keys(films, ("title", "original_title"))).height
 
 
+def decade(year: pl.Expr) -> pl.Expr:
+    """A film's decade label: 'unknown', 'pre_1950', else '1950s', '1960s' ... (uncapped).
+
+    dbt_features/models/staging/stg_movies.sql computes the same label in SQL (the ``decade``
+    feature family); a unit test holds the two together.
+    """
+    return (
+        pl.when(year.is_null()).then(pl.lit("unknown"))
+        .when(year < 1950).then(pl.lit("pre_1950"))
+        .otherwise(((year // 10) * 10).cast(pl.Utf8) + "s")
+    )
+
+
 def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy,
                         min_vote_count: int = 0) -> ServingInputs:
     item_ids = trained.interactions.item_ids
@@ -99,9 +112,7 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
         pl.coalesce("title_tmdb", "title", pl.format("TMDb {}", pl.col("tmdb_id"))).alias("title"),
         year.cast(pl.Int32).alias("year"),
         pl.col("genres").fill_null([]).alias("genres"),
-        pl.when(year.is_null()).then(pl.lit("unknown"))
-        .when(year < 1950).then(pl.lit("pre_1950"))
-        .otherwise(((year // 10) * 10).cast(pl.Utf8) + "s").alias("decade"),
+        decade(year).alias("decade"),
     )
     allowed = (
         (info["media_type"].fill_null("movie") == "movie")

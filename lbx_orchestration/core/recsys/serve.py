@@ -19,6 +19,7 @@ from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
 from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.recsys.topk import top_k
+from lbx_orchestration.core.settings import RELEVANCE
 
 REC_SCHEMA = {
     "user_key": pl.Utf8,
@@ -37,7 +38,7 @@ class ServingPolicy:
     watchlist: str = "exclude"  # exclude | boost | ignore
     watchlist_boost: float = 0.1
     explain_top: int = 2
-    min_rating: float = 3.5
+    min_rating: float = RELEVANCE
 
 
 def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.recsys.data import collapse_duplicates
+from lbx_orchestration.core.settings import SEED
 
 
 class Split(tuple):
@@ -75,7 +76,7 @@ def temporal_split(df: pl.DataFrame, test_frac: float = 0.2, min_train: int = 1)
 
 
 def random_split(
-    df: pl.DataFrame, test_frac: float = 0.25, seed: int = 42, min_train: int = 1
+    df: pl.DataFrame, test_frac: float = 0.25, seed: int = SEED, min_train: int = 1
 ) -> Split:
     """Hold out a random ``test_frac`` of each user's films; same seed + data -> same split."""
     _check_frac("test_frac", test_frac)
@@ -91,7 +92,7 @@ def validation_split(
     train_df: pl.DataFrame,
     val_frac: float = 0.1,
     method: Literal["temporal", "random"] = "temporal",
-    seed: int = 42,
+    seed: int = SEED,
 ) -> Split:
     """Carve a validation part out of a training part: by default each user's latest
     ``val_frac`` (the same rule as ``temporal_split``, applied again)."""

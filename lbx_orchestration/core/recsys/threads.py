@@ -7,9 +7,11 @@ its module): ``LBX_THREADS=1`` when that matters.
 
 import os
 
+from lbx_orchestration.core.settings import threads
+
 
 def default_threads() -> int:
-    value = os.environ.get("LBX_THREADS")
-    if value:
-        return max(1, int(value))
+    chosen = threads()
+    if chosen is not None:
+        return chosen
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

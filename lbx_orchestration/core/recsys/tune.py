@@ -10,8 +10,9 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.evaluate import evaluate
-from lbx_orchestration.core.recsys.metrics import METRIC_NAMES
+from lbx_orchestration.core.recsys.metrics import METRIC_NAMES, PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models import SEARCH_SPACES, create_model
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 
 def tune(
@@ -20,9 +21,9 @@ def tune(
     val_df: pl.DataFrame,
     item_features: sp.csr_matrix | None = None,
     budget: int | None = None,
-    seed: int = 42,
-    metric: str = "ndcg@10",
-    relevance: float | None = 3.5,
+    seed: int = SEED,
+    metric: str = PRIMARY_METRIC,
+    relevance: float | None = RELEVANCE,
 ) -> tuple[dict[str, Any], float, list[dict[str, Any]]]:
     """Fit every config of ``SEARCH_SPACES[name]`` (the first ``budget`` of them) on
     ``train_i`` and score it on ``val_df``; return ``(best_params, best_score, trials)``.

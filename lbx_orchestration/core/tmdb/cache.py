@@ -19,13 +19,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lbx_orchestration.core.tables import TMDB_CACHE
 from lbx_orchestration.core.tmdb.base import TmdbError
 
-TABLE = "tmdb.raw_responses"
 DETAILS_ENDPOINT = "movie"
 
 _DDL = """
-CREATE SCHEMA IF NOT EXISTS {catalog}.tmdb;
+CREATE SCHEMA IF NOT EXISTS {catalog}.{schema};
 CREATE TABLE IF NOT EXISTS {table} (
     tmdb_id BIGINT NOT NULL,
     endpoint VARCHAR NOT NULL,
@@ -80,9 +80,9 @@ class TmdbCache:
         try:
             (name,) = con.execute("SELECT current_database()").fetchall()[0]
             catalog = '"' + str(name).replace('"', '""') + '"'
-            table = f"{catalog}.{TABLE}"
+            table = f"{catalog}.{TMDB_CACHE}"
             if not self._ready:
-                con.execute(_DDL.format(catalog=catalog, table=table))
+                con.execute(_DDL.format(catalog=catalog, schema=TMDB_CACHE.split(".")[0], table=table))
                 self._ready = True
             yield con, table
         finally:

@@ -13,7 +13,6 @@ import email.utils
 import json
 import logging
 import math
-import os
 import random
 import re
 import threading
@@ -27,6 +26,7 @@ from typing import Any, Literal, Self
 import duckdb
 import httpx
 
+from lbx_orchestration.core.settings import tmdb_api_key, tmdb_read_token
 from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError, TmdbRetryLater
 from lbx_orchestration.core.tmdb.cache import (
     DETAILS_ENDPOINT,
@@ -180,8 +180,8 @@ class TmdbClient:
 
     @classmethod
     def from_env(cls, **kw: Any) -> TmdbClient:
-        api_key = os.environ.get("TMDB_API_KEY", "").strip() or None
-        read_token = os.environ.get("TMDB_READ_TOKEN", "").strip() or None
+        api_key = tmdb_api_key()
+        read_token = tmdb_read_token()
         if not api_key and not read_token:
             raise TmdbAuthError(
                 "no TMDb credentials: neither TMDB_API_KEY nor TMDB_READ_TOKEN is set "

@@ -9,9 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from lbx_orchestration.core.settings import BUNDLED_SNAPSHOT
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
-
-BUNDLED_SNAPSHOT = Path(__file__).resolve().parents[2] / "sample_data" / "tmdb" / "movies.jsonl.gz"
 
 
 def release_year(record: dict[str, Any]) -> int | None:

@@ -3,21 +3,18 @@ key is in the environment, else the offline snapshot. Dagster assets get theirs 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
+from lbx_orchestration.core import settings
 from lbx_orchestration.core.tmdb.base import TmdbSource
 
 
 def tmdb_source_from_env() -> TmdbSource:
-    if os.environ.get("TMDB_API_KEY", "").strip() or os.environ.get("TMDB_READ_TOKEN", "").strip():
+    if settings.tmdb_live():
         from lbx_orchestration.core.tmdb.cache import TmdbCache
         from lbx_orchestration.core.tmdb.client import TmdbClient
-        from lbx_orchestration.core.warehouse import duckdb_path
 
-        base_url = os.environ.get("TMDB_BASE_URL", "").strip()
-        cache = TmdbCache(duckdb_path())  # alternative titles, read through the warehouse's cache
+        base_url = settings.tmdb_base_url()
+        cache = TmdbCache(settings.duckdb_path())  # alternative titles, read through the warehouse's cache
         return TmdbClient.from_env(cache=cache, **({"base_url": base_url} if base_url else {}))
-    from lbx_orchestration.core.tmdb.snapshot import BUNDLED_SNAPSHOT, TmdbSnapshot
+    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 
-    return TmdbSnapshot(Path(os.environ.get("LBX_TMDB_SNAPSHOT", str(BUNDLED_SNAPSHOT))))
+    return TmdbSnapshot(settings.tmdb_snapshot())

@@ -1,196 +1,101 @@
-"""Model registry, search spaces, and the on-disk format shared by the baseline models.
+"""The model registry: every model's name, mapped once to its class.
 
-A saved model is a directory holding ``model.json`` (``{"name", "params", "format"}``)
-and ``arrays.npz`` (plain numeric arrays, loaded with ``allow_pickle=False``).
+A model is a file in this folder with a ``Recommender`` subclass (core/recsys/base.py) plus
+one line in ``MODEL_REGISTRY``; its search space is the class's ``search_space``. Classes are
+imported on first use, so naming a model never imports implicit or LightFM.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import zipfile
-from collections.abc import Callable
+import inspect
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lbx_orchestration.core.recsys.base import Recommender
-
-MODEL_FILE = "model.json"
-ARRAYS_FILE = "arrays.npz"
-FORMAT_VERSION = 1
+from lbx_orchestration.core.recsys.base import Recommender, read_model_meta
+from lbx_orchestration.core.settings import SEED
 
 
-def save_model_files(path: Path, name: str, params: dict[str, Any], **arrays: np.ndarray) -> None:
-    """Write ``model.json`` + ``arrays.npz`` into directory ``path`` (created if needed).
-
-    Both files are written to temporary names first and then renamed, so an interrupted
-    save never leaves a half-written model behind.
-    """
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp_arrays = path / (ARRAYS_FILE + ".tmp.npz")
-    tmp_meta = path / (MODEL_FILE + ".tmp")
-    np.savez(tmp_arrays, **arrays)
-    tmp_meta.write_text(
-        json.dumps({"name": name, "params": params, "format": FORMAT_VERSION}, indent=2)
-    )
-    tmp_arrays.replace(path / ARRAYS_FILE)
-    tmp_meta.replace(path / MODEL_FILE)
+@dataclass(frozen=True)
+class ModelEntry:
+    module: str  # a file in this folder
+    cls: str  # the Recommender subclass in it
+    fixed: dict[str, Any] = field(default_factory=dict)  # constructor arguments this name implies
+    needs_item_features: bool = False
 
 
-def read_model_meta(path: Path) -> dict[str, Any]:
-    meta_path = Path(path) / MODEL_FILE
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"no saved model at {path}: {MODEL_FILE} is missing")
-    meta = json.loads(meta_path.read_text())
-    if not isinstance(meta, dict) or "name" not in meta or "params" not in meta:
-        raise ValueError(f"{meta_path} is not a model description (needs 'name' and 'params')")
-    return meta
-
-
-def load_model_files(path: Path, expected_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(params, arrays)`` of a model saved by ``save_model_files`` under ``expected_name``."""
-    meta = read_model_meta(path)
-    if meta["name"] != expected_name:
-        raise ValueError(
-            f"{path} holds a {meta['name']!r} model, not {expected_name!r}; use load_model()"
-        )
-    try:
-        with np.load(Path(path) / ARRAYS_FILE, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{Path(path) / ARRAYS_FILE} is damaged ({exc})") from exc
-    return meta["params"], arrays
-
-
-def _popularity(**params: Any) -> Recommender:
-    from lbx_orchestration.core.recsys.models.popularity import PopularityRecommender
-
-    return PopularityRecommender(**params)
-
-
-def _itemknn(**params: Any) -> Recommender:
-    from lbx_orchestration.core.recsys.models.itemknn import ItemKNNRecommender
-
-    return ItemKNNRecommender(**params)
-
-
-def _ease(**params: Any) -> Recommender:
-    from lbx_orchestration.core.recsys.models.ease import EASERecommender
-
-    return EASERecommender(**params)
-
-
-def _als(**params: Any) -> Recommender:
-    from lbx_orchestration.core.recsys.models.als import ALSRecommender
-
-    return ALSRecommender(**params)
-
-
-def _content(**params: Any) -> Recommender:
-    from lbx_orchestration.core.recsys.models.content import ContentRecommender
-
-    return ContentRecommender(**params)
-
-
-def _lightfm_class() -> type:
-    from lbx_orchestration.core.recsys.models.lightfm_model import LightFMRecommender
-
-    return LightFMRecommender
-
-
-def _lightfm(mode: str) -> Callable[..., Recommender]:
-    def build(**params: Any) -> Recommender:
-        given = params.pop("mode", mode)
-        if given != mode:
-            raise ValueError(f"lightfm_{mode} cannot be built with mode={given!r}")
-        return _lightfm_class()(mode=mode, **params)
-
-    build.__name__ = f"_lightfm_{mode}"
-    return build
-
-
-MODEL_REGISTRY: dict[str, Callable[..., Recommender]] = {
-    "popularity": _popularity,
-    "itemknn": _itemknn,
-    "ease": _ease,
-    "als": _als,
-    "lightfm_cf": _lightfm("cf"),
-    "lightfm_cb": _lightfm("cb"),
-    "lightfm_hybrid": _lightfm("hybrid"),
-    "content": _content,
+MODEL_REGISTRY: dict[str, ModelEntry] = {
+    "popularity": ModelEntry("popularity", "PopularityRecommender"),
+    "itemknn": ModelEntry("itemknn", "ItemKNNRecommender"),
+    "ease": ModelEntry("ease", "EASERecommender"),
+    "als": ModelEntry("als", "ALSRecommender"),
+    "lightfm_cf": ModelEntry("lightfm_model", "LightFMRecommender", {"mode": "cf"}),
+    "lightfm_cb": ModelEntry("lightfm_model", "LightFMRecommender", {"mode": "cb"}, needs_item_features=True),
+    "lightfm_hybrid": ModelEntry("lightfm_model", "LightFMRecommender", {"mode": "hybrid"}, needs_item_features=True),
+    "content": ModelEntry("content", "ContentRecommender", needs_item_features=True),
 }
 
-# Models whose constructor takes ``seed`` (the others are deterministic).
-SEEDED_MODELS = frozenset({"als", "lightfm_cf", "lightfm_cb", "lightfm_hybrid"})
 # Models that need item features to be meaningful.
-NEEDS_ITEM_FEATURES = frozenset({"lightfm_cb", "lightfm_hybrid", "content"})
-
-# 10 epochs beat 20 on the 1,000-user benchmark (NDCG@10 0.383 vs 0.375) at half the cost.
-_LIGHTFM_GRID = [
-    {"no_components": 32, "learning_rate": 0.05, "item_alpha": 1e-6, "epochs": 10},
-    {"no_components": 64, "learning_rate": 0.05, "item_alpha": 1e-6, "epochs": 10},
-    {"no_components": 32, "learning_rate": 0.03, "item_alpha": 1e-5, "epochs": 15},
-    {"no_components": 64, "learning_rate": 0.03, "item_alpha": 1e-5, "epochs": 15},
-]
-
-SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
-    "popularity": [{}],
-    "itemknn": [
-        {"k": 20, "shrink": 10.0},
-        {"k": 50, "shrink": 0.0},
-        {"k": 50, "shrink": 10.0},
-        {"k": 100, "shrink": 10.0},
-        {"k": 200, "shrink": 50.0},
-    ],
-    "ease": [{"l2": 100.0}, {"l2": 250.0}, {"l2": 500.0}, {"l2": 1000.0}, {"l2": 2500.0}],
-    # c_ui = 1 + alpha * w; on MovieLens low alpha with strong regularisation wins.
-    "als": [
-        {"factors": 32, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
-        {"factors": 64, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
-        {"factors": 64, "regularization": 1.0, "iterations": 15, "alpha": 1.0},
-        {"factors": 64, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
-        {"factors": 128, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
-    ],
-    "lightfm_cf": [dict(c) for c in _LIGHTFM_GRID],
-    "lightfm_cb": [dict(c) for c in _LIGHTFM_GRID],
-    "lightfm_hybrid": [dict(c) for c in _LIGHTFM_GRID],
-    "content": [{"center": False}, {"center": True}],
-}
+NEEDS_ITEM_FEATURES = frozenset(name for name, entry in MODEL_REGISTRY.items() if entry.needs_item_features)
 
 
-def create_model(name: str, params: dict[str, Any] | None = None, seed: int = 42) -> Recommender:
-    """Build registry model ``name`` with ``params``; seeded models also get ``seed``."""
+def model_class(name: str) -> type[Recommender]:
     if name not in MODEL_REGISTRY:
         raise KeyError(f"unknown model {name!r}; known: {sorted(MODEL_REGISTRY)}")
+    entry = MODEL_REGISTRY[name]
+    return getattr(importlib.import_module(f"{__name__}.{entry.module}"), entry.cls)
+
+
+class _SearchSpaces(MutableMapping[str, list[dict[str, Any]]]):
+    """``SEARCH_SPACES[name]``: the class's ``search_space`` as a list, unless overridden here."""
+
+    def __init__(self) -> None:
+        self._overrides: dict[str, list[dict[str, Any]]] = {}
+
+    def __getitem__(self, name: str) -> list[dict[str, Any]]:
+        if name in self._overrides:
+            return self._overrides[name]
+        if name not in MODEL_REGISTRY:
+            raise KeyError(name)
+        return [dict(c) for c in model_class(name).search_space]
+
+    def __setitem__(self, name: str, grid: list[dict[str, Any]]) -> None:
+        if name not in MODEL_REGISTRY:
+            raise KeyError(f"unknown model {name!r}")
+        self._overrides[name] = grid
+
+    def __delitem__(self, name: str) -> None:
+        del self._overrides[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODEL_REGISTRY)
+
+    def __len__(self) -> int:
+        return len(MODEL_REGISTRY)
+
+
+SEARCH_SPACES = _SearchSpaces()
+
+
+def create_model(name: str, params: dict[str, Any] | None = None, seed: int = SEED) -> Recommender:
+    """Build registry model ``name`` with ``params``; a model that takes a ``seed`` gets ``seed``."""
+    cls = model_class(name)
     kwargs = dict(params or {})
-    if name in SEEDED_MODELS:
+    for key, value in MODEL_REGISTRY[name].fixed.items():
+        given = kwargs.pop(key, value)
+        if given != value:
+            raise ValueError(f"{name} cannot be built with {key}={given!r}")
+        kwargs[key] = value
+    if "seed" in inspect.signature(cls).parameters:
         kwargs.setdefault("seed", seed)
-    return MODEL_REGISTRY[name](**kwargs)
-
-
-LIGHTFM_META_FILE = "params.json"  # written by LightFMRecommender.save
-_CLASSES = {
-    "popularity": ("popularity", "PopularityRecommender"),
-    "itemknn": ("itemknn", "ItemKNNRecommender"),
-    "ease": ("ease", "EASERecommender"),
-    "als": ("als", "ALSRecommender"),
-    "content": ("content", "ContentRecommender"),
-}
+    return cls(**kwargs)
 
 
 def load_model(path: Path) -> Recommender:
     """Load any registry model saved with ``.save(path)``."""
-    path = Path(path)
-    if not (path / MODEL_FILE).is_file() and (path / LIGHTFM_META_FILE).is_file():
-        return _lightfm_class().load(path)
-    name = read_model_meta(path)["name"]
-    if name.startswith("lightfm"):
-        return _lightfm_class().load(path)
-    if name not in _CLASSES:
+    name = read_model_meta(Path(path))["name"]
+    if name not in MODEL_REGISTRY:
         raise ValueError(f"{path} holds an unknown model {name!r}")
-    module, cls_name = _CLASSES[name]
-    cls = getattr(importlib.import_module(f"{__name__}.{module}"), cls_name)
-    return cls.load(path)
+    return model_class(name).load(Path(path))

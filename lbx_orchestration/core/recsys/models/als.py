@@ -11,7 +11,6 @@ item factors (``recalculate_user``): no retraining. BLAS is pinned to one thread
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -19,9 +18,9 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
-from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.base import Recommender, check_row, check_train
 from lbx_orchestration.core.recsys.threads import default_threads
+from lbx_orchestration.core.settings import SEED
 
 
 def _confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -30,8 +29,17 @@ def _confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return out
 
 
-class ALSRecommender:
+class ALSRecommender(Recommender):
     name = "als"
+    state = ("user_factors", "item_factors")
+    # c_ui = 1 + alpha * w; on MovieLens low alpha with strong regularisation wins.
+    search_space = (
+        {"factors": 32, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 10.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 1.0, "iterations": 15, "alpha": 1.0},
+        {"factors": 64, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
+        {"factors": 128, "regularization": 50.0, "iterations": 15, "alpha": 5.0},
+    )
 
     def __init__(
         self,
@@ -39,7 +47,7 @@ class ALSRecommender:
         regularization: float = 50.0,
         iterations: int = 15,
         alpha: float = 5.0,
-        seed: int = 42,
+        seed: int = SEED,
         num_threads: int | None = None,
     ) -> None:
         if int(factors) < 1 or int(iterations) < 1:
@@ -81,11 +89,6 @@ class ALSRecommender:
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         return self
 
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.user_factors is None or self.item_factors is None:
-            raise RuntimeError("ALSRecommender is not fitted: call fit() first")
-        return self.user_factors, self.item_factors
-
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
         users, items = self._fitted()
         idx = np.atleast_1d(user_idx)
@@ -104,15 +107,3 @@ class ALSRecommender:
                 self._model.item_factors = self.item_factors
             factor = self._model.recalculate_user(0, row)
         return np.asarray(factor, dtype=np.float32) @ items.T
-
-    def save(self, path: Path) -> None:
-        users, items = self._fitted()
-        save_model_files(path, self.name, self.params, user_factors=users, item_factors=items)
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        params, arrays = load_model_files(path, cls.name)
-        model = cls(**params)
-        model.user_factors = arrays["user_factors"]
-        model.item_factors = arrays["item_factors"]
-        return model

@@ -11,20 +11,21 @@ film has (a common genre, "missing metadata") stop dominating the profile.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from lbx_orchestration.core.recsys.base import Recommender
 from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
 
 NAME = "content"
 
 
-class ContentRecommender:
+class ContentRecommender(Recommender):
     name = NAME
+    state = ("item_vectors", "mean")
+    search_space = ({"center": False}, {"center": True})
 
     def __init__(self, center: bool = False) -> None:
         self.params: dict[str, Any] = {"center": bool(center)}
@@ -49,8 +50,7 @@ class ContentRecommender:
         return dense, True
 
     def _profiles(self, rows: sp.spmatrix) -> np.ndarray:
-        if self.item_vectors is None or self.mean is None:
-            raise RuntimeError("content model is not fitted: call fit() or load() first")
+        self._fitted()
         rows = sp.csr_matrix(rows, dtype=np.float32)
         profile = np.asarray((rows @ self.item_vectors).todense(), dtype=np.float32)
         if self.params["center"]:
@@ -82,27 +82,13 @@ class ContentRecommender:
         assert self.item_vectors is not None
         return self._cosine(profiles, self.item_vectors)[0]
 
-    def save(self, path: Path) -> None:
-        if self.item_vectors is None or self.mean is None:
-            raise RuntimeError("content model is not fitted: nothing to save")
-        v = self.item_vectors
-        save_model_files(
-            path,
-            NAME,
-            self.params,
-            data=v.data,
-            indices=v.indices,
-            indptr=v.indptr,
-            shape=np.asarray(v.shape, dtype=np.int64),
-            mean=self.mean,
-        )
+    def _arrays(self) -> dict[str, np.ndarray]:
+        v, mean = self._fitted()
+        return {"data": v.data, "indices": v.indices, "indptr": v.indptr,
+                "shape": np.asarray(v.shape, dtype=np.int64), "mean": mean}
 
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        params, arrays = load_model_files(path, NAME)
-        model = cls(**params)
-        model.item_vectors = sp.csr_matrix(
-            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.item_vectors = sp.csr_matrix(
+            (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(int(n) for n in arrays["shape"])
         )
-        model.mean = arrays["mean"]
-        return model
+        self.mean = arrays["mean"]

@@ -15,7 +15,6 @@ On a quiet machine ``num_threads=2`` roughly halves a 10k-item fit (14 s -> 5-6 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -23,13 +22,14 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
-from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.base import Recommender, check_row, check_train
 from lbx_orchestration.core.recsys.threads import default_threads
 
 
-class EASERecommender:
+class EASERecommender(Recommender):
     name = "ease"
+    state = ("items", "weights")
+    search_space = ({"l2": 100.0}, {"l2": 250.0}, {"l2": 500.0}, {"l2": 1000.0}, {"l2": 2500.0})
 
     def __init__(self, l2: float = 250.0, max_items: int = 10_000, num_threads: int | None = None) -> None:
         if l2 <= 0:
@@ -68,11 +68,6 @@ class EASERecommender:
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         return self
 
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.items is None or self.weights is None:
-            raise RuntimeError("EASERecommender is not fitted: call fit() first")
-        return self.items, self.weights
-
     def _scores(self, rows: sp.csr_matrix) -> np.ndarray:
         items, weights = self._fitted()
         out = np.full((rows.shape[0], self.n_items), -np.inf, dtype=np.float32)
@@ -87,22 +82,10 @@ class EASERecommender:
         self._fitted()
         return self._scores(check_row(user_row, self.n_items))[0]
 
-    def save(self, path: Path) -> None:
-        items, weights = self._fitted()
-        save_model_files(
-            path,
-            self.name,
-            self.params,
-            items=items,
-            weights=weights,
-            n_items=np.asarray(self.n_items, dtype=np.int64),
-        )
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {**super()._arrays(), "n_items": np.asarray(self.n_items, dtype=np.int64)}
 
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        params, arrays = load_model_files(path, cls.name)
-        model = cls(**params)
-        model.items = arrays["items"]
-        model.weights = np.ascontiguousarray(arrays["weights"], dtype=np.float32)
-        model.n_items = int(arrays["n_items"])
-        return model
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.items = arrays["items"]
+        self.weights = np.ascontiguousarray(arrays["weights"], dtype=np.float32)
+        self.n_items = int(arrays["n_items"])

@@ -14,23 +14,29 @@ larger communities use the sparse product.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from lbx_orchestration.core.recsys.models import load_model_files, save_model_files
-from lbx_orchestration.core.recsys.models.popularity import check_row, check_train
+from lbx_orchestration.core.recsys.base import Recommender, check_row, check_train
 from lbx_orchestration.core.recsys.threads import default_threads
 
 BLOCK_FLOATS = 20_000_000
 DENSE_LIMIT = 100_000_000
 
 
-class ItemKNNRecommender:
+class ItemKNNRecommender(Recommender):
     name = "itemknn"
+    state = ("similarity",)
+    search_space = (
+        {"k": 20, "shrink": 10.0},
+        {"k": 50, "shrink": 0.0},
+        {"k": 50, "shrink": 10.0},
+        {"k": 100, "shrink": 10.0},
+        {"k": 200, "shrink": 50.0},
+    )
 
     def __init__(self, k: int = 100, shrink: float = 10.0, similarity: str = "cosine") -> None:
         if similarity != "cosine":
@@ -85,11 +91,6 @@ class ItemKNNRecommender:
         self.similarity = sim_matrix
         return self
 
-    def _fitted(self) -> sp.csr_matrix:
-        if self.similarity is None:
-            raise RuntimeError("ItemKNNRecommender is not fitted: call fit() first")
-        return self.similarity
-
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
         sim = self._fitted()
         rows = sp.csr_matrix(train, dtype=np.float32)[np.atleast_1d(user_idx)]
@@ -100,23 +101,12 @@ class ItemKNNRecommender:
         row = check_row(user_row, sim.shape[0])
         return np.asarray((row @ sim).todense(), dtype=np.float32).ravel()
 
-    def save(self, path: Path) -> None:
+    def _arrays(self) -> dict[str, np.ndarray]:
         sim = self._fitted()
-        save_model_files(
-            path,
-            self.name,
-            self.params,
-            data=sim.data,
-            indices=sim.indices,
-            indptr=sim.indptr,
-            shape=np.asarray(sim.shape, dtype=np.int64),
-        )
+        return {"data": sim.data, "indices": sim.indices, "indptr": sim.indptr,
+                "shape": np.asarray(sim.shape, dtype=np.int64)}
 
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        params, arrays = load_model_files(path, cls.name)
-        model = cls(**params)
-        model.similarity = sp.csr_matrix(
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.similarity = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
         )
-        return model

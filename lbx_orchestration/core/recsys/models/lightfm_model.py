@@ -9,15 +9,15 @@ instead of 59 s. Pass ``num_threads=1`` (or set ``LBX_THREADS=1``) for bit-ident
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from lbx_orchestration.core.recsys.base import Recommender
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.threads import default_threads
+from lbx_orchestration.core.settings import SEED
 
 Mode = Literal["cf", "cb", "hybrid"]
 MODES: tuple[str, ...] = ("cf", "cb", "hybrid")
@@ -52,7 +52,16 @@ def budget_sample(train: sp.csr_matrix, max_interactions: int, seed: int) -> sp.
     return kept
 
 
-class LightFMRecommender:
+# 10 epochs beat 20 on the 1,000-user benchmark (NDCG@10 0.383 vs 0.375) at half the cost.
+_GRID = (
+    {"no_components": 32, "learning_rate": 0.05, "item_alpha": 1e-6, "epochs": 10},
+    {"no_components": 64, "learning_rate": 0.05, "item_alpha": 1e-6, "epochs": 10},
+    {"no_components": 32, "learning_rate": 0.03, "item_alpha": 1e-5, "epochs": 15},
+    {"no_components": 64, "learning_rate": 0.03, "item_alpha": 1e-5, "epochs": 15},
+)
+
+
+class LightFMRecommender(Recommender):
     """LightFM on the positive entries of a users x items confidence matrix.
 
     * ``mode="cf"``: identity item features only (one embedding per film).
@@ -70,6 +79,9 @@ class LightFMRecommender:
     Seen items are NOT masked: callers do that.
     """
 
+    state = _ARRAYS
+    search_space = _GRID
+
     def __init__(
         self,
         mode: Mode = "hybrid",
@@ -82,7 +94,7 @@ class LightFMRecommender:
         cf_weight: float = 1.0,
         cb_weight: float = 0.5,
         max_sampled: int = 10,
-        seed: int = 42,
+        seed: int = SEED,
         num_threads: int | None = None,
         fold_in_reg: float = 0.1,
         max_interactions: int = MAX_INTERACTIONS,
@@ -126,8 +138,12 @@ class LightFMRecommender:
         self.feature_shape: tuple[int, int] | None = None
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # type: ignore[override]
         return f"lightfm_{self.mode}"
+
+    @classmethod
+    def accepts(cls, name: str) -> bool:
+        return name in {f"lightfm_{mode}" for mode in MODES}
 
     # ------------------------------------------------------------------ training
     def build_item_features(self, n_items: int, item_features: sp.spmatrix | None) -> sp.csr_matrix:
@@ -240,19 +256,6 @@ class LightFMRecommender:
         return np.array(np.median(dots + self.item_bias_repr[col]), dtype=np.float32)
 
     # ------------------------------------------------------------------ scoring
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        if self.user_embeddings is None or self.item_repr is None:
-            raise RuntimeError(f"{self.name} is not fitted: call fit() or load() first")
-        assert self.user_biases is not None and self.item_bias_repr is not None
-        assert self.fold_in_target is not None
-        return (
-            self.user_embeddings,
-            self.user_biases,
-            self.item_repr,
-            self.item_bias_repr,
-            self.fold_in_target,
-        )
-
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix | None = None) -> np.ndarray:
         """Dense float32 scores (len(user_idx), n_items); ``train`` is only shape-checked."""
         users, user_bias, items, item_bias, _ = self._fitted()
@@ -297,43 +300,20 @@ class LightFMRecommender:
         return scores
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Path) -> None:
-        """``path/arrays.npz`` (learnt arrays) + ``path/params.json``; written atomically."""
-        arrays = dict(zip(_ARRAYS, self._fitted(), strict=True))
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {**super()._arrays(), "feature_shape": np.asarray(self.feature_shape or (), dtype=np.int64)}
         for key in _OPTIONAL_ARRAYS:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "class": type(self).__name__,
-            "params": self.params,
-            "feature_shape": list(self.feature_shape or ()),
-        }
-        tmp_npz, tmp_json = path / "arrays.tmp.npz", path / "params.json.tmp"
-        np.savez(tmp_npz, **arrays)
-        tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True))
-        tmp_npz.replace(path / "arrays.npz")
-        tmp_json.replace(path / "params.json")
+        return arrays
 
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        path = Path(path)
-        meta_file, npz_file = path / "params.json", path / "arrays.npz"
-        if not meta_file.is_file() or not npz_file.is_file():
-            raise FileNotFoundError(f"no saved LightFM model in {path} (params.json, arrays.npz)")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{path} holds a {meta.get('class')!r}, not a {cls.__name__}")
-        model = cls(**meta["params"])
-        with np.load(npz_file) as data:
-            for key in _ARRAYS:
-                setattr(model, key, data[key])
-            for key in _OPTIONAL_ARRAYS:
-                if key in data.files:
-                    setattr(model, key, data[key])
-        model.feature_shape = tuple(meta["feature_shape"]) or None  # type: ignore[assignment]
-        return model
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._restore(arrays)
+        for key in _OPTIONAL_ARRAYS:
+            if key in arrays:
+                setattr(self, key, arrays[key])
+        shape = tuple(int(n) for n in arrays.get("feature_shape", ()))
+        self.feature_shape = shape or None  # type: ignore[assignment]
 
 
 def _check_train(train: sp.spmatrix) -> sp.csr_matrix:
