@@ -15,7 +15,6 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lbx_orchestration.core import settings
-from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.settings import (
     BUNDLED_EXPORTS_DIR,
@@ -148,7 +147,7 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "duckdb": DuckDBResource(database=str(warehouse)),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(inbox_dir=str(inbox), export_dirs=settings.export_dirs()),
-        "settings": LbxSettings(movielens_dir=movielens_dir_setting(str(BUNDLED_MOVIELENS_DIR))),
+        "settings": LbxSettings(movielens_dir=str(settings.movielens_dir())),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()),
     }
     resources.update(overrides or {})

@@ -72,8 +72,11 @@ def inbox_dir() -> Path:
 
 
 def movielens_dir() -> Path:
-    """A MovieLens-format folder (``LBX_MOVIELENS_DIR``, else the bundled ml-latest-small)."""
-    return _path("LBX_MOVIELENS_DIR", BUNDLED_MOVIELENS_DIR)
+    """A MovieLens-format folder: ``LBX_MOVIELENS_DIR``, else ``movielens_dir`` in
+    data/settings.toml (written by ``lbx fetch movielens``), else the bundled ml-latest-small."""
+    from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
+
+    return Path(movielens_dir_setting(str(BUNDLED_MOVIELENS_DIR)))
 
 
 def export_dirs() -> list[str]:

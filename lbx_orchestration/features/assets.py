@@ -35,7 +35,7 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
 def _warehouse_vars(warehouse: Path) -> str:
-    # profiles.yml reads the path from this var: nothing needs to write os.environ at run time
+    # profiles.yml reads the path from this var: nothing needs to write the environment at run time
     return json.dumps({"lbx_duckdb_path": str(warehouse)})
 
 

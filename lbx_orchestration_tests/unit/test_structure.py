@@ -10,8 +10,7 @@ from lbx_orchestration.core.settings import PACKAGE_DIR
 CORE = PACKAGE_DIR / "core"
 SETTINGS = CORE / "settings.py"
 TABLES = CORE / "tables.py"
-# branch `ops` removes this write (dbt gets the path another way); drop the entry when it lands
-ENVIRON_ALLOWED = {PACKAGE_DIR / "features" / "assets.py"}
+ENVIRON_ALLOWED: set[Path] = set()  # none: dbt gets the warehouse path through --vars
 DAGSTER_LAYER = (
     "resources",
     "ingest",
