@@ -59,7 +59,7 @@ def refit_content_model(
     full = build_interactions(collapse_duplicates(observations))
     model = create_model(name, params, seed=seed)
     model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     trained = TrainedModel(
         name=name,
         version=f"{stamp}-{full.matrix.nnz}",
@@ -100,7 +100,7 @@ def fit_content_model(
     full: Interactions = build_interactions(collapse_duplicates(observations))
     model = create_model(served, params, seed=settings.seed)
     model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     trained = TrainedModel(
         name=served,
         version=f"{stamp}-{full.matrix.nnz}",
