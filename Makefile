@@ -41,6 +41,7 @@ chromium:
 
 test: install dbt-parse chromium $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/dg check defs
 	$(BIN)/python -m pytest -q
 

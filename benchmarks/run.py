@@ -57,6 +57,7 @@ NIGHTLY_USERS = 1_000
 
 # ---------------------------------------------------------------- memory
 
+
 def _rss_kb(pid: str = "self") -> int:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as fh:
@@ -139,6 +140,7 @@ def machine() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the run
 
+
 class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -218,15 +220,17 @@ def _full_refresh_selection(defs: Any) -> list[Any]:
     onboarding) are not part of a full refresh and cannot share its run."""
     from lbx_orchestration.partitions import scrape_date_partitions
 
-    assets = [a for a in defs.assets
-              if getattr(a, "partitions_def", None) in (None, scrape_date_partitions)]
+    assets = [a for a in defs.assets if getattr(a, "partitions_def", None) in (None, scrape_date_partitions)]
     keys = {k for a in assets for k in a.keys}
     checks = [c for c in (defs.asset_checks or []) if all(ck.asset_key in keys for ck in c.check_keys)]
     return [*assets, *checks]
 
 
-TUNE_RUN_CONFIG = {"ops": {f"{alias}_model": {"config": {"tune": True}}
-                           for alias in ("popularity", "itemknn", "ease", "als", "lightfm")}}
+TUNE_RUN_CONFIG = {
+    "ops": {
+        f"{alias}_model": {"config": {"tune": True}} for alias in ("popularity", "itemknn", "ease", "als", "lightfm")
+    }
+}
 
 
 def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
@@ -291,8 +295,9 @@ def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None)
             "ndcg@10": meta.get("ndcg@10"),
             "params": None,
         }
-    checks = {f"{c.asset_key.to_user_string()}.{c.check_name}": bool(c.passed)
-              for c in result.get_asset_check_evaluations()}
+    checks = {
+        f"{c.asset_key.to_user_string()}.{c.check_name}": bool(c.passed) for c in result.get_asset_check_evaluations()
+    }
     return {
         "success": bool(result.success),
         "seconds": round(ended - started, 3),
@@ -312,8 +317,9 @@ def _served(ws: Workspace) -> tuple[Any, Any]:
     from lbx_orchestration.core.warehouse import connect, read_frame
 
     with connect(ws.db, read_only=True) as con:
-        row = read_frame(con, "select model, path from serving.model_metrics where served "
-                              "order by evaluated_at desc limit 1").row(0, named=True)
+        row = read_frame(
+            con, "select model, path from serving.model_metrics where served order by evaluated_at desc limit 1"
+        ).row(0, named=True)
     return row["model"], load_trained(Path(row["path"]))
 
 
@@ -335,8 +341,12 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     picks = keys[np.linspace(0, len(keys) - 1, num=min(FOLD_IN_USERS, len(keys))).astype(int)]
     with connect(ws.db, read_only=True) as con:
         inputs = load_serving_inputs(con, trained, ServingPolicy())
-        rows = {k: read_frame(con, f"select tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
-                                   "where user_key = ?", [k]) for k in picks}
+        rows = {
+            k: read_frame(
+                con, f"select tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} where user_key = ?", [k]
+            )
+            for k in picks
+        }
     times, lengths = [], []
     for i, key in enumerate(picks):
         started = time.perf_counter()
@@ -359,9 +369,12 @@ def recs_query(ws: Workspace) -> dict[str, Any]:
     from lbx_orchestration.core.warehouse import connect
 
     with connect(ws.db, read_only=True) as con:
-        names = [r[0] for r in con.execute(
-            "select distinct username from serving.user_recommendations order by username limit ?",
-            [RECS_QUERIES]).fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "select distinct username from serving.user_recommendations order by username limit ?", [RECS_QUERIES]
+            ).fetchall()
+        ]
     try:
         from lbx_orchestration.cli import main as cli_main
     except ImportError:
@@ -376,8 +389,9 @@ def recs_query(ws: Workspace) -> dict[str, Any]:
                 raise RuntimeError(f"lbx recs {name} failed (exit {code})")
         else:
             with connect(ws.db, read_only=True) as con:
-                con.execute("select * from serving.user_recommendations where username = ? order by rank",
-                            [name]).fetchall()
+                con.execute(
+                    "select * from serving.user_recommendations where username = ? order by rank", [name]
+                ).fetchall()
         times.append(time.perf_counter() - started)
     result: dict[str, Any] = {
         "via": "lbx_orchestration.cli recs" if cli_main else "SQL",
@@ -387,9 +401,13 @@ def recs_query(ws: Workspace) -> dict[str, Any]:
     }
     if cli_main is not None and names:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "lbx_orchestration.cli", "recs", names[0], "--db",
-                               str(ws.db), "--limit", "50"], cwd=ROOT, capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lbx_orchestration.cli", "recs", names[0], "--db", str(ws.db), "--limit", "50"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         result["cold_command_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result["cold_command_exit"] = proc.returncode
     return result
@@ -418,8 +436,13 @@ def nightly(ws: Workspace, community: synth.Community, tune_budget: int | None) 
     instance = dg.DagsterInstance.ephemeral()
     add_scrape_date(instance, str(day))
     started = time.perf_counter()
-    result = dg.materialize([reviews], resources=_resources(ws, tune_budget), partition_key=str(day),
-                            instance=instance, raise_on_error=False)
+    result = dg.materialize(
+        [reviews],
+        resources=_resources(ws, tune_budget),
+        partition_key=str(day),
+        instance=instance,
+        raise_on_error=False,
+    )
     seconds = time.perf_counter() - started
     with connect(ws.db, read_only=True) as con:
         written = con.execute(f"select count(*) from {REVIEWS} where scrape_date = ?", [day]).fetchall()[0][0]
@@ -441,8 +464,12 @@ def rerun_models(ws: Workspace) -> dict[str, Any]:
     from lbx_orchestration.models.assets import MODEL_ASSETS
 
     started = time.perf_counter()
-    result = dg.materialize(list(MODEL_ASSETS.values()), resources=_resources(ws, None),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = dg.materialize(
+        list(MODEL_ASSETS.values()),
+        resources=_resources(ws, None),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     seconds = time.perf_counter() - started
     skipped = {}
     for event in result.get_asset_materialization_events():
@@ -488,31 +515,44 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for label, path, limit, unit in targets_for(str(result.get("size", ""))):
         value = _get(result, path)
-        row = {"target": label, "limit": limit, "unit": unit, "value": value,
-               "met": value is not None and value <= limit}
+        row = {
+            "target": label,
+            "limit": limit,
+            "unit": unit,
+            "value": value,
+            "met": value is not None and value <= limit,
+        }
         if ".models." in path:  # judged on the whole asset (tuning included); the refit beside it
             row["final_fit_seconds"] = _get(result, path.rsplit(".", 1)[0] + ".final_fit_seconds")
         rows.append(row)
     return rows
 
 
-def run_size(size: str, work: Path, out: Path, seed: int = 7, tune_budget: int | None = None,
-             extras: bool = True) -> dict[str, Any]:
+def run_size(
+    size: str, work: Path, out: Path, seed: int = 7, tune_budget: int | None = None, extras: bool = True
+) -> dict[str, Any]:
     """Benchmark one size in this process; writes and returns ``<out>/<size>.json``."""
     ws = Workspace(work / size)
     ws.reset()
     mode = "nightly (tune: false)" if tune_budget is None else f"tuning (budget {tune_budget})"
-    result: dict[str, Any] = {"size": size, "seed": seed, "machine": machine(),
-                              "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                              "tune_budget": tune_budget, "mode": mode}
+    result: dict[str, Any] = {
+        "size": size,
+        "seed": seed,
+        "machine": machine(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tune_budget": tune_budget,
+        "mode": mode,
+    }
     with MemorySampler() as sampler, _env(ws.environ()):
         started = time.perf_counter()
         community = synth.generate(size, seed)
         result["data"] = synth.write(community, ws.data)
         spec = community.spec  # a few Letterboxd members, the people lists are written for
-        result["data"]["letterboxd_members"] = len(synth.member_exports(
-            community, ws.exports, members=min(20, max(2, spec.users // 100)),
-            films_each=min(120, spec.films // 20)))
+        result["data"]["letterboxd_members"] = len(
+            synth.member_exports(
+                community, ws.exports, members=min(20, max(2, spec.users // 100)), films_each=min(120, spec.films // 20)
+            )
+        )
         result["synth_seconds"] = round(time.perf_counter() - started, 3)
         result["full_refresh"] = full_refresh(ws, sampler, tune_budget)
         if result["full_refresh"]["success"]:
@@ -535,6 +575,7 @@ def run_size(size: str, work: Path, out: Path, seed: int = 7, tune_budget: int |
 
 # ---------------------------------------------------------------- the report
 
+
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "—"
@@ -553,52 +594,81 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         if path.stem in synth.SIZES:
             results[path.stem] = json.loads(path.read_text())
     sizes = sorted(results, key=_size_key)
-    lines = ["# Scale benchmark", "",
-             "Generated by `python benchmarks/run.py` (synthetic communities from `benchmarks/synth.py`, "
-             "the real Dagster graph in-process on a fresh DuckDB file). Seconds are Dagster step wall "
-             "times; memory is the peak RSS of the run's process plus children (dbt) during the stage.", ""]
+    lines = [
+        "# Scale benchmark",
+        "",
+        "Generated by `python benchmarks/run.py` (synthetic communities from `benchmarks/synth.py`, "
+        "the real Dagster graph in-process on a fresh DuckDB file). Seconds are Dagster step wall "
+        "times; memory is the peak RSS of the run's process plus children (dbt) during the stage.",
+        "",
+    ]
     if sizes:
         m = results[sizes[-1]]["machine"]
-        lines += [f"Machine: {m.get('cores')} cores, {_fmt(m.get('memory_mb'))} MB RAM, {m.get('cpu', '?')}, "
-                  f"Python {m.get('python')}. Shared with other work while measured.", ""]
+        lines += [
+            f"Machine: {m.get('cores')} cores, {_fmt(m.get('memory_mb'))} MB RAM, {m.get('cpu', '?')}, "
+            f"Python {m.get('python')}. Shared with other work while measured.",
+            "",
+        ]
         header = "| stage | " + " | ".join(f"{s} users: s / peak MB" for s in sizes) + " |"
         lines += [header, "|---" * (len(sizes) + 1) + "|"]
 
         def row(label: str, cell) -> None:
             lines.append(f"| {label} | " + " | ".join(cell(results[s]) for s in sizes) + " |")
 
-        row("data: ratings / users / films",
-            lambda r: f"{_fmt(r['data']['ratings'])} / {_fmt(r['data']['users'])} / {_fmt(r['data']['films'])}")
+        row(
+            "data: ratings / users / films",
+            lambda r: f"{_fmt(r['data']['ratings'])} / {_fmt(r['data']['users'])} / {_fmt(r['data']['films'])}",
+        )
         row("synthetic data generation", lambda r: f"{_fmt(r.get('synth_seconds'))} s")
         for stage in STAGES:
+
             def cell(r: dict, stage: str = stage) -> str:
                 st = r.get("full_refresh", {}).get("stages", {}).get(stage, {})
                 text = f"{_fmt(st.get('seconds'))} / {_fmt(st.get('peak_mb'), 0)}"
                 if stage.startswith("model_"):
                     mm = r["full_refresh"]["models"][stage[6:]]
-                    text += (f" (evaluation {_fmt(mm.get('eval_seconds'))}, final fit "
-                             f"{_fmt(mm.get('final_fit_seconds'), 2)})")
+                    text += (
+                        f" (evaluation {_fmt(mm.get('eval_seconds'))}, final fit "
+                        f"{_fmt(mm.get('final_fit_seconds'), 2)})"
+                    )
                 return text
+
             row(stage, cell)
-        row("**full refresh**", lambda r: f"**{_fmt(r['full_refresh']['seconds'])}** / "
-            f"{_fmt(r['full_refresh']['peak_mb'], 0)}")
-        row("fold-in, served model (median ms/user)",
-            lambda r: f"{_fmt(r.get('fold_in', {}).get('median_ms'))} ms ({r.get('fold_in', {}).get('model')})")
-        row("fold-in, ALS (median ms/user)",
-            lambda r: f"{_fmt((r.get('fold_in_als') or r.get('fold_in', {})).get('median_ms'))} ms")
-        row("`lbx recs` in-process (median) / cold command",
-            lambda r: f"{_fmt(r.get('recs_query', {}).get('median_ms'))} ms / "
-            f"{_fmt(r.get('recs_query', {}).get('cold_command_ms'), 0)} ms")
-        row("nightly reviews partition (~1,000 new rows)",
-            lambda r: f"{_fmt(r.get('nightly', {}).get('seconds'), 2)} s "
-            f"({_fmt(r.get('nightly', {}).get('new_rows'))} rows)")
-        row("models again, inputs unchanged (refits skipped)",
-            lambda r: f"{_fmt(r.get('models_rerun', {}).get('seconds'))} s "
-            f"({sum(bool(v) for v in r.get('models_rerun', {}).get('skipped', {}).values())} of 5 skipped)"
-            if r.get("models_rerun") else "—")
-        row("served model / NDCG@10",
-            lambda r: f"{r['full_refresh'].get('served_model')} / "
-            f"{_fmt(_served_ndcg(r), 4)}")
+        row(
+            "**full refresh**",
+            lambda r: f"**{_fmt(r['full_refresh']['seconds'])}** / {_fmt(r['full_refresh']['peak_mb'], 0)}",
+        )
+        row(
+            "fold-in, served model (median ms/user)",
+            lambda r: f"{_fmt(r.get('fold_in', {}).get('median_ms'))} ms ({r.get('fold_in', {}).get('model')})",
+        )
+        row(
+            "fold-in, ALS (median ms/user)",
+            lambda r: f"{_fmt((r.get('fold_in_als') or r.get('fold_in', {})).get('median_ms'))} ms",
+        )
+        row(
+            "`lbx recs` in-process (median) / cold command",
+            lambda r: (
+                f"{_fmt(r.get('recs_query', {}).get('median_ms'))} ms / "
+                f"{_fmt(r.get('recs_query', {}).get('cold_command_ms'), 0)} ms"
+            ),
+        )
+        row(
+            "nightly reviews partition (~1,000 new rows)",
+            lambda r: (
+                f"{_fmt(r.get('nightly', {}).get('seconds'), 2)} s ({_fmt(r.get('nightly', {}).get('new_rows'))} rows)"
+            ),
+        )
+        row(
+            "models again, inputs unchanged (refits skipped)",
+            lambda r: (
+                f"{_fmt(r.get('models_rerun', {}).get('seconds'))} s "
+                f"({sum(bool(v) for v in r.get('models_rerun', {}).get('skipped', {}).values())} of 5 skipped)"
+                if r.get("models_rerun")
+                else "—"
+            ),
+        )
+        row("served model / NDCG@10", lambda r: f"{r['full_refresh'].get('served_model')} / {_fmt(_served_ndcg(r), 4)}")
         row("peak memory, whole run (MB)", lambda r: _fmt(r.get("peak_mb"), 0))
         lines.append("")
     numeric = [s for s in sizes if not s.startswith("ml32m")]
@@ -608,30 +678,41 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         lines += [f"## Targets at {big}{scaled}", "", "| target | limit | measured | |", "|---|---|---|---|"]
         for t in evaluate_targets(results[big]):
             value = t["value"]
-            lines.append(f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
-                         f"{_fmt(value)} {t['unit'] if value is not None else ''} | "
-                         f"{'met' if t['met'] else '**missed**: ' + _why(t, results[big])} |")
+            lines.append(
+                f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
+                f"{_fmt(value)} {t['unit'] if value is not None else ''} | "
+                f"{'met' if t['met'] else '**missed**: ' + _why(t, results[big])} |"
+            )
         lines.append("")
     if target_size:
-        lines += [f"## Targets at {target_size} users"
-                  + ("" if target_size == "1000" else " (1,000-user run not available)"), "",
-                  "| target | limit | measured | |", "|---|---|---|---|"]
+        lines += [
+            f"## Targets at {target_size} users" + ("" if target_size == "1000" else " (1,000-user run not available)"),
+            "",
+            "| target | limit | measured | |",
+            "|---|---|---|---|",
+        ]
         for t in evaluate_targets(results[target_size]):
             value = t["value"]
             fit = t.get("final_fit_seconds")
             detail = f" (evaluation + final fit; final fit alone {_fmt(fit, 2)} s)" if fit is not None else ""
-            lines.append(f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
-                         f"{_fmt(value)} {t['unit'] if value is not None else ''}{detail} | "
-                         f"{'met' if t['met'] else '**missed**: ' + _why(t, results[target_size])} |")
+            lines.append(
+                f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
+                f"{_fmt(value)} {t['unit'] if value is not None else ''}{detail} | "
+                f"{'met' if t['met'] else '**missed**: ' + _why(t, results[target_size])} |"
+            )
         lines.append("")
     tmdb = out / "tmdb_throughput.json"
     if tmdb.exists():
         t = json.loads(tmdb.read_text())
-        lines += ["## TMDb client throughput (loopback server)", "",
-                  f"{t['films']}/{t['n']} films, {t['requests']} requests in {t['elapsed_s']} s: "
-                  f"{t['achieved_rps']} req/s against a limit of {t['rate_limit']:g}; at most "
-                  f"{t['max_requests_in_any_1s_window']} requests in any 1 s window "
-                  f"({'within' if t['within_limit'] else 'OVER'} the limit).", ""]
+        lines += [
+            "## TMDb client throughput (loopback server)",
+            "",
+            f"{t['films']}/{t['n']} films, {t['requests']} requests in {t['elapsed_s']} s: "
+            f"{t['achieved_rps']} req/s against a limit of {t['rate_limit']:g}; at most "
+            f"{t['max_requests_in_any_1s_window']} requests in any 1 s window "
+            f"({'within' if t['within_limit'] else 'OVER'} the limit).",
+            "",
+        ]
     notes = [*_default_notes(results), *(notes or [])]
     lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     path = out / "README.md"
@@ -646,11 +727,12 @@ def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
         return "not measured (the run failed before this step; see failures in the JSON)"
     if "final_fit_seconds" in target and target["final_fit_seconds"] is not None:
         fit, total = target["final_fit_seconds"], target["value"]
-        return (f"the held-out evaluation (a fit on the training split, scored on the test split) takes "
-                f"{total - fit:,.1f} s; the final fit on everything takes {fit:,.1f} s")
+        return (
+            f"the held-out evaluation (a fit on the training split, scored on the test split) takes "
+            f"{total - fit:,.1f} s; the final fit on everything takes {fit:,.1f} s"
+        )
     if target["target"].startswith("full refresh"):
-        stages = sorted(((v.get("seconds") or 0.0, k) for k, v in refresh.get("stages", {}).items()),
-                        reverse=True)[:3]
+        stages = sorted(((v.get("seconds") or 0.0, k) for k, v in refresh.get("stages", {}).items()), reverse=True)[:3]
         return "most time in " + ", ".join(f"{k} {v:,.0f} s" for v, k in stages)
     if target["target"].startswith("dbt"):
         return "dbt runs in a subprocess (start-up, parse) and rebuilds every model and test in full"
@@ -663,25 +745,27 @@ def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
 
 
 def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
-    notes = ["Data: `benchmarks/synth.py` (seed 7): Zipf-like film popularity (exponent 1.1) mixed with "
-             f"{synth.TASTES} hidden taste clusters that drive both choice and rating; half-star "
-             "ratings; metadata (genres, directors, cast, keywords, language) follows the clusters.",
-             "The full refresh is what `nightly_refresh_schedule` runs: every asset and check of the "
-             "daily graph with the schedule's run config (`tune: false`: each model reuses the "
-             "hyperparameters of its last tuned version, defaults on a fresh warehouse). A model "
-             "stage is its whole Dagster asset: the held-out evaluation (a fit on the temporal "
-             "training split, scored on the test split; the gate needs it) and the final fit on "
-             "everything, shown apart in brackets. Tuning (materializing a model with "
-             "`tune: true`) adds one fit per configuration tried and LightFM's CF/CB ablations; "
-             "`--tune-budget N` measures that instead.",
-             "Fold-in re-folds existing users' rows as new users (median of "
-             f"{FOLD_IN_USERS}); `lbx recs` is `lbx_orchestration.cli.main(['recs', user])` "
-             "in-process (median of 20) and once as a fresh `python -m lbx_orchestration.cli` "
-             "process (interpreter and import start-up included).",
-             "Nightly: the RSS read needs the network, so one day of diary entries for "
-             f"{NIGHTLY_USERS:,} Letterboxd users is placed in raw.letterboxd_export_entries at the "
-             "next scrape date, then Dagster materializes only that `reviews` partition (it reads "
-             "that date's rows, not the MovieLens history)."]
+    notes = [
+        "Data: `benchmarks/synth.py` (seed 7): Zipf-like film popularity (exponent 1.1) mixed with "
+        f"{synth.TASTES} hidden taste clusters that drive both choice and rating; half-star "
+        "ratings; metadata (genres, directors, cast, keywords, language) follows the clusters.",
+        "The full refresh is what `nightly_refresh_schedule` runs: every asset and check of the "
+        "daily graph with the schedule's run config (`tune: false`: each model reuses the "
+        "hyperparameters of its last tuned version, defaults on a fresh warehouse). A model "
+        "stage is its whole Dagster asset: the held-out evaluation (a fit on the temporal "
+        "training split, scored on the test split; the gate needs it) and the final fit on "
+        "everything, shown apart in brackets. Tuning (materializing a model with "
+        "`tune: true`) adds one fit per configuration tried and LightFM's CF/CB ablations; "
+        "`--tune-budget N` measures that instead.",
+        "Fold-in re-folds existing users' rows as new users (median of "
+        f"{FOLD_IN_USERS}); `lbx recs` is `lbx_orchestration.cli.main(['recs', user])` "
+        "in-process (median of 20) and once as a fresh `python -m lbx_orchestration.cli` "
+        "process (interpreter and import start-up included).",
+        "Nightly: the RSS read needs the network, so one day of diary entries for "
+        f"{NIGHTLY_USERS:,} Letterboxd users is placed in raw.letterboxd_export_entries at the "
+        "next scrape date, then Dagster materializes only that `reviews` partition (it reads "
+        "that date's rows, not the MovieLens history).",
+    ]
     big = [s for s in results if s.startswith("ml32m")]
     if big:
         notes.append(
@@ -692,7 +776,8 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
             "read through `LBX_MOVIELENS_DIR` as a user's fetched copy would be. A few synthetic "
             "Letterboxd members (exports of 120 rated films each) are who `user_recommendations` "
             "writes lists for; MovieLens raters get none. Evaluation scores a seeded sample of 10,000 "
-            "users with held-out films.")
+            "users with held-out films."
+        )
     if big:
         notes.append(_ml32m_note(results))
     if "5000" not in results:
@@ -701,8 +786,9 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
         notes.append(_growth_note(results))
     modes = {r.get("mode") for r in results.values()}
     if len(modes) > 1:
-        notes.append("Sizes were measured in different modes: " + ", ".join(
-            f"{s}: {r.get('mode')}" for s, r in results.items()))
+        notes.append(
+            "Sizes were measured in different modes: " + ", ".join(f"{s}: {r.get('mode')}" for s, r in results.items())
+        )
     return notes
 
 
@@ -711,13 +797,15 @@ def _growth_note(results: dict[str, dict[str, Any]]) -> str:
     totals = " -> ".join(f"{_fmt(_get(results[s], 'full_refresh.seconds'), 0)} s" for s in sizes)
     big = results[sizes[-1]]["full_refresh"]["stages"]
     top = sorted(((v.get("seconds") or 0.0, k) for k, v in big.items()), reverse=True)[:3]
-    return (f"Growth ({' -> '.join(sizes)} users): the full refresh takes {totals}. At {sizes[-1]} users "
-            "the largest stages are " + ", ".join(f"{k} {v:,.0f} s" for v, k in top) + ". LightFM and "
-            "ALS grow with the number of ratings; item-kNN with films x films (and switches from a BLAS "
-            "product to scipy's single-threaded sparse product once users x films passes 100M); EASE is "
-            "bounded by its 10k-film cap; dbt, fold-in, `lbx recs` and the nightly partition barely move. "
-            "Single model timings on this shared 2-core machine vary by up to 2x between runs (the "
-            "same LightFM asset took 78 s and 111 s in two 1,000-user runs of the same code).")
+    return (
+        f"Growth ({' -> '.join(sizes)} users): the full refresh takes {totals}. At {sizes[-1]} users "
+        "the largest stages are " + ", ".join(f"{k} {v:,.0f} s" for v, k in top) + ". LightFM and "
+        "ALS grow with the number of ratings; item-kNN with films x films (and switches from a BLAS "
+        "product to scipy's single-threaded sparse product once users x films passes 100M); EASE is "
+        "bounded by its 10k-film cap; dbt, fold-in, `lbx recs` and the nightly partition barely move. "
+        "Single model timings on this shared 2-core machine vary by up to 2x between runs (the "
+        "same LightFM asset took 78 s and 111 s in two 1,000-user runs of the same code)."
+    )
 
 
 def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
@@ -728,28 +816,33 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
     eval_overhead = models["popularity"]["seconds"] - (models["popularity"]["final_fit_seconds"] or 0.0)
     model_total = sum(m["seconds"] or 0.0 for m in models.values())
     rest = fr["seconds"] - model_total
-    head = ("" if size == "ml32m" else
-            "The full `ml32m` size has not been measured (`make bench SIZES=ml32m`): on the shared machine "
-            "its data generation ran 22 minutes at low priority without finishing and was stopped, and "
-            "the graph, going by the tenth, would take well over an hour there; so only the tenth is "
-            "committed, and the ML-32M targets are not shown to be met (at a tenth of the raters the "
-            "refresh already exceeds 20 minutes under this load). ")
-    return (head + f"At {size} the full refresh took {fr['seconds']:,.0f} s (peak {r['peak_mb']:,.0f} MB): "
-            f"the five model assets {model_total:,.0f} s, everything else {rest:,.0f} s. Each model asset "
-            "repeats the same preparation (read the interactions, collapse, temporal split, build the "
-            f"matrices, score the 10,000-user sample): popularity, whose fit is nothing, took "
-            f"{eval_overhead:,.0f} s, so about {5 * eval_overhead:,.0f} s of the models' time is that "
-            "preparation five times over. Then come item-kNN (the sparse films x films product in ~380 "
-            "row blocks, each densified to 20M floats for its top-k), LightFM (2M sampled pairs x 10 "
-            "epochs, twice: held-out fit and final fit) and EASE (a 10k x 10k inverse, twice). Re-running "
-            "the models on an unchanged warehouse skips every fit "
-            f"({(r.get('models_rerun') or {}).get('seconds', '—')} s for all five). What would make the "
-            "refresh twice as fast: prepare the split and matrices once per run and share them across "
-            "the five models (one asset producing them, or a cache keyed by the inputs fingerprint); "
-            "take item-kNN's top-k from the sparse block product without densifying it; fit the "
-            "held-out and final models of item-kNN/EASE/LightFM from one shared computation (or skip "
-            "the final fit when the held-out split differs from everything by under a few percent); "
-            "halve LightFM's budget to 1M pairs after measuring what it costs in NDCG.")
+    head = (
+        ""
+        if size == "ml32m"
+        else "The full `ml32m` size has not been measured (`make bench SIZES=ml32m`): on the shared machine "
+        "its data generation ran 22 minutes at low priority without finishing and was stopped, and "
+        "the graph, going by the tenth, would take well over an hour there; so only the tenth is "
+        "committed, and the ML-32M targets are not shown to be met (at a tenth of the raters the "
+        "refresh already exceeds 20 minutes under this load). "
+    )
+    return (
+        head + f"At {size} the full refresh took {fr['seconds']:,.0f} s (peak {r['peak_mb']:,.0f} MB): "
+        f"the five model assets {model_total:,.0f} s, everything else {rest:,.0f} s. Each model asset "
+        "repeats the same preparation (read the interactions, collapse, temporal split, build the "
+        f"matrices, score the 10,000-user sample): popularity, whose fit is nothing, took "
+        f"{eval_overhead:,.0f} s, so about {5 * eval_overhead:,.0f} s of the models' time is that "
+        "preparation five times over. Then come item-kNN (the sparse films x films product in ~380 "
+        "row blocks, each densified to 20M floats for its top-k), LightFM (2M sampled pairs x 10 "
+        "epochs, twice: held-out fit and final fit) and EASE (a 10k x 10k inverse, twice). Re-running "
+        "the models on an unchanged warehouse skips every fit "
+        f"({(r.get('models_rerun') or {}).get('seconds', '—')} s for all five). What would make the "
+        "refresh twice as fast: prepare the split and matrices once per run and share them across "
+        "the five models (one asset producing them, or a cache keyed by the inputs fingerprint); "
+        "take item-kNN's top-k from the sparse block product without densifying it; fit the "
+        "held-out and final models of item-kNN/EASE/LightFM from one shared computation (or skip "
+        "the final fit when the held-out split differs from everything by under a few percent); "
+        "halve LightFM's budget to 1M pairs after measuring what it costs in NDCG."
+    )
 
 
 def _served_ndcg(r: dict[str, Any]) -> float | None:
@@ -766,16 +859,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--tune-budget", type=int, default=None,
-                        help="measure a tuning run (tune: true, N configurations per model) "
-                        "instead of the nightly refresh")
+    parser.add_argument(
+        "--tune-budget",
+        type=int,
+        default=None,
+        help="measure a tuning run (tune: true, N configurations per model) instead of the nightly refresh",
+    )
     parser.add_argument("--skip-tmdb", action="store_true", help="skip the ~100 s TMDb client benchmark")
-    parser.add_argument("--readme-only", action="store_true",
-                        help="only rewrite <out>/README.md from the JSON files already there")
+    parser.add_argument(
+        "--readme-only", action="store_true", help="only rewrite <out>/README.md from the JSON files already there"
+    )
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--rerun-only", action="store_true",
-                        help="re-materialize the models on each size's existing workspace and add "
-                        "models_rerun to its JSON (an unchanged warehouse: every fit should be skipped)")
+    parser.add_argument(
+        "--rerun-only",
+        action="store_true",
+        help="re-materialize the models on each size's existing workspace and add "
+        "models_rerun to its JSON (an unchanged warehouse: every fit should be skipped)",
+    )
     parser.add_argument("--note", action="append", default=[], help="a line for the README's notes")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -800,8 +900,19 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for size in sizes:
         print(f"== {size} users", flush=True)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--single", "--sizes", size, "--out",
-               str(args.out), "--work", str(args.work), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--single",
+            "--sizes",
+            size,
+            "--out",
+            str(args.out),
+            "--work",
+            str(args.work),
+            "--seed",
+            str(args.seed),
+        ]
         if args.tune_budget is not None:
             cmd += ["--tune-budget", str(args.tune_budget)]
         log = args.work / f"{size}.log"
@@ -810,8 +921,11 @@ def main(argv: list[str] | None = None) -> int:
             code = subprocess.run(cmd, check=False, stdout=fh, stderr=subprocess.STDOUT).returncode
         status = status or code
         summary = json.loads((args.out / f"{size}.json").read_text()) if (args.out / f"{size}.json").exists() else {}
-        print(f"   exit {code} (log {log}); full refresh {_get(summary, 'full_refresh.seconds')} s, "
-              f"peak {summary.get('peak_mb')} MB", flush=True)
+        print(
+            f"   exit {code} (log {log}); full refresh {_get(summary, 'full_refresh.seconds')} s, "
+            f"peak {summary.get('peak_mb')} MB",
+            flush=True,
+        )
     if not args.skip_tmdb:
         from tmdb_throughput import run_benchmark
 

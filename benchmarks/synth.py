@@ -38,21 +38,124 @@ START = dt.datetime(2005, 1, 1, tzinfo=dt.UTC).timestamp()
 DAY = 86_400.0
 
 GENRES = [
-    (28, "Action"), (12, "Adventure"), (16, "Animation"), (35, "Comedy"), (80, "Crime"),
-    (99, "Documentary"), (18, "Drama"), (10751, "Family"), (14, "Fantasy"), (36, "History"),
-    (27, "Horror"), (10402, "Music"), (9648, "Mystery"), (10749, "Romance"),
-    (878, "Science Fiction"), (10770, "TV Movie"), (53, "Thriller"), (10752, "War"), (37, "Western"),
+    (28, "Action"),
+    (12, "Adventure"),
+    (16, "Animation"),
+    (35, "Comedy"),
+    (80, "Crime"),
+    (99, "Documentary"),
+    (18, "Drama"),
+    (10751, "Family"),
+    (14, "Fantasy"),
+    (36, "History"),
+    (27, "Horror"),
+    (10402, "Music"),
+    (9648, "Mystery"),
+    (10749, "Romance"),
+    (878, "Science Fiction"),
+    (10770, "TV Movie"),
+    (53, "Thriller"),
+    (10752, "War"),
+    (37, "Western"),
 ]
 LANGUAGES = ["en", "fr", "ja", "ko", "es", "de", "it", "hi", "zh", "sv", "da", "pt"]
-_SYLLABLES = ["ka", "lo", "mi", "ren", "sa", "to", "vel", "da", "ni", "or", "bri", "an", "el",
-              "mar", "is", "tov", "ge", "lu", "cha", "pe", "ro", "sil", "ven", "ta", "ber", "no"]
-_WORDS = ["night", "river", "glass", "summer", "ghost", "city", "winter", "iron", "silent", "red",
-          "last", "golden", "broken", "hidden", "wild", "dark", "long", "blue", "lost", "stone",
-          "paper", "quiet", "burning", "distant", "salt", "velvet", "northern", "empty", "second",
-          "small", "hollow", "bright", "cold", "open", "secret", "falling", "electric", "sweet"]
-_NOUNS = ["road", "house", "garden", "letter", "kingdom", "station", "island", "mirror", "harbor",
-          "machine", "dance", "witness", "heart", "empire", "border", "signal", "orchard", "song",
-          "frontier", "memory", "hunter", "circus", "tide", "promise", "engine", "planet", "shadow"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "sa",
+    "to",
+    "vel",
+    "da",
+    "ni",
+    "or",
+    "bri",
+    "an",
+    "el",
+    "mar",
+    "is",
+    "tov",
+    "ge",
+    "lu",
+    "cha",
+    "pe",
+    "ro",
+    "sil",
+    "ven",
+    "ta",
+    "ber",
+    "no",
+]
+_WORDS = [
+    "night",
+    "river",
+    "glass",
+    "summer",
+    "ghost",
+    "city",
+    "winter",
+    "iron",
+    "silent",
+    "red",
+    "last",
+    "golden",
+    "broken",
+    "hidden",
+    "wild",
+    "dark",
+    "long",
+    "blue",
+    "lost",
+    "stone",
+    "paper",
+    "quiet",
+    "burning",
+    "distant",
+    "salt",
+    "velvet",
+    "northern",
+    "empty",
+    "second",
+    "small",
+    "hollow",
+    "bright",
+    "cold",
+    "open",
+    "secret",
+    "falling",
+    "electric",
+    "sweet",
+]
+_NOUNS = [
+    "road",
+    "house",
+    "garden",
+    "letter",
+    "kingdom",
+    "station",
+    "island",
+    "mirror",
+    "harbor",
+    "machine",
+    "dance",
+    "witness",
+    "heart",
+    "empire",
+    "border",
+    "signal",
+    "orchard",
+    "song",
+    "frontier",
+    "memory",
+    "hunter",
+    "circus",
+    "tide",
+    "promise",
+    "engine",
+    "planet",
+    "shadow",
+]
 
 
 @dataclass(frozen=True)
@@ -79,11 +182,29 @@ SIZES: dict[str, SizeSpec] = {
     "5000": SizeSpec("5000", users=5_000, films=60_000, mean_ratings=1_000.0),
     # shaped like MovieLens 32M: 200,948 raters (at least 20 ratings each, median ~70, mean ~160),
     # 87,585 films, 32M ratings, release years and ratings up to 2023
-    "ml32m": SizeSpec("ml32m", users=200_000, films=87_585, mean_ratings=160.0, sigma=1.15,
-                      min_ratings=20, zipf=1.0, max_year=2023, end_year=2023),
+    "ml32m": SizeSpec(
+        "ml32m",
+        users=200_000,
+        films=87_585,
+        mean_ratings=160.0,
+        sigma=1.15,
+        min_ratings=20,
+        zipf=1.0,
+        max_year=2023,
+        end_year=2023,
+    ),
     # the same films and per-rater shape with a tenth of the raters (3.2M ratings)
-    "ml32m-tenth": SizeSpec("ml32m-tenth", users=20_000, films=87_585, mean_ratings=160.0, sigma=1.15,
-                            min_ratings=20, zipf=1.0, max_year=2023, end_year=2023),
+    "ml32m-tenth": SizeSpec(
+        "ml32m-tenth",
+        users=20_000,
+        films=87_585,
+        mean_ratings=160.0,
+        sigma=1.15,
+        min_ratings=20,
+        zipf=1.0,
+        max_year=2023,
+        end_year=2023,
+    ),
 }
 
 
@@ -104,10 +225,7 @@ class Community:
 
 def _names(rng: np.random.Generator, n: int, parts: int) -> list[str]:
     picks = rng.integers(0, len(_SYLLABLES), size=(n, 2, parts))
-    return [
-        " ".join("".join(_SYLLABLES[s] for s in word).capitalize() for word in row)
-        for row in picks
-    ]
+    return [" ".join("".join(_SYLLABLES[s] for s in word).capitalize() for word in row) for row in picks]
 
 
 def _films(rng: np.random.Generator, spec: SizeSpec) -> dict[str, np.ndarray]:
@@ -123,10 +241,18 @@ def _films(rng: np.random.Generator, spec: SizeSpec) -> dict[str, np.ndarray]:
     mix /= mix.sum(axis=1, keepdims=True)
     year = np.clip(np.round(spec.max_year - 1 - rng.gamma(2.0, 9.0, size=n)), 1925, spec.max_year).astype(np.int32)
     day_of_year = rng.integers(1, 365, size=n)
-    release = np.array([dt.date(int(y), 1, 1) + dt.timedelta(days=int(d) - 1)
-                        for y, d in zip(year, day_of_year, strict=True)])
-    return {"weight": weight, "cluster": cluster, "secondary": secondary, "mix": mix,
-            "year": year, "release": release, "bias": rng.normal(0.0, 0.45, size=n)}
+    release = np.array(
+        [dt.date(int(y), 1, 1) + dt.timedelta(days=int(d) - 1) for y, d in zip(year, day_of_year, strict=True)]
+    )
+    return {
+        "weight": weight,
+        "cluster": cluster,
+        "secondary": secondary,
+        "mix": mix,
+        "year": year,
+        "release": release,
+        "bias": rng.normal(0.0, 0.45, size=n),
+    }
 
 
 def _user_counts(rng: np.random.Generator, spec: SizeSpec) -> np.ndarray:
@@ -141,8 +267,7 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
     counts = _user_counts(rng, spec)
     user_bias = rng.normal(0.0, 0.4, size=n_users)
     log_pop = np.log(films["weight"])
-    release_ts = np.array([dt.datetime(r.year, r.month, r.day, tzinfo=dt.UTC).timestamp()
-                           for r in films["release"]])
+    release_ts = np.array([dt.datetime(r.year, r.month, r.day, tzinfo=dt.UTC).timestamp() for r in films["release"]])
     mix = films["mix"].astype(np.float32)
     blocks = []
     chunk = max(1, 4_000_000 // n_films)
@@ -167,8 +292,7 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
         sl = slice(lo, lo + step)
         aff[sl] = np.einsum("ij,ij->i", tastes[users[sl]], films["mix"][items[sl]])
     centred = aff - (tastes @ films["mix"].mean(axis=0))[users]
-    raw = (3.3 + user_bias[users] + films["bias"][items] + 3.0 * centred
-           + rng.normal(0.0, 0.55, size=users.size))
+    raw = 3.3 + user_bias[users] + films["bias"][items] + 3.0 * centred + rng.normal(0.0, 0.55, size=users.size)
     rating = np.clip(np.round(raw * 2) / 2, 0.5, 5.0)
     end = min(END, dt.datetime(spec.end_year, 10, 31, tzinfo=dt.UTC).timestamp())
     start = rng.uniform(START, end - 200 * DAY, size=n_users)
@@ -177,12 +301,14 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
     ts = np.maximum(ts, release_ts[items] + 30 * DAY)
     ts = np.minimum(ts, end).astype(np.int64)
     ts = ts + rng.integers(0, 3_600, size=users.size)  # same-day films get distinct times
-    return pl.DataFrame({
-        "userId": (users + 1).astype(np.int64),
-        "movieId": (items + 1).astype(np.int64),
-        "rating": rating.astype(np.float64),
-        "timestamp": ts,
-    }).sort("userId", "timestamp", "movieId")
+    return pl.DataFrame(
+        {
+            "userId": (users + 1).astype(np.int64),
+            "movieId": (items + 1).astype(np.int64),
+            "rating": rating.astype(np.float64),
+            "timestamp": ts,
+        }
+    ).sort("userId", "timestamp", "movieId")
 
 
 def _pool(rng: np.random.Generator, size: int, clusters: int) -> tuple[list[str], np.ndarray]:
@@ -190,8 +316,9 @@ def _pool(rng: np.random.Generator, size: int, clusters: int) -> tuple[list[str]
     return names, rng.integers(0, clusters, size=size)
 
 
-def _details(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray],
-             titles: list[str], counts: np.ndarray) -> list[dict[str, Any]]:
+def _details(
+    rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray], titles: list[str], counts: np.ndarray
+) -> list[dict[str, Any]]:
     n = spec.films
     genre_of = rng.permutation(len(GENRES))  # cluster k -> GENRES[genre_of[k % 19]] (+ a second)
     second_of = rng.permutation(len(GENRES))
@@ -206,8 +333,9 @@ def _details(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
     vote_count = np.round((counts + 1) * rng.lognormal(3.0, 0.5, size=n)).astype(np.int64)
     vote_average = np.clip(6.3 + 1.6 * films["bias"] + rng.normal(0, 0.4, size=n), 1.0, 9.5)
     runtime = np.clip(np.round(rng.normal(104, 18, size=n)), 62, 240).astype(np.int64)
-    budget = np.where(rng.uniform(size=n) < 0.6,
-                      np.round(rng.lognormal(16.0, 1.2, size=n) * (1 + 30 * films["weight"]), -3), 0)
+    budget = np.where(
+        rng.uniform(size=n) < 0.6, np.round(rng.lognormal(16.0, 1.2, size=n) * (1 + 30 * films["weight"]), -3), 0
+    )
     revenue = np.where(budget > 0, np.round(budget * rng.lognormal(0.6, 0.8, size=n), -3), 0)
     records = []
     for i in range(n):
@@ -230,27 +358,29 @@ def _details(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
         kws += [int(k) for k in rng.choice(len(vocab), size=n_kw // 3, replace=False)]
         kws = list(dict.fromkeys(kws))
         language = LANGUAGES[int(lang_of[c])] if rng.uniform() < 0.85 else "en"
-        records.append({
-            "id": TMDB_ID_OFFSET + i + 1,
-            "imdb_id": f"tt{9_000_000 + i + 1:07d}",
-            "title": titles[i],
-            "original_title": titles[i],
-            "release_date": films["release"][i].isoformat(),
-            "genres": [{"id": GENRES[g][0], "name": GENRES[g][1]} for g in genre_ids],
-            "runtime": int(runtime[i]),
-            "budget": int(budget[i]),
-            "revenue": int(revenue[i]),
-            "popularity": round(float(popularity[i]), 3),
-            "vote_average": round(float(vote_average[i]), 1),
-            "vote_count": int(vote_count[i]),
-            "original_language": language,
-            "overview": "A synthetic film.",
-            "credits": {
-                "cast": [{"name": actors[a], "order": o} for o, a in enumerate(cast)],
-                "crew": [{"name": director, "job": "Director", "department": "Directing"}],
-            },
-            "keywords": {"keywords": [{"id": 50_000 + k, "name": vocab[k]} for k in kws]},
-        })
+        records.append(
+            {
+                "id": TMDB_ID_OFFSET + i + 1,
+                "imdb_id": f"tt{9_000_000 + i + 1:07d}",
+                "title": titles[i],
+                "original_title": titles[i],
+                "release_date": films["release"][i].isoformat(),
+                "genres": [{"id": GENRES[g][0], "name": GENRES[g][1]} for g in genre_ids],
+                "runtime": int(runtime[i]),
+                "budget": int(budget[i]),
+                "revenue": int(revenue[i]),
+                "popularity": round(float(popularity[i]), 3),
+                "vote_average": round(float(vote_average[i]), 1),
+                "vote_count": int(vote_count[i]),
+                "original_language": language,
+                "overview": "A synthetic film.",
+                "credits": {
+                    "cast": [{"name": actors[a], "order": o} for o, a in enumerate(cast)],
+                    "crew": [{"name": director, "job": "Director", "department": "Directing"}],
+                },
+                "keywords": {"keywords": [{"id": 50_000 + k, "name": vocab[k]} for k in kws]},
+            }
+        )
     return records
 
 
@@ -258,8 +388,9 @@ def _titles(rng: np.random.Generator, n: int) -> list[str]:
     w = rng.integers(0, len(_WORDS), size=n)
     m = rng.integers(0, len(_NOUNS), size=n)
     # the id keeps titles unique: title search stays unambiguous
-    return [f"{_WORDS[a].capitalize()} {_NOUNS[b].capitalize()} {i + 1}"
-            for i, (a, b) in enumerate(zip(w, m, strict=True))]
+    return [
+        f"{_WORDS[a].capitalize()} {_NOUNS[b].capitalize()} {i + 1}" for i, (a, b) in enumerate(zip(w, m, strict=True))
+    ]
 
 
 def generate(size: str | SizeSpec, seed: int = 7) -> Community:
@@ -272,16 +403,18 @@ def generate(size: str | SizeSpec, seed: int = 7) -> Community:
     counts = np.bincount(ratings["movieId"].to_numpy() - 1, minlength=spec.films)
     titles = _titles(title_rng, spec.films)
     details = _details(meta_rng, spec, films, titles, counts)
-    table = pl.DataFrame({
-        "movieId": np.arange(1, spec.films + 1, dtype=np.int64),
-        "tmdbId": np.arange(1, spec.films + 1, dtype=np.int64) + TMDB_ID_OFFSET,
-        "title": titles,
-        "year": films["year"],
-        "release_date": [r.isoformat() for r in films["release"]],
-        "cluster": films["cluster"].astype(np.int32),
-        "weight": films["weight"],
-        "genres": ["|".join(g["name"] for g in d["genres"]) for d in details],
-    })
+    table = pl.DataFrame(
+        {
+            "movieId": np.arange(1, spec.films + 1, dtype=np.int64),
+            "tmdbId": np.arange(1, spec.films + 1, dtype=np.int64) + TMDB_ID_OFFSET,
+            "title": titles,
+            "year": films["year"],
+            "release_date": [r.isoformat() for r in films["release"]],
+            "cluster": films["cluster"].astype(np.int32),
+            "weight": films["weight"],
+            "genres": ["|".join(g["name"] for g in d["genres"]) for d in details],
+        }
+    )
     return Community(spec=spec, seed=seed, ratings=ratings, films=table, film_details=details)
 
 
@@ -292,8 +425,9 @@ def write(community: Community, out: Path) -> dict[str, Any]:
     (out / "tmdb").mkdir(exist_ok=True)
     films = community.films
     movies = films.select("movieId", pl.format("{} ({})", "title", "year").alias("title"), "genres")
-    links = films.select("movieId", pl.format("{}", pl.col("movieId") + 9_000_000)
-                         .str.zfill(7).alias("imdbId"), "tmdbId")
+    links = films.select(
+        "movieId", pl.format("{}", pl.col("movieId") + 9_000_000).str.zfill(7).alias("imdbId"), "tmdbId"
+    )
     staged = {
         out / "ratings.csv": lambda p: community.ratings.write_csv(p),
         out / "movies.csv": lambda p: movies.write_csv(p),
@@ -329,8 +463,12 @@ def summarize(community: Community) -> dict[str, Any]:
         "users": r["userId"].n_unique(),
         "films": community.spec.films,
         "films_rated": int(per_film.size),
-        "ratings_per_user": {"mean": round(float(per_user.mean()), 1), "median": float(per_user.median()),
-                             "max": int(per_user.max()), "min": int(per_user.min())},
+        "ratings_per_user": {
+            "mean": round(float(per_user.mean()), 1),
+            "median": float(per_user.median()),
+            "max": int(per_user.max()),
+            "min": int(per_user.min()),
+        },
         "top1pct_films_mean_ratings": round(float(counts[:top].mean()), 2),
         "median_film_ratings": float(np.median(counts)),
         "top1pct_share": round(float(counts[:top].sum() / max(1, counts.sum())), 4),
@@ -338,8 +476,9 @@ def summarize(community: Community) -> dict[str, Any]:
     }
 
 
-def daily_export_entries(community: Community, day: dt.date, users: int, per_user: float = 1.0,
-                         seed: int = 11) -> pl.DataFrame:
+def daily_export_entries(
+    community: Community, day: dt.date, users: int, per_user: float = 1.0, seed: int = 11
+) -> pl.DataFrame:
     """One day of new Letterboxd activity (diary entries with ratings) for ``users`` synthetic
     Letterboxd members, shaped like ``raw.letterboxd_export_entries`` rows of scrape date ``day``:
     about what a nightly RSS read brings in."""
@@ -350,29 +489,38 @@ def daily_export_entries(community: Community, day: dt.date, users: int, per_use
     films = rng.choice(weights.size, size=owner.size, p=weights / weights.sum())
     info = community.films[films]
     n = owner.size
-    return pl.DataFrame({
-        "username": [f"synth{u:05d}" for u in owner],
-        "kind": ["diary"] * n,
-        "film_name": info["title"],
-        "film_year": info["year"].cast(pl.Int32),
-        "letterboxd_uri": [f"https://boxd.it/s{day:%Y%m%d}{i:06d}" for i in range(n)],
-        "film_key": [None] * n,
-        "entry_key": [f"s{day:%Y%m%d}{i:06d}" for i in range(n)],
-        "rating": np.clip(np.round(rng.normal(3.5, 0.9, size=n) * 2) / 2, 0.5, 5.0),
-        "rewatch": rng.uniform(size=n) < 0.08,
-        "liked": rng.uniform(size=n) < 0.3,
-        "tags": [None] * n,
-        "logged_date": [day] * n,
-        "watched_date": [day - dt.timedelta(days=1)] * n,
-        "source_file": ["rss"] * n,
-        "source_line": np.arange(1, n + 1, dtype=np.int32),
-        "scrape_date": [day] * n,
-    }, schema_overrides={"film_key": pl.Utf8, "tags": pl.Utf8, "watched_date": pl.Date,
-                         "logged_date": pl.Date, "scrape_date": pl.Date})
+    return pl.DataFrame(
+        {
+            "username": [f"synth{u:05d}" for u in owner],
+            "kind": ["diary"] * n,
+            "film_name": info["title"],
+            "film_year": info["year"].cast(pl.Int32),
+            "letterboxd_uri": [f"https://boxd.it/s{day:%Y%m%d}{i:06d}" for i in range(n)],
+            "film_key": [None] * n,
+            "entry_key": [f"s{day:%Y%m%d}{i:06d}" for i in range(n)],
+            "rating": np.clip(np.round(rng.normal(3.5, 0.9, size=n) * 2) / 2, 0.5, 5.0),
+            "rewatch": rng.uniform(size=n) < 0.08,
+            "liked": rng.uniform(size=n) < 0.3,
+            "tags": [None] * n,
+            "logged_date": [day] * n,
+            "watched_date": [day - dt.timedelta(days=1)] * n,
+            "source_file": ["rss"] * n,
+            "source_line": np.arange(1, n + 1, dtype=np.int32),
+            "scrape_date": [day] * n,
+        },
+        schema_overrides={
+            "film_key": pl.Utf8,
+            "tags": pl.Utf8,
+            "watched_date": pl.Date,
+            "logged_date": pl.Date,
+            "scrape_date": pl.Date,
+        },
+    )
 
 
-def member_exports(community: Community, out: Path, members: int = 20, films_each: int = 120,
-                   seed: int = 13) -> list[Path]:
+def member_exports(
+    community: Community, out: Path, members: int = 20, films_each: int = 120, seed: int = 13
+) -> list[Path]:
     """Letterboxd data exports (folders: profile, ratings, watched) for ``members`` synthetic
     Letterboxd members, with films drawn by popularity: the people lbx writes lists for."""
     rng = np.random.default_rng(seed)
@@ -381,22 +529,25 @@ def member_exports(community: Community, out: Path, members: int = 20, films_eac
     paths = []
     for m in range(members):
         username = f"synthmember{m:03d}"
-        picks = rng.choice(weights.size, size=min(films_each, weights.size), replace=False,
-                           p=weights / weights.sum())
+        picks = rng.choice(weights.size, size=min(films_each, weights.size), replace=False, p=weights / weights.sum())
         info = films[np.sort(picks)]
         stars = np.clip(np.round(rng.normal(3.5, 0.9, size=info.height) * 2) / 2, 0.5, 5.0)
         day = dt.date(2026, 10, 1)
-        rows = pl.DataFrame({
-            "Date": [day.isoformat()] * info.height,
-            "Name": info["title"],
-            "Year": info["year"],
-            "Letterboxd URI": [f"https://boxd.it/sy{i}" for i in info["movieId"].to_list()],
-        })
+        rows = pl.DataFrame(
+            {
+                "Date": [day.isoformat()] * info.height,
+                "Name": info["title"],
+                "Year": info["year"],
+                "Letterboxd URI": [f"https://boxd.it/sy{i}" for i in info["movieId"].to_list()],
+            }
+        )
         root = out / f"{username}_2026-10"
         root.mkdir(parents=True, exist_ok=True)
         (root / "profile.csv").write_text(
             "Date Joined,Username,Given Name,Family Name,Email Address,Location,Website,Bio,Pronoun,"
-            f"Favorite Films\n2020-01-01,{username},Synth,,,,,,,\n", encoding="utf-8")
+            f"Favorite Films\n2020-01-01,{username},Synth,,,,,,,\n",
+            encoding="utf-8",
+        )
         rows.write_csv(root / "watched.csv")
         rows.with_columns(pl.Series("Rating", stars)).write_csv(root / "ratings.csv")
         paths.append(root)

@@ -62,9 +62,7 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 def _routes(n: int) -> dict[str, Response]:
     details = (FIXTURES / "jdrouet-tmdb-api" / "movie-details.json").read_text(encoding="utf-8")
-    providers = json.loads(
-        (FIXTURES / "jdrouet-tmdb-api" / "movie-watch-providers.json").read_text(encoding="utf-8")
-    )
+    providers = json.loads((FIXTURES / "jdrouet-tmdb-api" / "movie-watch-providers.json").read_text(encoding="utf-8"))
     us_only = json.dumps({"id": 550, "results": {"US": providers["results"]["US"]}})
     config = FIXTURES / "c-eg-themoviedbapi" / "configuration__details.json"
     routes = {"/configuration": Response(200, config, content_type=JSON_TYPE)}

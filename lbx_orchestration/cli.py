@@ -22,8 +22,10 @@ def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | No
     for i, c in enumerate(columns):
         natural = max([len(c), *(len(row[i]) for row in cells)])
         widths[c] = min(widths.get(c, natural), natural)
+
     def fit(text: str, width: int) -> str:
         return text if len(text) <= width else text[: width - 1] + "…"
+
     lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
     for row in cells:
         lines.append("  ".join(fit(v, widths[c]).ljust(widths[c]) for v, c in zip(row, columns, strict=True)))
@@ -43,7 +45,8 @@ def _recommendation_rows(con, username: str, source: str | None, limit: int):
         params.append(source)
     found = con.execute(
         f"select distinct source, username from {RECOMMENDATIONS} where {where} "
-        "order by source = 'letterboxd' desc, source, username", params
+        "order by source = 'letterboxd' desc, source, username",
+        params,
     ).fetchall()
     if not found:
         return None, username, []
@@ -65,17 +68,21 @@ def cmd_recs(args: argparse.Namespace) -> int:
     try:
         with connect(db, read_only=True, wait_seconds=args.wait, on_wait=_waiting) as con:
             if not table_exists(con, RECOMMENDATIONS):
-                print(f"{db} has no {RECOMMENDATIONS} yet: run `make demo` (or materialize user_recommendations)",
-                      file=sys.stderr)
+                print(
+                    f"{db} has no {RECOMMENDATIONS} yet: run `make demo` (or materialize user_recommendations)",
+                    file=sys.stderr,
+                )
                 return 1
             recs, stored, others = _recommendation_rows(con, args.username, args.source, args.limit)
     except WarehouseError as exc:
         print(f"lbx: {exc}", file=sys.stderr)
         return 1
     if recs is None or recs.height == 0:
-        print(f"unknown user {args.username!r}: nobody of that name has recommendations in {db}. "
-              "Import their Letterboxd export first: `lbx import PATH` gives them a list at once.",
-              file=sys.stderr)
+        print(
+            f"unknown user {args.username!r}: nobody of that name has recommendations in {db}. "
+            "Import their Letterboxd export first: `lbx import PATH` gives them a list at once.",
+            file=sys.stderr,
+        )
         return 1
     first = recs.row(0, named=True)
     print(f"Recommendations for {stored} ({first['source']}, model {first['model']}):\n")
@@ -103,8 +110,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     db = Path(args.db) if args.db else duckdb_path()
     try:
-        done = onboard(Path(args.path), username=args.username, db=db, tmdb_source=tmdb_source_from_env(),
-                       wait_seconds=args.wait, on_wait=_waiting)
+        done = onboard(
+            Path(args.path),
+            username=args.username,
+            db=db,
+            tmdb_source=tmdb_source_from_env(),
+            wait_seconds=args.wait,
+            on_wait=_waiting,
+        )
     except (ExportError, FileNotFoundError) as exc:
         print(f"import refused: {exc}", file=sys.stderr)
         return 1
@@ -115,8 +128,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     _report_to_dagster(done, args.path)
     counts = report.counts
     print(f"{report.username}: {report.status} (export {report.content_sha256[:12]}) in {done.seconds:.1f} s")
-    print(f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "
-          f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}")
+    print(
+        f"  rated {counts.get('rated', 0)}, watched {counts.get('watched', 0)}, "
+        f"on the watchlist {counts.get('watchlist', 0)}, diary entries {counts.get('diary', 0)}"
+    )
     print(_match_lines(report))
     if done.recommendations.height == 0:
         print(f"  no recommendations yet: {done.note}", file=sys.stderr)
@@ -128,8 +143,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-KIND_FILES = {"rating": "ratings.csv", "watched": "watched.csv", "diary": "diary.csv",
-              "review": "reviews.csv", "like": "likes/films.csv", "watchlist": "watchlist.csv"}
+KIND_FILES = {
+    "rating": "ratings.csv",
+    "watched": "watched.csv",
+    "diary": "diary.csv",
+    "review": "reviews.csv",
+    "like": "likes/films.csv",
+    "watchlist": "watchlist.csv",
+}
 
 
 def _match_lines(report) -> str:
@@ -143,8 +164,10 @@ def _match_lines(report) -> str:
         lines.append("  per file: " + ", ".join(per_file))
     unmatched = report.films - report.resolved
     if unmatched:
-        lines.append(f"  {unmatched} film entries unmatched or refused: `lbx unmatched {report.username}` lists them, "
-                     f"`lbx match {report.username} TITLE YEAR TMDB_ID` fixes one")
+        lines.append(
+            f"  {unmatched} film entries unmatched or refused: `lbx unmatched {report.username}` lists them, "
+            f"`lbx match {report.username} TITLE YEAR TMDB_ID` fixes one"
+        )
     return "\n".join(lines)
 
 
@@ -156,8 +179,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         overrides = {"download_delay": cli_download_delay(args.delay)} if args.delay is not None else {}
         if args.page_limit is not None:
             overrides["page_limit"] = args.page_limit
-        result = run_crawl(args.kind, list(args.users), base_url=args.base_url,
-                           out=Path(args.out) if args.out else None, settings_override=overrides)
+        result = run_crawl(
+            args.kind,
+            list(args.users),
+            base_url=args.base_url,
+            out=Path(args.out) if args.out else None,
+            settings_override=overrides,
+        )
     except CrawlBlocked as exc:
         print(f"crawl stopped: {exc}", file=sys.stderr)
         return 3
@@ -167,9 +195,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     stats = result.stats
-    print(f"{len(result.items)} items from {stats.get('pages', 0)} pages "
-          f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "
-          f"empty pages {stats.get('empty_pages', 0)})" + (f"; written to {args.out}" if args.out else ""))
+    print(
+        f"{len(result.items)} items from {stats.get('pages', 0)} pages "
+        f"({stats.get('requests', 0)} requests, 429s {stats.get('status_429', 0)}, "
+        f"empty pages {stats.get('empty_pages', 0)})" + (f"; written to {args.out}" if args.out else "")
+    )
     return 0
 
 
@@ -226,9 +256,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         source = str(db)
     models = tuple(args.models.split(",")) if args.models else DEFAULT_MODELS
     relevance = None if args.relevance in ("none", "all") else float(args.relevance)
-    report = run_protocol(observations, split=args.split, test_frac=args.test_frac, relevance=relevance,
-                          models=models, item_features=features, seed=args.seed,
-                          budget=args.budget or None)
+    report = run_protocol(
+        observations,
+        split=args.split,
+        test_frac=args.test_frac,
+        relevance=relevance,
+        models=models,
+        item_features=features,
+        seed=args.seed,
+        budget=args.budget or None,
+    )
     if args.json:
         print(report.to_json())
     else:
@@ -272,16 +309,27 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
     models = tuple(args.models.split(",")) if args.models else COLD_MODELS
     relevance = None if args.relevance in ("none", "all") else float(args.relevance)
     try:
-        report = run_cold_protocol(observations, features, votes, test_frac=args.test_frac or DEFAULT_COLD_FRAC,
-                                   relevance=relevance, models=models, seed=args.seed, budget=args.budget or None)
+        report = run_cold_protocol(
+            observations,
+            features,
+            votes,
+            test_frac=args.test_frac or DEFAULT_COLD_FRAC,
+            relevance=relevance,
+            models=models,
+            seed=args.seed,
+            budget=args.budget or None,
+        )
     except ValueError as exc:
         print(f"{exc}", file=sys.stderr)
         return 2
     if args.json:
         print(report.to_json())
     else:
-        print(f"Cold-film evaluation of {source}" + (f" with film features from {args.items}" if args.items else "")
-              + "\n")
+        print(
+            f"Cold-film evaluation of {source}"
+            + (f" with film features from {args.items}" if args.items else "")
+            + "\n"
+        )
         print(report.to_markdown())
 
 
@@ -309,8 +357,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     dest = Path(args.dest) if args.dest else data_dir() / "movielens"
     try:
-        result = fetch_movielens(args.name, dest, base_url=args.base_url,
-                                 progress=_progress_printer(f"{args.name}.zip"))
+        result = fetch_movielens(
+            args.name, dest, base_url=args.base_url, progress=_progress_printer(f"{args.name}.zip")
+        )
     except FetchError as exc:
         print(f"\nfetch failed: {exc}", file=sys.stderr)
         return 1
@@ -321,8 +370,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         resumed += f", {result.attempts - 1} cut connection(s) resumed with HTTP Range requests"
     print(f"{args.name}: {result.zip_bytes / 1e6:,.1f} MB, MD5 {result.md5} verified{resumed}")
     print(f"unpacked to {result.directory}\n")
-    print("MovieLens usage license, from the data set's README (GroupLens' terms: read them before "
-          "you use or share the data):\n")
+    print(
+        "MovieLens usage license, from the data set's README (GroupLens' terms: read them before "
+        "you use or share the data):\n"
+    )
     print(result.license_text + "\n")
     print(f"lbx will use it: {settings} now says movielens_dir = {str(result.directory.resolve())!r};")
     print("the next materialization of movielens_ratings reads it (LBX_MOVIELENS_DIR, when set, still wins).")
@@ -395,17 +446,23 @@ def _unmatched_frame(con, username: str):
         return None
     if not table_exists(con, RESOLUTION):
         return films.filter(pl.col("source_id").is_null()).with_columns(
-            [pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items() if c not in films.columns])
+            [pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items() if c not in films.columns]
+        )
     res = read_frame(con, f"select * from {RESOLUTION}")
-    res = res.select([pl.col(c) if c in res.columns else pl.lit(None, t).alias(c)
-                      for c, t in RESOLUTION_SCHEMA.items()]).drop("film_title", "film_year")
+    res = res.select(
+        [pl.col(c) if c in res.columns else pl.lit(None, t).alias(c) for c, t in RESOLUTION_SCHEMA.items()]
+    ).drop("film_title", "film_year")
     frame = films.join(res, on="film_key", how="left").filter(
-        pl.col("source_id").is_null() & (pl.col("tmdb_id").is_null() | pl.col("ambiguous").fill_null(False)))
+        pl.col("source_id").is_null() & (pl.col("tmdb_id").is_null() | pl.col("ambiguous").fill_null(False))
+    )
     # a film appears under its boxd.it key and under title + year (diary rows): show it once
     return (
         frame.group_by("film_title", "film_year", maintain_order=True)
-        .agg(pl.col("rating").max(), pl.col("kinds"),
-             pl.all().exclude("film_title", "film_year", "rating", "kinds").first())
+        .agg(
+            pl.col("rating").max(),
+            pl.col("kinds"),
+            pl.all().exclude("film_title", "film_year", "rating", "kinds").first(),
+        )
         .sort(["rating", "film_title"], descending=[True, False], nulls_last=True)
     )
 
@@ -420,8 +477,9 @@ def _status(row: dict) -> tuple[str, str]:
         return "refused", best + other
     if row["tmdb_id"] is not None:
         return "ambiguous", f"#{row['tmdb_id']} or #{row['runner_up_id']}"
-    return {"search_no_candidates": "no candidate", "search_no_match": "no similar title",
-            "no_title": "no title"}.get(row["method"], row["method"]), ""
+    return {"search_no_candidates": "no candidate", "search_no_match": "no similar title", "no_title": "no title"}.get(
+        row["method"], row["method"]
+    ), ""
 
 
 def cmd_unmatched(args: argparse.Namespace) -> int:
@@ -443,15 +501,28 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     for row in frame.iter_rows(named=True):
         status, best = _status(row)
         kinds = sorted({k for ks in row["kinds"] for k in ks.split(",")})
-        rows.append({"title": row["film_title"], "year": row["film_year"], "rating": row["rating"],
-                     "seen as": ",".join(kinds), "status": status, "best candidates": best,
-                     "confidence": round(row["confidence"], 2) if best else None,
-                     "reason": row["reason"] or ""})
+        rows.append(
+            {
+                "title": row["film_title"],
+                "year": row["film_year"],
+                "rating": row["rating"],
+                "seen as": ",".join(kinds),
+                "status": status,
+                "best candidates": best,
+                "confidence": round(row["confidence"], 2) if best else None,
+                "reason": row["reason"] or "",
+            }
+        )
     print(f"{args.username}: {len(rows)} films unmatched, refused or ambiguous\n")
     if rows:
-        print(_table(rows, ["title", "year", "rating", "seen as", "status", "best candidates", "confidence",
-                            "reason"], {"title": 40, "best candidates": 45, "reason": 70}))
-        print(f"\nfix one with: lbx match {args.username} \"TITLE\" YEAR TMDB_ID")
+        print(
+            _table(
+                rows,
+                ["title", "year", "rating", "seen as", "status", "best candidates", "confidence", "reason"],
+                {"title": 40, "best candidates": 45, "reason": 70},
+            )
+        )
+        print(f'\nfix one with: lbx match {args.username} "TITLE" YEAR TMDB_ID')
     return 0
 
 
@@ -473,18 +544,25 @@ def cmd_match(args: argparse.Namespace) -> int:
         print(f"not a title: {args.title!r}", file=sys.stderr)
         return 1
     with connect(db) as con:
-        films = read_frame(
-            con,
-            f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
-            f"cast(null as bigint) as tmdb_id from {REVIEWS} where user_key = ? and film_year is not distinct "
-            f"from ? and tmdb_id is null group by film_key",
-            [f"letterboxd:{args.username}", args.year],
-        ) if table_exists(con, REVIEWS) else pl.DataFrame()
+        films = (
+            read_frame(
+                con,
+                f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
+                f"cast(null as bigint) as tmdb_id from {REVIEWS} where user_key = ? and film_year is not distinct "
+                f"from ? and tmdb_id is null group by film_key",
+                [f"letterboxd:{args.username}", args.year],
+            )
+            if table_exists(con, REVIEWS)
+            else pl.DataFrame()
+        )
         if films.height:
             films = films.filter(pl.col("film_title").map_elements(match_key, return_dtype=pl.Utf8) == key)
         if films.height == 0:
-            print(f"{args.username} has no film {args.title!r} ({args.year}) without a TMDb id from its source: "
-                  f"`lbx unmatched {args.username}` lists the films to fix", file=sys.stderr)
+            print(
+                f"{args.username} has no film {args.title!r} ({args.year}) without a TMDb id from its source: "
+                f"`lbx unmatched {args.username}` lists the films to fix",
+                file=sys.stderr,
+            )
             return 1
         try:
             details = tmdb_source_from_env().movie_details(args.tmdb_id)
@@ -492,8 +570,11 @@ def cmd_match(args: argparse.Namespace) -> int:
             print(f"TMDb error: {exc}", file=sys.stderr)
             return 1
         if details is None and not args.force:
-            print(f"TMDb has no movie {args.tmdb_id} (offline: the bundled snapshot does not hold it; "
-                  "--force stores it anyway)", file=sys.stderr)
+            print(
+                f"TMDb has no movie {args.tmdb_id} (offline: the bundled snapshot does not hold it; "
+                "--force stores it anyway)",
+                file=sys.stderr,
+            )
             return 1
         override = override_row(args.username, args.title, args.year, args.tmdb_id)
         rows = resolve_films(films, source=None, overrides=override)  # every row is the override
@@ -505,11 +586,15 @@ def cmd_match(args: argparse.Namespace) -> int:
             writes[UNRESOLVED] = (rows.select("film_key").clear(), {"film_key": rows["film_key"].to_list()})
         upgrade_resolution_table(con, RESOLUTION)
         replace_many(con, writes)
-    print(f"{args.username}: {args.title!r} ({args.year}) is now TMDb {args.tmdb_id}, "
-          + (f"{display_title(details)} ({release_year(details) or '?'})" if details else "unknown to TMDb here")
-          + f", for {rows.height} film entries.")
-    print("  this wins over search on every later import and film_catalog run; `lbx import` the export "
-          "again (or wait for the next refresh) to update the list")
+    print(
+        f"{args.username}: {args.title!r} ({args.year}) is now TMDb {args.tmdb_id}, "
+        + (f"{display_title(details)} ({release_year(details) or '?'})" if details else "unknown to TMDb here")
+        + f", for {rows.height} film entries."
+    )
+    print(
+        "  this wins over search on every later import and film_catalog run; `lbx import` the export "
+        "again (or wait for the next refresh) to update the list"
+    )
     return 0
 
 
@@ -525,8 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_recs)
 
-    p = sub.add_parser("import", help="import a Letterboxd data export (zip or folder) and print the "
-                                      "member's recommendations from the served model")
+    p = sub.add_parser(
+        "import",
+        help="import a Letterboxd data export (zip or folder) and print the "
+        "member's recommendations from the served model",
+    )
     p.add_argument("path")
     p.add_argument("--username", help="default: profile.csv, or the export's file name")
     p.add_argument("--db")
@@ -553,8 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="https://letterboxd.com")
     p.add_argument("--out", help="write the parsed items as JSON lines")
     p.add_argument("--delay", type=float, help="seconds between requests (at least 1)")
-    p.add_argument("--page-limit", type=int, help="most pages one crawl reads before it stops with an error "
-                   "(default 10,000); a page that repeats an earlier one ends its listing anyway")
+    p.add_argument(
+        "--page-limit",
+        type=int,
+        help="most pages one crawl reads before it stops with an error "
+        "(default 10,000); a page that repeats an earlier one ends its listing anyway",
+    )
     p.set_defaults(func=cmd_crawl)
 
     p = sub.add_parser("tmdb", help="TMDb look-ups")

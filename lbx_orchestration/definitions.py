@@ -30,8 +30,17 @@ warnings.filterwarnings(
     "ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`", category=dg.BetaWarning
 )
 
-ASSET_MODULES = [ingest_assets, metadata_assets, features_assets, model_assets, model_evaluation, serving_assets,
-                 catalog_assets, content_model_assets, new_for_you_assets]
+ASSET_MODULES = [
+    ingest_assets,
+    metadata_assets,
+    features_assets,
+    model_assets,
+    model_evaluation,
+    serving_assets,
+    catalog_assets,
+    content_model_assets,
+    new_for_you_assets,
+]
 CHECK_MODULES = [*ASSET_MODULES, ingest_checks]
 
 

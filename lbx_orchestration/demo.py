@@ -15,14 +15,21 @@ from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.runs import free_dead_runs
 
 
-def materialize_graph(defs: dg.Definitions, instance: dg.DagsterInstance, partition: str,
-                      **kwargs: Any) -> dg.ExecuteInProcessResult:
+def materialize_graph(
+    defs: dg.Definitions, instance: dg.DagsterInstance, partition: str, **kwargs: Any
+) -> dg.ExecuteInProcessResult:
     """Every asset and check for one scrape date: what "Materialize all" in the UI runs."""
     add_scrape_date(instance, partition)
     # tmdb_catalog has release-month partitions: catalog_months materializes it on its own
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and not _is_monthly(a)]
-    return dg.materialize([*assets, *(defs.asset_checks or [])], resources=defs.resources, partition_key=partition,
-                          instance=instance, raise_on_error=False, **kwargs)
+    return dg.materialize(
+        [*assets, *(defs.asset_checks or [])],
+        resources=defs.resources,
+        partition_key=partition,
+        instance=instance,
+        raise_on_error=False,
+        **kwargs,
+    )
 
 
 def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
@@ -37,8 +44,10 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     elapsed = time.perf_counter() - started
     checks = result.get_asset_check_evaluations()
     failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
-    print(f"\nMaterialized {len(result.get_asset_materialization_events())} assets and ran "
-          f"{len(checks)} checks in {elapsed:.0f} s: {'success' if result.success else 'FAILED'}.")
+    print(
+        f"\nMaterialized {len(result.get_asset_materialization_events())} assets and ran "
+        f"{len(checks)} checks in {elapsed:.0f} s: {'success' if result.success else 'FAILED'}."
+    )
     if failed:
         print("Checks that did not pass: " + ", ".join(failed))
     if not result.success:
@@ -46,16 +55,18 @@ def materialize_everything(partition: str = str(SAMPLE_SCRAPE_DATE)) -> int:
     db = duckdb_path()
     with connect(db, read_only=True) as con:
         users = con.execute(f"select count(distinct username) from {RECOMMENDATIONS}").fetchall()[0][0]
-        letterboxd = [r[0] for r in con.execute(
-            f"select distinct username from {RECOMMENDATIONS} where source = 'letterboxd' order by 1"
-        ).fetchall()]
+        letterboxd = [
+            r[0]
+            for r in con.execute(
+                f"select distinct username from {RECOMMENDATIONS} where source = 'letterboxd' order by 1"
+            ).fetchall()
+        ]
     who = letterboxd[0] if letterboxd else "1"
-    query = (f"select rank, title, year, reason from {RECOMMENDATIONS} "
-             f"where username = '{who}' order by rank limit 10")
+    query = f"select rank, title, year, reason from {RECOMMENDATIONS} where username = '{who}' order by rank limit 10"
     print(f"""
 Where to look
   DuckDB file : {db}
-  members     : {users} ({', '.join(letterboxd)})
+  members     : {users} ({", ".join(letterboxd)})
   try         : .venv/bin/lbx recs {who}
                 .venv/bin/lbx sql \"{query}\"   (or .venv/bin/lbx sql for a SQL shell)
   the UI      : make ui   (dg dev, then open http://127.0.0.1:3000)
@@ -79,9 +90,15 @@ def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
     index = last.year * 12 + last.month - 1 - (months - 1)
     first = dt.date(index // 12, index % 12 + 1, 1)
     result = dg.materialize(
-        [tmdb_catalog], resources=defs.resources, instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": first.isoformat(),
-              "dagster/asset_partition_range_end": last.replace(day=1).isoformat(), "lbx/origin": "make-demo"},
+        [tmdb_catalog],
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.replace(day=1).isoformat(),
+            "lbx/origin": "make-demo",
+        },
     )
     print(f"tmdb_catalog {first:%Y-%m}..{last:%Y-%m}: {'success' if result.success else 'FAILED'}")
 

@@ -5,7 +5,6 @@ is live only when ``TMDB_API_KEY`` or ``TMDB_READ_TOKEN`` is set; everything els
 the bundled, offline data.
 """
 
-
 from pathlib import Path
 from typing import Any
 

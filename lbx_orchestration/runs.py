@@ -72,8 +72,11 @@ def free_dead_runs(instance: dg.DagsterInstance, pools: tuple[str, ...] = POOLS)
                 if pid is None or _pid_alive(pid):
                     continue
                 why = f"its process (pid {pid}) is gone"
-                instance.report_run_failed(run, f"lbx: the process running this run (pid {pid}) died; "
-                                                "its pool slot was freed so later runs can start")
+                instance.report_run_failed(
+                    run,
+                    f"lbx: the process running this run (pid {pid}) died; "
+                    "its pool slot was freed so later runs can start",
+                )
             storage.free_concurrency_slots_for_run(run_id)
             freed.append(FreedRun(run_id, run.job_name if run else "?", pool, why))
     return freed

@@ -39,7 +39,9 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
 
 
 tmdb_catalog_job = dg.define_asset_job(
-    "tmdb_catalog_job", selection=dg.AssetSelection.assets(tmdb_catalog), partitions_def=release_month_partitions,
+    "tmdb_catalog_job",
+    selection=dg.AssetSelection.assets(tmdb_catalog),
+    partitions_def=release_month_partitions,
     description="Refresh months of the TMDb catalogue.",
 )
 
@@ -55,5 +57,9 @@ def tmdb_catalog_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
     when = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
     current = when.replace(day=1)
     previous = (current - dt.timedelta(days=1)).replace(day=1)
-    return [dg.RunRequest(run_key=f"catalog:{month}:{when}", partition_key=month.isoformat(),
-                          tags={"lbx/origin": "nightly"}) for month in (previous, current)]
+    return [
+        dg.RunRequest(
+            run_key=f"catalog:{month}:{when}", partition_key=month.isoformat(), tags={"lbx/origin": "nightly"}
+        )
+        for month in (previous, current)
+    ]

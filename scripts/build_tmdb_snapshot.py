@@ -134,13 +134,11 @@ def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
         _set(r, "vote_count", _num(row["vote_count"], int))
         if "credits" not in r and (row["cast"] or row["director"]):
             r["credits"] = {
-                "cast": [
-                    {"name": fix_mojibake(n), "order": i}
-                    for i, n in enumerate(row["cast"].split("|")) if n
-                ],
+                "cast": [{"name": fix_mojibake(n), "order": i} for i, n in enumerate(row["cast"].split("|")) if n],
                 "crew": [
                     {"name": fix_mojibake(n), "job": "Director", "department": "Directing"}
-                    for n in row["director"].split("|") if n
+                    for n in row["director"].split("|")
+                    if n
                 ],
             }
 
@@ -150,10 +148,7 @@ def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
                 continue  # each file starts with a row of empty values; a few rows are shifted
             _add_recent(rec(int(float(row["id"])), "recent-2018-2024"), row)
 
-    ml_links = {
-        int(row["movieId"]): int(row["tmdbId"])
-        for row in _rows(movielens / "links.csv") if row["tmdbId"]
-    }
+    ml_links = {int(row["movieId"]): int(row["tmdbId"]) for row in _rows(movielens / "links.csv") if row["tmdbId"]}
     for row in _rows(movielens / "movies.csv"):
         tmdb_id = ml_links.get(int(row["movieId"]))
         if tmdb_id is None:

@@ -130,8 +130,13 @@ def main(out: Path) -> int:
         print(exc, file=sys.stderr)
         return 1
     warehouse = run_protocol(observations, split="temporal", relevance=RELEVANCE, item_features=features)
-    movielens = run_protocol(read_movielens_ratings(BUNDLED_MOVIELENS_DIR), split="random", test_frac=0.25,
-                             relevance=None, models=("popularity", "itemknn", "ease", "als", "lightfm_cf"))
+    movielens = run_protocol(
+        read_movielens_ratings(BUNDLED_MOVIELENS_DIR),
+        split="random",
+        test_frac=0.25,
+        relevance=None,
+        models=("popularity", "itemknn", "ease", "als", "lightfm_cf"),
+    )
     text_goals = goals(warehouse.rows)
     votes = load_vote_counts(duckdb_path())
     cold = run_cold_protocol(

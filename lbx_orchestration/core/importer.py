@@ -239,13 +239,18 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
     # new resolutions, and corrections: each replaces its film's row (stale rows included)
     fresh = pl.concat([plan.resolved, plan.known.filter(pl.col("method") == "override")], how="vertical_relaxed")
     upgrade_resolution_table(con, RESOLUTION)
-    replace_many(con, {  # every write of one import in one transaction
-        EXPORT_ENTRIES: (entries, {"username": [user]}),
-        EXPORT_IMPORTS: (ledger, None),  # the ledger keeps every file ever imported
-        REVIEWS: (prepared.observations, {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE],
-                                          "user_key": [f"letterboxd:{user}"]}),
-        RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
-    })
+    replace_many(
+        con,
+        {  # every write of one import in one transaction
+            EXPORT_ENTRIES: (entries, {"username": [user]}),
+            EXPORT_IMPORTS: (ledger, None),  # the ledger keeps every file ever imported
+            REVIEWS: (
+                prepared.observations,
+                {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE], "user_key": [f"letterboxd:{user}"]},
+            ),
+            RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
+        },
+    )
     return _report(prepared, status, resolutions)
 
 

@@ -159,9 +159,13 @@ def onboard(
         report = write_import(con, plan)
         served = accepted_model(con)
         if served is None:
-            return Onboarded(report, empty_recommendations(), None,
-                             "no accepted model yet: run `make demo` (or materialize the graph) once",
-                             time.perf_counter() - started)
+            return Onboarded(
+                report,
+                empty_recommendations(),
+                None,
+                "no accepted model yet: run `make demo` (or materialize the graph) once",
+                time.perf_counter() - started,
+            )
         cached = inputs_cache.get(served.path) if inputs_cache is not None else None
         if cached is not None:
             trained, inputs = cached
@@ -169,8 +173,13 @@ def onboard(
             try:
                 trained = load_trained(served.path)
             except ModelFileError as exc:
-                return Onboarded(report, empty_recommendations(), None,
-                                 f"the served model cannot be loaded: {exc}", time.perf_counter() - started)
+                return Onboarded(
+                    report,
+                    empty_recommendations(),
+                    None,
+                    f"the served model cannot be loaded: {exc}",
+                    time.perf_counter() - started,
+                )
             inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
             if inputs_cache is not None:  # a long-lived caller (the web app) keeps one model's inputs
                 inputs_cache.clear()
@@ -178,9 +187,14 @@ def onboard(
         key = member_key(report.username)
         observations = member_observations(con, key)
         if observations.filter(pl.col("seen")).height == 0:
-            return Onboarded(report, empty_recommendations(), _describe(trained),
-                             "none of the films in this export could be matched to TMDb, so there is "
-                             "nothing to recommend from yet (see `lbx unmatched`)", time.perf_counter() - started)
+            return Onboarded(
+                report,
+                empty_recommendations(),
+                _describe(trained),
+                "none of the films in this export could be matched to TMDb, so there is "
+                "nothing to recommend from yet (see `lbx unmatched`)",
+                time.perf_counter() - started,
+            )
         recs = fold_in_user(inputs, key, observations)
         replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [key]})
     return Onboarded(report, recs, _describe(trained), seconds=time.perf_counter() - started)

@@ -44,8 +44,9 @@ def empty_reviews() -> pl.DataFrame:
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
-                         for c, t in REVIEW_SCHEMA.items()])
+    return frame.select(
+        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in REVIEW_SCHEMA.items()]
+    )
 
 
 def title_film_key(title: str | None, year: int | None) -> str:
@@ -124,8 +125,9 @@ def export_observations(entries: pl.DataFrame, scrape_date: dt.date) -> pl.DataF
             "liked",
             pl.coalesce(pl.col("watched_date"), pl.col("logged_date")).alias("event_date"),
             # the day it was logged orders a user's history; the line keeps same-day order
-            (pl.col("logged_date").cast(pl.Datetime("us")) + pl.duration(seconds=pl.col("source_line")))
-            .alias("event_at"),
+            (pl.col("logged_date").cast(pl.Datetime("us")) + pl.duration(seconds=pl.col("source_line"))).alias(
+                "event_at"
+            ),
         )
     ).unique(subset=["observation_id"], keep="last", maintain_order=True)
 
@@ -177,31 +179,34 @@ def rss_observations(items: list[dict[str, Any]], scrape_date: dt.date) -> pl.Da
     rows = []
     for item in items:
         tmdb_id = item.get("tmdb_id")
-        film_key = (f"tmdb:{tmdb_id}" if tmdb_id is not None
-                    else title_film_key(item.get("film_title"), item.get("film_year")))
+        film_key = (
+            f"tmdb:{tmdb_id}" if tmdb_id is not None else title_film_key(item.get("film_title"), item.get("film_year"))
+        )
         watched = item.get("watched_date")
         if isinstance(watched, str):
             watched = dt.date.fromisoformat(watched)
         username = item["username"]
         local_id = item.get("guid") or f"{film_key}:{watched or ''}"
-        rows.append({
-            "scrape_date": scrape_date,
-            "source": RSS_SOURCE,
-            "platform": "letterboxd",
-            "username": username,
-            "user_key": f"letterboxd:{username}",
-            "observation_id": f"rss:{username}:{local_id}",
-            "kind": "diary",
-            "film_key": film_key,
-            "film_title": item.get("film_title"),
-            "film_year": item.get("film_year"),
-            "tmdb_id": tmdb_id,
-            "rating": item.get("rating"),
-            "rewatch": bool(item.get("rewatch")),
-            "liked": item.get("liked"),
-            "event_date": watched,
-            "event_at": dt.datetime.combine(watched, dt.time()) if watched else None,
-        })
+        rows.append(
+            {
+                "scrape_date": scrape_date,
+                "source": RSS_SOURCE,
+                "platform": "letterboxd",
+                "username": username,
+                "user_key": f"letterboxd:{username}",
+                "observation_id": f"rss:{username}:{local_id}",
+                "kind": "diary",
+                "film_key": film_key,
+                "film_title": item.get("film_title"),
+                "film_year": item.get("film_year"),
+                "tmdb_id": tmdb_id,
+                "rating": item.get("rating"),
+                "rewatch": bool(item.get("rewatch")),
+                "liked": item.get("liked"),
+                "event_date": watched,
+                "event_at": dt.datetime.combine(watched, dt.time()) if watched else None,
+            }
+        )
     if not rows:
         return empty_reviews()
     frame = pl.DataFrame(rows, infer_schema_length=None)

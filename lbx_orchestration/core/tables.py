@@ -55,8 +55,7 @@ def _served(con: duckdb.DuckDBPyConnection, where: str) -> ServedModel | None:
     if not table_exists(con, MODEL_METRICS):
         return None
     rows = con.execute(
-        f"select run_id, model, version, path from {MODEL_METRICS} where {where} "
-        "order by evaluated_at desc limit 1"
+        f"select run_id, model, version, path from {MODEL_METRICS} where {where} order by evaluated_at desc limit 1"
     ).fetchall()
     return ServedModel(rows[0][0], rows[0][1], rows[0][2], Path(rows[0][3])) if rows else None
 

@@ -22,8 +22,11 @@ def keyword_tfidf(movies: pl.DataFrame, min_df: int = 2, max_features: int = 500
         return pl.DataFrame(schema=TFIDF_SCHEMA)
     tokens = [[k.strip().lower() for k in kws if k and k.strip()] for kws in docs["keywords"].to_list()]
     vectorizer = TfidfVectorizer(
-        analyzer=_identity, min_df=min(min_df, len(tokens)), max_features=max_features,
-        sublinear_tf=True, norm="l2",
+        analyzer=_identity,
+        min_df=min(min_df, len(tokens)),
+        max_features=max_features,
+        sublinear_tf=True,
+        norm="l2",
     )
     matrix = vectorizer.fit_transform(tokens).tocoo()
     vocab = vectorizer.get_feature_names_out()

@@ -1,6 +1,5 @@
 """The ingest group: MovieLens raters, Letterboxd exports, the reviews table and the users table."""
 
-
 import datetime as dt
 from pathlib import Path
 
@@ -57,8 +56,10 @@ def movielens_ratings(
     directory = Path(settings.movielens_dir)
     missing = [f for f in ("ratings.csv", "movies.csv", "links.csv") if not (directory / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{directory} is not a MovieLens folder: {', '.join(missing)} missing "
-                                "(fetch one with `lbx fetch movielens ml-32m`, or fix LBX_MOVIELENS_DIR)")
+        raise FileNotFoundError(
+            f"{directory} is not a MovieLens folder: {', '.join(missing)} missing "
+            "(fetch one with `lbx fetch movielens ml-32m`, or fix LBX_MOVIELENS_DIR)"
+        )
     movies = read_movielens_movies(directory)
     query, params = movielens_ratings_sql(directory / "ratings.csv")
     with duckdb.get_connection() as con:
@@ -76,7 +77,8 @@ def movielens_ratings(
         finally:
             con.unregister("_lbx_movielens_movies")
         n_ratings, n_users = con.execute(
-            f"select count(*), count(distinct userId) from {MOVIELENS_RATINGS}").fetchall()[0]
+            f"select count(*), count(distinct userId) from {MOVIELENS_RATINGS}"
+        ).fetchall()[0]
         preview = read_frame(con, f"select * from {MOVIELENS_RATINGS} limit 10")
     return dg.MaterializeResult(
         metadata={
@@ -150,10 +152,10 @@ def letterboxd_exports(
     description="Every observation (rating, diary entry, watch, like, watchlist) in one table, "
     "partitioned by scrape date: the day lbx collected it. Rewriting a date replaces its rows.",
     check_specs=[
-        dg.AssetCheckSpec("ratings_in_half_stars", asset="reviews",
-                          description="Ratings are 0.5-5 in halves"),
-        dg.AssetCheckSpec("unique_observations", asset="reviews",
-                          description="No observation twice in one scrape date"),
+        dg.AssetCheckSpec("ratings_in_half_stars", asset="reviews", description="Ratings are 0.5-5 in halves"),
+        dg.AssetCheckSpec(
+            "unique_observations", asset="reviews", description="No observation twice in one scrape date"
+        ),
     ],
 )
 def reviews(
@@ -176,12 +178,18 @@ def reviews(
         bad_ratings = _bad_ratings(con, scrape_date)
         duplicates = _duplicates(con, scrape_date)
         n_rows, n_users, n_films = con.execute(
-            f"select count(*), count(distinct user_key), count(distinct film_key) from {REVIEWS} "
-            "where scrape_date = ?", [scrape_date]).fetchall()[0]
-        by_source = con.execute(f"select source, count(*) from {REVIEWS} where scrape_date = ? "
-                                "group by source order by source", [scrape_date]).fetchall()
-        preview = read_frame(con, f"select * from {REVIEWS} where scrape_date = ? "
-                                  "order by source desc, observation_id limit 10", [scrape_date])
+            f"select count(*), count(distinct user_key), count(distinct film_key) from {REVIEWS} where scrape_date = ?",
+            [scrape_date],
+        ).fetchall()[0]
+        by_source = con.execute(
+            f"select source, count(*) from {REVIEWS} where scrape_date = ? group by source order by source",
+            [scrape_date],
+        ).fetchall()
+        preview = read_frame(
+            con,
+            f"select * from {REVIEWS} where scrape_date = ? order by source desc, observation_id limit 10",
+            [scrape_date],
+        )
     return dg.MaterializeResult(
         metadata={
             "scrape_date": context.partition_key,
@@ -192,10 +200,12 @@ def reviews(
             "preview": dg.MetadataValue.md(markdown_preview(preview)),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="ratings_in_half_stars", passed=bad_ratings == 0,
-                                metadata={"bad_ratings": bad_ratings}),
-            dg.AssetCheckResult(check_name="unique_observations", passed=duplicates == 0,
-                                metadata={"duplicate_keys": duplicates}),
+            dg.AssetCheckResult(
+                check_name="ratings_in_half_stars", passed=bad_ratings == 0, metadata={"bad_ratings": bad_ratings}
+            ),
+            dg.AssetCheckResult(
+                check_name="unique_observations", passed=duplicates == 0, metadata={"duplicate_keys": duplicates}
+            ),
         ],
     )
 
@@ -210,8 +220,10 @@ def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movi
         con.execute(f"delete from {REVIEWS} where scrape_date = ?", [scrape_date])
         con.execute(f"insert into {REVIEWS} by name select * from _lbx_reviews_frame")
         if with_movielens:
-            con.execute(f"insert into {REVIEWS} by name "
-                        f"{movielens_observations_sql(MOVIELENS_RATINGS, MOVIELENS_MOVIES)}", [scrape_date])
+            con.execute(
+                f"insert into {REVIEWS} by name {movielens_observations_sql(MOVIELENS_RATINGS, MOVIELENS_MOVIES)}",
+                [scrape_date],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -221,20 +233,24 @@ def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movi
 
 
 def _bad_ratings(con, scrape_date: dt.date) -> int:
-    return int(scalar(
-        con,
-        f"select count(*) from {REVIEWS} where scrape_date = ? and rating is not null "
-        "and (rating < 0.5 or rating > 5 or rating * 2 <> round(rating * 2))",
-        [scrape_date],
-    ))
+    return int(
+        scalar(
+            con,
+            f"select count(*) from {REVIEWS} where scrape_date = ? and rating is not null "
+            "and (rating < 0.5 or rating > 5 or rating * 2 <> round(rating * 2))",
+            [scrape_date],
+        )
+    )
 
 
 def _duplicates(con, scrape_date: dt.date) -> int:
-    return int(scalar(
-        con,
-        f"select count(*) - count(distinct observation_id) from {REVIEWS} where scrape_date = ?",
-        [scrape_date],
-    ))
+    return int(
+        scalar(
+            con,
+            f"select count(*) - count(distinct observation_id) from {REVIEWS} where scrape_date = ?",
+            [scrape_date],
+        )
+    )
 
 
 @dg.asset(

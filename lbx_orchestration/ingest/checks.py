@@ -32,8 +32,12 @@ def rss_pages_with_items(context: dg.AssetCheckExecutionContext) -> dg.AssetChec
     return dg.AssetCheckResult(
         passed=share >= MIN_PAGE_YIELD,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"pages": int(pages), "empty_pages": empty, "share_with_items": share,
-                  "partition": entry.asset_materialization.partition or ""},
+        metadata={
+            "pages": int(pages),
+            "empty_pages": empty,
+            "share_with_items": share,
+            "partition": entry.asset_materialization.partition or "",
+        },
     )
 
 
@@ -46,8 +50,7 @@ def rss_resolved_share(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
         if not table_exists(con, REVIEWS):
             return dg.AssetCheckResult(passed=True, metadata={"rss_films": 0})
-        join = (f"left join {RESOLUTION} res on r.film_key = res.film_key"
-                if table_exists(con, RESOLUTION) else "")
+        join = f"left join {RESOLUTION} res on r.film_key = res.film_key" if table_exists(con, RESOLUTION) else ""
         resolved = "coalesce(r.tmdb_id, res.tmdb_id)" if join else "r.tmdb_id"
         films, with_id = con.execute(
             f"select count(distinct r.film_key), "

@@ -38,17 +38,24 @@ def onboard_member(
     settings: LbxSettings,
 ) -> None:
     try:
-        done = onboard(config.path, username=config.username, db=Path(duckdb.database),
-                       tmdb_source=tmdb.source(), policy=settings.serving_policy(),
-                       min_vote_count=settings.min_vote_count, on_wait=context.log.info)
+        done = onboard(
+            config.path,
+            username=config.username,
+            db=Path(duckdb.database),
+            tmdb_source=tmdb.source(),
+            policy=settings.serving_policy(),
+            min_vote_count=settings.min_vote_count,
+            on_wait=context.log.info,
+        )
     except ExportError as exc:
         raise dg.Failure(description=f"import refused: {exc}") from None
     add_scrape_date(context.instance, done.report.scrape_date.isoformat())
     for event in member_events(done, config.path):
         context.log_event(event)
     if done.recommendations.height == 0:
-        raise dg.Failure(description=f"{done.report.username} was imported ({done.report.status}) but has no "
-                                     f"list: {done.note}")
+        raise dg.Failure(
+            description=f"{done.report.username} was imported ({done.report.status}) but has no list: {done.note}"
+        )
 
 
 @dg.job(
@@ -80,9 +87,11 @@ def file_sha256(path: Path) -> str:
 def inbox_entries(inbox: Path) -> list[Path]:
     if not inbox.is_dir():
         return []
-    return [p for p in sorted(inbox.iterdir())
-            if not p.name.startswith(".")
-            and (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip"))]
+    return [
+        p
+        for p in sorted(inbox.iterdir())
+        if not p.name.startswith(".") and (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip"))
+    ]
 
 
 def _load_cursor(raw: str | None) -> dict[str, Any]:
@@ -105,9 +114,7 @@ def onboard_run_config(path: Path, username: str) -> dict[str, Any]:
     "exports (.zip or folders) and launches onboard_member_job once per new file. Why a tick "
     "skipped (nothing new, or a refused file and why) shows in the tick's status.",
 )
-def letterboxd_inbox_sensor(
-    context: dg.SensorEvaluationContext, letterboxd: LetterboxdResource
-) -> dg.SensorResult:
+def letterboxd_inbox_sensor(context: dg.SensorEvaluationContext, letterboxd: LetterboxdResource) -> dg.SensorResult:
     inbox = Path(letterboxd.inbox_dir)
     inbox.mkdir(parents=True, exist_ok=True)
     cursor = _load_cursor(context.cursor)
@@ -137,12 +144,12 @@ def letterboxd_inbox_sensor(
             dg.RunRequest(
                 run_key=f"{username}:{sha[:16]}",
                 run_config=onboard_run_config(path, username),
-                tags={"lbx/source": "inbox", "lbx/member": username, "lbx/export": path.name,
-                      "lbx/export_sha256": sha},
+                tags={"lbx/source": "inbox", "lbx/member": username, "lbx/export": path.name, "lbx/export_sha256": sha},
             )
         )
-    new_cursor = json.dumps({"seen": seen, "last_refused": refused[-5:] or cursor.get(
-        "last_refused", [])}, sort_keys=True)
+    new_cursor = json.dumps(
+        {"seen": seen, "last_refused": refused[-5:] or cursor.get("last_refused", [])}, sort_keys=True
+    )
     skip = None
     if not requests:
         skip = f"refused: {'; '.join(refused)}" if refused else f"no new export in {inbox}"

@@ -16,24 +16,30 @@ from lbx_orchestration.partitions import add_scrape_date
 def member_events(done: Onboarded, path: str) -> list[dg.AssetMaterialization | dg.AssetObservation]:
     report = done.report
     day = report.scrape_date.isoformat()
-    events: list[dg.AssetMaterialization | dg.AssetObservation] = [dg.AssetMaterialization(
-        asset_key="reviews", partition=day,
-        description=f"{report.username}'s export ({report.status}) added to the scrape date {day}",
-        metadata={**report.as_metadata(), "path": path},
-    )]
+    events: list[dg.AssetMaterialization | dg.AssetObservation] = [
+        dg.AssetMaterialization(
+            asset_key="reviews",
+            partition=day,
+            description=f"{report.username}'s export ({report.status}) added to the scrape date {day}",
+            metadata={**report.as_metadata(), "path": path},
+        )
+    ]
     if done.recommendations.height:
-        events.append(dg.AssetObservation(
-            asset_key="user_recommendations",
-            description=f"{report.username} onboarded: {done.recommendations.height} films from {done.model}",
-            metadata={
-                "member": report.username,
-                "rows": done.recommendations.height,
-                "model": done.model or "",
-                "seconds": round(done.seconds, 2),
-                "top_10": dg.MetadataValue.md(markdown_preview(
-                    done.recommendations.select("rank", "title", "year", "reason"), 10)),
-            },
-        ))
+        events.append(
+            dg.AssetObservation(
+                asset_key="user_recommendations",
+                description=f"{report.username} onboarded: {done.recommendations.height} films from {done.model}",
+                metadata={
+                    "member": report.username,
+                    "rows": done.recommendations.height,
+                    "model": done.model or "",
+                    "seconds": round(done.seconds, 2),
+                    "top_10": dg.MetadataValue.md(
+                        markdown_preview(done.recommendations.select("rank", "title", "year", "reason"), 10)
+                    ),
+                },
+            )
+        )
     return events
 
 

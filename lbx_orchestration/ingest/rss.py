@@ -33,22 +33,32 @@ from lbx_orchestration.core.observations import empty_reviews
 from lbx_orchestration.core.observations import rss_observations as feed_observations
 from lbx_orchestration.resources import LetterboxdResource
 
-STAT_KEYS = ("requests", "responses", "items", "pages", "empty_pages", "status_403",
-             "status_429", "retries", "failed_requests", "cache_hits")
-EXPORT_HINT = ("Nothing was written for {date}; the export also works dropped into the inbox "
-               "folder ({inbox}).")
+STAT_KEYS = (
+    "requests",
+    "responses",
+    "items",
+    "pages",
+    "empty_pages",
+    "status_403",
+    "status_429",
+    "retries",
+    "failed_requests",
+    "cache_hits",
+)
+EXPORT_HINT = "Nothing was written for {date}; the export also works dropped into the inbox folder ({inbox})."
 
 
 def run_rss_crawl(context: dg.AssetExecutionContext, job: CrawlJob, out: Path) -> dict[str, Any]:
     """The crawl child through Pipes; returns its report (outcome, message, stats)."""
     try:
         invocation = dg.PipesSubprocessClient().run(
-            context=context, command=job.command(out), env={"PYTHONPATH": child_pythonpath()},
+            context=context,
+            command=job.command(out),
+            env={"PYTHONPATH": child_pythonpath()},
             cwd=str(out.parent),
         )
     except dg.DagsterPipesExecutionError as exc:
-        raise dg.Failure(description=f"the RSS crawl child failed: {exc} (its error is in the "
-                         "run's log)") from None
+        raise dg.Failure(description=f"the RSS crawl child failed: {exc} (its error is in the run's log)") from None
     reports = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "outcome" in m]
     if not reports:
         raise dg.Failure(description="the RSS crawl child reported nothing (see its log)")
@@ -73,8 +83,10 @@ def rss_observations(
     except CrawlBlocked as exc:
         raise dg.Failure(description=f"RSS crawl blocked: {exc}. {hint}", metadata=meta) from None
     except CrawlError as exc:
-        raise dg.Failure(description=f"RSS {exc}; use the data export (Settings > Data > Export) "
-                         f"and `lbx import`. {hint}", metadata=meta) from None
+        raise dg.Failure(
+            description=f"RSS {exc}; use the data export (Settings > Data > Export) and `lbx import`. {hint}",
+            metadata=meta,
+        ) from None
     for note in result.notes:
         context.log.warning(f"RSS: {note}")
     frame = feed_observations(result.items, scrape_date)
@@ -83,13 +95,17 @@ def rss_observations(
     per_user = dict(frame.group_by("username").len().sort("username").iter_rows())
     # the asset has check outputs too: name its own output
     output = context.assets_def.get_output_name_for_asset_key(context.asset_key)
-    context.add_output_metadata({
-        **{f"rss_{k}": v for k, v in meta.items()},
-        "rss_users": dg.MetadataValue.json({u: per_user.get(u, 0) for u in job.users}),
-        "rss_not_found": dg.MetadataValue.json(stats.get("not_found") or []),
-        "rss_films": films,
-        "rss_films_with_tmdb_id": with_ids,
-    }, output_name=output)
-    context.log.info(f"RSS: {frame.height} diary entries of {len(job.users)} user(s) from "
-                     f"{stats.get('pages', 0)} feeds")
+    context.add_output_metadata(
+        {
+            **{f"rss_{k}": v for k, v in meta.items()},
+            "rss_users": dg.MetadataValue.json({u: per_user.get(u, 0) for u in job.users}),
+            "rss_not_found": dg.MetadataValue.json(stats.get("not_found") or []),
+            "rss_films": films,
+            "rss_films_with_tmdb_id": with_ids,
+        },
+        output_name=output,
+    )
+    context.log.info(
+        f"RSS: {frame.height} diary entries of {len(job.users)} user(s) from {stats.get('pages', 0)} feeds"
+    )
     return frame

@@ -4,7 +4,6 @@ Film metadata comes from TMDb (https://www.themoviedb.org). This product uses th
 but is not endorsed or certified by TMDB.
 """
 
-
 import datetime as dt
 
 import dagster as dg
@@ -34,9 +33,12 @@ MIN_RESOLVED_SHARE = 0.5
     f"in {UNRESOLVED} with their best candidates and the reason; a member's "
     "corrections (`lbx match`, metadata.film_overrides) win over search. " + ATTRIBUTION,
     check_specs=[
-        dg.AssetCheckSpec("letterboxd_resolved_share", asset="film_catalog",
-                          description=f"At least {MIN_RESOLVED_SHARE:.0%} of Letterboxd films resolve to a "
-                          "TMDb id; reports the share of rated films too"),
+        dg.AssetCheckSpec(
+            "letterboxd_resolved_share",
+            asset="film_catalog",
+            description=f"At least {MIN_RESOLVED_SHARE:.0%} of Letterboxd films resolve to a "
+            "TMDb id; reports the share of rated films too",
+        ),
     ],
 )
 def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:
@@ -51,9 +53,12 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
         )
         known = read_frame(con, f"select * from {RESOLUTION}") if table_exists(con, RESOLUTION) else None
         overrides = read_overrides(con)
-        rated_keys = [r[0] for r in con.execute(
-            f"select distinct film_key from {REVIEWS} where platform = 'letterboxd' and kind = 'rating'"
-        ).fetchall()]
+        rated_keys = [
+            r[0]
+            for r in con.execute(
+                f"select distinct film_key from {REVIEWS} where platform = 'letterboxd' and kind = 'rating'"
+            ).fetchall()
+        ]
     resolutions = resolve_films(films.drop("platform", "observations"), tmdb.source(), known, overrides)
     enriched = resolutions.join(films.select("film_key", "platform", "observations"), on="film_key", how="left")
     catalog = (
@@ -90,9 +95,21 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
             "unresolved_or_ambiguous": unresolved.height,
             "methods": dg.MetadataValue.json(methods),
             "tmdb_source": tmdb.describe(),
-            "unresolved_preview": dg.MetadataValue.md(markdown_preview(unresolved.select(
-                "film_title", "film_year", "method", "confidence", "candidate_id", "candidate_title",
-                "candidate_year", "reason"), 15)),
+            "unresolved_preview": dg.MetadataValue.md(
+                markdown_preview(
+                    unresolved.select(
+                        "film_title",
+                        "film_year",
+                        "method",
+                        "confidence",
+                        "candidate_id",
+                        "candidate_title",
+                        "candidate_year",
+                        "reason",
+                    ),
+                    15,
+                )
+            ),
             "preview": dg.MetadataValue.md(markdown_preview(catalog)),
         },
         check_results=[
@@ -100,8 +117,12 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
                 check_name="letterboxd_resolved_share",
                 passed=share >= MIN_RESOLVED_SHARE,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"resolved_share": share, "letterboxd_films": len(letterboxd_keys),
-                          "rated_resolved_share": rated_share, "rated_films": len(rated_keys)},
+                metadata={
+                    "resolved_share": share,
+                    "letterboxd_films": len(letterboxd_keys),
+                    "rated_resolved_share": rated_share,
+                    "rated_films": len(rated_keys),
+                },
             )
         ],
     )
@@ -154,12 +175,15 @@ def tmdb_movies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb:
             "films_with_metadata": movies.height,
             "missing": len(ids) - movies.height,
             "coverage": dg.MetadataValue.json(
-                {c: round(filled(c), 3) for c in ("genres", "directors", "cast_top", "keywords",
-                                                  "runtime", "original_language", "budget")}
+                {
+                    c: round(filled(c), 3)
+                    for c in ("genres", "directors", "cast_top", "keywords", "runtime", "original_language", "budget")
+                }
             ),
             "http": dg.MetadataValue.json(stats),
             "attribution": ATTRIBUTION,
-            "preview": dg.MetadataValue.md(markdown_preview(movies.select(
-                "tmdb_id", "title", "year", "genres", "directors"))),
+            "preview": dg.MetadataValue.md(
+                markdown_preview(movies.select("tmdb_id", "title", "year", "genres", "directors"))
+            ),
         }
     )

@@ -41,12 +41,18 @@ def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
     return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
 
 
-def _fingerprint(con, registry_name: str, params: dict[str, Any] | None,
-                 settings: LbxSettings, needs_features: bool) -> str:
+def _fingerprint(
+    con, registry_name: str, params: dict[str, Any] | None, settings: LbxSettings, needs_features: bool
+) -> str:
     """The warehouse inputs plus everything else a fit depends on."""
-    spec = {"model": registry_name, "params": params, "relevance": settings.relevance,
-            "test_frac": settings.test_frac, "seed": settings.seed,
-            "data": inputs_fingerprint(con, with_features=needs_features)}
+    spec = {
+        "model": registry_name,
+        "params": params,
+        "relevance": settings.relevance,
+        "test_frac": settings.test_frac,
+        "seed": settings.seed,
+        "data": inputs_fingerprint(con, with_features=needs_features),
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -64,7 +70,7 @@ def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.Materialize
         "path": str(path),
         "skipped": True,
         "reason": "inputs unchanged since this version was fitted (same interactions, features, "
-                  "hyperparameters and protocol settings): kept it instead of refitting",
+        "hyperparameters and protocol settings): kept it instead of refitting",
         "input_fingerprint": fingerprint,
         "fit_seconds": 0.0,
         "users": card.get("n_users", 0),
@@ -73,8 +79,13 @@ def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.Materialize
     }
     if card.get("memory_bound"):
         metadata["memory_bound"] = card["memory_bound"]
-    metadata.update({k: round(float(v), 5) for k, v in card.get("metrics", {}).items()
-                     if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
+    metadata.update(
+        {
+            k: round(float(v), 5)
+            for k, v in card.get("metrics", {}).items()
+            if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")
+        }
+    )
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -94,8 +105,9 @@ def _model_asset(
         deps=FEATURE_DEPS,
         description=description,
     )
-    def _asset(context: dg.AssetExecutionContext, config: ModelConfig, duckdb: DuckDBResource,
-               settings: LbxSettings) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, config: ModelConfig, duckdb: DuckDBResource, settings: LbxSettings
+    ) -> dg.MaterializeResult:
         params = config.params
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
@@ -110,9 +122,16 @@ def _model_asset(
             observations = training_observations(con)
             features = item_features(con) if needs_features else None
         trained = train_for_serving(
-            registry_name, observations, features, evaluate_also=tuple(evaluate_also) if config.tune else (),
-            relevance=settings.relevance, test_frac=settings.test_frac, seed=settings.seed,
-            tune=config.tune, budget=settings.tune_budget or None, params_override=params,
+            registry_name,
+            observations,
+            features,
+            evaluate_also=tuple(evaluate_also) if config.tune else (),
+            relevance=settings.relevance,
+            test_frac=settings.test_frac,
+            seed=settings.seed,
+            tune=config.tune,
+            budget=settings.tune_budget or None,
+            params_override=params,
             input_fingerprint=fingerprint,
         )
         with duckdb.get_connection() as con:
@@ -131,8 +150,13 @@ def _model_asset(
             "input_fingerprint": fingerprint,
             "skipped": False,
         }
-        metadata.update({k: round(v, 5) for k, v in trained.metrics.items()
-                         if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")})
+        metadata.update(
+            {
+                k: round(v, 5)
+                for k, v in trained.metrics.items()
+                if k.split("@")[0] in ("ndcg", "recall", "precision", "map", "hr", "coverage")
+            }
+        )
         if len(trained.evaluations) > 1:
             metadata["ablations"] = dg.MetadataValue.json(
                 {e["model"]: round(e.get(PRIMARY_METRIC, 0.0), 5) for e in trained.evaluations}
@@ -143,24 +167,30 @@ def _model_asset(
 
 
 popularity_model = _model_asset(
-    "popularity", "popularity",
+    "popularity",
+    "popularity",
     "Most-watched films first: the honest baseline every other model must beat.",
 )
 itemknn_model = _model_asset(
-    "itemknn", "itemknn", "Item-item cosine kNN with shrinkage, tuned on validation; stored as sparse "
+    "itemknn",
+    "itemknn",
+    "Item-item cosine kNN with shrinkage, tuned on validation; stored as sparse "
     "top-k neighbours per film, computed in bounded row blocks (the bound is in its card).",
 )
 ease_model = _model_asset(
-    "ease", "ease",
+    "ease",
+    "ease",
     "EASE (dense closed-form item model; above 10k films restricted to the 10k most rated).",
 )
 als_model = _model_asset(
-    "als", "als",
+    "als",
+    "als",
     "Implicit ALS (implicit library) with confidence from the rating, tuned on validation; "
     "new users are folded in with recalculate_user, no retraining.",
 )
 lightfm_model = _model_asset(
-    "lightfm", "lightfm_hybrid",
+    "lightfm",
+    "lightfm_hybrid",
     "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
     "CF-only and CB-only ablations are measured beside it. Trained on every core "
     "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 2M "

@@ -39,32 +39,36 @@ def _metric_rows(cards: dict[str, TrainedModel], run_id: str, served: str) -> pl
     rows = []
     for alias, card in cards.items():
         for ev in card.evaluations:
-            rows.append({
-                "run_id": run_id,
-                "evaluated_at": now,
-                "model": ev["model"],
-                "asset": f"{alias}_model",
-                "version": card.version,
-                "path": str(card.path),
-                "data_fingerprint": f"{card.interactions.n_users}x{card.interactions.n_items}"
-                                    f":{card.interactions.matrix.nnz}",
-                "split": "temporal",
-                **{column(m): float(ev.get(m, float("nan"))) for m in METRIC_COLUMNS},
-                "params": json.dumps(ev.get("params", {}), sort_keys=True, default=str),
-                "protocol": card.protocol,
-                "served": ev["model"] == cards[served].name and alias == served,
-                "accepted": False,
-            })
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "evaluated_at": now,
+                    "model": ev["model"],
+                    "asset": f"{alias}_model",
+                    "version": card.version,
+                    "path": str(card.path),
+                    "data_fingerprint": f"{card.interactions.n_users}x{card.interactions.n_items}"
+                    f":{card.interactions.matrix.nnz}",
+                    "split": "temporal",
+                    **{column(m): float(ev.get(m, float("nan"))) for m in METRIC_COLUMNS},
+                    "params": json.dumps(ev.get("params", {}), sort_keys=True, default=str),
+                    "protocol": card.protocol,
+                    "served": ev["model"] == cards[served].name and alias == served,
+                    "accepted": False,
+                }
+            )
     return pl.DataFrame(rows)
 
 
 def metrics_table(frame: pl.DataFrame) -> dg.MetadataValue:
     """Every model x every metric as a typed table (the UI shows it whole, unlike Markdown)."""
     columns = ["model", *[column(m) for m in METRIC_COLUMNS]]
-    schema = dg.TableSchema(columns=[
-        dg.TableColumn("model", "string", description="model (ablations included)"),
-        *[dg.TableColumn(column(m), "float", description=f"{m} on the held-out split") for m in METRIC_COLUMNS],
-    ])
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("model", "string", description="model (ablations included)"),
+            *[dg.TableColumn(column(m), "float", description=f"{m} on the held-out split") for m in METRIC_COLUMNS],
+        ]
+    )
     records = [
         dg.TableRecord({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
         for row in frame.select(columns).sort("ndcg_at_10", descending=True).iter_rows(named=True)
@@ -95,28 +99,34 @@ def metric_series(frame: pl.DataFrame) -> dict[str, float]:
     "challenger to serve and gates it against popularity and the last accepted champion.",
     check_specs=[
         dg.AssetCheckSpec(
-            "served_model_gate", asset="model_evaluation", blocking=True,
+            "served_model_gate",
+            asset="model_evaluation",
+            blocking=True,
             description=f"The served model reaches {GATE_POPULARITY_FACTOR:g}x popularity's NDCG@10 and stays "
             f"within {GATE_CHAMPION_TOLERANCE:.0%} of the last accepted champion: otherwise "
             "user_recommendations keeps its last accepted rows.",
         )
     ],
 )
-def model_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duckdb: DuckDBResource,
-                     settings: LbxSettings) -> dg.MaterializeResult:
+def model_evaluation(
+    context: dg.AssetExecutionContext, config: EvaluationConfig, duckdb: DuckDBResource, settings: LbxSettings
+) -> dg.MaterializeResult:
     cards = _cards(settings)
     unknown = [c for c in config.candidates if c not in cards or c == "popularity"]
     if unknown:
-        raise ValueError(f"candidates {unknown} are not servable models; choose from "
-                         f"{[a for a in cards if a != 'popularity']}")
+        raise ValueError(
+            f"candidates {unknown} are not servable models; choose from {[a for a in cards if a != 'popularity']}"
+        )
     served = max(config.candidates, key=lambda a: cards[a].metrics.get(PRIMARY_METRIC, 0.0))
     frame = _metric_rows(cards, context.run_id, served)
     with duckdb.get_connection() as con:
         champion = accepted_model(con)
         champion_row = (
             read_frame(con, f"select * from {MODEL_METRICS} where run_id = ? and served", [champion.run_id]).row(
-                0, named=True)
-            if champion is not None and table_exists(con, MODEL_METRICS) else None
+                0, named=True
+            )
+            if champion is not None and table_exists(con, MODEL_METRICS)
+            else None
         )
         replace_rows(con, MODEL_METRICS, frame, {"run_id": [context.run_id]})
     served_row = frame.filter(pl.col("served")).row(0, named=True)

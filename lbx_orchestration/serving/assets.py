@@ -25,15 +25,22 @@ from lbx_orchestration.serving.new_for_you import blend_main_list
     "logged or watched; watchlist excluded by default; MMR-diversified; each with its reason. "
     f"Also the view {GENRE_PICKS} (top 10 per member and genre).",
     check_specs=[
-        dg.AssetCheckSpec("no_seen_films", asset="user_recommendations",
-                          description="No recommendation is a film its member has seen (by TMDb id, "
-                          "or by normalised title and year within one year)"),
-        dg.AssetCheckSpec("full_lists", asset="user_recommendations",
-                          description="Every member with a matched film has 50 recommendations"),
+        dg.AssetCheckSpec(
+            "no_seen_films",
+            asset="user_recommendations",
+            description="No recommendation is a film its member has seen (by TMDb id, "
+            "or by normalised title and year within one year)",
+        ),
+        dg.AssetCheckSpec(
+            "full_lists",
+            asset="user_recommendations",
+            description="Every member with a matched film has 50 recommendations",
+        ),
     ],
 )
-def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                         settings: LbxSettings) -> dg.MaterializeResult:
+def user_recommendations(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: LbxSettings
+) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         served = latest_challenger(con)
         if served is None:
@@ -53,11 +60,13 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             """
         )
         con.execute(f"update {MODEL_METRICS} set accepted = true where run_id = ? and served", [served.run_id])
-        seen_hits = int(scalar(
-            con,
-            f"select count(*) from {RECOMMENDATIONS} r join {INTERACTIONS} i "
-            "on r.user_key = i.user_key and r.tmdb_id = i.tmdb_id where i.seen",
-        ))
+        seen_hits = int(
+            scalar(
+                con,
+                f"select count(*) from {RECOMMENDATIONS} r join {INTERACTIONS} i "
+                "on r.user_key = i.user_key and r.tmdb_id = i.tmdb_id where i.seen",
+            )
+        )
         title_hits = seen_by_title_count(con, out)
     per_user = out.group_by("user_key").len()
     short = per_user.filter(pl.col("len") < settings.top_n)["user_key"].to_list()
@@ -70,16 +79,23 @@ def user_recommendations(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             "model": served.model,
             "model_version": served.version,
             "distinct_films": out["tmdb_id"].n_unique(),
-            "preview": dg.MetadataValue.md(markdown_preview(
-                out.select("username", "rank", "title", "year", "reason"), 15)),
+            "preview": dg.MetadataValue.md(
+                markdown_preview(out.select("username", "rank", "title", "year", "reason"), 15)
+            ),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="no_seen_films", passed=seen_hits == 0 and title_hits == 0,
-                                metadata={"seen_recommendations": seen_hits,
-                                          "seen_by_title_recommendations": title_hits}),
             dg.AssetCheckResult(
-                check_name="full_lists", passed=not short and not counts["no_seen_films"],
-                metadata={"members_short": dg.MetadataValue.json(short),
-                          "members_without_matched_films": dg.MetadataValue.json(counts["no_seen_films"])}),
+                check_name="no_seen_films",
+                passed=seen_hits == 0 and title_hits == 0,
+                metadata={"seen_recommendations": seen_hits, "seen_by_title_recommendations": title_hits},
+            ),
+            dg.AssetCheckResult(
+                check_name="full_lists",
+                passed=not short and not counts["no_seen_films"],
+                metadata={
+                    "members_short": dg.MetadataValue.json(short),
+                    "members_without_matched_films": dg.MetadataValue.json(counts["no_seen_films"]),
+                },
+            ),
         ],
     )

@@ -38,12 +38,15 @@ def test_recs_without_a_warehouse_says_what_to_do(tmp_path: Path, capsys) -> Non
 def test_tmdb_movie_prints_parsed_json(monkeypatch, capsys) -> None:
     monkeypatch.setenv("TMDB_API_KEY", "secret-key-123")
     routes = {
-        "/3/configuration": Response(200, FIXTURES / "c-eg-themoviedbapi/configuration__details.json",
-                                     content_type="application/json"),
-        "/3/movie/550": Response(200, FIXTURES / "jdrouet-tmdb-api/movie-details.json",
-                                 content_type="application/json"),
-        "/3/movie/550/watch/providers": Response(200, FIXTURES / "jdrouet-tmdb-api/movie-watch-providers.json",
-                                                 content_type="application/json"),
+        "/3/configuration": Response(
+            200, FIXTURES / "c-eg-themoviedbapi/configuration__details.json", content_type="application/json"
+        ),
+        "/3/movie/550": Response(
+            200, FIXTURES / "jdrouet-tmdb-api/movie-details.json", content_type="application/json"
+        ),
+        "/3/movie/550/watch/providers": Response(
+            200, FIXTURES / "jdrouet-tmdb-api/movie-watch-providers.json", content_type="application/json"
+        ),
     }
     with RecordedServer(routes) as server:
         assert main(["tmdb", "movie", "550", "--base-url", server.base_url + "/3"]) == 0
@@ -55,8 +58,11 @@ def test_tmdb_movie_prints_parsed_json(monkeypatch, capsys) -> None:
 
 def test_tmdb_movie_401_names_the_variable(monkeypatch, capsys) -> None:
     monkeypatch.setenv("TMDB_API_KEY", "bad-key")
-    routes = {"/3/movie/550": Response(401, FIXTURES / "jdrouet-tmdb-api/invalid-api-key.json",
-                                       content_type="application/json")}
+    routes = {
+        "/3/movie/550": Response(
+            401, FIXTURES / "jdrouet-tmdb-api/invalid-api-key.json", content_type="application/json"
+        )
+    }
     with RecordedServer(routes) as server:
         assert main(["tmdb", "movie", "550", "--base-url", server.base_url + "/3"]) == 2
     err = capsys.readouterr().err
@@ -66,12 +72,18 @@ def test_tmdb_movie_401_names_the_variable(monkeypatch, capsys) -> None:
 @pytest.mark.parametrize(
     ("response", "said"),
     [
-        (Response(429, "{}", headers={"Retry-After": "86400"}, content_type="application/json"),
-         "asked to wait 86400 s, longer than lbx waits (120 s): try again after "),
-        (Response(200, "null", content_type="application/json"),
-         "TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: null"),
-        (Response(301, "", headers={"Location": "https://elsewhere.example/3/movie/550"}),
-         "a redirect to another host: https://elsewhere.example/3/movie/550;"),
+        (
+            Response(429, "{}", headers={"Retry-After": "86400"}, content_type="application/json"),
+            "asked to wait 86400 s, longer than lbx waits (120 s): try again after ",
+        ),
+        (
+            Response(200, "null", content_type="application/json"),
+            "TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: null",
+        ),
+        (
+            Response(301, "", headers={"Location": "https://elsewhere.example/3/movie/550"}),
+            "a redirect to another host: https://elsewhere.example/3/movie/550;",
+        ),
     ],
     ids=["day-long-retry-after", "null-body", "redirect"],
 )
@@ -90,8 +102,24 @@ def test_eval_on_a_movielens_format_file(tmp_path: Path, capsys) -> None:
     small = ratings.filter(pl.col("userId") <= 60)
     path = tmp_path / "ratings.csv"
     small.write_csv(path)
-    code = main(["eval", "--ratings", str(path), "--split", "random", "--test-frac", "0.25",
-                 "--relevance", "all", "--models", "popularity,itemknn,als", "--budget", "1", "--json"])
+    code = main(
+        [
+            "eval",
+            "--ratings",
+            str(path),
+            "--split",
+            "random",
+            "--test-frac",
+            "0.25",
+            "--relevance",
+            "all",
+            "--models",
+            "popularity,itemknn,als",
+            "--budget",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["model"] for r in report["rows"]] == ["popularity", "itemknn", "als"]
@@ -125,9 +153,22 @@ def test_eval_cold_films_with_movielens_items(tmp_path: Path, capsys) -> None:
     ratings.write_csv(tmp_path / "ratings.csv")
     shutil.copy(BUNDLED_MOVIELENS_DIR / "movies.csv", tmp_path / "movies.csv")
     shutil.copy(BUNDLED_MOVIELENS_DIR / "links.csv", tmp_path / "links.csv")
-    code = main(["eval", "--split", "cold-films", "--ratings", str(tmp_path / "ratings.csv"),
-                 "--items", str(tmp_path / "movies.csv"), "--models", "lightfm_cb,content,tmdb_popularity,random",
-                 "--budget", "1", "--json"])
+    code = main(
+        [
+            "eval",
+            "--split",
+            "cold-films",
+            "--ratings",
+            str(tmp_path / "ratings.csv"),
+            "--items",
+            str(tmp_path / "movies.csv"),
+            "--models",
+            "lightfm_cb,content,tmdb_popularity,random",
+            "--budget",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     by = {r["model"]: r for r in report["rows"]}

@@ -39,7 +39,7 @@ ROBOTS = Response(200, "User-agent: *\nDisallow: /search/\n", content_type="text
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 CF_HEADERS = {"Server": "cloudflare", "cf-ray": "8f0c0ffee0000000-AMS"}
 CHALLENGE = (
-    "<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title></head><body>"
+    '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title></head><body>'
     "<noscript>Enable JavaScript and cookies to continue</noscript>"
     "<script>(function(){window._cf_chl_opt={cType: 'managed'};var a=document.createElement("
     "'script');a.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1?ray=8f0c';"
@@ -73,8 +73,7 @@ def test_rss_crawl_rows_and_stats(fast: dict, tmp_path: Path) -> None:
     }
     out = tmp_path / "out" / "items.jsonl"
     with RecordedServer(routes) as server:
-        result = run_crawl("rss", ["sdiamond", "aron"], server.base_url, out=out,
-                           settings_override=fast)
+        result = run_crawl("rss", ["sdiamond", "aron"], server.base_url, out=out, settings_override=fast)
         agents = {headers.get("User-Agent") for _, _, headers in server.requests}
 
     expected = parse_feed(SDIAMOND.read_bytes(), "sdiamond") + parse_feed(ARON.read_bytes(), "aron")
@@ -102,8 +101,9 @@ def test_profile_pagination_with_429_retry(fast: dict) -> None:
         ],
     }
     with RecordedServer(routes) as server:
-        result = run_crawl("profile", ["thebigal"], server.base_url, settings_override=fast,
-                           spider_args={"max_pages": 2})
+        result = run_crawl(
+            "profile", ["thebigal"], server.base_url, settings_override=fast, spider_args={"max_pages": 2}
+        )
         assert server.hits("/thebigal/films/page/2/") == 2
         assert server.hits("/samtestacct/films/page/2/") == 0
 
@@ -128,8 +128,9 @@ def test_profile_2023_markup_and_empty_grid(fast: dict) -> None:
         "/nobody_yet/films/": Response(200, _empty_grid()),
     }
     with RecordedServer(routes) as server:
-        result = run_crawl("profile", ["dave", "nobody_yet"], server.base_url,
-                           settings_override=fast, spider_args={"max_pages": 1})
+        result = run_crawl(
+            "profile", ["dave", "nobody_yet"], server.base_url, settings_override=fast, spider_args={"max_pages": 1}
+        )
 
     dave = [i for i in result.items if i["username"] == "dave"]
     expected = re.findall(r'data-film-slug="/film/([^/"]+)/"', OLD_2023.read_text("utf-8"))
@@ -144,9 +145,7 @@ def test_profile_diary_film_pages_and_robots(fast: dict) -> None:
     movie_slug, tv_slug = grid[0]["slug"], grid[1]["slug"]
     # robots.txt lets lbx fetch two film pages only; the pages served there are real film
     # pages (of other films: no recorded page matches these slugs).
-    robots = (
-        f"User-agent: *\nAllow: /film/{movie_slug}/\nAllow: /film/{tv_slug}/\nDisallow: /film/\n"
-    )
+    robots = f"User-agent: *\nAllow: /film/{movie_slug}/\nAllow: /film/{tv_slug}/\nDisallow: /film/\n"
     routes = {
         "/robots.txt": Response(200, robots, content_type="text/plain"),
         "/thebigal/films/": Response(200, THEBIGAL),
@@ -157,7 +156,10 @@ def test_profile_diary_film_pages_and_robots(fast: dict) -> None:
     }
     with RecordedServer(routes) as server:
         result = run_crawl(
-            "profile", ["thebigal"], server.base_url, settings_override=fast,
+            "profile",
+            ["thebigal"],
+            server.base_url,
+            settings_override=fast,
             spider_args={"max_pages": 1, "include_diary": True, "include_film_pages": True},
         )
         film_paths = [p for _, p, _ in server.requests if p.startswith("/film/")]
@@ -167,11 +169,18 @@ def test_profile_diary_film_pages_and_robots(fast: dict) -> None:
     films = [i for i in result.items if i["kind"] == "film_page"]
     assert len(diary) == 50 and diary[0]["watched_date"] == date(2025, 9, 19)
     assert sorted(film_paths) == sorted([f"/film/{movie_slug}/", f"/film/{tv_slug}/"])
-    assert films == [{
-        "kind": "film_page", "requested_slug": movie_slug, "slug": "mulholland-drive",
-        "tmdb_id": 1018, "tmdb_type": "movie", "imdb_id": "tt0166924",
-        "title": "Mulholland Drive", "year": 2001,
-    }]
+    assert films == [
+        {
+            "kind": "film_page",
+            "requested_slug": movie_slug,
+            "slug": "mulholland-drive",
+            "tmdb_id": 1018,
+            "tmdb_type": "movie",
+            "imdb_id": "tt0166924",
+            "title": "Mulholland Drive",
+            "year": 2001,
+        }
+    ]
     all_slugs = {i["slug"] for i in grid} | {d["film_slug"] for d in diary}
     stats = result.stats
     assert stats["tv_pages_skipped"] == 1
@@ -185,8 +194,7 @@ def test_members_seed_profiles(fast: dict) -> None:
     routes = {"/robots.txt": ROBOTS, "/members/popular/this/week/": Response(200, MEMBERS)}
     routes.update({f"/{n}/films/": Response(200, _empty_grid()) for n in names})
     with RecordedServer(routes) as server:
-        result = run_crawl("profile", [], server.base_url, settings_override=fast,
-                           spider_args={"members_pages": 1})
+        result = run_crawl("profile", [], server.base_url, settings_override=fast, spider_args={"members_pages": 1})
         grid_hits = {n: server.hits(f"/{n}/films/") for n in names}
 
     assert [i["username"] for i in result.items if i["kind"] == "member"] == names
@@ -198,8 +206,7 @@ def test_members_seed_profiles(fast: dict) -> None:
 def test_403_blocks_and_records_nothing(fast: dict, tmp_path: Path) -> None:
     routes = {
         "/robots.txt": ROBOTS,
-        "/private_one/rss/": Response(403, "<html><body>Forbidden</body></html>",
-                                      headers=CF_HEADERS),
+        "/private_one/rss/": Response(403, "<html><body>Forbidden</body></html>", headers=CF_HEADERS),
     }
     out = tmp_path / "items.jsonl"
     with RecordedServer(routes) as server:
@@ -226,10 +233,26 @@ def test_challenge_page_stops_the_child_with_exit_3(fast: dict, tmp_path: Path) 
     out, report_path = tmp_path / "items.jsonl", tmp_path / "report.json"
     with RecordedServer(routes) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "lbx_orchestration.core.crawl.child", "--spider", "profile",
-             "--users", "someone", "--base-url", server.base_url, "--out", str(out),
-             "--report", str(report_path), "--settings", json.dumps(fast)],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "lbx_orchestration.core.crawl.child",
+                "--spider",
+                "profile",
+                "--users",
+                "someone",
+                "--base-url",
+                server.base_url,
+                "--out",
+                str(out),
+                "--report",
+                str(report_path),
+                "--settings",
+                json.dumps(fast),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         hits = server.hits("/someone/films/")
 
@@ -242,9 +265,19 @@ def test_challenge_page_stops_the_child_with_exit_3(fast: dict, tmp_path: Path) 
     assert stats["blocked_url"] == f"{server.base_url}/someone/films/"
     assert hits == 1 and stats["retries"] == 0  # a challenge is never retried
     assert out.read_text() == ""
-    assert set(stats) >= {"requests", "responses", "items", "status_403", "status_429",
-                          "retries", "empty_pages", "pages", "blocked_cause", "blocked_url",
-                          "finish_reason"}
+    assert set(stats) >= {
+        "requests",
+        "responses",
+        "items",
+        "status_403",
+        "status_429",
+        "retries",
+        "empty_pages",
+        "pages",
+        "blocked_cause",
+        "blocked_url",
+        "finish_reason",
+    }
 
 
 def test_outage_page_blocks_and_is_never_cached(fast: dict) -> None:
@@ -277,8 +310,7 @@ def test_server_errors_outlasting_retries_fail_the_crawl(fast: dict, tmp_path: P
     out = tmp_path / "items.jsonl"
     with RecordedServer(routes) as server:
         with pytest.raises(CrawlError) as info:
-            run_crawl("rss", ["sdiamond"], server.base_url, out=out,
-                      settings_override={**fast, "retry_times": 1})
+            run_crawl("rss", ["sdiamond"], server.base_url, out=out, settings_override={**fast, "retry_times": 1})
         hits = server.hits("/sdiamond/rss/")
 
     assert hits == 2  # the request and one retry

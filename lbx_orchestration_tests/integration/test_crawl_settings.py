@@ -25,8 +25,10 @@ def test_defaults_are_polite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert s["AUTOTHROTTLE_ENABLED"] is True
     assert s["DOWNLOAD_DELAY"] == 1.0
     assert s["CONCURRENT_REQUESTS_PER_DOMAIN"] == 1
-    assert s["USER_AGENT"] == DEFAULT_USER_AGENT == (
-        "lbx/0.1 (+https://github.com/lbx-recs/lbx; personal recommendations from your own diary)"
+    assert (
+        s["USER_AGENT"]
+        == DEFAULT_USER_AGENT
+        == ("lbx/0.1 (+https://github.com/lbx-recs/lbx; personal recommendations from your own diary)")
     )
     assert s["HTTPCACHE_ENABLED"] is True
     assert s["HTTPCACHE_DIR"] == str((tmp_path / "cache").resolve())
@@ -40,11 +42,10 @@ def test_user_agent_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_overrides_are_explicit_and_bounded() -> None:
-    s = build_settings({"download_delay": 0, "concurrent_requests_per_domain": 2,
-                        "retry_times": 5, "autothrottle": False})
-    assert (s["DOWNLOAD_DELAY"], s["CONCURRENT_REQUESTS_PER_DOMAIN"], s["RETRY_TIMES"]) == (
-        0.0, 2, 5
+    s = build_settings(
+        {"download_delay": 0, "concurrent_requests_per_domain": 2, "retry_times": 5, "autothrottle": False}
     )
+    assert (s["DOWNLOAD_DELAY"], s["CONCURRENT_REQUESTS_PER_DOMAIN"], s["RETRY_TIMES"]) == (0.0, 2, 5)
     assert s["AUTOTHROTTLE_ENABLED"] is False
     with pytest.raises(ValueError, match="unknown crawl setting.*'DOWNLOAD_DELAY'"):
         build_settings({"DOWNLOAD_DELAY": 0})
@@ -75,12 +76,12 @@ def test_retry_after_values() -> None:
         ({"spider": "rss", "users": ["../admin"]}, "invalid Letterboxd username"),
         ({"spider": "rss", "users": []}, "no Letterboxd usernames"),
         ({"spider": "feeds", "users": ["a"]}, "unknown spider 'feeds'"),
-        ({"spider": "rss", "users": ["a"], "settings_override": {"USER_AGENT": "x"}},
-         "unknown crawl setting"),
-        ({"spider": "profile", "users": ["a"], "spider_args": {"max_pages": 0}},
-         "max_pages must be a whole number >= 1"),
-        ({"spider": "rss", "users": ["a"], "spider_args": {"include_diary": True}},
-         "unknown argument"),
+        ({"spider": "rss", "users": ["a"], "settings_override": {"USER_AGENT": "x"}}, "unknown crawl setting"),
+        (
+            {"spider": "profile", "users": ["a"], "spider_args": {"max_pages": 0}},
+            "max_pages must be a whole number >= 1",
+        ),
+        ({"spider": "rss", "users": ["a"], "spider_args": {"include_diary": True}}, "unknown argument"),
     ],
 )
 def test_runner_refuses_bad_input_before_crawling(kwargs: dict, message: str) -> None:

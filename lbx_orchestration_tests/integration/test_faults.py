@@ -1,7 +1,6 @@
 """Faults from the red team (issue 16): killed runs, lock collisions, damaged files, older exports
 and look-alike usernames. Every kill and every lock here is a real second process."""
 
-
 import json
 import os
 import signal
@@ -28,14 +27,22 @@ POOL_CONFIG = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabl
 
 
 def _lbx(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lbx_orchestration.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "lbx_orchestration.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
 
 
 def _hold(db: Path, seconds: float, read_only: bool = False) -> subprocess.Popen:
     """A second process that opens the warehouse and keeps it for ``seconds``."""
-    code = (f"import duckdb, time, sys; c = duckdb.connect({str(db)!r}, read_only={read_only}); "
-            f"print('holding', flush=True); time.sleep({seconds}); c.close()")
+    code = (
+        f"import duckdb, time, sys; c = duckdb.connect({str(db)!r}, read_only={read_only}); "
+        f"print('holding', flush=True); time.sleep({seconds}); c.close()"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "holding"
     return holder
@@ -109,6 +116,7 @@ def test_a_live_run_keeps_its_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 # --- the DuckDB file lock: wait with a bound, then name the holder ------------------------------
 
+
 def test_recs_waits_for_a_writer_then_names_it(warehouse_copy: Warehouse) -> None:
     db = warehouse_copy.duckdb_path
     holder = _hold(db, 60)
@@ -151,6 +159,7 @@ def test_import_parses_first_and_waits_for_the_lock(warehouse_copy: Warehouse, t
 
 # --- damaged files name themselves --------------------------------------------------------------
 
+
 def test_a_damaged_warehouse_is_named(tmp_path: Path) -> None:
     db = tmp_path / "lbx.duckdb"
     db.write_bytes(b"this is not a database" * 100)
@@ -169,14 +178,16 @@ def test_a_damaged_model_file_is_named_and_the_import_is_kept(warehouse_copy: Wa
     con.close()
     target = path / "card.json" if damage == "card" else next((path / "model").glob("*.npz"))
     target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
-    out = _lbx("import", str(REAL_EXPORTS["extratone"]), "--username", "damaged", "--db",
-               str(warehouse_copy.duckdb_path))
+    out = _lbx(
+        "import", str(REAL_EXPORTS["extratone"]), "--username", "damaged", "--db", str(warehouse_copy.duckdb_path)
+    )
     assert out.returncode == 2, out.stderr
     assert f"{target} is damaged" in out.stderr and "Traceback" not in out.stderr
     assert "damaged: imported" in out.stdout  # the import itself stands
 
 
 # --- a newer export always wins -------------------------------------------------------------------
+
 
 def test_an_older_export_is_refused_by_the_cli(warehouse_copy: Warehouse, tmp_path: Path) -> None:
     import shutil
@@ -203,11 +214,17 @@ def test_an_older_export_is_refused_by_the_cli(warehouse_copy: Warehouse, tmp_pa
 
 # --- TMDb key in the environment -----------------------------------------------------------------
 
+
 def test_import_with_a_tmdb_key_uses_the_live_client_without_dagster(tmp_path: Path) -> None:
     empty = json.dumps({"page": 1, "results": [], "total_pages": 0, "total_results": 0})
     with RecordedServer({"/3/search/movie": Response(body=empty, content_type="application/json")}) as server:
-        out = _lbx("import", str(write_folder(tmp_path / "e", minimal_files())), "--db", str(tmp_path / "w.duckdb"),
-                   env={"TMDB_API_KEY": "k-secret-1234567890", "TMDB_BASE_URL": f"{server.base_url}/3"})
+        out = _lbx(
+            "import",
+            str(write_folder(tmp_path / "e", minimal_files())),
+            "--db",
+            str(tmp_path / "w.duckdb"),
+            env={"TMDB_API_KEY": "k-secret-1234567890", "TMDB_BASE_URL": f"{server.base_url}/3"},
+        )
         assert server.hits("/3/search/movie") >= 1
     assert out.returncode == 0, out.stderr
     assert "tester_1: imported" in out.stdout and "no accepted model yet" in out.stderr
@@ -215,6 +232,7 @@ def test_import_with_a_tmdb_key_uses_the_live_client_without_dagster(tmp_path: P
 
 
 # --- the served model and the champion are never pruned ----------------------------------------
+
 
 def test_pruning_keeps_protected_versions(tmp_path: Path) -> None:
     root = tmp_path / "ease"
@@ -241,11 +259,25 @@ def test_retraining_never_deletes_the_served_model(warehouse_copy: Warehouse) ->
 
 # --- one name, two communities -----------------------------------------------------------------
 
+
 def test_recs_for_a_name_in_both_communities_shows_one_list(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     db = tmp_path / "w.duckdb"
-    rows = [{"username": "1", "source": source, "user_key": f"{source}:1", "rank": r, "tmdb_id": 100 + r,
-             "title": f"{source} film {r}", "year": 2000, "score": 1.0 / r, "reason": "because", "model": "ease"}
-            for source in ("letterboxd", "movielens") for r in range(1, 4)]
+    rows = [
+        {
+            "username": "1",
+            "source": source,
+            "user_key": f"{source}:1",
+            "rank": r,
+            "tmdb_id": 100 + r,
+            "title": f"{source} film {r}",
+            "year": 2000,
+            "score": 1.0 / r,
+            "reason": "because",
+            "model": "ease",
+        }
+        for source in ("letterboxd", "movielens")
+        for r in range(1, 4)
+    ]
     con = duckdb.connect(str(db))
     con.execute("create schema serving")
     con.register("f", pl.DataFrame(rows).to_arrow())
@@ -264,8 +296,13 @@ def test_a_terminal_import_shows_in_the_dagster_instance(tmp_path: Path) -> None
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(POOL_CONFIG)
-    out = _lbx("import", str(write_folder(tmp_path / "e", minimal_files())), "--db", str(tmp_path / "w.duckdb"),
-               env={"DAGSTER_HOME": str(home)})
+    out = _lbx(
+        "import",
+        str(write_folder(tmp_path / "e", minimal_files())),
+        "--db",
+        str(tmp_path / "w.duckdb"),
+        env={"DAGSTER_HOME": str(home)},
+    )
     assert out.returncode == 0, out.stderr
     with dg.DagsterInstance.from_config(str(home)) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("reviews"))

@@ -12,8 +12,10 @@ DEGRADED_ALS = {"factors": 2, "iterations": 1, "regularization": 1000.0, "alpha"
 
 def _recs(db) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("select user_key, rank, tmdb_id, model, model_version, generated_at "
-                       "from serving.user_recommendations order by all").fetchall()
+    rows = con.execute(
+        "select user_key, rank, tmdb_id, model, model_version, generated_at "
+        "from serving.user_recommendations order by all"
+    ).fetchall()
     con.close()
     return rows
 
@@ -23,8 +25,12 @@ def test_a_degraded_model_is_blocked_and_the_old_recommendations_stay(warehouse_
     result = materialize_with_config(
         warehouse_copy,
         ["als_model", "model_evaluation", "user_recommendations"],
-        {"ops": {"als_model": {"config": {"params": DEGRADED_ALS}},
-                 "model_evaluation": {"config": {"candidates": ["als"]}}}},
+        {
+            "ops": {
+                "als_model": {"config": {"params": DEGRADED_ALS}},
+                "model_evaluation": {"config": {"candidates": ["als"]}},
+            }
+        },
     )
     gate = [c for c in result.get_asset_check_evaluations() if c.check_name == "served_model_gate"]
     assert len(gate) == 1 and not gate[0].passed
@@ -33,8 +39,10 @@ def test_a_degraded_model_is_blocked_and_the_old_recommendations_stay(warehouse_
     assert "model_evaluation" in materialized and "user_recommendations" not in materialized
     assert _recs(warehouse_copy.duckdb_path) == before
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
-    latest = con.execute("select model, served, accepted, ndcg_at_10 from serving.model_metrics "
-                         "where served order by evaluated_at desc limit 1").fetchall()[0]
+    latest = con.execute(
+        "select model, served, accepted, ndcg_at_10 from serving.model_metrics "
+        "where served order by evaluated_at desc limit 1"
+    ).fetchall()[0]
     champion = con.execute("select ndcg_at_10 from serving.model_metrics where served and accepted").fetchall()
     con.close()
     assert latest[0] == "als" and latest[2] is False
@@ -52,5 +60,6 @@ def test_a_nightly_refit_reuses_the_last_tuned_hyperparameters(warehouse_copy: W
     after = json.loads((latest_path(warehouse_copy.models_dir, "als") / CARD_FILE).read_text())
     strip = ("seed", "num_threads")
     assert {k: v for k, v in after["params"].items() if k not in strip} == {
-        k: v for k, v in before["params"].items() if k not in strip}
+        k: v for k, v in before["params"].items() if k not in strip
+    }
     assert after["version"] != before["version"] or after["metrics"] == before["metrics"]

@@ -13,10 +13,25 @@ from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 pytestmark = pytest.mark.slow
 
 EXPECTED_ASSETS = {
-    "movielens_ratings", "letterboxd_exports", "reviews", "users", "film_catalog", "tmdb_movies",
-    "stg_reviews", "stg_movies", "user_item_interactions", "movie_feature_values", "movie_features",
-    "keyword_tfidf", "popularity_model", "itemknn_model", "ease_model", "als_model", "lightfm_model",
-    "model_evaluation", "user_recommendations",
+    "movielens_ratings",
+    "letterboxd_exports",
+    "reviews",
+    "users",
+    "film_catalog",
+    "tmdb_movies",
+    "stg_reviews",
+    "stg_movies",
+    "user_item_interactions",
+    "movie_feature_values",
+    "movie_features",
+    "keyword_tfidf",
+    "popularity_model",
+    "itemknn_model",
+    "ease_model",
+    "als_model",
+    "lightfm_model",
+    "model_evaluation",
+    "user_recommendations",
 }
 
 
@@ -38,8 +53,14 @@ def test_every_asset_materializes_and_every_check_passes(materialized_warehouse:
     failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
     assert failed == []
     names = {c.check_name for c in checks}
-    assert {"ratings_in_half_stars", "unique_observations", "served_model_gate", "no_seen_films",
-            "full_lists", "letterboxd_resolved_share"} <= names
+    assert {
+        "ratings_in_half_stars",
+        "unique_observations",
+        "served_model_gate",
+        "no_seen_films",
+        "full_lists",
+        "letterboxd_resolved_share",
+    } <= names
     assert sum(1 for c in checks if c.asset_key.path[-1] in {"movie_features", "user_item_interactions"}) >= 4
 
 
@@ -50,21 +71,23 @@ def test_row_counts_match_the_bundled_data(materialized_warehouse: Warehouse) ->
     assert _one(con, "select count(*) from ingest.reviews where source = 'movielens'") == ml_ratings
     export_rows = sum(
         _rows(folder / name)
-        for folder in BUNDLED_EXPORTS_DIR.iterdir() if folder.is_dir()
+        for folder in BUNDLED_EXPORTS_DIR.iterdir()
+        if folder.is_dir()
         for name in ("ratings.csv", "watched.csv", "watchlist.csv", "diary.csv", "reviews.csv")
         if (folder / name).exists()
     )
-    likes = sum(_rows(f / "likes" / "films.csv") for f in BUNDLED_EXPORTS_DIR.iterdir()
-                if (f / "likes" / "films.csv").exists())
+    likes = sum(
+        _rows(f / "likes" / "films.csv") for f in BUNDLED_EXPORTS_DIR.iterdir() if (f / "likes" / "films.csv").exists()
+    )
     assert _one(con, "select count(*) from raw.letterboxd_export_entries") == export_rows + likes
     assert _one(con, "select count(*) from ingest.users where platform = 'movielens'") == 610
-    assert sorted(r[0] for r in con.execute(
-        "select username from ingest.users where platform = 'letterboxd'").fetchall()) == [
-        "DavidBlue", "melvincarvalho", "patrickmjones"]
+    assert sorted(
+        r[0] for r in con.execute("select username from ingest.users where platform = 'letterboxd'").fetchall()
+    ) == ["DavidBlue", "melvincarvalho", "patrickmjones"]
     # lists are written for members (Letterboxd users), not for the MovieLens community
-    assert sorted(r[0] for r in con.execute(
-        "select distinct username from serving.user_recommendations").fetchall()) == [
-        "DavidBlue", "melvincarvalho", "patrickmjones"]
+    assert sorted(
+        r[0] for r in con.execute("select distinct username from serving.user_recommendations").fetchall()
+    ) == ["DavidBlue", "melvincarvalho", "patrickmjones"]
     assert _one(con, "select min(n) from (select count(*) n from serving.user_recommendations group by user_key)") == 50
     films = _one(con, "select count(*) from metadata.film_catalog")
     assert _one(con, "select count(*) from features.movie_features") == films
@@ -73,17 +96,26 @@ def test_row_counts_match_the_bundled_data(materialized_warehouse: Warehouse) ->
 
 def test_no_recommendation_is_a_film_its_user_has_seen(materialized_warehouse: Warehouse) -> None:
     con = duckdb.connect(str(materialized_warehouse.duckdb_path), read_only=True)
-    seen_recs = _one(con, """
+    seen_recs = _one(
+        con,
+        """
         select count(*) from serving.user_recommendations r
         join ingest.reviews v on v.user_key = r.user_key
         join metadata.film_resolution f on f.film_key = v.film_key
         where coalesce(v.tmdb_id, f.tmdb_id) = r.tmdb_id and v.kind <> 'watchlist'
-    """)
+    """,
+    )
     assert seen_recs == 0
     # and the watchlist is excluded by default
-    assert _one(con, """
+    assert (
+        _one(
+            con,
+            """
         select count(*) from serving.user_recommendations r join features.user_item_interactions i
-        using (user_key, tmdb_id) where i.on_watchlist""") == 0
+        using (user_key, tmdb_id) where i.on_watchlist""",
+        )
+        == 0
+    )
     assert _one(con, "select count(*) from serving.user_recommendations where reason is null or reason = ''") == 0
     assert _one(con, "select count(*) from serving.genre_picks where genre_rank > 10") == 0
     con.close()
@@ -146,5 +178,7 @@ def test_reviews_partitions_are_the_days_with_data() -> None:
     graph = defs.resolve_asset_graph()
     assert isinstance(graph.get(dg.AssetKey("reviews")).partitions_def, dg.DynamicPartitionsDefinition)
     instance = dg.DagsterInstance.ephemeral()
-    assert defs.resolve_job_def("nightly_refresh_job").partitions_def.get_partition_keys(
-        dynamic_partitions_store=instance) == []  # no wall of missing days: a day exists once it has data
+    assert (
+        defs.resolve_job_def("nightly_refresh_job").partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        == []
+    )  # no wall of missing days: a day exists once it has data

@@ -15,8 +15,7 @@ from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration_tests.unit.export_builders import REAL_EXPORTS, minimal_files, write_zip
 
-TABLES = ("raw.letterboxd_export_entries", "raw.letterboxd_imports", "ingest.reviews",
-          "metadata.film_resolution")
+TABLES = ("raw.letterboxd_export_entries", "raw.letterboxd_imports", "ingest.reviews", "metadata.film_resolution")
 DAY = dt.date(2026, 11, 20)
 NEXT_DAY = dt.date(2026, 11, 21)
 
@@ -34,8 +33,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The three bundled exports imported into one fresh DuckDB file (done once)."""
     path = tmp_path_factory.mktemp("import") / "lbx.duckdb"
     con = duckdb.connect(str(path))
-    reports = {name: import_export(con, folder, scrape_date=DAY)
-               for name, folder in REAL_EXPORTS.items()}
+    reports = {name: import_export(con, folder, scrape_date=DAY) for name, folder in REAL_EXPORTS.items()}
     con.close()
     return path, reports
 
@@ -59,31 +57,35 @@ def test_three_exports_into_a_fresh_warehouse(imported: tuple[Path, dict]) -> No
         assert report.content_sha256 == export.content_sha256
         assert report.scrape_date == DAY
         assert report.counts == {k: summary[k] for k in report.counts}
-        entries = con.execute("select count(*), min(scrape_date), max(scrape_date) from "
-                              "raw.letterboxd_export_entries where username = ?",
-                              [export.username]).fetchall()[0]
+        entries = con.execute(
+            "select count(*), min(scrape_date), max(scrape_date) from raw.letterboxd_export_entries where username = ?",
+            [export.username],
+        ).fetchall()[0]
         assert entries == (export.entries.height, DAY, DAY)
         expected = export_observations(export.entries, DAY)
-        got = read_frame(con,
+        got = read_frame(
+            con,
             "select observation_id, kind, film_key, rating from ingest.reviews where user_key = ? "
             "and scrape_date = ? and source = 'letterboxd_export' order by observation_id",
-            [f"letterboxd:{export.username}", DAY])
-        assert got.equals(expected.select("observation_id", "kind", "film_key", "rating")
-                          .sort("observation_id"))
+            [f"letterboxd:{export.username}", DAY],
+        )
+        assert got.equals(expected.select("observation_id", "kind", "film_key", "rating").sort("observation_id"))
         # every film of the user has a resolution row, and the report's numbers are the table's
         film_keys = expected["film_key"].unique().to_list()
         marks = ", ".join("?" * len(film_keys))
         rows = con.execute(
             "select count(*), count(tmdb_id), count(distinct tmdb_id) "
-            f"from metadata.film_resolution where film_key in ({marks})", film_keys).fetchall()[0]
+            f"from metadata.film_resolution where film_key in ({marks})",
+            film_keys,
+        ).fetchall()[0]
         assert rows == (len(film_keys), report.resolved, report.tmdb_films)
         assert report.films == len(film_keys)
         assert report.resolved_share == pytest.approx(report.resolved / report.films)
-    ledger = con.execute("select username, content_sha256, scrape_date from raw.letterboxd_imports "
-                         "order by username").fetchall()
+    ledger = con.execute(
+        "select username, content_sha256, scrape_date from raw.letterboxd_imports order by username"
+    ).fetchall()
     assert ledger == sorted((r.username, r.content_sha256, DAY) for r in reports.values())
-    assert con.execute("select count(*) - count(distinct film_key) from metadata.film_resolution"
-                       ).fetchall()[0][0] == 0
+    assert con.execute("select count(*) - count(distinct film_key) from metadata.film_resolution").fetchall()[0][0] == 0
     con.close()
     # the bundled snapshot resolves a good part of the exports' films (it stops early in 2024)
     assert all(r.resolved_share > 0.3 for r in reports.values())
@@ -99,18 +101,25 @@ def test_report_counts_rated_and_watched_films_and_no_match_is_a_year_off(import
             matched, total = con.execute(
                 "select count(distinct r.film_key) filter (where coalesce(r.tmdb_id, f.tmdb_id) is not null), "
                 "count(distinct r.film_key) from ingest.reviews r left join metadata.film_resolution f "
-                "using (film_key) where r.user_key = ? and r.kind = ?", [report.user_key, kind]).fetchall()[0]
+                "using (film_key) where r.user_key = ? and r.kind = ?",
+                [report.user_key, kind],
+            ).fetchall()[0]
             assert report.by_kind[kind] == (matched, total)
             assert report.share(kind) == (matched, total, pytest.approx(matched / total))
         assert report.as_metadata()["rating_films"] == report.by_kind["rating"][1]
-    matches = con.execute("select film_year, tmdb_id, method from metadata.film_resolution "
-                          "where tmdb_id is not null and film_year is not null").fetchall()
-    refused = con.execute("select count(*) from metadata.film_resolution where method = 'refused' "
-                          "and candidate_id is not null and reason is not null").fetchall()[0][0]
+    matches = con.execute(
+        "select film_year, tmdb_id, method from metadata.film_resolution "
+        "where tmdb_id is not null and film_year is not null"
+    ).fetchall()
+    refused = con.execute(
+        "select count(*) from metadata.film_resolution where method = 'refused' "
+        "and candidate_id is not null and reason is not null"
+    ).fetchall()[0][0]
     con.close()
     years = TmdbSnapshot().records
-    off = [(y, t, m) for y, t, m in matches
-           if (found := release_year(years.get(t, {}))) is not None and abs(found - y) > 1]
+    off = [
+        (y, t, m) for y, t, m in matches if (found := release_year(years.get(t, {}))) is not None and abs(found - y) > 1
+    ]
     assert off == []  # before issue 12, 228 of these were accepted
     assert refused > 0
 
@@ -119,9 +128,17 @@ def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:
     before = snapshot(db)
     con = duckdb.connect(str(db))
     report = import_export(con, REAL_EXPORTS["melvincarvalho"], scrape_date=NEXT_DAY)
-    zipped = import_export(con, write_zip(db.parent / "e.zip", {
-        p.relative_to(REAL_EXPORTS["extratone"]).as_posix(): p.read_bytes()
-        for p in REAL_EXPORTS["extratone"].rglob("*") if p.is_file()}))
+    zipped = import_export(
+        con,
+        write_zip(
+            db.parent / "e.zip",
+            {
+                p.relative_to(REAL_EXPORTS["extratone"]).as_posix(): p.read_bytes()
+                for p in REAL_EXPORTS["extratone"].rglob("*")
+                if p.is_file()
+            },
+        ),
+    )
     con.close()
     assert (report.status, zipped.status) == ("unchanged", "unchanged")
     summary = read_export(REAL_EXPORTS["melvincarvalho"]).summary()
@@ -153,24 +170,31 @@ def test_newer_export_updates_without_duplicates(db: Path, tmp_path: Path, day: 
     original = read_export(REAL_EXPORTS["melvincarvalho"])
     assert report.counts["rated"] == original.summary()["rated"] - 1
     user = ["melvincarvalho"]
-    entries = con.execute("select count(*), count(distinct scrape_date) "
-                          "from raw.letterboxd_export_entries where username = ?", user).fetchall()
+    entries = con.execute(
+        "select count(*), count(distinct scrape_date) from raw.letterboxd_export_entries where username = ?", user
+    ).fetchall()
     assert entries[0] == (export.entries.height, 1)
-    ledger = con.execute("select content_sha256, status from raw.letterboxd_imports "
-                         "where username = ? order by imported_at", user).fetchall()
+    ledger = con.execute(
+        "select content_sha256, status from raw.letterboxd_imports where username = ? order by imported_at", user
+    ).fetchall()
     assert ledger == [(original.content_sha256, "imported"), (export.content_sha256, "updated")]
-    per_date = dict(con.execute(
-        "select scrape_date, count(*) from ingest.reviews "
-        "where user_key = 'letterboxd:melvincarvalho' group by all").fetchall())
+    per_date = dict(
+        con.execute(
+            "select scrape_date, count(*) from ingest.reviews where user_key = 'letterboxd:melvincarvalho' group by all"
+        ).fetchall()
+    )
     fresh = export_observations(export.entries, day).height
     old = export_observations(original.entries, DAY).height
     assert per_date == ({DAY: fresh} if day == DAY else {DAY: old, NEXT_DAY: fresh})
     # the newest export's rows are what stg_reviews keeps: no observation twice on one date
-    assert con.execute("select count(*) - count(distinct (scrape_date, observation_id)) "
-                       "from ingest.reviews").fetchall()[0][0] == 0
+    assert (
+        con.execute("select count(*) - count(distinct (scrape_date, observation_id)) from ingest.reviews").fetchall()[
+            0
+        ][0]
+        == 0
+    )
     # the other users are untouched
-    assert con.execute("select count(distinct username) from raw.letterboxd_export_entries"
-                       ).fetchall()[0][0] == 3
+    assert con.execute("select count(distinct username) from raw.letterboxd_export_entries").fetchall()[0][0] == 3
     con.close()
 
 
@@ -180,8 +204,7 @@ def test_an_older_export_after_a_newer_one_is_refused_and_changes_nothing(db: Pa
     assert import_export(con, newer, scrape_date=NEXT_DAY).status == "updated"
     con.close()
     before = snapshot(db)
-    older = shutil.copytree(REAL_EXPORTS["melvincarvalho"],
-                            tmp_path / "letterboxd-melvincarvalho-2025-01-02-08-00-utc")
+    older = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / "letterboxd-melvincarvalho-2025-01-02-08-00-utc")
     con = duckdb.connect(str(db))
     with pytest.raises(OlderExport) as err:
         import_export(con, older, scrape_date=NEXT_DAY)
@@ -207,16 +230,15 @@ def _climbing_zip(tmp_path: Path) -> Path:
     ("build", "message"),
     [
         (_climbing_zip, "evil.zip: entry '../x.csv' points outside the archive; refusing it"),
-        (lambda tmp: write_zip(tmp / "bad.zip", {**minimal_files(),
-                                                 "watched.csv": "Date,Name,Letterboxd URI\n"}),
-         "watched.csv: unexpected header: expected 'Date,Name,Year,Letterboxd URI', "
-         "found 'Date,Name,Letterboxd URI'"),
+        (
+            lambda tmp: write_zip(tmp / "bad.zip", {**minimal_files(), "watched.csv": "Date,Name,Letterboxd URI\n"}),
+            "watched.csv: unexpected header: expected 'Date,Name,Year,Letterboxd URI', "
+            "found 'Date,Name,Letterboxd URI'",
+        ),
     ],
     ids=["path-traversal", "wrong-header"],
 )
-def test_bad_export_changes_nothing(
-    db: Path, tmp_path: Path, build: Callable[[Path], Path], message: str
-) -> None:
+def test_bad_export_changes_nothing(db: Path, tmp_path: Path, build: Callable[[Path], Path], message: str) -> None:
     before = snapshot(db)
     con = duckdb.connect(str(db))
     with pytest.raises(ExportError) as err:

@@ -26,7 +26,8 @@ from lbx_orchestration_tests.unit.export_builders import (
 
 def _evaluate(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
+        instance=instance,
+        cursor=cursor,
         resources={"letterboxd": LetterboxdResource(inbox_dir=str(inbox))},
     )
     return letterboxd_inbox_sensor(context)
@@ -37,8 +38,7 @@ def _renamed_export(src: Path, dest: Path, username: str) -> Path:
     folder = shutil.copytree(src, dest)
     profile = folder / "profile.csv"
     original = read_export(src).username
-    profile.write_text(profile.read_text(encoding="utf-8").replace(original, username, 1),
-                       encoding="utf-8")
+    profile.write_text(profile.read_text(encoding="utf-8").replace(original, username, 1), encoding="utf-8")
     return folder
 
 
@@ -59,12 +59,15 @@ def test_sensor_requests_one_run_per_export_and_refuses_bad_ones(tmp_path: Path)
     assert by_user["melvincarvalho"].run_key == f"melvincarvalho:{melvin_sha[:16]}"
     assert by_user["patrickmjones"].run_key == f"patrickmjones:{file_sha256(patrick)[:16]}"
     assert by_user["melvincarvalho"].run_config == {
-        "ops": {"onboard_member": {"config": {"path": str(melvin_zip), "username": "melvincarvalho"}}}}
+        "ops": {"onboard_member": {"config": {"path": str(melvin_zip), "username": "melvincarvalho"}}}
+    }
     assert by_user["melvincarvalho"].tags["lbx/export_sha256"] == melvin_sha
     assert not first.dynamic_partitions_requests  # members are not partitions: Materialize all stays simple
     refused = json.loads(first.cursor)["last_refused"]
-    assert refused == ["refused broken.zip: watched.csv: unexpected header: expected "
-                       "'Date,Name,Year,Letterboxd URI', found 'Date,Name,Letterboxd URI'"]
+    assert refused == [
+        "refused broken.zip: watched.csv: unexpected header: expected "
+        "'Date,Name,Year,Letterboxd URI', found 'Date,Name,Letterboxd URI'"
+    ]
 
     # the same files again, and the same zip under another name: nothing new
     shutil.copy(melvin_zip, inbox / "melvin again.zip")
@@ -78,8 +81,7 @@ def test_sensor_requests_one_run_per_export_and_refuses_bad_ones(tmp_path: Path)
 
     # a newer export of a known user: a new run key
     newer = shutil.copytree(REAL_EXPORTS["melvincarvalho"], tmp_path / "newer")
-    (newer / "watchlist.csv").write_text("Date,Name,Year,Letterboxd URI\n"
-                                         "2021-12-01,Heat,1995,https://boxd.it/2b0k\n")
+    (newer / "watchlist.csv").write_text("Date,Name,Year,Letterboxd URI\n2021-12-01,Heat,1995,https://boxd.it/2b0k\n")
     zip_folder(newer, inbox / "melvin-2021-12.zip")
     third = _evaluate(instance, inbox, second.cursor)
     [request] = third.run_requests
@@ -118,25 +120,26 @@ def newcomer(tmp_path: Path) -> Path:
 def _member_rows(db: Path, user_key: str) -> pl.DataFrame:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return read_frame(con, "select * from serving.user_recommendations where user_key = ? order by rank",
-                          [user_key])
+        return read_frame(
+            con, "select * from serving.user_recommendations where user_key = ? order by rank", [user_key]
+        )
     finally:
         con.close()
 
 
-def test_onboarding_run_folds_the_member_in_and_a_refresh_keeps_them(
-    warehouse_copy: Warehouse, newcomer: Path
-) -> None:
+def test_onboarding_run_folds_the_member_in_and_a_refresh_keeps_them(warehouse_copy: Warehouse, newcomer: Path) -> None:
     from lbx_orchestration.definitions import build_definitions
 
     instance = dg.DagsterInstance.ephemeral()
     [request] = _evaluate(instance, newcomer.parent, None).run_requests
 
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
-    others_before = con.execute("select count(*), sum(hash(user_key, tmdb_id, rank)) from "
-                                "serving.user_recommendations").fetchall()[0]
-    accepted = con.execute("select model, version from serving.model_metrics where served and "
-                           "accepted order by evaluated_at desc limit 1").fetchall()[0]
+    others_before = con.execute(
+        "select count(*), sum(hash(user_key, tmdb_id, rank)) from serving.user_recommendations"
+    ).fetchall()[0]
+    accepted = con.execute(
+        "select model, version from serving.model_metrics where served and accepted order by evaluated_at desc limit 1"
+    ).fetchall()[0]
     con.close()
 
     defs = build_definitions(warehouse_copy.resources())
@@ -160,14 +163,24 @@ def test_onboarding_run_folds_the_member_in_and_a_refresh_keeps_them(
     recs = _member_rows(warehouse_copy.duckdb_path, "letterboxd:newcomer_1")
     con = duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True)
     export = read_export(newcomer)
-    seen_keys = export_observations(export.entries, export.entries["logged_date"].max()).filter(
-        pl.col("kind").is_in(list(SEEN_KINDS)))["film_key"].unique().to_list()
-    seen_ids = {r[0] for r in con.execute(
-        f"select tmdb_id from metadata.film_resolution where tmdb_id is not null and film_key in "
-        f"({', '.join('?' * len(seen_keys))})", seen_keys).fetchall()}
+    seen_keys = (
+        export_observations(export.entries, export.entries["logged_date"].max())
+        .filter(pl.col("kind").is_in(list(SEEN_KINDS)))["film_key"]
+        .unique()
+        .to_list()
+    )
+    seen_ids = {
+        r[0]
+        for r in con.execute(
+            f"select tmdb_id from metadata.film_resolution where tmdb_id is not null and film_key in "
+            f"({', '.join('?' * len(seen_keys))})",
+            seen_keys,
+        ).fetchall()
+    }
     others_after = con.execute(
         "select count(*), sum(hash(user_key, tmdb_id, rank)) from serving.user_recommendations "
-        "where user_key <> 'letterboxd:newcomer_1'").fetchall()[0]
+        "where user_key <> 'letterboxd:newcomer_1'"
+    ).fetchall()[0]
     con.close()
     assert recs["rank"].to_list() == list(range(1, 51))
     assert recs["tmdb_id"].n_unique() == 50

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow
 def _rows(db: Path, user_key: str) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("select rank, tmdb_id, model from serving.user_recommendations where user_key = ? "
-                           "order by rank", [user_key]).fetchall()
+        return con.execute(
+            "select rank, tmdb_id, model from serving.user_recommendations where user_key = ? order by rank", [user_key]
+        ).fetchall()
     finally:
         con.close()
 
@@ -36,7 +37,7 @@ def test_import_then_recs_then_a_refresh_keeps_the_member(
     assert "Aguitov: imported" in out and "Top 10 of 50 for Aguitov" in out
     first = _rows(warehouse_copy.duckdb_path, "letterboxd:Aguitov")
     assert [r[0] for r in first] == list(range(1, 51))
-    listed = [line.split("  ")[0].strip() for line in out.splitlines()[out.splitlines().index("") + 1:]]
+    listed = [line.split("  ")[0].strip() for line in out.splitlines()[out.splitlines().index("") + 1 :]]
     assert "1" in listed  # the first ten are printed
 
     assert main(["recs", "aguitov", "--db", db, "--limit", "5"]) == 0  # names match without regard to case
@@ -51,7 +52,8 @@ def test_import_then_recs_then_a_refresh_keeps_the_member(
     meta = mat.materialization.metadata
     assert meta["members"].value == 4 and meta["members_trained"].value == 4 and meta["members_folded_in"].value == 0
     con = duckdb.connect(db, read_only=True)
-    trained = con.execute("select count(*) from features.user_item_interactions where user_key = 'letterboxd:Aguitov'"
-                          ).fetchall()[0][0]
+    trained = con.execute(
+        "select count(*) from features.user_item_interactions where user_key = 'letterboxd:Aguitov'"
+    ).fetchall()[0][0]
     con.close()
     assert trained > 100

@@ -29,8 +29,11 @@ RANGE = {"dagster/asset_partition_range_start": "2015-10-01", "dagster/asset_par
 
 
 def _resources(db: Path, tmdb, tmp: Path, **settings) -> dict:
-    return {"duckdb": DuckDBResource(database=str(db)), "tmdb": tmdb,
-            "settings": LbxSettings(models_dir=str(tmp / "models"), tune_budget=1, **settings)}
+    return {
+        "duckdb": DuckDBResource(database=str(db)),
+        "tmdb": tmdb,
+        "settings": LbxSettings(models_dir=str(tmp / "models"), tune_budget=1, **settings),
+    }
 
 
 def test_offline_backfill_of_four_months_in_one_run_then_one_month_rewritten(tmp_path: Path) -> None:
@@ -40,26 +43,35 @@ def test_offline_backfill_of_four_months_in_one_run_then_one_month_rewritten(tmp
     assert result.success
     records = TmdbSnapshot().records.values()
     expected = {
-        m: sum(1 for r in records if (r.get("release_date") or "").startswith(m) and (r.get("vote_count") or 0) >= 50
-               and (r.get("vote_average") or 0) >= 6.0)
+        m: sum(
+            1
+            for r in records
+            if (r.get("release_date") or "").startswith(m)
+            and (r.get("vote_count") or 0) >= 50
+            and (r.get("vote_average") or 0) >= 6.0
+        )
         for m in ("2015-10", "2015-11", "2015-12", "2016-01")
     }
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["films_per_month"].value == expected and sum(expected.values()) > 20
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute(f"select strftime(release_month, '%Y-%m'), count(*), min(vote_count), min(vote_average) "
-                       f"from {TMDB_CATALOG} group by 1 order by 1").fetchall()
+    rows = con.execute(
+        f"select strftime(release_month, '%Y-%m'), count(*), min(vote_count), min(vote_average) "
+        f"from {TMDB_CATALOG} group by 1 order by 1"
+    ).fetchall()
     con.close()
     assert {m: n for m, n, _, _ in rows} == expected
     assert all(v >= 50 and r >= 6.0 for _, _, v, r in rows)
     # a month rewritten with looser floors replaces its rows and leaves the other months alone
     looser = _resources(db, SnapshotTmdbResource(), tmp_path, catalog_min_vote_count=0, catalog_min_rating=0.0)
-    again = dg.materialize([tmdb_catalog], resources=looser, instance=dg.DagsterInstance.ephemeral(),
-                           partition_key="2015-11-01")
+    again = dg.materialize(
+        [tmdb_catalog], resources=looser, instance=dg.DagsterInstance.ephemeral(), partition_key="2015-11-01"
+    )
     assert again.success
     con = duckdb.connect(str(db), read_only=True)
-    counts = dict(con.execute(f"select strftime(release_month, '%Y-%m'), count(*) from {TMDB_CATALOG} group by 1")
-                  .fetchall())
+    counts = dict(
+        con.execute(f"select strftime(release_month, '%Y-%m'), count(*) from {TMDB_CATALOG} group by 1").fetchall()
+    )
     con.close()
     assert counts["2015-10"] == expected["2015-10"] and counts["2015-11"] > expected["2015-11"]
 
@@ -79,16 +91,23 @@ class DiscoverServer(RecordedServer):
         if parts.path != "/3/discover/movie":
             return super()._pick(raw_path)
         q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        start, end = dt.date.fromisoformat(q["primary_release_date.gte"]), dt.date.fromisoformat(
-            q["primary_release_date.lte"])
+        start, end = (
+            dt.date.fromisoformat(q["primary_release_date.gte"]),
+            dt.date.fromisoformat(q["primary_release_date.lte"]),
+        )
         page = int(q["page"])
         with self._lock:
             self.windows.append((str(start), str(end), page))
         too_long = (end - start).days + 1 > self.max_days
         film = dict(self.page["results"][page % len(self.page["results"])])
         film["id"] = 550 if start.day == 1 and page == 1 else 900000 + start.day * 10 + page
-        body = {**self.page, "page": page, "results": [film], "total_pages": 620 if too_long else 2,
-                "total_results": 12400 if too_long else 2}
+        body = {
+            **self.page,
+            "page": page,
+            "results": [film],
+            "total_pages": 620 if too_long else 2,
+            "total_results": 12400 if too_long else 2,
+        }
         return parts.path, Response(200, json.dumps(body), content_type="application/json")
 
 
@@ -96,16 +115,21 @@ def test_live_catalog_narrows_windows_over_500_pages_and_fetches_details_once(tm
     db = tmp_path / "lbx.duckdb"
     details = json.loads((FIXTURES / "jdrouet-tmdb-api" / "movie-details.json").read_text())
     details.update({"release_date": "2016-01-15", "vote_count": 900, "vote_average": 7.0})
-    routes = {"/3/configuration": Response(200, FIXTURES / "c-eg-themoviedbapi" / "configuration__details.json",
-                                           content_type="application/json"),
-              "/3/movie/550": Response(200, json.dumps(details), content_type="application/json"),
-              "/3/movie/550/watch/providers": Response(200, FIXTURES / "jdrouet-tmdb-api" /
-                                                      "movie-watch-providers.json", content_type="application/json")}
+    routes = {
+        "/3/configuration": Response(
+            200, FIXTURES / "c-eg-themoviedbapi" / "configuration__details.json", content_type="application/json"
+        ),
+        "/3/movie/550": Response(200, json.dumps(details), content_type="application/json"),
+        "/3/movie/550/watch/providers": Response(
+            200, FIXTURES / "jdrouet-tmdb-api" / "movie-watch-providers.json", content_type="application/json"
+        ),
+    }
     with DiscoverServer(routes, max_days=10) as server:
         tmdb = LiveTmdbResource(api_key=SECRET, base_url=server.base_url + "/3", rate_limit=200)
         resources = _resources(db, tmdb, tmp_path, catalog_min_vote_count=20, catalog_min_rating=5.0)
-        result = dg.materialize([tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(),
-                                partition_key="2016-01-01")
+        result = dg.materialize(
+            [tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(), partition_key="2016-01-01"
+        )
         assert result.success
         firsts = [(s, e) for s, e, p in server.windows if p == 1]
         # 31 days -> 16 + 15 -> 8 + 8 + 8 + 7: every window of 10 days or less, covering the month once
@@ -116,8 +140,9 @@ def test_live_catalog_narrows_windows_over_500_pages_and_fetches_details_once(tm
         assert covered == 31 and len(leaves) == 4
         assert server.hits("/3/movie/550") == 1
         assert all("vote_count.gte=20" in path for _, path, _ in server.requests if "discover" in path)
-        again = dg.materialize([tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(),
-                               partition_key="2016-01-01")
+        again = dg.materialize(
+            [tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(), partition_key="2016-01-01"
+        )
         assert again.success and server.hits("/3/movie/550") == 1  # details came from the cache
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["discover"].value["2016-01"]["narrowed"] == 3
@@ -132,8 +157,14 @@ def test_live_catalog_narrows_windows_over_500_pages_and_fetches_details_once(tm
 def _small_warehouse(db: Path) -> tuple[list[int], list[int]]:
     """MovieLens-like users over 300 snapshot films up to 2014, plus two Letterboxd members."""
     snap = TmdbSnapshot()
-    rich = [r for r in snap.records.values() if (r.get("keywords") or {}).get("keywords") and r.get("credits")
-            and "2000" <= (r.get("release_date") or "") < "2015" and (r.get("vote_count") or 0) > 300]
+    rich = [
+        r
+        for r in snap.records.values()
+        if (r.get("keywords") or {}).get("keywords")
+        and r.get("credits")
+        and "2000" <= (r.get("release_date") or "") < "2015"
+        and (r.get("vote_count") or 0) > 300
+    ]
     rich.sort(key=lambda r: r["id"])
     films = rich[:300]
     ids = [int(r["id"]) for r in films]
@@ -148,9 +179,16 @@ def _small_warehouse(db: Path) -> tuple[list[int], list[int]]:
         picks |= set(rng.choice(ids, 6, replace=False).tolist())
         key = f"letterboxd:member{u}" if u < 2 else f"movielens:{u}"
         for i in picks:
-            rows.append({"user_key": key, "tmdb_id": int(i), "rating": 4.5 if genre_of[int(i)] == liked else 2.5,
-                         "seen": True, "on_watchlist": False,
-                         "last_at": dt.datetime(2016, 1, 1) + dt.timedelta(days=len(rows) % 300)})
+            rows.append(
+                {
+                    "user_key": key,
+                    "tmdb_id": int(i),
+                    "rating": 4.5 if genre_of[int(i)] == liked else 2.5,
+                    "seen": True,
+                    "on_watchlist": False,
+                    "last_at": dt.datetime(2016, 1, 1) + dt.timedelta(days=len(rows) % 300),
+                }
+            )
     interactions = pl.DataFrame(rows)
     with connect(db) as con:
         replace_table(con, "features.user_item_interactions", interactions)
@@ -163,21 +201,31 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     ids, seen = _small_warehouse(db)
     resources = _resources(db, SnapshotTmdbResource(), tmp_path, catalog_min_vote_count=20)
     # a 2015 film the member has on the watchlist must stay out
-    catalog = dg.materialize([tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(),
-                             tags={"dagster/asset_partition_range_start": "2015-01-01",
-                                   "dagster/asset_partition_range_end": "2016-12-01"})
+    catalog = dg.materialize(
+        [tmdb_catalog],
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": "2015-01-01", "dagster/asset_partition_range_end": "2016-12-01"},
+    )
     assert catalog.success
     with connect(db) as con:
-        new_ids = [r[0] for r in con.execute(f"select tmdb_id from {TMDB_CATALOG} order by vote_count desc limit 3")
-                   .fetchall()]
+        new_ids = [
+            r[0] for r in con.execute(f"select tmdb_id from {TMDB_CATALOG} order by vote_count desc limit 3").fetchall()
+        ]
         inter = read_frame(con, "select * from features.user_item_interactions")
-        extra = pl.DataFrame({"user_key": ["letterboxd:member0"] * 2, "tmdb_id": new_ids[:2], "rating": [None, 4.0],
-                              "seen": [False, True], "on_watchlist": [True, False],
-                              "last_at": [dt.datetime(2016, 6, 1)] * 2},
-                             schema=inter.schema)
+        extra = pl.DataFrame(
+            {
+                "user_key": ["letterboxd:member0"] * 2,
+                "tmdb_id": new_ids[:2],
+                "rating": [None, 4.0],
+                "seen": [False, True],
+                "on_watchlist": [True, False],
+                "last_at": [dt.datetime(2016, 6, 1)] * 2,
+            },
+            schema=inter.schema,
+        )
         replace_table(con, "features.user_item_interactions", pl.concat([inter, extra]))
-    result = dg.materialize([content_model, new_for_you], resources=resources,
-                            instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize([content_model, new_for_you], resources=resources, instance=dg.DagsterInstance.ephemeral())
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks["every_member_served"]
@@ -198,14 +246,30 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert mine["rank"].to_list() == list(range(1, 21))
     # the main list: the collaborative rows with new films fused in, reasons only where picked
     old = [i for i in ids if i not in set(seen)][:10]
-    out = pl.DataFrame({"username": "member0", "source": "letterboxd", "user_key": "letterboxd:member0",
-                        "rank": list(range(1, 11)), "tmdb_id": old, "title": "x", "year": 2005,
-                        "score": 1.0, "reason": "collaborative reason", "genres": [["Drama"]] * 10,
-                        "decade": "2000s", "model": "ease", "model_version": "v",
-                        "generated_at": dt.datetime(2026, 1, 1)}).with_columns(pl.col("rank").cast(pl.Int32))
+    out = pl.DataFrame(
+        {
+            "username": "member0",
+            "source": "letterboxd",
+            "user_key": "letterboxd:member0",
+            "rank": list(range(1, 11)),
+            "tmdb_id": old,
+            "title": "x",
+            "year": 2005,
+            "score": 1.0,
+            "reason": "collaborative reason",
+            "genres": [["Drama"]] * 10,
+            "decade": "2000s",
+            "model": "ease",
+            "model_version": "v",
+            "generated_at": dt.datetime(2026, 1, 1),
+        }
+    ).with_columns(pl.col("rank").cast(pl.Int32))
     with connect(db) as con:
-        blended = blend_main_list(con, out, LbxSettings(models_dir=str(tmp_path / "models"),
-                                                        blend_collaborative_weight=0.5, blend_content_weight=0.5))
+        blended = blend_main_list(
+            con,
+            out,
+            LbxSettings(models_dir=str(tmp_path / "models"), blend_collaborative_weight=0.5, blend_content_weight=0.5),
+        )
     assert blended.columns == out.columns and blended["rank"].to_list() == list(range(1, 11))
     new = blended.filter(~pl.col("tmdb_id").is_in(old))
     assert new.height > 0 and not set(new["tmdb_id"]) & {*seen, *new_ids[:2]}
@@ -216,8 +280,12 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert (kept["reason"] == "collaborative reason").all()
     assert kept["tmdb_id"].to_list() == [i for i in old if i in set(kept["tmdb_id"])]  # order kept
     # the nightly refit reuses the chosen mode and hyperparameters without the cold-film protocol
-    nightly = dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral(),
-                             run_config={"ops": {"content_model": {"config": {"tune": False}}}})
+    nightly = dg.materialize(
+        [content_model],
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"content_model": {"config": {"tune": False}}}},
+    )
     assert nightly.success
     cards = sorted((tmp_path / "models" / "content").glob("*/card.json"))
     assert len(cards) == 2

@@ -28,23 +28,37 @@ DAY = "2026-11-20"
 
 @pytest.fixture(autouse=True)
 def fast_crawl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LBX_CRAWL_SETTINGS", json.dumps({
-        "download_delay": 0, "autothrottle": False, "retry_times": 0,
-        "httpcache_enabled": False, "httpcache_dir": str(tmp_path / "cache"),
-    }))
+    monkeypatch.setenv(
+        "LBX_CRAWL_SETTINGS",
+        json.dumps(
+            {
+                "download_delay": 0,
+                "autothrottle": False,
+                "retry_times": 0,
+                "httpcache_enabled": False,
+                "httpcache_dir": str(tmp_path / "cache"),
+            }
+        ),
+    )
 
 
-def _materialize(
-    db: Path, base_url: str, instance: dg.DagsterInstance
-) -> dg.ExecuteInProcessResult:
-    resources = build_resources({
-        "duckdb": DuckDBResource(database=str(db)),
-        "letterboxd": LetterboxdResource(export_dirs=[], rss_users=list(FEEDS), crawl_enabled=True,
-                                         base_url=base_url, inbox_dir=str(db.parent / "inbox")),
-    })
+def _materialize(db: Path, base_url: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    resources = build_resources(
+        {
+            "duckdb": DuckDBResource(database=str(db)),
+            "letterboxd": LetterboxdResource(
+                export_dirs=[],
+                rss_users=list(FEEDS),
+                crawl_enabled=True,
+                base_url=base_url,
+                inbox_dir=str(db.parent / "inbox"),
+            ),
+        }
+    )
     add_scrape_date(instance, DAY)
-    return dg.materialize([reviews, rss_pages_with_items], resources=resources, partition_key=DAY,
-                          instance=instance, raise_on_error=False)
+    return dg.materialize(
+        [reviews, rss_pages_with_items], resources=resources, partition_key=DAY, instance=instance, raise_on_error=False
+    )
 
 
 def _rows(db: Path) -> list[tuple]:
@@ -53,9 +67,11 @@ def _rows(db: Path) -> list[tuple]:
     gc.collect()
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("select username, observation_id, film_key, tmdb_id, rating, event_date "
-                           "from ingest.reviews where scrape_date = ? order by all",
-                           [dt.date.fromisoformat(DAY)]).fetchall()
+        return con.execute(
+            "select username, observation_id, film_key, tmdb_id, rating, event_date "
+            "from ingest.reviews where scrape_date = ? order by all",
+            [dt.date.fromisoformat(DAY)],
+        ).fetchall()
     finally:
         con.close()
 
@@ -64,17 +80,21 @@ def _expected() -> list[tuple]:
     out = set()
     for user, path in FEEDS.items():
         for item in parse_feed(path.read_bytes(), user):
-            key = (f"tmdb:{item['tmdb_id']}" if item["tmdb_id"] is not None
-                   else title_film_key(item["film_title"], item["film_year"]))
-            out.add((user, f"rss:{user}:{item['guid']}", key, item["tmdb_id"], item["rating"],
-                     item["watched_date"]))
+            key = (
+                f"tmdb:{item['tmdb_id']}"
+                if item["tmdb_id"] is not None
+                else title_film_key(item["film_title"], item["film_year"])
+            )
+            out.add((user, f"rss:{user}:{item['guid']}", key, item["tmdb_id"], item["rating"], item["watched_date"]))
     return sorted(out)
 
 
 def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
     db = tmp_path / "lbx.duckdb"
-    routes = {"/robots.txt": ROBOTS,
-              **{f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}}
+    routes = {
+        "/robots.txt": ROBOTS,
+        **{f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()},
+    }
     instance = dg.DagsterInstance.ephemeral()
     with RecordedServer(routes) as server:
         first = _materialize(db, server.base_url, instance)
@@ -88,8 +108,7 @@ def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
     assert rows == expected
     assert _rows(db) == rows  # the same date again replaces its rows
     per_user = {u: sum(1 for r in rows if r[0] == u) for u in FEEDS}
-    assert per_user == {u: len({i["guid"] for i in parse_feed(p.read_bytes(), u)})
-                        for u, p in FEEDS.items()}
+    assert per_user == {u: len({i["guid"] for i in parse_feed(p.read_bytes(), u)}) for u, p in FEEDS.items()}
     meta = first.get_asset_materialization_events()[0].materialization.metadata
     assert meta["rss_pages"].value == 2 and meta["rss_empty_pages"].value == 0
     assert meta["rss_requests"].value == 3  # robots.txt and two feeds
@@ -103,14 +122,17 @@ def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
     assert checks["unique_observations"].metadata["duplicate_keys"].value == 0
 
     # films without a feed id (aron's 2022 feed) go through resolution in film_catalog
-    catalog = dg.materialize([film_catalog, rss_resolved_share], instance=instance,
-                             resources=build_resources({"duckdb": DuckDBResource(database=str(db))}))
+    catalog = dg.materialize(
+        [film_catalog, rss_resolved_share],
+        instance=instance,
+        resources=build_resources({"duckdb": DuckDBResource(database=str(db))}),
+    )
     assert catalog.success
-    [check] = [c for c in catalog.get_asset_check_evaluations()
-               if c.check_name == "rss_resolved_share"]
+    [check] = [c for c in catalog.get_asset_check_evaluations() if c.check_name == "rss_resolved_share"]
     con = duckdb.connect(str(db), read_only=True)
-    unresolved = {r[0] for r in con.execute(
-        "select film_key from metadata.film_resolution where tmdb_id is null").fetchall()}
+    unresolved = {
+        r[0] for r in con.execute("select film_key from metadata.film_resolution where tmdb_id is null").fetchall()
+    }
     con.close()
     film_keys = {r[2] for r in rows}
     assert check.metadata["rss_films"].value == len(film_keys)
@@ -126,9 +148,14 @@ def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
     with RecordedServer({"/robots.txt": ROBOTS, **feeds}) as server:
         assert _materialize(db, server.base_url, instance).success
     before = _rows(db)
-    blocked = {**feeds, "/aron/rss/": Response(
-        403, "<html><body>Forbidden</body></html>",
-        headers={"Server": "cloudflare", "cf-ray": "8f0c0ffee0000000-AMS"})}
+    blocked = {
+        **feeds,
+        "/aron/rss/": Response(
+            403,
+            "<html><body>Forbidden</body></html>",
+            headers={"Server": "cloudflare", "cf-ray": "8f0c0ffee0000000-AMS"},
+        ),
+    }
     with RecordedServer({"/robots.txt": ROBOTS, **blocked}) as server:
         result = _materialize(db, server.base_url, instance)
         url = f"{server.base_url}/aron/rss/"
@@ -136,9 +163,11 @@ def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     message = failure.step_failure_data.error.message
-    assert (f"RSS crawl blocked: Letterboxd answered 403 (blocked, or the profile is private) "
-            f"at {url}: use your data export (Settings > Data > Export) and `lbx import`. "
-            f"Nothing was written for {DAY}") in message
+    assert (
+        f"RSS crawl blocked: Letterboxd answered 403 (blocked, or the profile is private) "
+        f"at {url}: use your data export (Settings > Data > Export) and `lbx import`. "
+        f"Nothing was written for {DAY}"
+    ) in message
     assert failure.step_failure_data.user_failure_data.metadata["status_403"].value == 1
     assert _rows(db) == before and len(before) > 0
 

@@ -44,9 +44,18 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
                 todo.append(child)
     assert selected == {k.to_user_string() for k in reached} | {"reviews"}
     names = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
-    assert {"reviews", "users", "film_catalog", "tmdb_movies", "stg_reviews",
-            "user_item_interactions", "als_model", "ease_model", "model_evaluation",
-            "user_recommendations"} <= names
+    assert {
+        "reviews",
+        "users",
+        "film_catalog",
+        "tmdb_movies",
+        "stg_reviews",
+        "user_item_interactions",
+        "als_model",
+        "ease_model",
+        "model_evaluation",
+        "user_recommendations",
+    } <= names
     assert not selected & {"movielens_ratings", "letterboxd_exports"}
     [schedule] = [s for s in defs.schedules if s.name == "nightly_refresh_schedule"]
     assert schedule.job_name == "nightly_refresh_job"

@@ -35,8 +35,7 @@ def test_store_is_an_idempotent_upsert(tmp_path: Path) -> None:
 
     with duckdb.connect(str(tmp_path / "lbx.duckdb")) as con:
         rows = con.execute(
-            "SELECT tmdb_id, endpoint, status, body->>'$.title' FROM tmdb.raw_responses "
-            "ORDER BY tmdb_id, endpoint"
+            "SELECT tmdb_id, endpoint, status, body->>'$.title' FROM tmdb.raw_responses ORDER BY tmdb_id, endpoint"
         ).fetchall()
     assert rows == [
         (1, "movie", 200, "é ü 漢字"),

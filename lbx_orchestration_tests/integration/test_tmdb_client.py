@@ -97,9 +97,7 @@ def test_movie_details_merges_credits_keywords_providers_and_poster_url() -> Non
     assert film is not None and again == film
     assert film["title"] == "Fight Club"
     assert [g["name"] for g in film["genres"]] == ["Drama"]
-    assert [c["name"] for c in film["credits"]["crew"] if c["job"] == "Director"] == [
-        "David Fincher"
-    ]
+    assert [c["name"] for c in film["credits"]["crew"] if c["job"] == "Director"] == ["David Fincher"]
     assert len(film["keywords"]["keywords"]) == 14
     assert "nihilism" in {k["name"] for k in film["keywords"]["keywords"]}
     assert film["external_ids"]["imdb_id"] == "tt0137523"
@@ -124,9 +122,7 @@ def test_real_appended_response_and_another_country() -> None:
 
     assert film is not None
     assert (film["title"], film["original_title"]) == ("Rock Crystal", "Bergkristall")
-    assert [c["name"] for c in film["credits"]["crew"] if c["job"] == "Director"] == [
-        "Joseph Vilsmaier"
-    ]
+    assert [c["name"] for c in film["credits"]["crew"] if c["job"] == "Director"] == ["Joseph Vilsmaier"]
     assert film["watch_providers"]["link"].endswith("locale=DE")
     assert film["poster_url"] == "https://image.tmdb.org/t/p/w500/8GFxp1rAoJRRN5OGeHRClWGVief.jpg"
 
@@ -149,9 +145,7 @@ def test_search_sends_query_and_year() -> None:
             results = client.search_movie("RRRrrrr!!!", 2004)
         params = query_of(server, "/search/movie")
 
-    assert [(r["id"], r["title"], r["release_date"]) for r in results] == [
-        (21778, "RRRrrrr!!!", "2004-01-28")
-    ]
+    assert [(r["id"], r["title"], r["release_date"]) for r in results] == [(21778, "RRRrrrr!!!", "2004-01-28")]
     assert params["query"] == ["RRRrrrr!!!"]
     assert params["year"] == ["2004"]
 
@@ -295,9 +289,7 @@ def test_body_that_is_not_json_is_a_clear_error() -> None:
         pytest.raises(TmdbError) as caught,
     ):
         client.movie_details(550)
-    assert str(caught.value) == (
-        "TMDb /movie/550 answered HTTP 200 with a body that is not JSON (text/html, 37 bytes)"
-    )
+    assert str(caught.value) == ("TMDb /movie/550 answered HTTP 200 with a body that is not JSON (text/html, 37 bytes)")
 
 
 def test_connection_refused_is_retried_then_reported() -> None:
@@ -515,17 +507,14 @@ def test_fetch_many_stops_the_whole_batch_on_a_long_retry_after(tmp_path: Path) 
     assert {3, 5, 6} <= missing and not {1, 2} & missing  # what was fetched is kept
 
 
-@pytest.mark.parametrize(
-    ("body", "kind"), [("null", "null"), ("[1, 2]", "a list of 2"), ('"x"', "a str")]
-)
+@pytest.mark.parametrize(("body", "kind"), [("null", "null"), ("[1, 2]", "a list of 2"), ('"x"', "a str")])
 def test_details_of_the_wrong_shape_name_the_endpoint(body: str, kind: str) -> None:
     routes = {"/movie/550": Response(200, body, content_type=JSON)}
     with RecordedServer(routes) as server, client_for(server) as client, pytest.raises(TmdbError) as caught:
         client.movie_details(550)
     assert type(caught.value) is TmdbError
     assert str(caught.value) == (
-        f"TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: {kind} where TMDb "
-        "always sends an object"
+        f"TMDb /movie/550 answered HTTP 200 with JSON of the wrong shape: {kind} where TMDb always sends an object"
     )
 
 
@@ -550,8 +539,7 @@ def test_nested_fields_of_the_wrong_shape_name_the_endpoint() -> None:
     assert messages == [
         "TMDb /search/movie answered JSON of the wrong shape: 'results' is a dict, not a list",
         "TMDb /find/tt0137523 answered JSON of the wrong shape: a result is null, not a JSON object",
-        "TMDb /movie/550/watch/providers answered JSON of the wrong shape: 'results' is a list of 0, "
-        "not a JSON object",
+        "TMDb /movie/550/watch/providers answered JSON of the wrong shape: 'results' is a list of 0, not a JSON object",
     ]
 
 

@@ -54,7 +54,8 @@ def test_live_fetch_caches_and_never_leaks_the_key(tmp_path: Path, caplog) -> No
     assert SECRET not in caplog.text
     con = duckdb.connect(str(db), read_only=True)
     title, genres, directors = con.execute(
-        "select title, genres, directors from metadata.tmdb_movies where tmdb_id = 550").fetchall()[0]
+        "select title, genres, directors from metadata.tmdb_movies where tmdb_id = 550"
+    ).fetchall()[0]
     assert title == "Fight Club" and "Drama" in genres
     assert con.execute("select status from tmdb.raw_responses where tmdb_id = 999999").fetchall() == [(404,)]
     con.close()

@@ -28,21 +28,27 @@ class Warehouse:
 
         from lbx_orchestration.resources import LbxSettings, build_resources
 
-        return build_resources({
-            "duckdb": DuckDBResource(database=str(self.duckdb_path)),
-            "settings": LbxSettings(models_dir=str(self.models_dir), tune_budget=1, **settings),
-        })
+        return build_resources(
+            {
+                "duckdb": DuckDBResource(database=str(self.duckdb_path)),
+                "settings": LbxSettings(models_dir=str(self.models_dir), tune_budget=1, **settings),
+            }
+        )
 
 
-def materialize(warehouse: Warehouse, selection: list | None = None, run_config: dict | None = None,
-                **settings) -> dg.ExecuteInProcessResult:
+def materialize(
+    warehouse: Warehouse, selection: list | None = None, run_config: dict | None = None, **settings
+) -> dg.ExecuteInProcessResult:
     from lbx_orchestration.definitions import build_definitions
 
     os.environ["LBX_DUCKDB_PATH"] = str(warehouse.duckdb_path)
     defs = build_definitions()
     # tmdb_catalog (release-month partitions) runs on its own
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
-              and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)]
+    assets = [
+        a
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition) and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)
+    ]
     instance = dg.DagsterInstance.ephemeral()
     add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
     return dg.materialize(
@@ -77,7 +83,8 @@ def warehouse_copy(materialized_warehouse: Warehouse, tmp_path: Path) -> Warehou
     import duckdb
 
     con = duckdb.connect(str(copy.duckdb_path))
-    con.execute("update serving.model_metrics set path = replace(path, ?, ?)",
-                [str(materialized_warehouse.root), str(root)])
+    con.execute(
+        "update serving.model_metrics set path = replace(path, ?, ?)", [str(materialized_warehouse.root), str(root)]
+    )
     con.close()
     return copy

@@ -5,9 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-SAMPLE_EXPORTS = (
-    Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/letterboxd_exports"
-)
+SAMPLE_EXPORTS = Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/letterboxd_exports"
 REAL_EXPORTS = {
     "extratone": SAMPLE_EXPORTS / "extratone_2024-04",
     "melvincarvalho": SAMPLE_EXPORTS / "melvincarvalho_2021-11",
@@ -61,11 +59,7 @@ def write_zip(
 
 
 def zip_folder(folder: Path, path: Path, *, prefix: str = "") -> Path:
-    files = {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     return write_zip(path, files, prefix=prefix)
 
 

@@ -24,8 +24,10 @@ EXPORTS = Path(__file__).resolve().parents[2] / "lbx_orchestration" / "sample_da
     ("raw", "expected"),
     [
         ("Shining, The (1980)", ("The Shining", None, 1980)),
-        ("City of Lost Children, The (Cité des enfants perdus, La) (1995)",
-         ("The City of Lost Children", "La Cité des enfants perdus", 1995)),
+        (
+            "City of Lost Children, The (Cité des enfants perdus, La) (1995)",
+            ("The City of Lost Children", "La Cité des enfants perdus", 1995),
+        ),
         ("Léon: The Professional (a.k.a. The Professional) (Léon) (1994)", ("Léon: The Professional", "Léon", 1994)),
         ("Babylon 5", ("Babylon 5", None, None)),
     ],
@@ -42,10 +44,13 @@ def test_normalize_title_folds_case_accents_articles_and_punctuation() -> None:
 
 
 def test_movielens_observations_keep_every_rating() -> None:
-    ratings = pl.DataFrame({"userId": [1, 1, 2], "movieId": [10, 20, 10], "rating": [4.0, 2.5, 5.0],
-                            "timestamp": [0, 86_400, 172_800]})
-    movies = pl.DataFrame({"movieId": [10, 20], "film_title": ["A", "B"], "film_year": [2000, 2001],
-                           "tmdbId": [100, None]}, schema_overrides={"tmdbId": pl.Int64, "film_year": pl.Int32})
+    ratings = pl.DataFrame(
+        {"userId": [1, 1, 2], "movieId": [10, 20, 10], "rating": [4.0, 2.5, 5.0], "timestamp": [0, 86_400, 172_800]}
+    )
+    movies = pl.DataFrame(
+        {"movieId": [10, 20], "film_title": ["A", "B"], "film_year": [2000, 2001], "tmdbId": [100, None]},
+        schema_overrides={"tmdbId": pl.Int64, "film_year": pl.Int32},
+    )
     obs = movielens_observations(ratings, movies, dt.date(2026, 11, 1))
     assert obs.schema == pl.Schema(REVIEW_SCHEMA)
     assert obs["observation_id"].to_list() == ["ml:1:10", "ml:1:20", "ml:2:10"]
@@ -69,9 +74,12 @@ def test_export_observations_key_films_by_code_or_title() -> None:
 
 def test_resolution_uses_source_ids_then_the_snapshot() -> None:
     films = pl.DataFrame(
-        {"film_key": ["ml:1", "lb:a5fa", "lb:zzzz", "title:x|"],
-         "film_title": ["Toy Story", "La La Land", "No Such Film At All 1234", None],
-         "film_year": [1995, 2016, 2001, None], "tmdb_id": [862, None, None, None]},
+        {
+            "film_key": ["ml:1", "lb:a5fa", "lb:zzzz", "title:x|"],
+            "film_title": ["Toy Story", "La La Land", "No Such Film At All 1234", None],
+            "film_year": [1995, 2016, 2001, None],
+            "tmdb_id": [862, None, None, None],
+        },
         schema_overrides={"film_year": pl.Int32, "tmdb_id": pl.Int64},
     )
     res = resolve_films(films, TmdbSnapshot())
@@ -85,12 +93,20 @@ def test_resolution_uses_source_ids_then_the_snapshot() -> None:
 
 
 def test_flatten_details_reads_tmdbs_shape_and_tolerates_gaps() -> None:
-    row = flatten_details({
-        "id": 7, "title": "T", "release_date": "1999-03-31", "runtime": 0, "genres": [{"id": 1, "name": "Drama"}],
-        "credits": {"cast": [{"name": "B", "order": 1}, {"name": "A", "order": 0}],
-                    "crew": [{"name": "D", "job": "Director"}, {"name": "W", "job": "Writer"}]},
-        "keywords": {"keywords": [{"id": 3, "name": "heist"}]},
-    })
+    row = flatten_details(
+        {
+            "id": 7,
+            "title": "T",
+            "release_date": "1999-03-31",
+            "runtime": 0,
+            "genres": [{"id": 1, "name": "Drama"}],
+            "credits": {
+                "cast": [{"name": "B", "order": 1}, {"name": "A", "order": 0}],
+                "crew": [{"name": "D", "job": "Director"}, {"name": "W", "job": "Writer"}],
+            },
+            "keywords": {"keywords": [{"id": 3, "name": "heist"}]},
+        }
+    )
     assert row["year"] == 1999 and row["runtime"] is None
     assert row["cast_top"] == ["A", "B"] and row["directors"] == ["D"] and row["keywords"] == ["heist"]
     bare = flatten_details({"id": 8})
@@ -128,5 +144,9 @@ def test_replace_rows_is_idempotent_and_atomic(tmp_path: Path) -> None:
     # a table written by an older lbx gains the new column, nulls for the old rows
     replace_rows(con, "raw.t", pl.DataFrame({"d": ["c"], "v": [4], "w": ["new"]}), {"d": ["c"]})
     assert read_frame(con, "select * from raw.t order by all").rows() == [
-        ("a", 1, None), ("a", 2, None), ("b", 3, None), ("c", 4, "new")]
+        ("a", 1, None),
+        ("a", 2, None),
+        ("b", 3, None),
+        ("c", 4, "new"),
+    ]
     assert markdown_preview(frame, 1).splitlines()[2] == "| a | 1 |"

@@ -79,9 +79,7 @@ def test_extratone_username_is_davidblue(real: dict[str, LetterboxdExport]):
 
 
 @pytest.mark.parametrize("name", ["extratone", "melvincarvalho"])
-def test_deleted_and_orphaned_rows_are_skipped_and_counted(
-    real: dict[str, LetterboxdExport], name: str
-):
+def test_deleted_and_orphaned_rows_are_skipped_and_counted(real: dict[str, LetterboxdExport], name: str):
     folder = REAL_EXPORTS[name]
     export = real[name]
     expected_skipped = {}
@@ -161,9 +159,7 @@ def test_diary_rows_match_csv_module(real: dict[str, LetterboxdExport]):
 
 
 @pytest.mark.parametrize("name", ["patrickmjones", "extratone"])
-def test_source_line_points_at_the_record_start_despite_multiline_reviews(
-    real: dict[str, LetterboxdExport], name: str
-):
+def test_source_line_points_at_the_record_start_despite_multiline_reviews(real: dict[str, LetterboxdExport], name: str):
     path = REAL_EXPORTS[name] / "reviews.csv"
     physical = path.read_bytes().decode("utf-8").splitlines()
     reviews = real[name].entries.filter(pl.col("kind") == "review")
@@ -192,17 +188,13 @@ def test_same_zip_twice_same_hash_and_changed_content_new_hash(tmp_path: Path):
     archive = zip_folder(folder, tmp_path / "a.zip")
     original = read_export(archive).content_sha256
     assert read_export(archive).content_sha256 == original
-    files = {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
-    }
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
     # one rating fewer: a new hash
     fewer = dict(files)
     fewer["ratings.csv"] = b"".join(files["ratings.csv"].splitlines(keepends=True)[:-1])
     assert (
-        read_export(
-            zip_folder(write_folder(tmp_path / "fewer", fewer), tmp_path / "fewer.zip")
-        ).content_sha256
+        read_export(zip_folder(write_folder(tmp_path / "fewer", fewer), tmp_path / "fewer.zip")).content_sha256
         != original
     )
 
@@ -284,9 +276,7 @@ def test_quoted_multiline_review_keeps_line_numbers(tmp_path: Path, newline: str
     ).replace("\n", newline)
     folder = write_folder(tmp_path / "x", with_files({"reviews.csv": text}))
     reviews = read_export(folder).entries.filter(pl.col("kind") == "review")
-    assert reviews.select(
-        "entry_key", "rating", "rewatch", "watched_date", "source_line"
-    ).rows() == [
+    assert reviews.select("entry_key", "rating", "rewatch", "watched_date", "source_line").rows() == [
         ("ATu2F", 3.0, False, dt.date(2020, 1, 3), 2),
         (None, None, True, None, 6),
     ]

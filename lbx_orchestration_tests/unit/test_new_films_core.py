@@ -31,8 +31,14 @@ def test_fusion_keeps_the_collaborative_order_and_lifts_a_new_film_both_lists_li
 
 
 def test_blend_frames_renumbers_ranks_and_names_the_source_of_each_row() -> None:
-    cf = pl.DataFrame({"user_key": ["a"] * 3 + ["b"] * 2, "rank": [1, 2, 3, 1, 2], "tmdb_id": [10, 11, 12, 10, 13],
-                       "reason": ["cf"] * 5})
+    cf = pl.DataFrame(
+        {
+            "user_key": ["a"] * 3 + ["b"] * 2,
+            "rank": [1, 2, 3, 1, 2],
+            "tmdb_id": [10, 11, 12, 10, 13],
+            "reason": ["cf"] * 5,
+        }
+    )
     cb = pl.DataFrame({"user_key": ["a", "a"], "rank": [1, 2], "tmdb_id": [12, 99], "reason": ["new", "new"]})
     out = blend_frames(cf, cb, 3, BlendWeights(0.5, 0.5))
     a = out.filter(pl.col("user_key") == "a")
@@ -57,8 +63,13 @@ def test_discover_splits_windows_until_each_fits_under_the_page_cap() -> None:
     assert (first, last) == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
     results = discover_window(fetch, first, last, stats)
     # 29 days -> 15 + 14 -> (8 -> 4 + 4) + 7 + 7 + 7: four splits, five windows of at most 7 days
-    assert stats.windows == ["2024-02-01..2024-02-04", "2024-02-05..2024-02-08", "2024-02-09..2024-02-15",
-                             "2024-02-16..2024-02-22", "2024-02-23..2024-02-29"]
+    assert stats.windows == [
+        "2024-02-01..2024-02-04",
+        "2024-02-05..2024-02-08",
+        "2024-02-09..2024-02-15",
+        "2024-02-16..2024-02-22",
+        "2024-02-23..2024-02-29",
+    ]
     assert stats.narrowed == 4 and stats.truncated_days == 0
     assert len(results) == 5 * 3 and len({r["id"] for r in results}) == 15
     assert stats.queries == 9 and stats.pages == 9 + 5 * 2
@@ -71,20 +82,46 @@ def test_discover_splits_windows_until_each_fits_under_the_page_cap() -> None:
 
 
 def _film(i: int, **kw) -> dict:
-    row = {"tmdb_id": i, "genres": None, "directors": None, "cast_top": None, "keywords": None,
-           "original_language": None, "year": None, "runtime": None, "vote_count": None}
+    row = {
+        "tmdb_id": i,
+        "genres": None,
+        "directors": None,
+        "cast_top": None,
+        "keywords": None,
+        "original_language": None,
+        "year": None,
+        "runtime": None,
+        "vote_count": None,
+    }
     row.update(kw)
     return row
 
 
 def test_feature_space_gives_unseen_films_the_same_columns_and_keeps_partial_metadata() -> None:
-    films = pl.DataFrame([
-        _film(1, genres=["Horror"], directors=["Carpenter"], keywords=["snow"], year=1982, runtime=109,
-              original_language="en", vote_count=5000),
-        _film(2, genres=["Horror", "Drama"], directors=["Carpenter"], keywords=["snow", "fog"], year=1980,
-              original_language="en", vote_count=800),
-        _film(3, genres=["Drama"], year=2024),
-    ])
+    films = pl.DataFrame(
+        [
+            _film(
+                1,
+                genres=["Horror"],
+                directors=["Carpenter"],
+                keywords=["snow"],
+                year=1982,
+                runtime=109,
+                original_language="en",
+                vote_count=5000,
+            ),
+            _film(
+                2,
+                genres=["Horror", "Drama"],
+                directors=["Carpenter"],
+                keywords=["snow", "fog"],
+                year=1980,
+                original_language="en",
+                vote_count=800,
+            ),
+            _film(3, genres=["Drama"], year=2024),
+        ]
+    )
     space = FeatureSpace.fit(films, min_films=2)
     assert space.vocab["director"] == ["Carpenter"] and space.vocab["keyword"] == ["snow"]
     new = pl.DataFrame([_film(9, genres=["Drama"], year=2024), _film(10, directors=["Carpenter"], vote_count=3000)])
@@ -105,6 +142,8 @@ def test_reasons_name_the_rated_films_and_what_they_share() -> None:
         ("Amélie", 5.0, {"genre": ["Comedy"]}),
     ]
     reason = content_reason(candidate, rated)
-    assert reason == ("because you rated Arrival, Lawrence of Arabia: same director (Denis Villeneuve) / "
-                      "shared keywords (desert) / same genres (Science Fiction)")
+    assert reason == (
+        "because you rated Arrival, Lawrence of Arabia: same director (Denis Villeneuve) / "
+        "shared keywords (desert) / same genres (Science Fiction)"
+    )
     assert content_reason({"genre": ["Western"]}, rated) == "close to your taste in Western"

@@ -100,7 +100,16 @@ def test_films_grid_first_item_fields_and_page_count() -> None:
 
 def test_rated_n_is_half_stars() -> None:
     assert [pages.rating_from_classes(f"rating -micro rated-{n}") for n in range(1, 11)] == [
-        0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0
+        0.5,
+        1.0,
+        1.5,
+        2.0,
+        2.5,
+        3.0,
+        3.5,
+        4.0,
+        4.5,
+        5.0,
     ]
     assert pages.rating_from_classes("rating -micro") is None
     assert pages.rating_from_classes(None) is None
@@ -136,13 +145,10 @@ def test_diary_rows() -> None:
     text = DIARY.read_text(encoding="utf-8")
     row_chunks = text.split('<tr class="diary-entry-row')[1:]
     expected_dates = [
-        date(*map(int, re.search(r'class="daydate" href="[^"]*/(\d{4})/(\d\d)/(\d\d)/"', c)
-                  .groups()))
+        date(*map(int, re.search(r'class="daydate" href="[^"]*/(\d{4})/(\d\d)/(\d\d)/"', c).groups()))
         for c in row_chunks
     ]
-    expected_rewatch = [
-        not re.search(r'class="col-rewatch[^"]*icon-status-off', c) for c in row_chunks
-    ]
+    expected_rewatch = [not re.search(r'class="col-rewatch[^"]*icon-status-off', c) for c in row_chunks]
 
     rows = pages.parse_diary(DIARY.read_bytes(), "hyumiguel")
 
@@ -151,9 +157,7 @@ def test_diary_rows() -> None:
     assert [r["rewatch"] for r in rows] == expected_rewatch
     assert any(expected_rewatch)
     first = rows[0]
-    assert (first["film_slug"], first["film_title"], first["film_year"]) == (
-        "the-hitch-hiker", "The Hitch-Hiker", 1953
-    )
+    assert (first["film_slug"], first["film_title"], first["film_year"]) == ("the-hitch-hiker", "The Hitch-Hiker", 1953)
     assert (first["rating"], first["liked"], first["viewing_id"]) == (4.0, True, 1018545884)
     assert first["watched_date"] == date(2025, 9, 19)
 
@@ -161,14 +165,22 @@ def test_diary_rows() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("2026-01_mulholland-drive.raw.html",
-         ("mulholland-drive", 1018, "movie", "tt0166924", "Mulholland Drive", 2001)),
-        ("2025-10_mulholland-drive.rendered.htm",
-         ("mulholland-drive", 1018, "movie", "tt0166924", "Mulholland Drive", 2001)),
-        ("2025-11_the-zone-of-interest.rendered.html",
-         ("the-zone-of-interest", 467244, "movie", "tt7160372", "The Zone of Interest", 2023)),
-        ("2026-01_unbelievable-2019_tv-miniseries.raw.html",
-         ("unbelievable-2019", None, "tv", "tt7909970", "Unbelievable", 2019)),
+        (
+            "2026-01_mulholland-drive.raw.html",
+            ("mulholland-drive", 1018, "movie", "tt0166924", "Mulholland Drive", 2001),
+        ),
+        (
+            "2025-10_mulholland-drive.rendered.htm",
+            ("mulholland-drive", 1018, "movie", "tt0166924", "Mulholland Drive", 2001),
+        ),
+        (
+            "2025-11_the-zone-of-interest.rendered.html",
+            ("the-zone-of-interest", 467244, "movie", "tt7160372", "The Zone of Interest", 2023),
+        ),
+        (
+            "2026-01_unbelievable-2019_tv-miniseries.raw.html",
+            ("unbelievable-2019", None, "tv", "tt7909970", "Unbelievable", 2019),
+        ),
     ],
 )
 def test_film_page(name: str, expected: tuple) -> None:
@@ -185,7 +197,7 @@ def test_film_page_refuses_a_fragment() -> None:
 
 def test_members() -> None:
     text = MEMBERS.read_text(encoding="utf-8")
-    table = text[text.index('<table class="table-base member-table">'):]
+    table = text[text.index('<table class="table-base member-table">') :]
     table = table[: table.index("</table>")]
     expected = re.findall(r'<a class="avatar[^"]*" href="/([^/"]+)/"', table)
 

@@ -55,9 +55,7 @@ def test_build_interactions_collapses_rewatches_to_latest_rating() -> None:
     assert ratings[0, :2].tolist() == [5.0, 4.0]
     assert np.isnan(ratings[0, 2])
     assert inter.ratings.nnz == inter.matrix.nnz == 4
-    pairs = collapse_duplicates(df).filter(
-        pl.col("tmdb_id") == 20, pl.col("user_key") == "letterboxd:x"
-    )
+    pairs = collapse_duplicates(df).filter(pl.col("tmdb_id") == 20, pl.col("user_key") == "letterboxd:x")
     assert pairs["ts"].to_list() == [T0 + timedelta(days=9)]
 
 

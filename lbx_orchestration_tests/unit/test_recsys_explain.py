@@ -72,9 +72,7 @@ def test_user_without_films_gets_the_fallback() -> None:
 
 
 def test_item_vectors_from_interactions_are_unit_item_columns() -> None:
-    train = sp.csr_matrix(
-        np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
-    )
+    train = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]))
     vectors = item_vectors_from_interactions(train)
     assert vectors.shape == (3, 4)
     np.testing.assert_allclose(np.linalg.norm(vectors.toarray(), axis=1), 1.0, rtol=1e-6)
@@ -138,8 +136,11 @@ def test_explanation_embeddings_keep_the_item_cosines() -> None:
     assert approx_cos[same_group].mean() > 0.7 > 0.1 > np.abs(approx_cos[~same_group]).mean()
     assert np.corrcoef(exact_cos.ravel(), approx_cos.ravel())[0, 1] > 0.9
     full = explanation_embeddings(train[:5], dims=8)  # at most `dims` users: exact
-    np.testing.assert_allclose(full @ full.T, (item_vectors_from_interactions(train[:5]) @
-                                               item_vectors_from_interactions(train[:5]).T).toarray(), atol=1e-6)
+    np.testing.assert_allclose(
+        full @ full.T,
+        (item_vectors_from_interactions(train[:5]) @ item_vectors_from_interactions(train[:5]).T).toarray(),
+        atol=1e-6,
+    )
 
 
 def test_a_shortlist_from_embeddings_then_exact_cosines_gives_the_exact_reasons() -> None:

@@ -39,9 +39,7 @@ def test_rows_follow_the_model_item_order_and_missing_films_are_flagged() -> Non
 
 
 def test_without_the_indicator_a_missing_film_is_an_all_zero_row() -> None:
-    matrix, names = item_feature_matrix(
-        np.array([13, 27205]), FRAME, missing_indicator=False, norm="l2"
-    )
+    matrix, names = item_feature_matrix(np.array([13, 27205]), FRAME, missing_indicator=False, norm="l2")
     assert MISSING_FEATURE not in names
     dense = matrix.toarray()
     assert not dense[0].any()
@@ -56,9 +54,7 @@ def test_bad_frames_are_refused_with_the_cause() -> None:
 
 
 def test_tfidf_block_is_aligned_weighted_and_renormalised() -> None:
-    base, names = item_feature_matrix(
-        np.array([603, 13]), FRAME.select("tmdb_id", "genre_drama", "decade_1990s")
-    )
+    base, names = item_feature_matrix(np.array([603, 13]), FRAME.select("tmdb_id", "genre_drama", "decade_1990s"))
     tfidf = sp.csr_matrix(np.array([[0.0, 0.2], [0.3, 0.1]]))
     stacked, all_names = tfidf_block(
         base,

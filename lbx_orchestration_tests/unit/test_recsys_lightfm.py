@@ -76,8 +76,7 @@ def data() -> Planted:
 @pytest.fixture(scope="module")
 def fitted(data: Planted) -> dict[str, LightFMRecommender]:
     return {
-        mode: LightFMRecommender(mode=mode, **SMALL).fit(data.train, data.features)
-        for mode in ("cf", "cb", "hybrid")
+        mode: LightFMRecommender(mode=mode, **SMALL).fit(data.train, data.features) for mode in ("cf", "cb", "hybrid")
     }
 
 
@@ -134,9 +133,7 @@ def test_fold_in_of_an_empty_row_ranks_by_item_bias(fitted: dict[str, LightFMRec
     assert model.item_bias_repr is not None
     empty = sp.csr_matrix((1, model.item_bias_repr.size), dtype=np.float32)
     scores = model.fold_in(empty)
-    assert np.array_equal(
-        np.argsort(-scores, kind="stable"), np.argsort(-model.item_bias_repr, kind="stable")
-    )
+    assert np.array_equal(np.argsort(-scores, kind="stable"), np.argsort(-model.item_bias_repr, kind="stable"))
 
 
 def test_fold_in_rejects_a_row_of_the_wrong_width(fitted: dict[str, LightFMRecommender]) -> None:
@@ -145,10 +142,7 @@ def test_fold_in_rejects_a_row_of_the_wrong_width(fitted: dict[str, LightFMRecom
 
 
 def test_same_seed_single_thread_gives_identical_scores(data: Planted) -> None:
-    runs = [
-        LightFMRecommender(mode="hybrid", seed=3, **SMALL).fit(data.train, data.features)
-        for _ in range(2)
-    ]
+    runs = [LightFMRecommender(mode="hybrid", seed=3, **SMALL).fit(data.train, data.features) for _ in range(2)]
     users = np.arange(data.train.shape[0])
     assert np.array_equal(runs[0].score_users(users), runs[1].score_users(users))
     other = LightFMRecommender(mode="hybrid", seed=4, **SMALL).fit(data.train, data.features)
@@ -180,9 +174,9 @@ def test_a_model_saved_in_the_old_lightfm_format_still_loads(
     old = tmp_path / "old"
     old.mkdir()
     np.savez(old / "arrays.npz", **{k: getattr(model, k) for k in LightFMRecommender.state})
-    (old / "params.json").write_text(json.dumps(
-        {"class": "LightFMRecommender", "params": model.params, "feature_shape": list(model.feature_shape)}
-    ))
+    (old / "params.json").write_text(
+        json.dumps({"class": "LightFMRecommender", "params": model.params, "feature_shape": list(model.feature_shape)})
+    )
     loaded = load_model(old)
     assert loaded.name == "lightfm_cb"
     assert loaded.feature_shape == model.feature_shape

@@ -43,16 +43,14 @@ def planted_observations(seed: int = 0) -> pl.DataFrame:
     rows = []
     for u in range(N_USERS):
         cluster = u % N_CLUSTERS
-        own = cluster * ITEMS_PER_CLUSTER + rng.choice(
-            ITEMS_PER_CLUSTER, size=15, replace=False, p=within
-        )
+        own = cluster * ITEMS_PER_CLUSTER + rng.choice(ITEMS_PER_CLUSTER, size=15, replace=False, p=within)
         noise = rng.choice(n_items, size=2, replace=False)
         for day, item in enumerate(np.unique(np.concatenate([own, noise]))):
             rating = None if rng.random() < 0.2 else float(rng.choice([3.0, 3.5, 4.0, 4.5, 5.0]))
             rows.append((f"u{u}", 1000 + int(item), rating, datetime(2024, 1, 1) + timedelta(day)))
-    return pl.DataFrame(
-        rows, schema=["user_key", "tmdb_id", "rating", "ts"], orient="row"
-    ).with_columns(pl.col("rating").cast(pl.Float64))
+    return pl.DataFrame(rows, schema=["user_key", "tmdb_id", "rating", "ts"], orient="row").with_columns(
+        pl.col("rating").cast(pl.Float64)
+    )
 
 
 class RandomScores:
@@ -80,9 +78,7 @@ def fitted(planted: tuple[Interactions, pl.DataFrame]) -> dict[str, object]:
 def ndcg(planted, fitted) -> dict[str, float]:
     train, test_df = planted
     models = {**fitted, "random": RandomScores()}
-    return {
-        name: evaluate(m, train, test_df, relevance=None)["ndcg@10"] for name, m in models.items()
-    }
+    return {name: evaluate(m, train, test_df, relevance=None)["ndcg@10"] for name, m in models.items()}
 
 
 def test_popularity_beats_random(ndcg: dict[str, float]) -> None:
@@ -110,9 +106,7 @@ def test_save_load_round_trip_gives_identical_scores(
     assert type(loaded) is type(model)
     assert loaded.params == model.params
     users = np.arange(0, train.n_users, 7)
-    assert np.array_equal(
-        loaded.score_users(users, train.matrix), model.score_users(users, train.matrix)
-    )
+    assert np.array_equal(loaded.score_users(users, train.matrix), model.score_users(users, train.matrix))
     row = train.matrix[5]
     assert np.allclose(loaded.fold_in(row), model.fold_in(row))
 

@@ -40,18 +40,13 @@ def test_feed_rows_match_items(path: Path) -> None:
     rows = parse_feed(path.read_bytes(), "member")
 
     assert len(rows) == len(items)
-    assert [r["guid"] for r in rows] == [
-        re.search(r">(letterboxd-[a-z]+-\d+)</guid>", c).group(1) for c in items
-    ]
-    assert [r["film_title"] for r in rows] == [
-        html.unescape(_tag(c, "letterboxd:filmTitle")) for c in items
-    ]
+    assert [r["guid"] for r in rows] == [re.search(r">(letterboxd-[a-z]+-\d+)</guid>", c).group(1) for c in items]
+    assert [r["film_title"] for r in rows] == [html.unescape(_tag(c, "letterboxd:filmTitle")) for c in items]
     assert [r["film_year"] for r in rows] == [int(_tag(c, "letterboxd:filmYear")) for c in items]
     ratings = [_tag(c, "letterboxd:memberRating") for c in items]
     assert [r["rating"] for r in rows] == [float(v) if v else None for v in ratings]
     watched = [_tag(c, "letterboxd:watchedDate") for c in items]
-    assert [r["watched_date"] for r in rows] == [date.fromisoformat(v) if v else None
-                                                for v in watched]
+    assert [r["watched_date"] for r in rows] == [date.fromisoformat(v) if v else None for v in watched]
     assert [r["rewatch"] for r in rows] == [_tag(c, "letterboxd:rewatch") == "Yes" for c in items]
     likes = [_tag(c, "letterboxd:memberLike") for c in items]
     assert [r["liked"] for r in rows] == [None if v is None else v == "Yes" for v in likes]

@@ -93,8 +93,7 @@ def test_same_year_beats_one_year_off_beats_further_for_the_same_title() -> None
     c = film(3, "Solaris", "1971-01-01", 5.0)
     assert rank_candidates("Solaris", 1972, [b, c, a]).tmdb_id == 1
     refused = rank_candidates("Solaris", 1973, [b, c])  # the nearest is 2 years off: not used
-    assert (refused.tmdb_id, refused.method, refused.candidate_id, refused.candidate_year) == (
-        None, "refused", 3, 1971)
+    assert (refused.tmdb_id, refused.method, refused.candidate_id, refused.candidate_year) == (None, "refused", 3, 1971)
     assert refused.reason == "released 1971, 2 years from 1973: more than one year off"
     assert rank_candidates("Solaris", 2003, [a, b, c]).tmdb_id == 2
 

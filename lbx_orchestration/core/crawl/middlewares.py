@@ -128,9 +128,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         if retry is None:
             record_failure(self.crawler, f"{response.url} ({response.status})")
             if response.status == 429:
-                block_crawl(
-                    self.crawler, f"429 rate limited after {attempt} retries", response.url
-                )
+                block_crawl(self.crawler, f"429 rate limited after {attempt} retries", response.url)
                 raise IgnoreRequest("rate limited")
             return response
         if wait is None:

@@ -15,9 +15,7 @@ from typing import Any
 from lbx_orchestration.core.settings import CRAWL_SETTINGS_ENV as SETTINGS_ENV
 from lbx_orchestration.core.settings import crawl_cache_dir, crawl_settings, crawl_user_agent
 
-DEFAULT_USER_AGENT = (
-    "lbx/0.1 (+https://github.com/lbx-recs/lbx; personal recommendations from your own diary)"
-)
+DEFAULT_USER_AGENT = "lbx/0.1 (+https://github.com/lbx-recs/lbx; personal recommendations from your own diary)"
 MIN_DOWNLOAD_DELAY = 1.0
 DEFAULT_RETRY_TIMES = 3
 DEFAULT_RETRY_AFTER_MAX = 120.0
@@ -65,9 +63,7 @@ def settings_from_env() -> dict[str, Any]:
 def cli_download_delay(value: float) -> float:
     """The CLI's guard: users may slow the crawler down, never speed it up past 1 s."""
     if value < MIN_DOWNLOAD_DELAY:
-        raise ValueError(
-            f"--delay must be at least {MIN_DOWNLOAD_DELAY} s (Letterboxd is crawled politely)"
-        )
+        raise ValueError(f"--delay must be at least {MIN_DOWNLOAD_DELAY} s (Letterboxd is crawled politely)")
     return float(value)
 
 
@@ -92,29 +88,22 @@ def build_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
     if unknown:
         raise ValueError(
-            f"unknown crawl setting(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(OVERRIDE_KEYS))}"
+            f"unknown crawl setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(OVERRIDE_KEYS))}"
         )
     delay = _number("download_delay", overrides.get("download_delay", MIN_DOWNLOAD_DELAY), 0.0)
-    per_domain = int(_number(
-        "concurrent_requests_per_domain", overrides.get("concurrent_requests_per_domain", 1), 1, 2
-    ))
-    retry_times = int(_number("retry_times", overrides.get("retry_times", DEFAULT_RETRY_TIMES),
-                              0, 10))
-    retry_after_max = _number(
-        "retry_after_max", overrides.get("retry_after_max", DEFAULT_RETRY_AFTER_MAX), 0.0
+    per_domain = int(
+        _number("concurrent_requests_per_domain", overrides.get("concurrent_requests_per_domain", 1), 1, 2)
     )
-    expiration = int(_number(
-        "httpcache_expiration_secs",
-        overrides.get("httpcache_expiration_secs", DEFAULT_CACHE_EXPIRATION_SECS), 0
-    ))
+    retry_times = int(_number("retry_times", overrides.get("retry_times", DEFAULT_RETRY_TIMES), 0, 10))
+    retry_after_max = _number("retry_after_max", overrides.get("retry_after_max", DEFAULT_RETRY_AFTER_MAX), 0.0)
+    expiration = int(
+        _number(
+            "httpcache_expiration_secs", overrides.get("httpcache_expiration_secs", DEFAULT_CACHE_EXPIRATION_SECS), 0
+        )
+    )
     page_limit = int(_number("page_limit", overrides.get("page_limit", DEFAULT_PAGE_LIMIT), 1))
     cache_dir = Path(overrides.get("httpcache_dir") or crawl_cache_dir()).expanduser().resolve()
-    user_agent = (
-        overrides.get("user_agent")
-        or crawl_user_agent()
-        or DEFAULT_USER_AGENT
-    )
+    user_agent = overrides.get("user_agent") or crawl_user_agent() or DEFAULT_USER_AGENT
     autothrottle = _flag("autothrottle", overrides.get("autothrottle", True))
     cache_on = _flag("httpcache_enabled", overrides.get("httpcache_enabled", True))
     mw = "lbx_orchestration.core.crawl.middlewares"

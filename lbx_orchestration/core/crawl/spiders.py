@@ -213,9 +213,7 @@ class ProfileSpider(LbxSpider):
             yield self._diary_request(user, f"/{user}/diary/", page=1, legacy=False)
 
     def _diary_request(self, user: str, path: str, page: int, legacy: bool) -> scrapy.Request:
-        return self.request(
-            self.url(path), self.parse_diary, {"username": user, "page": page, "legacy": legacy}
-        )
+        return self.request(self.url(path), self.parse_diary, {"username": user, "page": page, "legacy": legacy})
 
     def parse_members(self, response: Response, page: int) -> Iterator[Any]:
         try:
@@ -249,13 +247,9 @@ class ProfileSpider(LbxSpider):
             if self.include_film_pages:
                 yield from self._film_request(item["slug"])
         if grid.next_url and self._more(page):
-            yield self.request(
-                self.rebase(grid.next_url), self.parse_grid, {"username": username, "page": page + 1}
-            )
+            yield self.request(self.rebase(grid.next_url), self.parse_grid, {"username": username, "page": page + 1})
 
-    def parse_diary(
-        self, response: Response, username: str, page: int, legacy: bool
-    ) -> Iterator[Any]:
+    def parse_diary(self, response: Response, username: str, page: int, legacy: bool) -> Iterator[Any]:
         if response.status == 404:
             if page == 1 and not legacy:  # diary moved from /USER/films/diary/ in Nov 2025
                 yield self._diary_request(username, f"/{username}/films/diary/", 1, legacy=True)

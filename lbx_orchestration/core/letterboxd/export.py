@@ -135,9 +135,7 @@ def _export_root(members: Iterable[str]) -> str:
     return ""
 
 
-def _parse_file(
-    text: str, file: str, kind: str, header: tuple[str, ...], username: str
-) -> list[dict[str, Any]]:
+def _parse_file(text: str, file: str, kind: str, header: tuple[str, ...], username: str) -> list[dict[str, Any]]:
     col = {name: i for i, name in enumerate(header)}
     film_kind = kind in _FILM_KINDS
     rows: list[dict[str, Any]] = []
@@ -150,9 +148,7 @@ def _parse_file(
             rating = parse_rating(field["Rating"], file, line, required=kind == "rating")
         watched_date = None
         if "Watched Date" in field:
-            watched_date = parse_date(
-                field["Watched Date"], "Watched Date", file, line, required=False
-            )
+            watched_date = parse_date(field["Watched Date"], "Watched Date", file, line, required=False)
         rows.append(
             {
                 "username": username,
@@ -236,8 +232,7 @@ def read_export(
     relative = {m[len(root) :]: m for m in source.members if m.startswith(root)}
     if "ratings.csv" not in relative and "watched.csv" not in relative:
         raise ExportError(
-            f"{source.name}: neither ratings.csv nor watched.csv found; "
-            f"is this a Letterboxd data export?"
+            f"{source.name}: neither ratings.csv nor watched.csv found; is this a Letterboxd data export?"
         )
     if username is None:
         username = _username_from_profile(source, root)
@@ -257,9 +252,7 @@ def read_export(
         elif rel != _PROFILE:
             unknown.append(rel)
 
-    entries = pl.DataFrame(
-        {name: [row[name] for row in rows] for name in ENTRY_SCHEMA}, schema=ENTRY_SCHEMA
-    )
+    entries = pl.DataFrame({name: [row[name] for row in rows] for name in ENTRY_SCHEMA}, schema=ENTRY_SCHEMA)
     return LetterboxdExport(
         username=username,
         entries=entries,

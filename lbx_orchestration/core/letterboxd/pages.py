@@ -195,11 +195,7 @@ def next_page_url(html: bytes | str | Selector) -> str | None:
 
 
 def _page_count(sel: Selector) -> int | None:
-    numbers = [
-        int(t)
-        for t in sel.css("div.pagination li.paginate-page ::text").getall()
-        if t.strip().isdigit()
-    ]
+    numbers = [int(t) for t in sel.css("div.pagination li.paginate-page ::text").getall() if t.strip().isdigit()]
     return max(numbers) if numbers else None
 
 
@@ -343,9 +339,7 @@ def parse_diary(html: bytes | str, username: str, invalid: list[str] | None = No
                 "lid": _lid(comp.attrib.get("data-postered-identifier")),
                 "watched_date": _diary_date(tr.css("td.col-daydate a::attr(href)").get()),
                 "rewatch": "icon-status-off" not in rewatch_classes.split(),
-                "rating": rating_from_classes(
-                    tr.css("td.col-rating span.rating::attr(class)").get()
-                ),
+                "rating": rating_from_classes(tr.css("td.col-rating span.rating::attr(class)").get()),
                 "liked": bool(tr.css("td.col-like .icon-liked")),
             }
         )
@@ -361,7 +355,7 @@ def parse_film_page(html: bytes | str) -> dict[str, Any]:
     sel = Selector(text=_as_text(html))
     body = sel.css("body")
     if not body or "film" not in (body[0].attrib.get("class") or "").split():
-        raise PageError("not a Letterboxd film page (no <body class=\"film\">)")
+        raise PageError('not a Letterboxd film page (no <body class="film">)')
     attrs = body[0].attrib
     tmdb_link = sel.css('a[data-track-action="TMDB"]::attr(href)').get() or ""
     link = _TMDB_LINK_RE.search(tmdb_link)

@@ -49,19 +49,14 @@ def iter_records(text: str, file: str, header: tuple[str, ...]) -> Iterator[tupl
     try:
         found = next(reader, [])
         if tuple(found) != header:
-            raise ExportError(
-                f"{file}: unexpected header: expected {','.join(header)!r}, "
-                f"found {','.join(found)!r}"
-            )
+            raise ExportError(f"{file}: unexpected header: expected {','.join(header)!r}, found {','.join(found)!r}")
         start = reader.line_num + 1
         for fields in reader:
             line, start = start, reader.line_num + 1
             if not fields:
                 continue
             if len(fields) != len(header):
-                raise ExportError(
-                    f"{file} line {line}: expected {len(header)} fields, found {len(fields)}"
-                )
+                raise ExportError(f"{file} line {line}: expected {len(header)} fields, found {len(fields)}")
             yield line, fields
     except csv.Error as exc:
         raise ExportError(f"{file} line {reader.line_num}: malformed CSV ({exc})") from exc
@@ -103,9 +98,7 @@ def parse_date(value: str, column: str, file: str, line: int, *, required: bool)
             raise ValueError
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise ExportError(
-            f"{file} line {line}: {column} {shown(value)} is not a date (YYYY-MM-DD)"
-        ) from None
+        raise ExportError(f"{file} line {line}: {column} {shown(value)} is not a date (YYYY-MM-DD)") from None
 
 
 def parse_year(value: str, file: str, line: int) -> int | None:
@@ -140,7 +133,5 @@ def parse_boxd_code(value: str, file: str, line: int, *, required: bool) -> str 
         return None
     match = _BOXD_URI.fullmatch(value)
     if match is None:
-        raise ExportError(
-            f"{file} line {line}: Letterboxd URI {shown(value)} is not a https://boxd.it/ link"
-        )
+        raise ExportError(f"{file} line {line}: Letterboxd URI {shown(value)} is not a https://boxd.it/ link")
     return match[1]

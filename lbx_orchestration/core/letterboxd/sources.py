@@ -36,8 +36,7 @@ class ByteBudget:
         self.used += n
         if self.used > self.limit:
             raise ExportError(
-                f"{source}: {member} inflates past the limit of {self.limit:,} uncompressed "
-                f"bytes for the whole export"
+                f"{source}: {member} inflates past the limit of {self.limit:,} uncompressed bytes for the whole export"
             )
 
 
@@ -68,8 +67,7 @@ class ZipSource:
             raise ExportError(f"{self.name}: truncated or corrupt zip ({exc})") from exc
         if len(infos) > max_members:
             raise ExportError(
-                f"{self.name}: the archive has {len(infos):,} entries, more than the limit "
-                f"of {max_members:,}"
+                f"{self.name}: the archive has {len(infos):,} entries, more than the limit of {max_members:,}"
             )
         declared = sum(info.file_size for info in infos)
         if declared > budget.limit:
@@ -170,14 +168,10 @@ class FolderSource:
                 full = Path(dirpath) / filename
                 rel = full.relative_to(self._root).as_posix()
                 if not full.resolve().is_relative_to(self._root):
-                    raise ExportError(
-                        f"{self.name}: {rel} links outside the export folder; refusing it"
-                    )
+                    raise ExportError(f"{self.name}: {rel} links outside the export folder; refusing it")
                 members.append(rel)
                 if len(members) > max_members:
-                    raise ExportError(
-                        f"{self.name}: the folder has more than the limit of {max_members:,} files"
-                    )
+                    raise ExportError(f"{self.name}: the folder has more than the limit of {max_members:,} files")
         self.members = tuple(members)
 
     def read(self, member: str) -> bytes:
@@ -206,7 +200,5 @@ def open_source(path: Path, max_uncompressed_bytes: int, max_members: int) -> Ex
     except OSError as exc:
         raise ExportError(f"{path.name}: cannot read it ({exc})") from exc
     if magic not in (_LOCAL_HEADER, b"PK\x05\x06") and not zipfile.is_zipfile(path):
-        raise ExportError(
-            f"{path.name}: not a zip file or a folder (expected a Letterboxd data export)"
-        )
+        raise ExportError(f"{path.name}: not a zip file or a folder (expected a Letterboxd data export)")
     return ZipSource(path, budget, max_members)

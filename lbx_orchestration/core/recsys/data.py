@@ -53,9 +53,7 @@ def validate_observations(df: pl.DataFrame) -> pl.DataFrame:
         raise TypeError(f"observations must be a polars DataFrame, got {type(df).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"observations are missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}"
-        )
+        raise ValueError(f"observations are missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}")
     if not isinstance(df.schema["ts"], pl.Datetime | pl.Date):
         raise ValueError(f"observations column 'ts' must be a datetime, got {df.schema['ts']}")
     out = df.select(
@@ -127,8 +125,9 @@ def build_interactions(
         _check_unique(iids, "item_ids")
 
     # positions by hash join (sorting a million Python strings took a second per build)
-    user_index = pl.DataFrame({"user_key": pl.Series(uids.astype(str), dtype=pl.String),
-                               "_row": np.arange(len(uids), dtype=np.int64)})
+    user_index = pl.DataFrame(
+        {"user_key": pl.Series(uids.astype(str), dtype=pl.String), "_row": np.arange(len(uids), dtype=np.int64)}
+    )
     item_index = pl.DataFrame({"tmdb_id": iids, "_col": np.arange(len(iids), dtype=np.int64)})
     located = (
         pairs.join(user_index, on="user_key", how="left", maintain_order="left")

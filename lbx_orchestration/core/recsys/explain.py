@@ -110,10 +110,7 @@ def explain(
     values = np.asarray(user_rated_values, dtype=np.float64).reshape(-1)
     rec_idx = np.asarray(rec_idx, dtype=np.int64).reshape(-1)
     if rated_idx.shape != values.shape:
-        raise ValueError(
-            f"user_rated_idx ({rated_idx.size}) and user_rated_values ({values.size}) "
-            "differ in length"
-        )
+        raise ValueError(f"user_rated_idx ({rated_idx.size}) and user_rated_values ({values.size}) differ in length")
     if top_n < 1:
         raise ValueError(f"top_n must be >= 1, got {top_n}")
     n_items = item_vectors.shape[0]
@@ -139,20 +136,29 @@ def explain(
     def gains(sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sims[itself] = 0.0
         similar = sims > min_similarity
-        return (np.where(similar & liked, sims * np.where(liked, values, 0.0), -np.inf),
-                np.where(similar & watched, sims, -np.inf))
+        return (
+            np.where(similar & liked, sims * np.where(liked, values, 0.0), -np.inf),
+            np.where(similar & watched, sims, -np.inf),
+        )
 
     if exact_vectors is not None and rated_idx.size <= shortlist:
-        liked_gain, watched_gain = gains(cosine_matrix(exact_vectors[rec_idx], exact_vectors[rated_idx],
-                                                       normalized=True))
+        liked_gain, watched_gain = gains(
+            cosine_matrix(exact_vectors[rec_idx], exact_vectors[rated_idx], normalized=True)
+        )
     else:
         liked_gain, watched_gain = gains(cosine_matrix(item_vectors[rec_idx], item_vectors[rated_idx]))
         if exact_vectors is not None:
             # the watched-only reasons are a fallback: a short list of them is enough
-            picks = np.hstack([np.argpartition(-g, n - 1, axis=1)[:, :n]
-                               for g, n, present in ((liked_gain, shortlist, liked.any()),
-                                                     (watched_gain, min(3, shortlist), watched.any()))
-                               if present])
+            picks = np.hstack(
+                [
+                    np.argpartition(-g, n - 1, axis=1)[:, :n]
+                    for g, n, present in (
+                        (liked_gain, shortlist, liked.any()),
+                        (watched_gain, min(3, shortlist), watched.any()),
+                    )
+                    if present
+                ]
+            )
             cols = np.unique(picks)
             exact = np.zeros(liked_gain.shape)
             exact[:, cols] = cosine_matrix(exact_vectors[rec_idx], exact_vectors[rated_idx[cols]], normalized=True)

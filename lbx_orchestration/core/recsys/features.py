@@ -78,11 +78,7 @@ def item_feature_matrix(
     """
     if id_col not in features.columns:
         raise ValueError(f"feature frame has no id column {id_col!r}: {features.columns}")
-    names = [
-        c
-        for c, dtype in features.schema.items()
-        if c != id_col and (dtype.is_numeric() or dtype == pl.Boolean)
-    ]
+    names = [c for c, dtype in features.schema.items() if c != id_col and (dtype.is_numeric() or dtype == pl.Boolean)]
     if features[id_col].null_count():
         raise ValueError(f"feature frame has null values in id column {id_col!r}")
     keys = features[id_col].cast(pl.Int64).to_numpy()
@@ -124,14 +120,12 @@ def tfidf_block(
     base = sp.csr_matrix(base)
     if base.shape != (len(item_ids), len(base_names)):
         raise ValueError(
-            f"base matrix shape {base.shape} does not match "
-            f"{len(item_ids)} items x {len(base_names)} names"
+            f"base matrix shape {base.shape} does not match {len(item_ids)} items x {len(base_names)} names"
         )
     tfidf = sp.csr_matrix(tfidf)
     if tfidf.shape != (len(tfidf_ids), len(vocabulary)):
         raise ValueError(
-            f"tfidf matrix shape {tfidf.shape} does not match "
-            f"{len(tfidf_ids)} ids x {len(vocabulary)} terms"
+            f"tfidf matrix shape {tfidf.shape} does not match {len(tfidf_ids)} ids x {len(vocabulary)} terms"
         )
     if weight < 0:
         raise ValueError(f"weight must be >= 0, got {weight}")

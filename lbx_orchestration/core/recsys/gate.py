@@ -48,8 +48,5 @@ def decide(
                 f"{champion} {champion_ndcg:.4f} - {tolerance:.0%} = {bar:.4f}"
             )
         else:
-            reasons.append(
-                f"champion {champion} was measured on other data: compared with popularity only"
-            )
-    return GateDecision(ok, challenger, challenger_ndcg, popularity_ndcg, champion, champion_ndcg,
-                        tuple(reasons))
+            reasons.append(f"champion {champion} was measured on other data: compared with popularity only")
+    return GateDecision(ok, challenger, challenger_ndcg, popularity_ndcg, champion, champion_ndcg, tuple(reasons))

@@ -76,23 +76,31 @@ def memory_bound(model: Recommender, interactions: Interactions) -> str:
         from lbx_orchestration.core.recsys.models.itemknn import BLOCK_FLOATS
 
         k = min(p["k"], max(n_items - 1, 1))
-        return (f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
-                f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
-                f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
-                "never as a dense films x films matrix")
+        return (
+            f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
+            f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
+            f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
+            "never as a dense films x films matrix"
+        )
     if name == "ease":
         m = min(n_items, p["max_items"])
-        return (f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
-                f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting")
+        return (
+            f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
+            f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting"
+        )
     if name == "als":
         f = p["factors"]
-        return (f"{f} factors for {n_users:,} users and {n_items:,} films: "
-                f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors")
+        return (
+            f"{f} factors for {n_users:,} users and {n_items:,} films: "
+            f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors"
+        )
     if name.startswith("lightfm"):
         trained = getattr(model, "trained_interactions", 0) or nnz
-        return (f"budget: at most {p['max_interactions']:,} interactions per fit (a seeded sample; "
-                f"each user keeps at least 5), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
-                f"{p['no_components']} components for {n_users:,} users and every item feature")
+        return (
+            f"budget: at most {p['max_interactions']:,} interactions per fit (a seeded sample; "
+            f"each user keeps at least 5), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
+            f"{p['no_components']} components for {n_users:,} users and every item feature"
+        )
     if name == "popularity":
         return f"one count per film: {n_items:,} floats"
     return "not stated"
@@ -128,12 +136,21 @@ def train_for_serving(
     ``name`` with its tuned hyperparameters on every observation."""
     models = (name, *[m for m in evaluate_also if m != name])
     if params_override:
-        report = _report_with_params(name, observations, item_features, params_override,
-                                     split, test_frac, relevance, seed)
+        report = _report_with_params(
+            name, observations, item_features, params_override, split, test_frac, relevance, seed
+        )
     else:
-        report = run_protocol(observations, split=split, test_frac=test_frac, relevance=relevance,
-                              models=models, item_features=item_features, seed=seed, tune_models=tune,
-                              budget=budget)
+        report = run_protocol(
+            observations,
+            split=split,
+            test_frac=test_frac,
+            relevance=relevance,
+            models=models,
+            item_features=item_features,
+            seed=seed,
+            tune_models=tune,
+            budget=budget,
+        )
     rows = {r["model"]: r for r in report.rows}
     if name not in rows:
         raise RuntimeError(f"{name} could not be evaluated: {'; '.join(report.notes) or 'no result'}")
@@ -159,31 +176,51 @@ def train_for_serving(
     )
 
 
-def _report_with_params(name: str, observations: pl.DataFrame, item_features: Any,
-                        params: dict[str, Any], split: str, test_frac: float | None,
-                        relevance: float | None, seed: int) -> EvalReport:
+def _report_with_params(
+    name: str,
+    observations: pl.DataFrame,
+    item_features: Any,
+    params: dict[str, Any],
+    split: str,
+    test_frac: float | None,
+    relevance: float | None,
+    seed: int,
+) -> EvalReport:
     """The protocol without tuning, for fixed hyperparameters (used to pin or degrade a model)."""
     from lbx_orchestration.core.recsys import models as registry
 
     saved = registry.SEARCH_SPACES.get(name)
     registry.SEARCH_SPACES[name] = [dict(params)]
     try:
-        return run_protocol(observations, split=split, test_frac=test_frac, relevance=relevance,
-                            models=(name,), item_features=item_features, seed=seed, tune_models=True)
+        return run_protocol(
+            observations,
+            split=split,
+            test_frac=test_frac,
+            relevance=relevance,
+            models=(name,),
+            item_features=item_features,
+            seed=seed,
+            tune_models=True,
+        )
     finally:
         if saved is not None:
             registry.SEARCH_SPACES[name] = saved
 
 
-def save_trained(trained: TrainedModel, models_dir: Path, alias: str | None = None,
-                 protect: set[Path] | frozenset[Path] = frozenset()) -> Path:
+def save_trained(
+    trained: TrainedModel,
+    models_dir: Path,
+    alias: str | None = None,
+    protect: set[Path] | frozenset[Path] = frozenset(),
+) -> Path:
     """Write the model folder, then point ``<alias or name>/LATEST`` at it (atomically). Old
     versions are pruned, except those in ``protect`` (the served model and the champion)."""
     root = Path(models_dir) / (alias or trained.name)
     path = root / trained.version
     trained.model.save(path / "model")
-    np.savez(path / INDEX_FILE, user_ids=trained.interactions.user_ids.astype(str),
-             item_ids=trained.interactions.item_ids)
+    np.savez(
+        path / INDEX_FILE, user_ids=trained.interactions.user_ids.astype(str), item_ids=trained.interactions.item_ids
+    )
     sp.save_npz(path / "train.npz", trained.interactions.matrix.tocsr())
     (path / CARD_FILE).write_text(json.dumps(trained.card(), indent=2, default=str))
     tmp = root / (LATEST_FILE + ".tmp")
@@ -227,13 +264,16 @@ def _reading(file: Path) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError as exc:
-        raise ModelFileError(f"{file} is missing ({exc.strerror}): retrain the model "
-                             "(materialize its asset, or `make demo`)") from exc
+        raise ModelFileError(
+            f"{file} is missing ({exc.strerror}): retrain the model (materialize its asset, or `make demo`)"
+        ) from exc
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         if str(exc).startswith(f"{file}/"):  # a file inside the folder already named itself
             raise ModelFileError(f"{exc}: retrain the model (materialize its asset, or `make demo`)") from exc
-        raise ModelFileError(f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
-                             "(materialize its asset, or `make demo`)") from exc
+        raise ModelFileError(
+            f"{file} is damaged ({type(exc).__name__}: {exc}): retrain the model "
+            "(materialize its asset, or `make demo`)"
+        ) from exc
 
 
 def load_trained(path: Path) -> TrainedModel:

@@ -55,10 +55,7 @@ def read_movielens_ratings(path: str | Path) -> pl.DataFrame:
     raw = pl.read_csv(path)
     expected = {"userId", "movieId", "rating", "timestamp"}
     if not expected <= set(raw.columns):
-        raise ValueError(
-            f"{path} is not a MovieLens ratings file: needs columns {sorted(expected)}, "
-            f"got {raw.columns}"
-        )
+        raise ValueError(f"{path} is not a MovieLens ratings file: needs columns {sorted(expected)}, got {raw.columns}")
     return raw.select(
         user_key=pl.concat_str(pl.lit("movielens:"), pl.col("userId").cast(pl.String)),
         tmdb_id=pl.col("movieId").cast(pl.Int64),
@@ -67,15 +64,11 @@ def read_movielens_ratings(path: str | Path) -> pl.DataFrame:
     )
 
 
-def align_item_features(
-    item_ids: np.ndarray, features: tuple[np.ndarray, sp.csr_matrix]
-) -> sp.csr_matrix:
+def align_item_features(item_ids: np.ndarray, features: tuple[np.ndarray, sp.csr_matrix]) -> sp.csr_matrix:
     """Rows of ``features`` reordered to follow ``item_ids``; unknown items get empty rows."""
     feat_ids, matrix = np.asarray(features[0], dtype=np.int64), sp.csr_matrix(features[1])
     if matrix.shape[0] != len(feat_ids):
-        raise ValueError(
-            f"item_features: {len(feat_ids)} item ids but the matrix has {matrix.shape[0]} rows"
-        )
+        raise ValueError(f"item_features: {len(feat_ids)} item ids but the matrix has {matrix.shape[0]} rows")
     if len(np.unique(feat_ids)) != len(feat_ids):
         raise ValueError("item_features: item ids contain duplicates")
     order = np.argsort(feat_ids, kind="stable")

@@ -25,8 +25,22 @@ from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_rec
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 
-OUTPUT_COLUMNS = ("username", "source", "user_key", "rank", "tmdb_id", "title", "year", "score", "reason",
-                  "genres", "decade", "model", "model_version", "generated_at")
+OUTPUT_COLUMNS = (
+    "username",
+    "source",
+    "user_key",
+    "rank",
+    "tmdb_id",
+    "title",
+    "year",
+    "score",
+    "reason",
+    "genres",
+    "decade",
+    "model",
+    "model_version",
+    "generated_at",
+)
 
 
 @dataclass
@@ -53,8 +67,7 @@ def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, val
     items = pl.DataFrame({"tmdb_id": np.asarray(item_ids, dtype=np.int64), "_i": np.arange(len(item_ids))})
     hits = frame.join(users, on="user_key").join(items, on="tmdb_id")
     vals = hits[value].cast(pl.Float64).fill_null(np.nan).to_numpy() if value else np.ones(hits.height)
-    return sp.csr_matrix((vals, (hits["_u"].to_numpy(), hits["_i"].to_numpy())),
-                         shape=(len(user_ids), len(item_ids)))
+    return sp.csr_matrix((vals, (hits["_u"].to_numpy(), hits["_i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
 
 
 TITLE_COLUMNS = ("title", "title_tmdb", "original_title")
@@ -64,8 +77,11 @@ def read_seen_title_keys(con: duckdb.DuckDBPyConnection, user_key: str | None = 
     """Title keys of every film each user has seen (matched to TMDb or not)."""
     kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
     where = f"kind in ({kinds}) and film_title is not null" + (" and user_key = ?" if user_key else "")
-    seen = read_frame(con, f"select distinct user_key, film_title, film_year from {REVIEWS} where {where}",
-                      [user_key] if user_key else None)
+    seen = read_frame(
+        con,
+        f"select distinct user_key, film_title, film_year from {REVIEWS} where {where}",
+        [user_key] if user_key else None,
+    )
     return seen_title_keys(seen)
 
 
@@ -89,18 +105,22 @@ def decade(year: pl.Expr) -> pl.Expr:
     feature family); a unit test holds the two together.
     """
     return (
-        pl.when(year.is_null()).then(pl.lit("unknown"))
-        .when(year < 1950).then(pl.lit("pre_1950"))
+        pl.when(year.is_null())
+        .then(pl.lit("unknown"))
+        .when(year < 1950)
+        .then(pl.lit("pre_1950"))
         .otherwise(((year // 10) * 10).cast(pl.Utf8) + "s")
     )
 
 
-def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy,
-                        min_vote_count: int = 0) -> ServingInputs:
+def load_serving_inputs(
+    con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy, min_vote_count: int = 0
+) -> ServingInputs:
     item_ids = trained.interactions.item_ids
     interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
-    movies = read_frame(con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres "
-                             f"from {TMDB_MOVIES}")
+    movies = read_frame(
+        con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres from {TMDB_MOVIES}"
+    )
     catalog = read_frame(con, f"select tmdb_id, title, year from {CATALOG}")
     feature_ids, feature_matrix = item_features(con)
     info = pl.DataFrame({"tmdb_id": item_ids}).join(
@@ -129,7 +149,8 @@ def load_serving_inputs(con: duckdb.DuckDBPyConnection, trained: TrainedModel, p
         policy=policy,
         seen_keys=read_seen_title_keys(con),
         film_keys=film_title_keys(
-            info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year")), TITLE_COLUMNS),
+            info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year")), TITLE_COLUMNS
+        ),
     )
 
 
@@ -149,11 +170,16 @@ def _finish(recs: pl.DataFrame, inputs: ServingInputs) -> pl.DataFrame:
     )
 
 
-def _seen_matrix(seen_frame: pl.DataFrame, by_title: pl.DataFrame, user_ids: np.ndarray,
-                 item_ids: np.ndarray) -> sp.csr_matrix:
+def _seen_matrix(
+    seen_frame: pl.DataFrame, by_title: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray
+) -> sp.csr_matrix:
     """Seen by id or by title: both are excluded from the lists (ratings stay id-only)."""
-    both = pl.concat([seen_frame.select("user_key", pl.col("tmdb_id").cast(pl.Int64)),
-                      by_title.select("user_key", pl.col("tmdb_id").cast(pl.Int64))]).unique()
+    both = pl.concat(
+        [
+            seen_frame.select("user_key", pl.col("tmdb_id").cast(pl.Int64)),
+            by_title.select("user_key", pl.col("tmdb_id").cast(pl.Int64)),
+        ]
+    ).unique()
     return aligned(both, user_ids, item_ids, None)
 
 
@@ -163,13 +189,24 @@ def recommend_trained(inputs: ServingInputs, user_keys: list[str] | None = None)
     user_ids, item_ids = t.interactions.user_ids, t.interactions.item_ids
     seen_frame = inputs.interactions.filter(pl.col("seen"))
     seen = _seen_matrix(seen_frame, seen_by_title(inputs.seen_keys, inputs.film_keys), user_ids, item_ids)
-    watchlist = aligned(inputs.interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")),
-                        user_ids, item_ids, None)
+    watchlist = aligned(inputs.interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")), user_ids, item_ids, None)
     ratings = aligned(seen_frame, user_ids, item_ids, "rating")
-    recs = recommend_all(t.model, t.interactions.matrix, item_ids, user_ids, seen, watchlist, inputs.allowed,
-                         inputs.titles, ratings, inputs.policy, mmr_vectors=inputs.mmr_vectors,
-                         explain_vectors=inputs.explain_vectors, explain_exact=inputs.explain_exact,
-                         users=None if user_keys is None else _rows_of(user_ids, user_keys))
+    recs = recommend_all(
+        t.model,
+        t.interactions.matrix,
+        item_ids,
+        user_ids,
+        seen,
+        watchlist,
+        inputs.allowed,
+        inputs.titles,
+        ratings,
+        inputs.policy,
+        mmr_vectors=inputs.mmr_vectors,
+        explain_vectors=inputs.explain_vectors,
+        explain_exact=inputs.explain_exact,
+        users=None if user_keys is None else _rows_of(user_ids, user_keys),
+    )
     return _finish(recs, inputs)
 
 
@@ -195,9 +232,21 @@ def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFram
     row = ratings.copy()
     row.data = Confidence()(row.data).astype(np.float32)
     scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
-    recs = user_rows(t.model, np.array([0]), row, seen, watchlist, inputs.allowed, inputs.explain_vectors,
-                     inputs.mmr_vectors, inputs.titles, ratings, keys, inputs.policy, scores=scores,
-                     explain_exact=inputs.explain_exact)
-    recs = recs.with_columns(
-        pl.Series("tmdb_id", t.interactions.item_ids[recs["tmdb_id"].to_numpy()], dtype=pl.Int64))
+    recs = user_rows(
+        t.model,
+        np.array([0]),
+        row,
+        seen,
+        watchlist,
+        inputs.allowed,
+        inputs.explain_vectors,
+        inputs.mmr_vectors,
+        inputs.titles,
+        ratings,
+        keys,
+        inputs.policy,
+        scores=scores,
+        explain_exact=inputs.explain_exact,
+    )
+    recs = recs.with_columns(pl.Series("tmdb_id", t.interactions.item_ids[recs["tmdb_id"].to_numpy()], dtype=pl.Int64))
     return _finish(recs, inputs)

@@ -51,9 +51,7 @@ def mmr_rerank(
     candidate_idx = np.asarray(candidate_idx, dtype=np.int64).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if candidate_idx.shape != scores.shape:
-        raise ValueError(
-            f"candidate_idx ({candidate_idx.size}) and scores ({scores.size}) differ in length"
-        )
+        raise ValueError(f"candidate_idx ({candidate_idx.size}) and scores ({scores.size}) differ in length")
     if not 0.0 <= lambda_ <= 1.0:
         raise ValueError(f"lambda_ must be in [0, 1], got {lambda_}")
     if k < 0:

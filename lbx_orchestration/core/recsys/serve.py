@@ -92,8 +92,14 @@ def user_rows(
     n_cand = min(policy.candidates, scores.shape[1])
     cand_idx, cand_scores = top_k(scores, n_cand, exclude=seen[user_idx])
     valid = (cand_idx >= 0) & np.isfinite(cand_scores)
-    picked_all = mmr_rerank_batch(np.where(valid, cand_idx, -1), np.where(valid, cand_scores, 0.0), mmr_vectors,
-                                  k=policy.top_n, lambda_=policy.mmr_lambda, normalized=True)
+    picked_all = mmr_rerank_batch(
+        np.where(valid, cand_idx, -1),
+        np.where(valid, cand_scores, 0.0),
+        mmr_vectors,
+        k=policy.top_n,
+        lambda_=policy.mmr_lambda,
+        normalized=True,
+    )
     rows: dict[str, list] = {k: [] for k in REC_SCHEMA}
     for pos, u in enumerate(user_idx):
         picked = picked_all[pos][picked_all[pos] >= 0]
@@ -103,8 +109,16 @@ def user_rows(
         rated = ratings[u]
         rated_idx = rated.indices
         rated_vals = rated.data.astype(np.float64)
-        reasons = explain(rated_idx, rated_vals, picked, explain_vectors, titles,
-                          top_n=policy.explain_top, min_rating=policy.min_rating, exact_vectors=explain_exact)
+        reasons = explain(
+            rated_idx,
+            rated_vals,
+            picked,
+            explain_vectors,
+            titles,
+            top_n=policy.explain_top,
+            min_rating=policy.min_rating,
+            exact_vectors=explain_exact,
+        )
         for rank, (item, reason) in enumerate(zip(picked.tolist(), reasons, strict=True), start=1):
             rows["user_key"].append(str(user_keys[pos]))
             rows["rank"].append(rank)
@@ -140,8 +154,23 @@ def recommend_all(
     parts = []
     for start in range(0, len(wanted), batch_size):
         batch = wanted[start : start + batch_size]
-        parts.append(user_rows(model, batch, train, seen, watchlist, allowed, vectors, mmr_vectors,
-                               titles, ratings, user_keys[batch], policy, explain_exact=exact))
+        parts.append(
+            user_rows(
+                model,
+                batch,
+                train,
+                seen,
+                watchlist,
+                allowed,
+                vectors,
+                mmr_vectors,
+                titles,
+                ratings,
+                user_keys[batch],
+                policy,
+                explain_exact=exact,
+            )
+        )
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=REC_SCHEMA)
     return frame.with_columns(
         pl.Series("tmdb_id", np.asarray(item_ids, dtype=np.int64)[frame["tmdb_id"].to_numpy()], dtype=pl.Int64)

@@ -47,9 +47,9 @@ def _split_by_rank(pairs: pl.DataFrame, frac: float, min_train: int) -> Split:
     if min_train < 1:
         raise ValueError(f"min_train must be >= 1, got {min_train}")
     pairs = pairs.with_columns(_n=pl.len().over("user_key"))
-    n_hold = pl.min_horizontal(
-        (pl.col("_n") * frac).floor().cast(pl.Int64), pl.col("_n") - min_train
-    ).clip(lower_bound=0)
+    n_hold = pl.min_horizontal((pl.col("_n") * frac).floor().cast(pl.Int64), pl.col("_n") - min_train).clip(
+        lower_bound=0
+    )
     pairs = pairs.with_columns(_test=pl.col("_rank") >= pl.col("_n") - n_hold)
     train = pairs.filter(~pl.col("_test")).drop("_rank", "_n", "_test")
     test = pairs.filter(pl.col("_test")).drop("_rank", "_n", "_test")
@@ -75,9 +75,7 @@ def temporal_split(df: pl.DataFrame, test_frac: float = 0.2, min_train: int = 1)
     return _split_by_rank(pairs, test_frac, min_train)
 
 
-def random_split(
-    df: pl.DataFrame, test_frac: float = 0.25, seed: int = SEED, min_train: int = 1
-) -> Split:
+def random_split(df: pl.DataFrame, test_frac: float = 0.25, seed: int = SEED, min_train: int = 1) -> Split:
     """Hold out a random ``test_frac`` of each user's films; same seed + data -> same split."""
     _check_frac("test_frac", test_frac)
     pairs = collapse_duplicates(df).sort(["user_key", "tmdb_id"])

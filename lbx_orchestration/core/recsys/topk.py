@@ -6,9 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def top_k(
-    scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the ``k`` best items per row, best first.
 
     ``exclude`` (same shape as ``scores``) marks items that must not be returned (a
@@ -30,9 +28,7 @@ def top_k(
     work[np.isnan(work)] = -np.inf
     if exclude is not None:
         if exclude.shape != scores.shape:
-            raise ValueError(
-                f"exclude has shape {exclude.shape} but scores have shape {scores.shape}"
-            )
+            raise ValueError(f"exclude has shape {exclude.shape} but scores have shape {scores.shape}")
         ex = sp.csr_matrix(exclude)
         row_of = np.repeat(np.arange(n_rows), np.diff(ex.indptr))
         work[row_of, ex.indices] = -np.inf

@@ -27,14 +27,18 @@ def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def inputs_fingerprint(con: duckdb.DuckDBPyConnection, with_features: bool = False) -> str:
     """A hash of what a model trains on (the seen interactions; with ``with_features`` the movie
     features and keyword TF-IDF too), computed in DuckDB without reading the rows into Python."""
-    parts = [con.execute(
-        f"select count(*), sum(hash(user_key, tmdb_id, rating, last_at)) from {INTERACTIONS} "
-        "where seen and last_at is not null").fetchall()[0]]
+    parts = [
+        con.execute(
+            f"select count(*), sum(hash(user_key, tmdb_id, rating, last_at)) from {INTERACTIONS} "
+            "where seen and last_at is not null"
+        ).fetchall()[0]
+    ]
     if with_features:
         parts.append(con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIE_FEATURES}").fetchall()[0])
         if table_exists(con, KEYWORD_TFIDF):
-            parts.append(con.execute(
-                f"select count(*), sum(hash(tmdb_id, keyword, weight)) from {KEYWORD_TFIDF}").fetchall()[0])
+            parts.append(
+                con.execute(f"select count(*), sum(hash(tmdb_id, keyword, weight)) from {KEYWORD_TFIDF}").fetchall()[0]
+            )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 

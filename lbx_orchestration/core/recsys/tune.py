@@ -39,9 +39,7 @@ def tune(
     grid = SEARCH_SPACES[name][:budget] if budget is not None else SEARCH_SPACES[name]
     base, _, k_text = metric.partition("@")
     if base not in METRIC_NAMES or not k_text.isdigit() or int(k_text) < 1:
-        raise ValueError(
-            f"metric must look like 'ndcg@10' with one of {METRIC_NAMES}, got {metric!r}"
-        )
+        raise ValueError(f"metric must look like 'ndcg@10' with one of {METRIC_NAMES}, got {metric!r}")
     k = int(k_text)
     trials: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None

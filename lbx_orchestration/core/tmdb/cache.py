@@ -123,9 +123,7 @@ class TmdbCache:
                 "tmdb_id": pa.array([int(r.tmdb_id) for r in values], pa.int64()),
                 "endpoint": pa.array([r.endpoint for r in values], pa.string()),
                 "status": pa.array([int(r.status) for r in values], pa.int32()),
-                "body": pa.array(
-                    [None if r.body is None else json.dumps(r.body) for r in values], pa.string()
-                ),
+                "body": pa.array([None if r.body is None else json.dumps(r.body) for r in values], pa.string()),
                 "fetched_at": pa.array([r.fetched_at or now for r in values], pa.timestamp("us")),
             }
         )
@@ -192,8 +190,7 @@ class TmdbCache:
                 {"e": endpoint},
             ).fetchall()
         return {
-            int(t): CachedResponse(int(t), e, int(s), None if b is None else json.loads(b), f)
-            for t, e, s, b, f in rows
+            int(t): CachedResponse(int(t), e, int(s), None if b is None else json.loads(b), f) for t, e, s, b, f in rows
         }
 
     def count(self, endpoint: str | None = None) -> int:

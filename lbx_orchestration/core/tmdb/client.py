@@ -40,10 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 ALT_TITLES_ENDPOINT = "alternative_titles"
 APPEND = "credits,keywords,external_ids"
-_AUTH_HINT = (
-    "set TMDB_API_KEY (a v3 API key) or TMDB_READ_TOKEN (a v4 read access token) "
-    "to valid credentials"
-)
+_AUTH_HINT = "set TMDB_API_KEY (a v3 API key) or TMDB_READ_TOKEN (a v4 read access token) to valid credentials"
 _IMDB_ID = re.compile(r"^tt\d{5,10}$")
 _MAX_BACKOFF = 30.0
 # The longest lbx waits on Retry-After for one request, summed over its retries; TMDb asking
@@ -167,9 +164,7 @@ class TmdbClient:
         headers = {"Accept": "application/json"}
         if read_token:
             headers["Authorization"] = f"Bearer {read_token}"
-        inner = transport or httpx.HTTPTransport(
-            limits=httpx.Limits(max_connections=self.max_concurrency)
-        )
+        inner = transport or httpx.HTTPTransport(limits=httpx.Limits(max_connections=self.max_concurrency))
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -216,9 +211,7 @@ class TmdbClient:
     def _backoff(self, attempt: int) -> float:
         return min(_MAX_BACKOFF, self.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
-    def _get(
-        self, path: str, params: dict[str, Any] | None = None, *, allow_404: bool = False
-    ) -> tuple[int, Any]:
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, allow_404: bool = False) -> tuple[int, Any]:
         """GET ``path`` -> (status, parsed JSON); retries 429, 5xx, timeouts, connection errors.
 
         Waits are bounded: Retry-After is honoured while this request's waits add up to at
@@ -233,9 +226,7 @@ class TmdbClient:
             if retry_after is not None and waited + retry_after > self.max_retry_after:
                 raise self._retry_later(path, retry_after, waited)
             if attempt >= self.max_retries:
-                raise TmdbError(
-                    self._redact(f"TMDb {path} failed after {attempt + 1} attempts: {failure}")
-                )
+                raise TmdbError(self._redact(f"TMDb {path} failed after {attempt + 1} attempts: {failure}"))
             attempt += 1
             self._count("retries")
             if retry_after is not None:
@@ -290,8 +281,7 @@ class TmdbClient:
         if status == 401:
             raise TmdbAuthError(
                 self._redact(
-                    f"TMDb refused the credentials for {path} (HTTP 401"
-                    f"{_status_suffix(content)}): {_AUTH_HINT}"
+                    f"TMDb refused the credentials for {path} (HTTP 401{_status_suffix(content)}): {_AUTH_HINT}"
                 )
             )
         if status == 429:
@@ -323,9 +313,7 @@ class TmdbClient:
             self._count("not_found")
             return (status, body if isinstance(body, dict) else {}), None
         if status >= 300:
-            raise TmdbError(
-                self._redact(f"TMDb {path} answered HTTP {status}{_status_suffix(content)}")
-            )
+            raise TmdbError(self._redact(f"TMDb {path} answered HTTP {status}{_status_suffix(content)}"))
         return (status, body), None
 
     def _redirect_message(self, path: str, response: httpx.Response) -> str:
@@ -371,9 +359,7 @@ class TmdbClient:
     def fetch_raw(self, tmdb_id: int) -> list[CachedResponse]:
         """The raw responses for one film, as the cache stores them (providers cut to country)."""
         tmdb_id = _as_id(tmdb_id)
-        status, details = self._get(
-            f"/movie/{tmdb_id}", {"append_to_response": APPEND}, allow_404=True
-        )
+        status, details = self._get(f"/movie/{tmdb_id}", {"append_to_response": APPEND}, allow_404=True)
         now = _utc_now()
         rows = [CachedResponse(tmdb_id, DETAILS_ENDPOINT, status, details, now)]
         if status == 404:
@@ -446,8 +432,7 @@ class TmdbClient:
             return _as_id(movies[0].get("id"))
         except ValueError:
             raise TmdbError(
-                f"TMDb {path} answered a first movie result without a TMDb id: "
-                f"{movies[0].get('id')!r}"
+                f"TMDb {path} answered a first movie result without a TMDb id: {movies[0].get('id')!r}"
             ) from None
 
     def discover_movies(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -523,10 +508,7 @@ class TmdbClient:
                     submit_next()
                     unsaved.extend(rows)
                     films_unsaved += 1
-                    if (
-                        films_unsaved >= batch_size
-                        or time.monotonic() - last_flush >= flush_seconds
-                    ):
+                    if films_unsaved >= batch_size or time.monotonic() - last_flush >= flush_seconds:
                         flush()
                     yield tmdb_id, self.compose(rows)
         finally:
@@ -537,9 +519,7 @@ class TmdbClient:
                     unsaved.extend(future.result())
             flush()
 
-    def _from_cache(
-        self, cache: TmdbCache, ids: list[int]
-    ) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    def _from_cache(self, cache: TmdbCache, ids: list[int]) -> Iterator[tuple[int, dict[str, Any] | None]]:
         for start in range(0, len(ids), 200):
             chunk = ids[start : start + 200]
             details = cache.load(chunk, DETAILS_ENDPOINT)
@@ -574,8 +554,7 @@ def _objects(path: str, values: list[Any]) -> list[dict[str, Any]]:
     for value in values:
         if not isinstance(value, dict):
             raise TmdbError(
-                f"TMDb {path} answered JSON of the wrong shape: a result is {_json_kind(value)}, "
-                "not a JSON object"
+                f"TMDb {path} answered JSON of the wrong shape: a result is {_json_kind(value)}, not a JSON object"
             )
     return values
 

@@ -87,8 +87,7 @@ class TmdbSnapshot:
                     "title": display_title(rec),
                     "original_title": rec.get("original_title") or display_title(rec),
                     "alternative_titles": names[1:],
-                    "release_date": rec.get("release_date")
-                    or (f"{found_year}-01-01" if found_year else ""),
+                    "release_date": rec.get("release_date") or (f"{found_year}-01-01" if found_year else ""),
                     "popularity": rec.get("popularity") or 0.0,
                     "vote_count": rec.get("vote_count") or 0,
                 }
@@ -100,6 +99,10 @@ class TmdbSnapshot:
 def titles_of(record: dict[str, Any]) -> list[str]:
     """The display title first, then every other distinct name of the record."""
     extra = record.get("_lbx", {})
-    names = [display_title(record), record.get("original_title"), extra.get("movielens_title"),
-             extra.get("movielens_aka")]
+    names = [
+        display_title(record),
+        record.get("original_title"),
+        extra.get("movielens_title"),
+        extra.get("movielens_aka"),
+    ]
     return list(dict.fromkeys(n for n in names if n))

@@ -53,9 +53,7 @@ class ALSRecommender(Recommender):
         if int(factors) < 1 or int(iterations) < 1:
             raise ValueError(f"factors and iterations must be >= 1, got {factors}, {iterations}")
         if regularization < 0 or alpha < 0:
-            raise ValueError(
-                f"regularization and alpha must be >= 0, got {regularization}, {alpha}"
-            )
+            raise ValueError(f"regularization and alpha must be >= 0, got {regularization}, {alpha}")
         self.params: dict[str, Any] = {
             "factors": int(factors),
             "regularization": float(regularization),

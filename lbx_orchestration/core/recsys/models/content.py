@@ -84,8 +84,13 @@ class ContentRecommender(Recommender):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         v, mean = self._fitted()
-        return {"data": v.data, "indices": v.indices, "indptr": v.indptr,
-                "shape": np.asarray(v.shape, dtype=np.int64), "mean": mean}
+        return {
+            "data": v.data,
+            "indices": v.indices,
+            "indptr": v.indptr,
+            "shape": np.asarray(v.shape, dtype=np.int64),
+            "mean": mean,
+        }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_vectors = sp.csr_matrix(

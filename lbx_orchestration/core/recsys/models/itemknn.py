@@ -103,8 +103,12 @@ class ItemKNNRecommender(Recommender):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         sim = self._fitted()
-        return {"data": sim.data, "indices": sim.indices, "indptr": sim.indptr,
-                "shape": np.asarray(sim.shape, dtype=np.int64)}
+        return {
+            "data": sim.data,
+            "indices": sim.indices,
+            "indptr": sim.indptr,
+            "shape": np.asarray(sim.shape, dtype=np.int64),
+        }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.similarity = sp.csr_matrix(

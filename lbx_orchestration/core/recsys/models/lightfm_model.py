@@ -47,8 +47,14 @@ def budget_sample(train: sp.csr_matrix, max_interactions: int, seed: int) -> sp.
     rank[order] = np.arange(train.nnz) - train.indptr[rows[order]]
     share = max_interactions / train.nnz
     keep = (draw < share) | (rank < MIN_PER_USER)
-    kept = sp.csr_matrix((train.data[keep], train.indices[keep], np.concatenate(
-        [[0], np.cumsum(np.bincount(rows[keep], minlength=train.shape[0]))])), shape=train.shape)
+    kept = sp.csr_matrix(
+        (
+            train.data[keep],
+            train.indices[keep],
+            np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=train.shape[0]))]),
+        ),
+        shape=train.shape,
+    )
     return kept
 
 
@@ -107,9 +113,7 @@ class LightFMRecommender(Recommender):
         if no_components < 1 or epochs < 1 or num_threads < 1:
             raise ValueError("no_components, epochs and num_threads must be >= 1")
         if cf_weight < 0 or cb_weight < 0 or (mode == "hybrid" and cf_weight + cb_weight == 0):
-            raise ValueError(
-                f"cf_weight and cb_weight must be >= 0 and not both 0, got {cf_weight}, {cb_weight}"
-            )
+            raise ValueError(f"cf_weight and cb_weight must be >= 0 and not both 0, got {cf_weight}, {cb_weight}")
         self.mode: str = mode
         self.params: dict[str, Any] = {
             "mode": mode,
@@ -153,9 +157,7 @@ class LightFMRecommender(Recommender):
         if item_features is None:
             raise ValueError(f"mode {self.mode!r} needs item_features (items x features)")
         if item_features.shape[0] != n_items:
-            raise ValueError(
-                f"item_features has {item_features.shape[0]} rows but train has {n_items} items"
-            )
+            raise ValueError(f"item_features has {item_features.shape[0]} rows but train has {n_items} items")
         content = normalize_rows(item_features, "l1")
         if self.mode == "cb":
             return content
@@ -248,9 +250,7 @@ class LightFMRecommender(Recommender):
         if row.size == 0:
             return np.array(1.0, dtype=np.float32)
         if row.size > _TARGET_SAMPLE:
-            pick = np.random.default_rng(self.params["seed"]).choice(
-                row.size, _TARGET_SAMPLE, replace=False
-            )
+            pick = np.random.default_rng(self.params["seed"]).choice(row.size, _TARGET_SAMPLE, replace=False)
             row, col = row[pick], col[pick]
         dots = np.einsum("ij,ij->i", self.user_embeddings[row], self.item_repr[col])
         return np.array(np.median(dots + self.item_bias_repr[col]), dtype=np.float32)
