@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
-from lbx_orchestration.core.tables import RECOMMENDATIONS
+from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
 
 
@@ -36,15 +36,17 @@ def _waiting(message: str) -> None:
     print(f"lbx: {message}", file=sys.stderr)
 
 
-def _recommendation_rows(con, username: str, source: str | None, limit: int):
+def _recommendation_rows(con, username: str, source: str | None, limit: int, table: str = RECOMMENDATIONS):
     """(rows, the username as stored, other sources with the same name). Names match without
-    regard to case; a Letterboxd member wins over a MovieLens rater of the same name."""
+    regard to case; a Letterboxd member wins over a MovieLens rater of the same name.
+    ``table``: the main list, or serving.new_for_you (its rows carry a release date)."""
+    when = "release_date" if table == NEW_FOR_YOU else "year"
     where, params = "lower(username) = lower(?)", [username]
     if source:
         where += " and source = ?"
         params.append(source)
     found = con.execute(
-        f"select distinct source, username from {RECOMMENDATIONS} where {where} "
+        f"select distinct source, username from {table} where {where} "
         "order by source = 'letterboxd' desc, source, username",
         params,
     ).fetchall()
@@ -53,7 +55,7 @@ def _recommendation_rows(con, username: str, source: str | None, limit: int):
     chosen_source, stored = found[0]
     recs = read_frame(
         con,
-        f"select rank, title, year, round(score, 3) as score, reason, source, model from {RECOMMENDATIONS} "
+        f"select rank, title, {when}, round(score, 3) as score, reason, source, model from {table} "
         "where source = ? and username = ? order by rank limit ?",
         [chosen_source, stored, limit],
     )
@@ -67,13 +69,11 @@ def cmd_recs(args: argparse.Namespace) -> int:
         return 1
     try:
         with connect(db, read_only=True, wait_seconds=args.wait, on_wait=_waiting) as con:
-            if not table_exists(con, RECOMMENDATIONS):
-                print(
-                    f"{db} has no {RECOMMENDATIONS} yet: run `make demo` (or materialize user_recommendations)",
-                    file=sys.stderr,
-                )
+            table, asset = (NEW_FOR_YOU, "new_for_you") if args.new else (RECOMMENDATIONS, "user_recommendations")
+            if not table_exists(con, table):
+                print(f"{db} has no {table} yet: run `make demo` (or materialize {asset})", file=sys.stderr)
                 return 1
-            recs, stored, others = _recommendation_rows(con, args.username, args.source, args.limit)
+            recs, stored, others = _recommendation_rows(con, args.username, args.source, args.limit, table)
     except WarehouseError as exc:
         print(f"lbx: {exc}", file=sys.stderr)
         return 1
@@ -85,8 +85,10 @@ def cmd_recs(args: argparse.Namespace) -> int:
         )
         return 1
     first = recs.row(0, named=True)
-    print(f"Recommendations for {stored} ({first['source']}, model {first['model']}):\n")
-    print(_table(recs.to_dicts(), ["rank", "title", "year", "score", "reason"], {"title": 40, "reason": 90}))
+    what = "New films" if args.new else "Recommendations"
+    print(f"{what} for {stored} ({first['source']}, model {first['model']}):\n")
+    columns = ["rank", "title", "release_date" if args.new else "year", "score", "reason"]
+    print(_table(recs.to_dicts(), columns, {"title": 40, "reason": 90}))
     for other in others:
         print(f"\n(a {other} user is also named {stored!r}: `lbx recs {stored} --source {other}`)")
     return 0
@@ -140,6 +142,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     top = done.recommendations.head(10).with_columns(pl.col("score").round(3))
     print(_table(top.to_dicts(), ["rank", "title", "year", "reason"], {"title": 40, "reason": 90}))
     print(f"\nThe whole list: lbx recs {report.username} --limit 50")
+    new = done.new_films
+    if new is not None and new.height:
+        print(f"\nNew for you (recent releases nobody in the community has rated enough yet), top 5 of {new.height}:\n")
+        print(_table(new.head(5).to_dicts(), ["rank", "title", "release_date", "reason"], {"title": 40, "reason": 90}))
+        print(f"\nAll of them: lbx recs {report.username} --new")
     return 0
 
 
@@ -606,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--source", choices=["letterboxd", "movielens"])
+    p.add_argument("--new", action="store_true", help="recent releases from the content model (serving.new_for_you)")
     p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait while another process writes")
     p.set_defaults(func=cmd_recs)

@@ -110,13 +110,13 @@ class LbxSettings(dg.ConfigurableResource):
     mmr_lambda: float = _POLICY.mmr_lambda
     watchlist: str = Field(default=_POLICY.watchlist, description="exclude | boost | ignore")
     min_vote_count: int = 0
-    # the main list fuses the collaborative list with the content model's films of the last
-    # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
-    blend_collaborative_weight: float = 0.8
-    blend_content_weight: float = 0.2
-    blend_recent_years: int = 5
-    new_for_you_months: int = Field(default=24, description="new_for_you: the catalogue's last N months")
-    new_for_you_top_n: int = 20
+    blend_collaborative_weight: float = _POLICY.blend_collaborative_weight
+    blend_content_weight: float = _POLICY.blend_content_weight
+    blend_recent_years: int = _POLICY.blend_recent_years
+    new_for_you_months: int = Field(
+        default=_POLICY.new_for_you_months, description="new_for_you: the catalogue's last N months"
+    )
+    new_for_you_top_n: int = _POLICY.new_for_you_top_n
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(
@@ -125,7 +125,16 @@ class LbxSettings(dg.ConfigurableResource):
     )
 
     def serving_policy(self) -> ServingPolicy:
-        return ServingPolicy(top_n=self.top_n, mmr_lambda=self.mmr_lambda, watchlist=self.watchlist)
+        return ServingPolicy(
+            top_n=self.top_n,
+            mmr_lambda=self.mmr_lambda,
+            watchlist=self.watchlist,
+            blend_collaborative_weight=self.blend_collaborative_weight,
+            blend_content_weight=self.blend_content_weight,
+            blend_recent_years=self.blend_recent_years,
+            new_for_you_months=self.new_for_you_months,
+            new_for_you_top_n=self.new_for_you_top_n,
+        )
 
 
 def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -94,7 +94,12 @@ def blend_section(warehouse, cold, observations, features, votes) -> str:
         f"Goals (served weights: collaborative {served_w.collaborative:g}, content {served_w.content:g}):",
         [
             ("blend NDCG@10 within 3% of the best collaborative model", result.ndcg_ratio, 0.97, "x"),
-            (f"share of top-10 films from the last {recent} years of the data >= 3x", result.recent_ratio, 3.0, "x"),
+            (
+                f"share of top-10 films from the last {recent} years of the data >= 3x",
+                result.recent_ratio,
+                3.0,
+                "x",
+            ),
         ],
     )
     if chosen == served_w:

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from lbx_orchestration.core import settings
 from lbx_orchestration.core.importer import (
     ImportReport,
     prepare_import,
@@ -26,7 +27,8 @@ from lbx_orchestration.core.importer import (
     resolve_import,
     write_import,
 )
-from lbx_orchestration.core.observations import SEEN_KINDS
+from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
+from lbx_orchestration.core.recsys.content_serving import blend_main_list, new_films_for
 from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.recommend import (
     OUTPUT_COLUMNS,
@@ -37,53 +39,9 @@ from lbx_orchestration.core.recsys.recommend import (
 )
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
-from lbx_orchestration.core.tables import RECOMMENDATIONS, RESOLUTION, REVIEWS, accepted_model
+from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import connect, read_frame, replace_rows, table_exists
-
-MEMBER_PREFIX = "letterboxd:"
-
-
-def member_key(username: str) -> str:
-    return f"{MEMBER_PREFIX}{username}"
-
-
-def member_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every Letterboxd member with observations: bundled exports, imports, RSS."""
-    if not table_exists(con, REVIEWS):
-        return []
-    rows = con.execute(
-        f"select distinct user_key from {REVIEWS} where user_key like '{MEMBER_PREFIX}%' order by 1"
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def member_observations(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
-    """(tmdb_id, rating, seen, on_watchlist) per film for one member, as stg_reviews and
-    user_item_interactions see them: only the member's newest export counts."""
-    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
-    resolution = f"left join {RESOLUTION} res on r.film_key = res.film_key" if table_exists(con, RESOLUTION) else ""
-    tmdb = "coalesce(r.tmdb_id, res.tmdb_id)" if resolution else "r.tmdb_id"
-    return read_frame(
-        con,
-        f"""
-        with rows as (
-            select r.*, {tmdb} as resolved_id,
-                   max(scrape_date) filter (where source = 'letterboxd_export') over () as latest
-            from {REVIEWS} r {resolution}
-            where r.user_key = ?
-        )
-        select resolved_id as tmdb_id,
-               arg_max(rating, event_at) filter (where rating is not null) as rating,
-               bool_or(kind in ({kinds})) as seen,
-               bool_or(kind = 'watchlist') as on_watchlist
-        from rows
-        where resolved_id is not null and (source <> 'letterboxd_export' or scrape_date = latest)
-        group by resolved_id
-        order by resolved_id
-        """,
-        [user_key],
-    )
+from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
 
 
 def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs) -> tuple[pl.DataFrame, dict]:
@@ -120,6 +78,7 @@ class Onboarded:
     model: str | None  # "ease 20261130T...": the model the list came from, None when there is none yet
     note: str = ""  # why there is no list, when there is none
     seconds: float = 0.0
+    new_films: pl.DataFrame | None = None  # serving.new_for_you rows of this member (content model)
 
 
 def onboard(
@@ -134,6 +93,7 @@ def onboard(
     on_wait: Callable[[str], None] | None = None,
     scrape_date: dt.date | None = None,
     inputs_cache: dict[Path, tuple[TrainedModel, ServingInputs]] | None = None,
+    models_dir: Path | None = None,
 ) -> Onboarded:
     """Import an export and give the member their list from the accepted model, at once.
 
@@ -196,8 +156,27 @@ def onboard(
                 time.perf_counter() - started,
             )
         recs = fold_in_user(inputs, key, observations)
+        # the same blend and new films as the refresh, from the content model
+        policy, models_dir = policy or ServingPolicy(), models_dir or settings.models_dir()
+        recs = blend_main_list(con, recs, policy, models_dir)
         replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [key]})
-    return Onboarded(report, recs, _describe(trained), seconds=time.perf_counter() - started)
+        new = _new_films(con, models_dir, key, policy)
+    return Onboarded(report, recs, _describe(trained), seconds=time.perf_counter() - started, new_films=new)
+
+
+def _new_films(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, key: str, policy: ServingPolicy
+) -> pl.DataFrame | None:
+    """The member's serving.new_for_you rows, written now rather than at the next refresh;
+    None before the first content model or new_for_you run."""
+    if not table_exists(con, NEW_FOR_YOU):
+        return None
+    try:
+        rows = new_films_for(con, models_dir, [key], policy).rows
+    except FileNotFoundError:
+        return None
+    replace_rows(con, NEW_FOR_YOU, rows, {"user_key": [key]})
+    return rows
 
 
 def _describe(trained: TrainedModel) -> str:

@@ -45,6 +45,7 @@ def onboard_member(
             tmdb_source=tmdb.source(),
             policy=settings.serving_policy(),
             min_vote_count=settings.min_vote_count,
+            models_dir=Path(settings.models_dir),
             on_wait=context.log.info,
         )
     except ExportError as exc:

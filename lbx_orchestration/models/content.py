@@ -20,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.cold import COLD_MODELS, run_cold_protocol
 from lbx_orchestration.core.recsys.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, latest_path, save_trained
@@ -28,9 +29,6 @@ from lbx_orchestration.core.recsys.training_data import training_observations
 from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.resources import LbxSettings
-
-CONTENT_ALIAS = "content"
-FEATURE_SPACE_FILE = "feature_space.json"
 
 
 def blend_settings(settings: LbxSettings) -> dict[str, Any]:

@@ -1,17 +1,19 @@
 """The serving group: every member's list from the accepted model, and the genre picks view."""
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.members import member_recommendations
+from lbx_orchestration.core.recsys.content_serving import blend_main_list
 from lbx_orchestration.core.recsys.pipeline import load_trained
 from lbx_orchestration.core.recsys.recommend import load_serving_inputs, seen_by_title_count
 from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS, latest_challenger
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar
 from lbx_orchestration.models.evaluation import model_evaluation
 from lbx_orchestration.resources import LbxSettings
-from lbx_orchestration.serving.new_for_you import blend_main_list
 
 
 @dg.asset(
@@ -48,7 +50,7 @@ def user_recommendations(
         trained = load_trained(served.path)
         inputs = load_serving_inputs(con, trained, settings.serving_policy(), settings.min_vote_count)
         out, counts = member_recommendations(con, inputs)
-        out = blend_main_list(con, out, settings)  # new films from the content model (serving/new_for_you.py)
+        out = blend_main_list(con, out, settings.serving_policy(), Path(settings.models_dir))  # new films
         replace_table(con, RECOMMENDATIONS, out)
         con.execute(
             f"""

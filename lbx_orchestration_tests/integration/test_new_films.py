@@ -14,17 +14,20 @@ import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from lbx_orchestration.core.recsys.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.tmdb.flatten import flatten_many
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 from lbx_orchestration.core.warehouse import connect, read_frame, replace_table
 from lbx_orchestration.metadata.catalog import TMDB_CATALOG, tmdb_catalog
 from lbx_orchestration.models.content import content_model
 from lbx_orchestration.resources import LbxSettings, LiveTmdbResource, SnapshotTmdbResource
-from lbx_orchestration.serving.new_for_you import NEW_FOR_YOU, blend_main_list, new_for_you
+from lbx_orchestration.serving.new_for_you import NEW_FOR_YOU, new_for_you
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tmdb"
 SECRET = "catalog-key-never-logged"
+EVEN_BLEND = ServingPolicy(blend_collaborative_weight=0.5, blend_content_weight=0.5)
 RANGE = {"dagster/asset_partition_range_start": "2015-10-01", "dagster/asset_partition_range_end": "2016-01-01"}
 
 
@@ -265,11 +268,7 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
         }
     ).with_columns(pl.col("rank").cast(pl.Int32))
     with connect(db) as con:
-        blended = blend_main_list(
-            con,
-            out,
-            LbxSettings(models_dir=str(tmp_path / "models"), blend_collaborative_weight=0.5, blend_content_weight=0.5),
-        )
+        blended = blend_main_list(con, out, EVEN_BLEND, tmp_path / "models")
     assert blended.columns == out.columns and blended["rank"].to_list() == list(range(1, 11))
     new = blended.filter(~pl.col("tmdb_id").is_in(old))
     assert new.height > 0 and not set(new["tmdb_id"]) & {*seen, *new_ids[:2]}
@@ -292,3 +291,54 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     refit = json.loads(cards[-1].read_text())
     assert refit["name"] == card["name"] and refit["protocol"].startswith("Hyperparameters and metrics reused")
     assert refit["blend"] == card["blend"]
+
+
+def test_a_member_who_came_after_the_content_model_is_folded_in(tmp_path: Path) -> None:
+    db = tmp_path / "lbx.duckdb"
+    ids, seen = _small_warehouse(db)
+    resources = _resources(db, SnapshotTmdbResource(), tmp_path, catalog_min_vote_count=20)
+    tags = {"dagster/asset_partition_range_start": "2015-01-01", "dagster/asset_partition_range_end": "2016-12-01"}
+    assert dg.materialize(
+        [tmdb_catalog], resources=resources, instance=dg.DagsterInstance.ephemeral(), tags=tags
+    ).success
+    assert dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral()).success
+    # member0's films again, under a name the content model has never seen
+    with connect(db) as con:
+        inter = read_frame(con, "select * from features.user_item_interactions")
+        newcomer = inter.filter(pl.col("user_key") == "letterboxd:member0").with_columns(
+            pl.lit("letterboxd:newcomer").alias("user_key")
+        )
+        replace_table(con, "features.user_item_interactions", pl.concat([inter, newcomer]))
+    result = dg.materialize([new_for_you], resources=resources, instance=dg.DagsterInstance.ephemeral())
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    with connect(db, read_only=True) as con:
+        recs = read_frame(con, f"select * from {NEW_FOR_YOU}")
+    assert set(recs["username"]) == {"member0", "member1", "newcomer"}
+    theirs = recs.filter(pl.col("username") == "newcomer")
+    assert theirs["rank"].to_list() == list(range(1, 21)) and not set(theirs["tmdb_id"]) & set(seen)
+    assert theirs["reason"].str.starts_with("because you rated ").mean() > 0.6
+    # folded in from the same films, the newcomer's list is close to the trained member0's
+    trained = set(recs.filter(pl.col("username") == "member0")["tmdb_id"].head(10))
+    assert len(trained & set(theirs["tmdb_id"].head(10))) >= 5
+    # and the main list blends content films in for the newcomer too
+    out = pl.DataFrame(
+        {
+            "username": "newcomer",
+            "source": "letterboxd",
+            "user_key": "letterboxd:newcomer",
+            "rank": list(range(1, 11)),
+            "tmdb_id": [i for i in ids if i not in set(seen)][:10],
+            "title": "x",
+            "year": 2005,
+            "score": 1.0,
+            "reason": "collaborative reason",
+            "genres": [["Drama"]] * 10,
+            "decade": "2000s",
+            "model": "ease",
+            "model_version": "v",
+            "generated_at": dt.datetime(2026, 1, 1),
+        }
+    ).with_columns(pl.col("rank").cast(pl.Int32))
+    with connect(db) as con:
+        blended = blend_main_list(con, out, EVEN_BLEND, tmp_path / "models")
+    assert (blended["model"] != "ease").sum() > 0

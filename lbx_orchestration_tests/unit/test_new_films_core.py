@@ -147,3 +147,12 @@ def test_reasons_name_the_rated_films_and_what_they_share() -> None:
         "shared keywords (desert) / same genres (Science Fiction)"
     )
     assert content_reason({"genre": ["Western"]}, rated) == "close to your taste in Western"
+
+
+def test_thedata_present_ignores_a_few_members_logging_to_this_day() -> None:
+    from lbx_orchestration.core.recsys.blend_eval import data_present
+
+    community = [dt.datetime(2010 + i % 9, 6, 1) for i in range(990)]  # 2010-2018
+    members = [dt.datetime(2026, 1, 1)] * 9
+    assert data_present(pl.DataFrame({"ts": community + members})) == 2018
+    assert data_present(pl.DataFrame({"ts": community + [dt.datetime(2026, 1, 1)] * 30})) == 2026

@@ -114,6 +114,20 @@ def content_recommendations(
     return pl.DataFrame(out, schema=_SCHEMA)
 
 
+class FoldedUsers:
+    """A content model seen through users it was not trained on: ``score_new_items`` folds
+    each user in from their confidence row over the model's films (``rows``, one per user), so
+    ``content_recommendations`` serves members onboarded since the model was fitted."""
+
+    def __init__(self, model: object, rows: sp.csr_matrix) -> None:
+        if not hasattr(model, "score_new_items_folded"):
+            raise ValueError(f"{getattr(model, 'name', model)} cannot fold in users to score new films")
+        self.model, self.rows = model, sp.csr_matrix(rows)
+
+    def score_new_items(self, user_idx: np.ndarray, content: sp.spmatrix, train: object = None) -> np.ndarray:
+        return self.model.score_new_items_folded(self.rows[np.asarray(user_idx, dtype=np.int64)], content)  # type: ignore[attr-defined]
+
+
 def explain_rows(
     rows: pl.DataFrame, rated: Mapping[str, Sequence[tuple[str, float, Tokens]]], tokens: Mapping[int, Tokens]
 ) -> pl.Series:

@@ -15,6 +15,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.observations import SEEN_KINDS
+from lbx_orchestration.core.recsys.data import Confidence
 from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_vectors_from_interactions
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
@@ -68,6 +69,14 @@ def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, val
     hits = frame.join(users, on="user_key").join(items, on="tmdb_id")
     vals = hits[value].cast(pl.Float64).fill_null(np.nan).to_numpy() if value else np.ones(hits.height)
     return sp.csr_matrix((vals, (hits["_u"].to_numpy(), hits["_i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
+
+
+def confidence_rows(seen: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.csr_matrix:
+    """Users' seen films (user_key, tmdb_id, rating) as the confidence rows a model was trained
+    on: what folding a user into a model starts from."""
+    rows = aligned(seen, user_ids, item_ids, "rating")
+    rows.data = Confidence()(rows.data).astype(np.float32)
+    return rows
 
 
 TITLE_COLUMNS = ("title", "title_tmdb", "original_title")
@@ -227,10 +236,7 @@ def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFram
     seen = _seen_matrix(seen_frame, by_title, keys, t.interactions.item_ids)
     watchlist = aligned(frame.filter(pl.col("on_watchlist") & ~pl.col("seen")), keys, t.interactions.item_ids, None)
     ratings = aligned(seen_frame, keys, t.interactions.item_ids, "rating")
-    from lbx_orchestration.core.recsys.data import Confidence
-
-    row = ratings.copy()
-    row.data = Confidence()(row.data).astype(np.float32)
+    row = confidence_rows(seen_frame, keys, t.interactions.item_ids)
     scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
     recs = user_rows(
         t.model,

@@ -39,6 +39,14 @@ class ServingPolicy:
     watchlist_boost: float = 0.1
     explain_top: int = 2
     min_rating: float = RELEVANCE
+    # the main list fuses the collaborative list with the content model's films of the last
+    # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
+    blend_collaborative_weight: float = 0.8
+    blend_content_weight: float = 0.2
+    blend_recent_years: int = 5
+    # serving.new_for_you: each member's top films of the catalogue's last N months
+    new_for_you_months: int = 24
+    new_for_you_top_n: int = 20
 
 
 def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:

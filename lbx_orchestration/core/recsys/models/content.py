@@ -77,6 +77,10 @@ class ContentRecommender(Recommender):
         profiles = self._profiles(sp.csr_matrix(train)[np.asarray(user_idx, dtype=np.int64)])
         return self._cosine(profiles, content)
 
+    def score_new_items_folded(self, user_rows: sp.csr_matrix, content: sp.spmatrix) -> np.ndarray:
+        """Scores (n_rows, n_new) of users absent from training, from their rows over the training films."""
+        return self._cosine(self._profiles(user_rows), content)
+
     def fold_in(self, user_row: sp.csr_matrix) -> np.ndarray:
         profiles = self._profiles(user_row)
         assert self.item_vectors is not None

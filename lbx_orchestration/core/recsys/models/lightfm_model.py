@@ -270,7 +270,14 @@ class LightFMRecommender(Recommender):
         return scores
 
     def fold_in(self, user_row: sp.csr_matrix) -> np.ndarray:
-        """Scores (n_items,) for a user absent from training, without retraining.
+        """Scores (n_items,) for a user absent from training, without retraining (see
+        ``fold_in_embedding``)."""
+        _, _, items, item_bias, _ = self._fitted()
+        embedding, offset = self.fold_in_embedding(user_row)
+        return item_bias.astype(np.float32) + np.float32(offset) + items @ embedding
+
+    def fold_in_embedding(self, user_row: sp.csr_matrix) -> tuple[np.ndarray, float]:
+        """The embedding and score offset of a user absent from training.
 
         LightFM has no fold-in, so the user's embedding is estimated by weighted ridge
         regression against the learnt item representations Q (item biases b included):
@@ -287,17 +294,25 @@ class LightFMRecommender(Recommender):
             raise ValueError(f"user_row must have shape (1, {items.shape[0]}), got {row.shape}")
         keep = row.data > 0
         cols, conf = row.indices[keep], row.data[keep].astype(np.float64)
-        mean_user_bias = float(user_bias.mean()) if user_bias.size else 0.0
-        scores = item_bias.astype(np.float32) + np.float32(mean_user_bias)
+        offset = float(user_bias.mean()) if user_bias.size else 0.0
         if cols.size == 0:
-            return scores
+            return np.zeros(items.shape[1], dtype=np.float32), offset
         q = items[cols].astype(np.float64)
         target = float(target) - item_bias[cols].astype(np.float64)
         gram = (q * conf[:, None]).T @ q
         gram[np.diag_indices_from(gram)] += self.params["fold_in_reg"] * conf.sum()
-        embedding = np.linalg.solve(gram, q.T @ (conf * target)).astype(np.float32)
-        scores += items @ embedding
-        return scores
+        return np.linalg.solve(gram, q.T @ (conf * target)).astype(np.float32), offset
+
+    def score_new_items_folded(self, user_rows: sp.csr_matrix, content: sp.spmatrix) -> np.ndarray:
+        """Dense scores (n_rows, n_new) of users absent from training (each folded in from
+        their row) for films unseen in training."""
+        emb, bias = self.represent_new_items(content)
+        rows = sp.csr_matrix(user_rows)
+        out = np.empty((rows.shape[0], emb.shape[0]), dtype=np.float32)
+        for i in range(rows.shape[0]):
+            embedding, offset = self.fold_in_embedding(rows[i])
+            out[i] = emb @ embedding + bias + np.float32(offset)
+        return out
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:

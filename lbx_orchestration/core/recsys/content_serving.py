@@ -1,0 +1,265 @@
+"""Serving from the content model: the films lbx knows (catalogue and logged), each member's
+top films among candidates with reasons (members onboarded since the model was fitted are
+folded in), and the main list with content candidates blended in (``blend_main_list``), as
+the refresh, ``serving.new_for_you`` and onboarding use them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from lbx_orchestration.core.member_films import member_observations
+from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames
+from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.new_films import FoldedUsers, content_recommendations, explain_rows, rated_films
+from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
+from lbx_orchestration.core.recsys.recommend import confidence_rows, decade
+from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.tables import INTERACTIONS, TMDB_CATALOG, TMDB_MOVIES
+from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
+from lbx_orchestration.core.warehouse import read_frame, table_exists
+
+#: the content model's folder under the models directory, and its feature space file
+CONTENT_ALIAS = "content"
+FEATURE_SPACE_FILE = "feature_space.json"
+
+FILM_COLUMNS = [c for c in TMDB_MOVIE_SCHEMA if c not in ("poster_path", "poster_url", "providers")]
+
+
+def known_films(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Flat TMDb rows of every film lbx knows: the catalogue first, then the films logged."""
+    cols = ", ".join(FILM_COLUMNS)
+    frames = [
+        read_frame(con, f"select {cols} from {table}")
+        for table in (TMDB_CATALOG, TMDB_MOVIES)
+        if table_exists(con, table)
+    ]
+    if not frames:
+        raise RuntimeError(f"neither {TMDB_CATALOG} nor {TMDB_MOVIES} exists: materialize the metadata group first")
+    films = pl.concat(frames, how="vertical_relaxed").unique("tmdb_id", keep="first", maintain_order=True)
+    return films.filter(pl.col("media_type").fill_null("movie") == "movie")
+
+
+def released_within(films: pl.DataFrame, months: int, today: dt.date | None = None) -> tuple[pl.DataFrame, dt.date]:
+    """Films released in the last ``months`` months of the catalogue (up to ``today``)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    dated = films.with_columns(_date=pl.col("release_date").str.to_date("%Y-%m-%d", strict=False)).filter(
+        pl.col("_date").is_not_null() & (pl.col("_date") <= today)
+    )
+    if dated.height == 0:
+        return dated.drop("_date"), today
+    last = dated["_date"].max()
+    assert isinstance(last, dt.date)
+    start = _months_before(last, months)
+    return dated.filter(pl.col("_date") > start).drop("_date"), start
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return dt.date(year, month + 1, min(day.day, 28))
+
+
+def load_content(models_dir: Path) -> tuple[TrainedModel, FeatureSpace]:
+    """The latest content model and its feature space; FileNotFoundError before the first fit."""
+    path = latest_path(Path(models_dir), CONTENT_ALIAS)
+    return load_trained(path), FeatureSpace.load(path / FEATURE_SPACE_FILE)
+
+
+def content_rows(
+    con: duckdb.DuckDBPyConnection,
+    trained: TrainedModel,
+    space: FeatureSpace,
+    candidates: pl.DataFrame,
+    user_keys: list[str],
+    watchlist: str,
+    top_n: int,
+    films: pl.DataFrame,
+    explain: bool = True,
+) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
+    """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
+    when excluded) films left out, with reasons (or, without ``explain``, a function that
+    gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
+    since) are folded in from their own films."""
+    interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
+    index = {k: i for i, k in enumerate(trained.interactions.user_ids.astype(str))}
+    trained_users = [k for k in user_keys if k in index]
+    mine = interactions.filter(pl.col("user_key").is_in(trained_users))
+    newcomers = [k for k in user_keys if k not in index]
+    if newcomers:
+        theirs = _observations_of(con, newcomers, interactions)
+        mine = pl.concat([mine, theirs], how="vertical_relaxed")
+        with_films = set(theirs.filter(pl.col("seen"))["user_key"].to_list())
+        newcomers = [k for k in newcomers if k in with_films]  # nothing matched: nothing to go on
+    drop = pl.col("seen") | (pl.col("on_watchlist") if watchlist == "exclude" else pl.lit(False))
+    excluded: dict[str, set[int]] = {}
+    for key, film in mine.filter(drop).select("user_key", "tmdb_id").iter_rows():
+        excluded.setdefault(key, set()).add(int(film))
+    titles = dict(films.select("tmdb_id", "title").iter_rows())
+    needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
+    tokens = {
+        int(r["tmdb_id"]): film_tokens(r) for r in films.filter(pl.col("tmdb_id").is_in(needed)).iter_rows(named=True)
+    }
+    rated = rated_films(mine, titles, tokens)
+    features = space.transform(candidates)
+    ids = candidates["tmdb_id"].to_numpy()
+    parts = [
+        content_recommendations(
+            trained.model,
+            trained.interactions.matrix,
+            np.array([index[k] for k in trained_users], dtype=np.int64),
+            trained_users,
+            ids,
+            features,
+            excluded,
+            rated,
+            tokens,
+            top_n,
+            explain=explain,
+        )
+    ]
+    if newcomers:
+        keys = np.array(newcomers, dtype=object)
+        rows = confidence_rows(mine.filter(pl.col("seen")), keys, trained.interactions.item_ids)
+        folded = FoldedUsers(trained.model, rows)
+        parts.append(
+            content_recommendations(
+                folded,
+                rows,
+                np.arange(len(newcomers)),
+                newcomers,
+                ids,
+                features,
+                excluded,
+                rated,
+                tokens,
+                top_n,
+                explain,
+            )
+        )
+    return pl.concat(parts), lambda rows: explain_rows(rows, rated, tokens)
+
+
+def _observations_of(con: duckdb.DuckDBPyConnection, user_keys: list[str], interactions: pl.DataFrame) -> pl.DataFrame:
+    """(user_key, tmdb_id, rating, seen, on_watchlist) of members absent from the content model:
+    from user_item_interactions when dbt has run since they came, else from their reviews."""
+    known = interactions.filter(pl.col("user_key").is_in(user_keys))
+    missing = [k for k in user_keys if k not in set(known["user_key"].unique().to_list())]
+    frames = [known] + [
+        member_observations(con, key).with_columns(pl.lit(key).alias("user_key")).select(known.columns)
+        for key in missing
+    ]
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def with_film_columns(recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
+    parts = pl.col("user_key").str.split_exact(":", 1).struct
+    return recs.join(
+        films.select("tmdb_id", "title", "year", "release_date", "genres"), on="tmdb_id", how="left"
+    ).with_columns(
+        parts.field("field_0").alias("source"), parts.field("field_1").alias("username"), pl.col("genres").fill_null([])
+    )
+
+
+NEW_FOR_YOU_COLUMNS = (
+    "username",
+    "source",
+    "user_key",
+    "rank",
+    "tmdb_id",
+    "title",
+    "year",
+    "release_date",
+    "genres",
+    "score",
+    "reason",
+    "model",
+    "model_version",
+    "generated_at",
+)
+
+
+@dataclass
+class NewFilms:
+    rows: pl.DataFrame  # NEW_FOR_YOU_COLUMNS, by user_key and rank
+    candidates: int  # films released in the window
+    released_after: dt.date
+    model: TrainedModel
+
+
+def new_films_for(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, user_keys: list[str], policy: ServingPolicy
+) -> NewFilms:
+    """Each member's top films released in the last ``policy.new_for_you_months`` months of the
+    catalogue, by the content model, with reasons (``serving.new_for_you`` rows). Raises
+    FileNotFoundError when no content model has been fitted yet."""
+    trained, space = load_content(models_dir)
+    films = known_films(con)
+    candidates, since = released_within(films, policy.new_for_you_months)
+    recs, _ = content_rows(
+        con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n, films
+    )
+    generated = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = (
+        with_film_columns(recs, films)
+        .with_columns(
+            pl.lit(trained.name).alias("model"),
+            pl.lit(trained.version).alias("model_version"),
+            pl.lit(generated).alias("generated_at"),
+        )
+        .select(NEW_FOR_YOU_COLUMNS)
+        .sort("user_key", "rank")
+    )
+    return NewFilms(rows, candidates.height, since, trained)
+
+
+def blend_main_list(
+    con: duckdb.DuckDBPyConnection, out: pl.DataFrame, policy: ServingPolicy, models_dir: Path
+) -> pl.DataFrame:
+    """The main list with content candidates blended in: films of the last
+    ``blend_recent_years`` years of the data, ranked by the content model, fused with the
+    collaborative list by weighted reciprocal rank (``core.recsys.blend``).
+    Without a content model yet, the list is returned unchanged."""
+    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
+    if weights.content_share == 0 or out.height == 0:
+        return out
+    try:
+        trained, space = load_content(models_dir)
+    except FileNotFoundError:
+        return out
+    films = known_films(con)
+    last_year = films["year"].max()
+    candidates = films.filter(pl.col("year") > (last_year or 0) - policy.blend_recent_years)
+    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
+    recs, explainer = content_rows(
+        con,
+        trained,
+        space,
+        candidates,
+        out["user_key"].unique().to_list(),
+        policy.watchlist,
+        top_n,
+        films,
+        explain=False,
+    )
+    year = pl.col("year")
+    extra = with_film_columns(recs, films).with_columns(
+        decade(year).alias("decade"),
+        year.cast(pl.Int32).alias("year"),
+        pl.lit(trained.name).alias("model"),
+        pl.lit(trained.version).alias("model_version"),
+        pl.lit(out["generated_at"][0]).alias("generated_at"),
+    )
+    blended = blend_frames(out, extra.select(out.columns), top_n, weights)
+    picked = blended.filter(pl.col("candidate") == "content")
+    if picked.height:
+        explained = picked.select("user_key", "tmdb_id").with_columns(_reason=explainer(picked))
+        blended = blended.join(explained, on=["user_key", "tmdb_id"], how="left").with_columns(
+            pl.coalesce("_reason", "reason").alias("reason")
+        )
+    return blended.with_columns(pl.col("rank").cast(out.schema["rank"])).select(out.columns)
