@@ -20,7 +20,7 @@ from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_v
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
-from lbx_orchestration.core.recsys.serve import ServingPolicy, recommend_all, user_rows
+from lbx_orchestration.core.recsys.serve import ItemSide, ServingPolicy, UserSide, recommend_all, user_rows
 from lbx_orchestration.core.recsys.training_data import item_features
 from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
@@ -60,6 +60,9 @@ class ServingInputs:
     @property
     def titles(self) -> list[str]:
         return self.films["title"].to_list()
+
+    def item_side(self) -> ItemSide:
+        return ItemSide(self.titles, self.allowed, self.mmr_vectors, self.explain_vectors, self.explain_exact)
 
 
 def aligned(frame: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray, value: str | None) -> sp.csr_matrix:
@@ -196,27 +199,20 @@ def recommend_trained(inputs: ServingInputs, user_keys: list[str] | None = None)
     """Top-N for users the model was trained on (``user_keys``; default every one of them)."""
     t = inputs.trained
     user_ids, item_ids = t.interactions.user_ids, t.interactions.item_ids
-    seen_frame = inputs.interactions.filter(pl.col("seen"))
-    seen = _seen_matrix(seen_frame, seen_by_title(inputs.seen_keys, inputs.film_keys), user_ids, item_ids)
-    watchlist = aligned(inputs.interactions.filter(pl.col("on_watchlist") & ~pl.col("seen")), user_ids, item_ids, None)
-    ratings = aligned(seen_frame, user_ids, item_ids, "rating")
-    recs = recommend_all(
-        t.model,
-        t.interactions.matrix,
-        item_ids,
-        user_ids,
-        seen,
-        watchlist,
-        inputs.allowed,
-        inputs.titles,
-        ratings,
-        inputs.policy,
-        mmr_vectors=inputs.mmr_vectors,
-        explain_vectors=inputs.explain_vectors,
-        explain_exact=inputs.explain_exact,
-        users=None if user_keys is None else _rows_of(user_ids, user_keys),
-    )
+    users = _user_side(inputs, inputs.interactions, inputs.seen_keys, user_ids)
+    rows = None if user_keys is None else _rows_of(user_ids, user_keys)
+    recs = recommend_all(t.model, t.interactions.matrix, item_ids, users, inputs.item_side(), inputs.policy, rows)
     return _finish(recs, inputs)
+
+
+def _user_side(inputs: ServingInputs, frame: pl.DataFrame, seen_keys: pl.DataFrame, keys: np.ndarray) -> UserSide:
+    """The films of the users ``keys`` (rows in that order) from ``frame`` (user_key, tmdb_id,
+    rating, seen, on_watchlist) and their seen films' title keys."""
+    item_ids = inputs.trained.interactions.item_ids
+    seen_frame = frame.filter(pl.col("seen"))
+    seen = _seen_matrix(seen_frame, seen_by_title(seen_keys, inputs.film_keys), keys, item_ids)
+    watchlist = aligned(frame.filter(pl.col("on_watchlist") & ~pl.col("seen")), keys, item_ids, None)
+    return UserSide(keys, seen, watchlist, aligned(seen_frame, keys, item_ids, "rating"))
 
 
 def _rows_of(user_ids: np.ndarray, user_keys: list[str]) -> np.ndarray:
@@ -231,28 +227,9 @@ def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFram
     t = inputs.trained
     keys = np.array([user_key], dtype=object)
     frame = observations.with_columns(pl.lit(user_key).alias("user_key"))
-    seen_frame = frame.filter(pl.col("seen"))
-    by_title = seen_by_title(inputs.seen_keys.filter(pl.col("user_key") == user_key), inputs.film_keys)
-    seen = _seen_matrix(seen_frame, by_title, keys, t.interactions.item_ids)
-    watchlist = aligned(frame.filter(pl.col("on_watchlist") & ~pl.col("seen")), keys, t.interactions.item_ids, None)
-    ratings = aligned(seen_frame, keys, t.interactions.item_ids, "rating")
-    row = confidence_rows(seen_frame, keys, t.interactions.item_ids)
+    users = _user_side(inputs, frame, inputs.seen_keys.filter(pl.col("user_key") == user_key), keys)
+    row = confidence_rows(frame.filter(pl.col("seen")), keys, t.interactions.item_ids)
     scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
-    recs = user_rows(
-        t.model,
-        np.array([0]),
-        row,
-        seen,
-        watchlist,
-        inputs.allowed,
-        inputs.explain_vectors,
-        inputs.mmr_vectors,
-        inputs.titles,
-        ratings,
-        keys,
-        inputs.policy,
-        scores=scores,
-        explain_exact=inputs.explain_exact,
-    )
+    recs = user_rows(t.model, np.array([0]), row, users, inputs.item_side(), inputs.policy, scores=scores)
     recs = recs.with_columns(pl.Series("tmdb_id", t.interactions.item_ids[recs["tmdb_id"].to_numpy()], dtype=pl.Int64))
     return _finish(recs, inputs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -12,10 +12,7 @@ import scipy.sparse as sp
 from lbx_orchestration.core.recsys.base import Recommender
 from lbx_orchestration.core.recsys.explain import (
     explain,
-    explanation_embeddings,
-    item_vectors_from_interactions,
 )
-from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
 from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.recsys.topk import top_k
@@ -60,36 +57,45 @@ def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_ma
     return np.vstack(parts)
 
 
+@dataclass(frozen=True)
+class ItemSide:
+    """What serving knows of the model's films, in its column order."""
+
+    titles: list[str]
+    allowed: np.ndarray  # servable films: movies with enough votes
+    mmr_vectors: sp.csr_matrix  # film features, rows of unit L2 norm: diversity
+    explain_vectors: np.ndarray | sp.csr_matrix  # CF item embeddings: the explanation shortlist
+    explain_exact: sp.csr_matrix | None = None  # unit item vectors of the interactions: the choice
+
+
+@dataclass(frozen=True)
+class UserSide:
+    """Users' films, one row per user: ``seen`` (rated, logged or watched) is never recommended,
+    ``watchlist`` follows the policy, ``ratings`` explain the picks."""
+
+    keys: np.ndarray
+    seen: sp.csr_matrix
+    watchlist: sp.csr_matrix | None
+    ratings: sp.csr_matrix
+
+
 def user_rows(
     model: Recommender,
     user_idx: np.ndarray,
     train: sp.csr_matrix,
-    seen: sp.csr_matrix,
-    watchlist: sp.csr_matrix | None,
-    allowed: np.ndarray,
-    explain_vectors: np.ndarray | sp.csr_matrix,
-    mmr_vectors: sp.csr_matrix,
-    titles: list[str],
-    ratings: sp.csr_matrix,
-    user_keys: np.ndarray,
+    users: UserSide,
+    items: ItemSide,
     policy: ServingPolicy,
     scores: np.ndarray | None = None,
-    explain_exact: sp.csr_matrix | None = None,
 ) -> pl.DataFrame:
-    """Recommendations for the users ``user_idx`` (rows of ``train``/``seen``/``watchlist``).
-
-    ``seen`` marks every film the user rated, logged or watched: never recommended.
-    ``allowed`` is a boolean mask of servable items (movies with enough votes).
-    ``scores``, when given, replaces ``model.score_users`` (folded-in users).
-    ``mmr_vectors`` (film features, rows of unit L2 norm) drive diversity;
-    ``explain_vectors`` (item embeddings of CF similarity, see ``explanation_embeddings``)
-    shortlist the rated films that explain each recommendation; ``explain_exact`` (unit item
-    vectors of the interactions) chooses among them.
-    """
+    """Recommendations for the users ``user_idx`` (rows of ``train`` and of ``users``' matrices;
+    ``users.keys`` holds the keys of exactly these users). ``scores``, when given, replaces
+    ``model.score_users`` (folded-in users)."""
+    seen, watchlist, ratings = users.seen, users.watchlist, users.ratings
     if scores is None:
         scores = _score_in_threads(model, user_idx, train)
     scores = np.asarray(scores, dtype=np.float64).copy()
-    scores[:, ~allowed] = -np.inf
+    scores[:, ~items.allowed] = -np.inf
     if watchlist is not None and policy.watchlist != "ignore":
         wl = watchlist[user_idx].toarray() > 0
         if policy.watchlist == "exclude":
@@ -103,7 +109,7 @@ def user_rows(
     picked_all = mmr_rerank_batch(
         np.where(valid, cand_idx, -1),
         np.where(valid, cand_scores, 0.0),
-        mmr_vectors,
+        items.mmr_vectors,
         k=policy.top_n,
         lambda_=policy.mmr_lambda,
         normalized=True,
@@ -121,14 +127,14 @@ def user_rows(
             rated_idx,
             rated_vals,
             picked,
-            explain_vectors,
-            titles,
+            items.explain_vectors,
+            items.titles,
             top_n=policy.explain_top,
             min_rating=policy.min_rating,
-            exact_vectors=explain_exact,
+            exact_vectors=items.explain_exact,
         )
         for rank, (item, reason) in enumerate(zip(picked.tolist(), reasons, strict=True), start=1):
-            rows["user_key"].append(str(user_keys[pos]))
+            rows["user_key"].append(str(users.keys[pos]))
             rows["rank"].append(rank)
             rows["tmdb_id"].append(item)  # item index for now; mapped to ids by the caller
             rows["score"].append(float(score_of[item]))
@@ -140,45 +146,19 @@ def recommend_all(
     model: Recommender,
     train: sp.csr_matrix,
     item_ids: np.ndarray,
-    user_keys: np.ndarray,
-    seen: sp.csr_matrix,
-    watchlist: sp.csr_matrix | None,
-    allowed: np.ndarray,
-    titles: list[str],
-    ratings: sp.csr_matrix,
+    users: UserSide,
+    items: ItemSide,
     policy: ServingPolicy,
-    mmr_vectors: sp.csr_matrix,
+    rows: np.ndarray | None = None,
     batch_size: int = 256,
-    explain_vectors: np.ndarray | None = None,
-    explain_exact: sp.csr_matrix | None = None,
-    users: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Top-N rows for the rows ``users`` of ``train`` (default: every user); ``tmdb_id`` holds
-    real TMDb ids. The explanation vectors are derived from ``train`` unless given."""
-    vectors = explanation_embeddings(train) if explain_vectors is None else explain_vectors
-    exact = item_vectors_from_interactions(train) if explain_exact is None else explain_exact
-    mmr_vectors = normalize_rows(mmr_vectors, "l2")
-    wanted = np.arange(train.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
+    """Top-N rows for the rows ``rows`` of ``train`` (default: every user; ``users`` holds one
+    row per row of ``train``); ``tmdb_id`` holds real TMDb ids."""
+    wanted = np.arange(train.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     parts = []
     for start in range(0, len(wanted), batch_size):
         batch = wanted[start : start + batch_size]
-        parts.append(
-            user_rows(
-                model,
-                batch,
-                train,
-                seen,
-                watchlist,
-                allowed,
-                vectors,
-                mmr_vectors,
-                titles,
-                ratings,
-                user_keys[batch],
-                policy,
-                explain_exact=exact,
-            )
-        )
+        parts.append(user_rows(model, batch, train, replace(users, keys=users.keys[batch]), items, policy))
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=REC_SCHEMA)
     return frame.with_columns(
         pl.Series("tmdb_id", np.asarray(item_ids, dtype=np.int64)[frame["tmdb_id"].to_numpy()], dtype=pl.Int64)
