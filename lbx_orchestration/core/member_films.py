@@ -7,7 +7,7 @@ import duckdb
 import polars as pl
 
 from lbx_orchestration.core.observations import SEEN_KINDS
-from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
+from lbx_orchestration.core.tables import REVIEWS, STG_REVIEWS
 from lbx_orchestration.core.warehouse import read_frame, table_exists
 
 MEMBER_PREFIX = "letterboxd:"
@@ -27,29 +27,28 @@ def member_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+OBSERVATION_SCHEMA = {"tmdb_id": pl.Int64, "rating": pl.Float64, "seen": pl.Boolean, "on_watchlist": pl.Boolean}
+
+
 def member_observations(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
-    """(tmdb_id, rating, seen, on_watchlist) per film for one member, as stg_reviews and
-    user_item_interactions see them: only the member's newest export counts."""
+    """(tmdb_id, rating, seen, on_watchlist) per film for one member, read through dbt's
+    ``stg_reviews`` view (the newest export only, each observation once, films resolved), so
+    a member imported since the last dbt run is seen as user_item_interactions will see them.
+    Empty before dbt's first run."""
+    if not table_exists(con, STG_REVIEWS):
+        return pl.DataFrame(schema=OBSERVATION_SCHEMA)
     kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
-    resolution = f"left join {RESOLUTION} res on r.film_key = res.film_key" if table_exists(con, RESOLUTION) else ""
-    tmdb = "coalesce(r.tmdb_id, res.tmdb_id)" if resolution else "r.tmdb_id"
     return read_frame(
         con,
         f"""
-        with rows as (
-            select r.*, {tmdb} as resolved_id,
-                   max(scrape_date) filter (where source = 'letterboxd_export') over () as latest
-            from {REVIEWS} r {resolution}
-            where r.user_key = ?
-        )
-        select resolved_id as tmdb_id,
+        select tmdb_id,
                arg_max(rating, event_at) filter (where rating is not null) as rating,
                bool_or(kind in ({kinds})) as seen,
                bool_or(kind = 'watchlist') as on_watchlist
-        from rows
-        where resolved_id is not null and (source <> 'letterboxd_export' or scrape_date = latest)
-        group by resolved_id
-        order by resolved_id
+        from {STG_REVIEWS}
+        where user_key = ? and tmdb_id is not null
+        group by tmdb_id
+        order by tmdb_id
         """,
         [user_key],
     )

@@ -31,6 +31,9 @@ TMDB_CATALOG = "metadata.tmdb_catalog"  # films by release month (tmdb_catalog),
 # tmdb: the cache of raw TMDb responses, so an interrupted live fetch resumes
 TMDB_CACHE = "tmdb.raw_responses"
 
+# staging (dbt views over ingest and metadata: always current, no run needed)
+STG_REVIEWS = "staging.stg_reviews"
+
 # features (dbt, plus keyword TF-IDF)
 INTERACTIONS = "features.user_item_interactions"
 MOVIE_FEATURES = "features.movie_features"

@@ -170,3 +170,21 @@ def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehous
     recommended = set(recs["tmdb_id"].to_list())
     assert 10515 not in recommended and 10515 in set(without_titles["tmdb_id"].to_list())
     assert recommended.isdisjoint(set(observations.filter(pl.col("seen"))["tmdb_id"].to_list()))
+
+
+@pytest.mark.slow
+def test_a_members_films_read_between_dbt_runs_are_what_dbt_builds(warehouse_copy: Warehouse) -> None:
+    from lbx_orchestration.core.member_films import member_keys, member_observations
+    from lbx_orchestration.core.tables import INTERACTIONS
+    from lbx_orchestration.core.warehouse import read_frame
+
+    with duckdb.connect(str(warehouse_copy.duckdb_path), read_only=True) as con:
+        members = member_keys(con)
+        assert len(members) >= 3
+        for key in members:
+            built = read_frame(
+                con,
+                f"select tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} where user_key = ? order by tmdb_id",
+                [key],
+            )
+            assert built.height > 0 and member_observations(con, key).equals(built)
