@@ -117,6 +117,9 @@ class LbxSettings(dg.ConfigurableResource):
         default=_POLICY.new_for_you_months, description="new_for_you: the catalogue's last N months"
     )
     new_for_you_top_n: int = _POLICY.new_for_you_top_n
+    new_film_min_votes: int = Field(
+        default=_POLICY.new_film_min_votes, description="new_for_you and the blend: fewest TMDb votes of a new film"
+    )
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(
@@ -134,6 +137,7 @@ class LbxSettings(dg.ConfigurableResource):
             blend_recent_years=self.blend_recent_years,
             new_for_you_months=self.new_for_you_months,
             new_for_you_top_n=self.new_for_you_top_n,
+            new_film_min_votes=self.new_film_min_votes,
         )
 
 

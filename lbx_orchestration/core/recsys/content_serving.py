@@ -200,7 +200,7 @@ def new_films_for(
     FileNotFoundError when no content model has been fitted yet."""
     trained, space = load_content(models_dir)
     films = known_films(con)
-    candidates, since = released_within(films, policy.new_for_you_months)
+    candidates, since = released_within(films.filter(_known_enough(policy)), policy.new_for_you_months)
     recs, _ = content_rows(
         con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n, films
     )
@@ -216,6 +216,12 @@ def new_films_for(
         .sort("user_key", "rank")
     )
     return NewFilms(rows, candidates.height, since, trained)
+
+
+def _known_enough(policy: ServingPolicy) -> pl.Expr:
+    """New films worth proposing: with features this thin (a 2023 film offline has genres,
+    language and runtime), a film few people have voted on is a guess nobody would trust."""
+    return pl.col("vote_count").fill_null(0) >= policy.new_film_min_votes
 
 
 def blend_main_list(
@@ -234,7 +240,7 @@ def blend_main_list(
         return out
     films = known_films(con)
     last_year = films["year"].max()
-    candidates = films.filter(pl.col("year") > (last_year or 0) - policy.blend_recent_years)
+    candidates = films.filter(pl.col("year") > (last_year or 0) - policy.blend_recent_years, _known_enough(policy))
     top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
     recs, explainer = content_rows(
         con,

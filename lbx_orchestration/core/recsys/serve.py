@@ -44,6 +44,7 @@ class ServingPolicy:
     # serving.new_for_you: each member's top films of the catalogue's last N months
     new_for_you_months: int = 24
     new_for_you_top_n: int = 20
+    new_film_min_votes: int = 200  # TMDb votes a new film needs to be proposed (new_for_you, blend)
 
 
 def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
