@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,11 @@ import duckdb
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(ROOT))
+
+from lbx_orchestration_tests.support.web import free_port, start_lbx_serve  # noqa: E402
+
 WORK = Path(__file__).resolve().parent / "work" / "web"
 OUT = Path(__file__).resolve().parent / "results"
 P95_TARGET_MS = 100.0
@@ -52,12 +56,6 @@ while time.monotonic() < end:
     time.sleep(1)
 con.close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -186,24 +184,7 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lbx_orchestration.cli",
-            "serve",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--state-dir",
-            str(WORK / "state"),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    server = start_lbx_serve(db, port, WORK / "state", env, cwd=ROOT)
     results: dict = {
         "machine": {
             "cores": os.cpu_count(),

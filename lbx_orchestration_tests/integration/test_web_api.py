@@ -395,7 +395,7 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
 
     import httpx
 
-    from lbx_orchestration_tests.support.web import free_port
+    from lbx_orchestration_tests.support.web import free_port, start_lbx_serve
 
     missing = subprocess.run(
         [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(tmp_path / "no.duckdb")],
@@ -406,25 +406,8 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
     assert missing.returncode == 1 and "no warehouse at" in missing.stderr
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lbx_orchestration.cli",
-            "serve",
-            "--db",
-            str(web_db),
-            "--port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    server = start_lbx_serve(
+        web_db, port, tmp_path / "state", env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         deadline = time.monotonic() + 180
