@@ -40,19 +40,20 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(ROOT))
 
+from lbx_orchestration.core.tables import RECOMMENDATIONS, TMDB_MOVIES  # noqa: E402
 from lbx_orchestration_tests.support.web import free_port, start_lbx_serve  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "web"
 OUT = Path(__file__).resolve().parent / "results"
 P95_TARGET_MS = 100.0
 UPLOAD_TARGET_S = 5.0
-WRITER = """
+WRITER = f"""
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])
 print("locked", flush=True)
 end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:
-    con.execute("create or replace table serving.user_recommendations as select * from serving.user_recommendations")
+    con.execute("create or replace table {RECOMMENDATIONS} as select * from {RECOMMENDATIONS}")
     time.sleep(1)
 con.close()
 """
@@ -140,7 +141,7 @@ def load(base: str, users: list[str], genres: list[str], decades: list[str], cli
 def synthetic_export(db: Path, films: int, username: str) -> bytes:
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute(
-        "select title, year from metadata.tmdb_movies where title is not null and year is not null "
+        f"select title, year from {TMDB_MOVIES} where title is not null and year is not null "
         "order by vote_count desc nulls last, tmdb_id limit ?",
         [films],
     ).fetchall()
@@ -178,7 +179,7 @@ def main() -> int:
     db = WORK / "lbx.duckdb"
     shutil.copyfile(source, db)
     con = duckdb.connect(str(db), read_only=True)
-    users = [r[0] for r in con.execute("select distinct username from serving.user_recommendations").fetchall()]
+    users = [r[0] for r in con.execute(f"select distinct username from {RECOMMENDATIONS}").fetchall()]
     con.close()
 
     port = free_port()
