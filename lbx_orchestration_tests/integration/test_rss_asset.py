@@ -17,6 +17,7 @@ from lbx_orchestration.ingest.checks import rss_pages_with_items, rss_resolved_s
 from lbx_orchestration.metadata.assets import film_catalog
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LetterboxdResource, build_resources
+from lbx_orchestration_tests.support.crawl import fast_crawl_settings
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 RSS = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd" / "rss"
@@ -28,18 +29,7 @@ DAY = "2026-11-20"
 
 @pytest.fixture(autouse=True)
 def fast_crawl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(
-        "LBX_CRAWL_SETTINGS",
-        json.dumps(
-            {
-                "download_delay": 0,
-                "autothrottle": False,
-                "retry_times": 0,
-                "httpcache_enabled": False,
-                "httpcache_dir": str(tmp_path / "cache"),
-            }
-        ),
-    )
+    monkeypatch.setenv("LBX_CRAWL_SETTINGS", json.dumps(fast_crawl_settings(tmp_path / "cache")))
 
 
 def _materialize(db: Path, base_url: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
