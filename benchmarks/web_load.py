@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(ROOT))
 
+from lbx_orchestration.core.settings import child_environment, duckdb_path  # noqa: E402
 from lbx_orchestration.core.tables import RECOMMENDATIONS, TMDB_MOVIES  # noqa: E402
 from lbx_orchestration_tests.support.web import free_port, start_lbx_serve  # noqa: E402
 
@@ -164,7 +165,7 @@ def synthetic_export(db: Path, films: int, username: str) -> bytes:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default=os.environ.get("LBX_DUCKDB_PATH", str(ROOT / "data" / "lbx.duckdb")))
+    parser.add_argument("--db", default=str(duckdb_path()))
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--films", type=int, default=1000)
@@ -184,7 +185,7 @@ def main() -> int:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    env = {**child_environment(str(ROOT)), "OPENBLAS_NUM_THREADS": "1"}
     server = start_lbx_serve(db, port, WORK / "state", env, cwd=ROOT)
     results: dict = {
         "machine": {
