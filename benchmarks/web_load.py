@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -38,26 +37,27 @@ import duckdb
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(ROOT))
+
+from lbx_orchestration.core.settings import child_environment, duckdb_path  # noqa: E402
+from lbx_orchestration.core.tables import RECOMMENDATIONS, TMDB_MOVIES  # noqa: E402
+from lbx_orchestration_tests.support.web import free_port, start_lbx_serve  # noqa: E402
+
 WORK = Path(__file__).resolve().parent / "work" / "web"
 OUT = Path(__file__).resolve().parent / "results"
 P95_TARGET_MS = 100.0
 UPLOAD_TARGET_S = 5.0
-WRITER = """
+WRITER = f"""
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])
 print("locked", flush=True)
 end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:
-    con.execute("create or replace table serving.user_recommendations as select * from serving.user_recommendations")
+    con.execute("create or replace table {RECOMMENDATIONS} as select * from {RECOMMENDATIONS}")
     time.sleep(1)
 con.close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -142,7 +142,7 @@ def load(base: str, users: list[str], genres: list[str], decades: list[str], cli
 def synthetic_export(db: Path, films: int, username: str) -> bytes:
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute(
-        "select title, year from metadata.tmdb_movies where title is not null and year is not null "
+        f"select title, year from {TMDB_MOVIES} where title is not null and year is not null "
         "order by vote_count desc nulls last, tmdb_id limit ?",
         [films],
     ).fetchall()
@@ -165,7 +165,7 @@ def synthetic_export(db: Path, films: int, username: str) -> bytes:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default=os.environ.get("LBX_DUCKDB_PATH", str(ROOT / "data" / "lbx.duckdb")))
+    parser.add_argument("--db", default=str(duckdb_path()))
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--films", type=int, default=1000)
@@ -180,30 +180,13 @@ def main() -> int:
     db = WORK / "lbx.duckdb"
     shutil.copyfile(source, db)
     con = duckdb.connect(str(db), read_only=True)
-    users = [r[0] for r in con.execute("select distinct username from serving.user_recommendations").fetchall()]
+    users = [r[0] for r in con.execute(f"select distinct username from {RECOMMENDATIONS}").fetchall()]
     con.close()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lbx_orchestration.cli",
-            "serve",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--state-dir",
-            str(WORK / "state"),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    env = {**child_environment(str(ROOT)), "OPENBLAS_NUM_THREADS": "1"}
+    server = start_lbx_serve(db, port, WORK / "state", env, cwd=ROOT)
     results: dict = {
         "machine": {
             "cores": os.cpu_count(),

@@ -15,6 +15,9 @@ from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
 
+DEMO_FIRST = "run `make demo` first (or set LBX_DUCKDB_PATH)"
+IMPORT_FIRST = "import an export first (`lbx import`)"
+
 
 def _table(rows: list[dict], columns: Sequence[str], widths: dict[str, int] | None = None) -> str:
     widths = dict(widths or {})
@@ -62,10 +65,22 @@ def _recommendation_rows(con, username: str, source: str | None, limit: int, tab
     return recs, stored, [s for s, _ in found[1:] if s != chosen_source]
 
 
-def cmd_recs(args: argparse.Namespace) -> int:
-    db = Path(args.db) if args.db else duckdb_path()
+def _warehouse(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else duckdb_path()
+
+
+def _existing_warehouse(args: argparse.Namespace, hint: str) -> Path | None:
+    """The warehouse a command reads, or None once the member is told how to create it."""
+    db = _warehouse(args)
     if not db.exists():
-        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+        print(f"no warehouse at {db}: {hint}", file=sys.stderr)
+        return None
+    return db
+
+
+def cmd_recs(args: argparse.Namespace) -> int:
+    db = _existing_warehouse(args, DEMO_FIRST)
+    if db is None:
         return 1
     try:
         with connect(db, read_only=True, wait_seconds=args.wait, on_wait=_waiting) as con:
@@ -110,7 +125,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.tmdb.base import TmdbError
     from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
 
-    db = Path(args.db) if args.db else duckdb_path()
+    db = _warehouse(args)
     try:
         done = onboard(
             Path(args.path),
@@ -254,7 +269,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         from lbx_orchestration.core.recsys.training_data import load_training_data
 
-        db = Path(args.db) if args.db else duckdb_path()
+        db = _warehouse(args)
         try:
             observations, features = load_training_data(db)
         except FileNotFoundError as exc:
@@ -302,7 +317,7 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         else:
             from lbx_orchestration.core.recsys.training_data import load_training_data, load_vote_counts
 
-            db = Path(args.db) if args.db else duckdb_path()
+            db = _warehouse(args)
             observations, db_features = load_training_data(db)
             features = features or db_features
             votes = votes or load_vote_counts(db)
@@ -390,9 +405,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     from lbx_orchestration.sql_shell import SqlError, run, shell
 
-    db = Path(args.db) if args.db else duckdb_path()
-    if not db.exists():
-        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+    db = _existing_warehouse(args, DEMO_FIRST)
+    if db is None:
         return 1
     try:
         if not args.query:
@@ -417,9 +431,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from lbx_orchestration.web.app import WebSettings, create_app
 
-    db = Path(args.db) if args.db else duckdb_path()
-    if not db.exists():
-        print(f"no warehouse at {db}: run `make demo` first (or set LBX_DUCKDB_PATH)", file=sys.stderr)
+    db = _existing_warehouse(args, DEMO_FIRST)
+    if db is None:
         return 1
     settings = WebSettings(db=db, state_dir=Path(args.state_dir) if args.state_dir else None)
     print(f"lbx serving {db} on http://{args.host}:{args.port}/ (API docs at /docs)")
@@ -490,9 +503,8 @@ def _status(row: dict) -> tuple[str, str]:
 
 
 def cmd_unmatched(args: argparse.Namespace) -> int:
-    db = Path(args.db) if args.db else duckdb_path()
-    if not db.exists():
-        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+    db = _existing_warehouse(args, IMPORT_FIRST)
+    if db is None:
         return 1
     from lbx_orchestration.core.tables import REVIEWS
 
@@ -542,9 +554,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
     from lbx_orchestration.core.warehouse import replace_many
 
-    db = Path(args.db) if args.db else duckdb_path()
-    if not db.exists():
-        print(f"no warehouse at {db}: import an export first (`lbx import`)", file=sys.stderr)
+    db = _existing_warehouse(args, IMPORT_FIRST)
+    if db is None:
         return 1
     key = match_key(args.title)
     if not key:

@@ -55,22 +55,32 @@ def _set(record: dict[str, Any], key: str, value: Any) -> None:
         record[key] = value
 
 
-def _add_recent(r: dict[str, Any], row: dict[str, str]) -> None:
-    """A row of TMDb movie details (2018-2024). The overview, tagline, images and company
-    lists are left out: nothing in lbx reads them and they would triple the snapshot."""
+def _set_titles(r: dict[str, Any], row: dict[str, str]) -> None:
+    """Title and release date, for the dumps that keep TMDb's own columns."""
     _set(r, "title", row["title"])
     _set(r, "original_title", row["original_title"])
     _set(r, "release_date", row["release_date"])
-    _set(r, "imdb_id", row["imdb_id"])
-    genres = ast.literal_eval(row["genres"]) if row["genres"] else []
-    _set(r, "genres", [{"id": g["id"], "name": g["name"]} for g in genres])
-    _set(r, "original_language", row["original_language"])
+
+
+def _set_figures(r: dict[str, Any], row: dict[str, str]) -> None:
+    """The numbers every dump spells the same way; a zero runtime, budget or revenue means unknown."""
     _set(r, "runtime", _positive(_num(row["runtime"], int)))
     _set(r, "budget", _positive(_num(row["budget"], int)))
     _set(r, "revenue", _positive(_num(row["revenue"], int)))
     _set(r, "popularity", _num(row["popularity"]))
     _set(r, "vote_average", _num(row["vote_average"]))
     _set(r, "vote_count", _num(row["vote_count"], int))
+
+
+def _add_recent(r: dict[str, Any], row: dict[str, str]) -> None:
+    """A row of TMDb movie details (2018-2024). The overview, tagline, images and company
+    lists are left out: nothing in lbx reads them and they would triple the snapshot."""
+    _set_titles(r, row)
+    _set(r, "imdb_id", row["imdb_id"])
+    genres = ast.literal_eval(row["genres"]) if row["genres"] else []
+    _set(r, "genres", [{"id": g["id"], "name": g["name"]} for g in genres])
+    _set(r, "original_language", row["original_language"])
+    _set_figures(r, row)
     _set(r, "status", row["status"])
 
 
@@ -85,19 +95,12 @@ def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
 
     for row in _rows(dumps / "tmdb-5000" / "tmdb_5000_movies.csv.gz"):
         r = rec(int(row["id"]), "tmdb-5000")
-        _set(r, "title", row["title"])
-        _set(r, "original_title", row["original_title"])
-        _set(r, "release_date", row["release_date"])
+        _set_titles(r, row)
         _set(r, "genres", json.loads(row["genres"] or "[]"))
         _set(r, "keywords", {"keywords": json.loads(row["keywords"] or "[]")} if row["keywords"] != "[]" else None)
         _set(r, "original_language", row["original_language"])
         _set(r, "overview", row["overview"])
-        _set(r, "runtime", _positive(_num(row["runtime"], int)))
-        _set(r, "budget", _positive(_num(row["budget"], int)))
-        _set(r, "revenue", _positive(_num(row["revenue"], int)))
-        _set(r, "popularity", _num(row["popularity"]))
-        _set(r, "vote_average", _num(row["vote_average"]))
-        _set(r, "vote_count", _num(row["vote_count"], int))
+        _set_figures(r, row)
         _set(r, "status", row["status"])
 
     for row in _rows(dumps / "tmdb-5000" / "tmdb_5000_credits_part5.csv"):
@@ -126,12 +129,7 @@ def build(dumps: Path, movielens: Path) -> list[dict[str, Any]]:
         if row["keywords"] and "keywords" not in r:
             r["keywords"] = {"keywords": [{"name": fix_mojibake(k)} for k in row["keywords"].split("|") if k]}
         _set(r, "overview", fix_mojibake(row["overview"]))
-        _set(r, "runtime", _positive(_num(row["runtime"], int)))
-        _set(r, "budget", _positive(_num(row["budget"], int)))
-        _set(r, "revenue", _positive(_num(row["revenue"], int)))
-        _set(r, "popularity", _num(row["popularity"]))
-        _set(r, "vote_average", _num(row["vote_average"]))
-        _set(r, "vote_count", _num(row["vote_count"], int))
+        _set_figures(r, row)
         if "credits" not in r and (row["cast"] or row["director"]):
             r["credits"] = {
                 "cast": [{"name": fix_mojibake(n), "order": i} for i, n in enumerate(row["cast"].split("|")) if n],

@@ -33,7 +33,7 @@ from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_expo
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, RESOLUTION, REVIEWS
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import read_frame, replace_many, table_exists
+from lbx_orchestration.core.warehouse import read_frame, registered, replace_many, table_exists
 
 EXPORT_SOURCE = "letterboxd_export"
 
@@ -167,11 +167,8 @@ def check_newer(prepared: PreparedImport, previous: LedgerEntry | None) -> None:
 def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
     if not keys or not table_exists(con, RESOLUTION):
         return pl.DataFrame(schema=RESOLUTION_SCHEMA)
-    con.register("_lbx_keys", pl.DataFrame({"film_key": keys}).to_arrow())
-    try:
+    with registered(con, {"_lbx_keys": pl.DataFrame({"film_key": keys})}):
         return read_frame(con, f"select r.* from {RESOLUTION} r join _lbx_keys k using (film_key)")
-    finally:
-        con.unregister("_lbx_keys")
 
 
 def read_state(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> tuple[LedgerEntry | None, pl.DataFrame]:

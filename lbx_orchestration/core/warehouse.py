@@ -128,16 +128,36 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None 
     return rows[0][0] if rows and rows[0] else None
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> Iterator[None]:
+    """Each frame readable by SQL under its name for the block, and unregistered after it."""
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    try:
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: committed at its end, rolled back on any error."""
+    try:
+        con.execute("begin transaction")
+        yield
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
     """Swap the whole table for ``frame`` atomically."""
     schema, _ = _split(table)
-    arrow = frame.to_arrow()
     con.execute(f"create schema if not exists {schema}")
-    con.register("_lbx_frame", arrow)
-    try:
+    with registered(con, {"_lbx_frame": frame}):
         con.execute(f"create or replace table {table} as select * from _lbx_frame")
-    finally:
-        con.unregister("_lbx_frame")
     return frame.height
 
 
@@ -166,11 +186,9 @@ def replace_many(
     given several values matches any of them; several columns must all match.
     """
     views = {table: f"_lbx_frame_{i}" for i, table in enumerate(writes)}
-    for table, (frame, _) in writes.items():
+    for table in writes:
         con.execute(f"create schema if not exists {_split(table)[0]}")
-        con.register(views[table], frame.to_arrow())
-    try:
-        con.execute("begin transaction")
+    with registered(con, {views[table]: frame for table, (frame, _) in writes.items()}), transaction(con):
         for table, (_, where) in writes.items():
             view = views[table]
             if not table_exists(con, table):
@@ -185,13 +203,6 @@ def replace_many(
             if clauses:
                 con.execute(f"delete from {table} where {' and '.join(clauses)}", params)
             con.execute(f"insert into {table} by name select * from {view}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        for view in views.values():
-            con.unregister(view)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:

@@ -35,9 +35,11 @@ from lbx_orchestration.core.tables import (
 from lbx_orchestration.core.warehouse import (
     markdown_preview,
     read_frame,
+    registered,
     replace_rows,
     scalar,
     table_exists,
+    transaction,
 )
 from lbx_orchestration.partitions import scrape_date_partitions
 from lbx_orchestration.resources import LbxSettings, LetterboxdResource
@@ -64,18 +66,10 @@ def movielens_ratings(
     query, params = movielens_ratings_sql(directory / "ratings.csv")
     with duckdb.get_connection() as con:
         con.execute("create schema if not exists raw")
-        con.register("_lbx_movielens_movies", movies.to_arrow())
-        try:
-            # DuckDB reads the CSV in parallel straight into the table; both tables or neither
-            con.execute("begin transaction")
+        # DuckDB reads the CSV in parallel straight into the table; both tables or neither
+        with registered(con, {"_lbx_movielens_movies": movies}), transaction(con):
             con.execute(f"create or replace table {MOVIELENS_RATINGS} as {query}", params)
             con.execute(f"create or replace table {MOVIELENS_MOVIES} as select * from _lbx_movielens_movies")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        finally:
-            con.unregister("_lbx_movielens_movies")
         n_ratings, n_users = con.execute(
             f"select count(*), count(distinct userId) from {MOVIELENS_RATINGS}"
         ).fetchall()[0]
@@ -214,9 +208,7 @@ def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movi
     """Rewrite one scrape date in one transaction: the parsed rows in ``frame`` and, for the
     sample date, every MovieLens rating turned into an observation inside DuckDB."""
     replace_rows(con, REVIEWS, frame.head(0), {})  # creates the table (or adds new columns) only
-    con.register("_lbx_reviews_frame", frame.to_arrow())
-    try:
-        con.execute("begin transaction")
+    with registered(con, {"_lbx_reviews_frame": frame}), transaction(con):
         con.execute(f"delete from {REVIEWS} where scrape_date = ?", [scrape_date])
         con.execute(f"insert into {REVIEWS} by name select * from _lbx_reviews_frame")
         if with_movielens:
@@ -224,12 +216,6 @@ def _replace_partition(con, frame: pl.DataFrame, scrape_date: dt.date, with_movi
                 f"insert into {REVIEWS} by name {movielens_observations_sql(MOVIELENS_RATINGS, MOVIELENS_MOVIES)}",
                 [scrape_date],
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_lbx_reviews_frame")
 
 
 def _bad_ratings(con, scrape_date: dt.date) -> int:

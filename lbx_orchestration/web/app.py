@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -69,8 +69,29 @@ Decade = Annotated[str | None, Query(max_length=10, description="1970s, 2000s ..
 Text = Annotated[str | None, Query(max_length=100)]
 Country = Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 country")]
 ListName = Annotated[
-    str | None, Query(max_length=200, description="one of the member's Letterboxd lists, by name or slug")
+    str | None,
+    Query(alias="list", max_length=200, description="one of the member's Letterboxd lists, by name or slug"),
 ]
+
+
+@dataclass
+class RecommendationQuery:
+    """The query parameters of a member's recommendations (FastAPI reads them from the fields)."""
+
+    limit: Limit = 20
+    genre: Text = None
+    decade: Decade = None
+    min_year: Year = None
+    max_year: Year = None
+    exclude_watchlist: bool = False
+    provider: Text = None
+    country: Country = None
+    list_name: ListName = None
+
+
+@dataclass
+class RecommendationCsvQuery(RecommendationQuery):
+    limit: Limit = MAX_LIMIT  # the CSV download defaults to every served film
 
 
 @dataclass
@@ -183,17 +204,7 @@ def _canonical(value: str, known: list[str], what: str) -> str:
 
 
 def _filtered(
-    data: ServingData,
-    username: str,
-    limit: int,
-    genre: str | None,
-    decade: str | None,
-    min_year: int | None,
-    max_year: int | None,
-    exclude_watchlist: bool,
-    provider: str | None,
-    country: str | None,
-    list_name: str | None,
+    data: ServingData, username: str, query: RecommendationQuery
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]:
     found = data.user(username)
     if found is None:
@@ -203,8 +214,10 @@ def _filtered(
             "Letterboxd export (POST /api/imports, or the form on the page)",
         )
     name = found[0]
+    genre, decade, provider, country = query.genre, query.decade, query.provider, query.country
+    min_year, max_year, list_name = query.min_year, query.max_year, query.list_name
     rows = data.rows[name.lower()]
-    applied: dict[str, Any] = {"limit": limit}
+    applied: dict[str, Any] = {"limit": query.limit}
     notes: list[str] = []
     if min_year is not None and max_year is not None and min_year > max_year:
         raise _error(422, f"min_year {min_year} is after max_year {max_year}")
@@ -220,7 +233,7 @@ def _filtered(
     if max_year is not None:
         applied["max_year"] = max_year
         rows = [r for r in rows if r["year"] is not None and r["year"] <= max_year]
-    if exclude_watchlist:
+    if query.exclude_watchlist:
         applied["exclude_watchlist"] = True
         watch = data.watchlists.get(name.lower(), set())
         rows = [r for r in rows if r["tmdb_id"] not in watch]
@@ -257,7 +270,7 @@ def _filtered(
         notes.append(OFFLINE_PROVIDERS)
     if not tmdb_online():
         notes.append("TMDb is offline (no TMDB_API_KEY): no poster URLs")
-    return name, rows[:limit], applied, notes
+    return name, rows[: query.limit], applied, notes
 
 
 class UploadGuard:
@@ -377,40 +390,16 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         }
 
     def recommendations_frame(
-        username: str,
-        limit: int,
-        genre: str | None,
-        decade: str | None,
-        min_year: int | None,
-        max_year: int | None,
-        exclude_watchlist: bool,
-        provider: str | None,
-        country: str | None,
-        list_: str | None,
-    ):
+        username: str, query: RecommendationQuery
+    ) -> tuple[ServingData, tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]]:
         data = state.data()
-        return data, _filtered(
-            data, username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list_
-        )
+        return data, _filtered(data, username, query)
 
     @app.get("/api/users/{username}/recommendations", response_class=JSONResponse)
-    async def recommendations(
-        username: str,
-        limit: Limit = 20,
-        genre: Text = None,
-        decade: Decade = None,
-        min_year: Year = None,
-        max_year: Year = None,
-        exclude_watchlist: bool = False,
-        provider: Text = None,
-        country: Country = None,
-        list: ListName = None,
-    ) -> JSONResponse:
+    async def recommendations(username: str, query: Annotated[RecommendationQuery, Depends()]) -> JSONResponse:
         """A member's recommendations (usernames match without regard to case), best first, filtered.
         Answered from memory on the event loop: filtering 50 rows is microseconds."""
-        data, (name, rows, applied, notes) = recommendations_frame(
-            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
-        )
+        data, (name, rows, applied, notes) = recommendations_frame(username, query)
         return JSONResponse(
             {
                 **data.headers[name.lower()],
@@ -423,22 +412,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         )
 
     @app.get("/api/users/{username}/recommendations.csv", response_class=Response)
-    def recommendations_csv(
-        username: str,
-        limit: Limit = MAX_LIMIT,
-        genre: Text = None,
-        decade: Decade = None,
-        min_year: Year = None,
-        max_year: Year = None,
-        exclude_watchlist: bool = False,
-        provider: Text = None,
-        country: Country = None,
-        list: ListName = None,
-    ) -> Response:
+    def recommendations_csv(username: str, query: Annotated[RecommendationCsvQuery, Depends()]) -> Response:
         """The same list as CSV (rank, tmdb_id, title, year, genres, reason, letterboxd_url)."""
-        data, (name, rows, _, _) = recommendations_frame(
-            username, limit, genre, decade, min_year, max_year, exclude_watchlist, provider, country, list
-        )
+        data, (name, rows, _, _) = recommendations_frame(username, query)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["rank", "tmdb_id", "title", "year", "genres", "reason", "letterboxd_url"])

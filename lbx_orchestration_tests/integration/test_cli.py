@@ -97,31 +97,19 @@ def test_tmdb_movie_faults_exit_1_with_the_cause(monkeypatch, capsys, response: 
     assert "Traceback" not in err and "secret-key-123" not in err
 
 
+def _eval_report(capsys: pytest.CaptureFixture, *args: str) -> dict:
+    """`lbx eval ARGS --budget 1 --json`, which must succeed, and its report."""
+    assert main(["eval", *args, "--budget", "1", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_eval_on_a_movielens_format_file(tmp_path: Path, capsys) -> None:
     ratings = pl.read_csv(BUNDLED_MOVIELENS_DIR / "ratings.csv")
     small = ratings.filter(pl.col("userId") <= 60)
     path = tmp_path / "ratings.csv"
     small.write_csv(path)
-    code = main(
-        [
-            "eval",
-            "--ratings",
-            str(path),
-            "--split",
-            "random",
-            "--test-frac",
-            "0.25",
-            "--relevance",
-            "all",
-            "--models",
-            "popularity,itemknn,als",
-            "--budget",
-            "1",
-            "--json",
-        ]
-    )
-    assert code == 0
-    report = json.loads(capsys.readouterr().out)
+    args = f"--ratings {path} --split random --test-frac 0.25 --relevance all --models popularity,itemknn,als"
+    report = _eval_report(capsys, *args.split())
     assert [r["model"] for r in report["rows"]] == ["popularity", "itemknn", "als"]
     assert report["settings"]["split"] == "random" and report["settings"]["relevance"] is None
     for row in report["rows"]:
@@ -153,24 +141,10 @@ def test_eval_cold_films_with_movielens_items(tmp_path: Path, capsys) -> None:
     ratings.write_csv(tmp_path / "ratings.csv")
     shutil.copy(BUNDLED_MOVIELENS_DIR / "movies.csv", tmp_path / "movies.csv")
     shutil.copy(BUNDLED_MOVIELENS_DIR / "links.csv", tmp_path / "links.csv")
-    code = main(
-        [
-            "eval",
-            "--split",
-            "cold-films",
-            "--ratings",
-            str(tmp_path / "ratings.csv"),
-            "--items",
-            str(tmp_path / "movies.csv"),
-            "--models",
-            "lightfm_cb,content,tmdb_popularity,random",
-            "--budget",
-            "1",
-            "--json",
-        ]
-    )
-    assert code == 0
-    report = json.loads(capsys.readouterr().out)
+    films, ratings_csv = tmp_path / "movies.csv", tmp_path / "ratings.csv"
+    models = "lightfm_cb,content,tmdb_popularity,random"
+    args = f"--split cold-films --ratings {ratings_csv} --items {films} --models {models}"
+    report = _eval_report(capsys, *args.split())
     by = {r["model"]: r for r in report["rows"]}
     assert list(by) == ["lightfm_cb", "content", "tmdb_popularity", "random"]
     assert report["served"] == "lightfm_cb" and report["settings"]["split"] == "cold-films"

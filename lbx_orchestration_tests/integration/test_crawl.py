@@ -20,6 +20,7 @@ from lbx_orchestration.core.crawl.runner import CrawlBlocked, CrawlError, run_cr
 from lbx_orchestration.core.crawl.settings import DEFAULT_USER_AGENT
 from lbx_orchestration.core.letterboxd.pages import parse_films_grid, parse_members
 from lbx_orchestration.core.letterboxd.rss import parse_feed
+from lbx_orchestration_tests.support.crawl import fast_crawl_settings
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 LB = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd"
@@ -49,13 +50,7 @@ CHALLENGE = (
 
 @pytest.fixture
 def fast(tmp_path: Path) -> dict:
-    """Test-only loosening: no delay or AutoThrottle, cache in tmp_path."""
-    return {
-        "download_delay": 0,
-        "autothrottle": False,
-        "retry_times": 2,
-        "httpcache_dir": str(tmp_path / "httpcache"),
-    }
+    return fast_crawl_settings(tmp_path / "httpcache", retry_times=2, httpcache=True)
 
 
 def _empty_grid() -> str:

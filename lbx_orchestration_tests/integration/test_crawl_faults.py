@@ -20,6 +20,8 @@ import pytest
 from lbx_orchestration.cli import main
 from lbx_orchestration.core.crawl.runner import CrawlError, child_pythonpath, run_crawl
 from lbx_orchestration.core.letterboxd.pages import EXPORT_HINT, parse_films_grid
+from lbx_orchestration_tests.support.crawl import fast_crawl_settings
+from lbx_orchestration_tests.support.processes import children_of, outlives
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 LB = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd"
@@ -34,13 +36,7 @@ SLUG = re.compile(r'data-item-slug="([^"]+)"')
 
 @pytest.fixture
 def fast(tmp_path: Path) -> dict:
-    return {
-        "download_delay": 0,
-        "autothrottle": False,
-        "retry_times": 0,
-        "httpcache_enabled": False,
-        "httpcache_dir": str(tmp_path / "httpcache"),
-    }
+    return fast_crawl_settings(tmp_path / "httpcache")
 
 
 @pytest.fixture
@@ -274,25 +270,6 @@ def test_the_cli_page_limit(cli_cache: None, tmp_path: Path, capsys) -> None:
 # --- a crawl child never outlives the process that launched it ------------------------------
 
 
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_the_child_dies_with_its_killed_parent(fast: dict) -> None:
     routes = {"/robots.txt": ROBOTS, "/thebigal/films/": Response(200, THEBIGAL, delay=30)}
     with RecordedServer(routes) as server:
@@ -305,12 +282,9 @@ def test_the_child_dies_with_its_killed_parent(fast: dict) -> None:
             deadline = time.monotonic() + 60
             while not server.hits("/thebigal/films/") and time.monotonic() < deadline:
                 time.sleep(0.2)
-            [child] = _children_of(parent.pid)
+            [child] = children_of(parent.pid)
             parent.kill()
             parent.wait()
-            deadline = time.monotonic() + 15
-            while _alive(child) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert not _alive(child), "the crawl child outlived its killed parent"
+            assert not outlives(child, 15, poll=0.2), "the crawl child outlived its killed parent"
         finally:
             parent.kill()

@@ -21,6 +21,7 @@ import duckdb
 import pytest
 
 from lbx_orchestration.core.settings import dbt_executable
+from lbx_orchestration_tests.support.processes import alive, children_of, outlives
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 
 pytestmark = pytest.mark.slow
@@ -163,14 +164,14 @@ def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse:
         deadline = time.monotonic() + 120
         children: list[int] = []
         while time.monotonic() < deadline and not children:
-            children = _children_named(os.getpid(), "build")
+            children = children_of(os.getpid(), "build")
             time.sleep(0.01)
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.write("go\n")
         holder.stdin.flush()
         took_it.append(holder.stdout.readline().strip())
         # hold until that dbt has met the lock and ended, and the asset is waiting again
-        while children and _alive(children[0]) and time.monotonic() < deadline:
+        while children and alive(children[0]) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)
         holder.stdin.write("release\n")
@@ -188,29 +189,6 @@ def test_dbt_retries_when_another_process_takes_the_file_as_it_starts(warehouse:
     assert result.success, logs
     assert any("as dbt started; waiting again" in m and f"pid {holder.pid} " in m for m in logs), logs
     assert _tables(warehouse)["features.user_item_interactions"] > 100_000
-
-
-def _children_named(parent: int, word: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and word.encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait() is missing
 
 
 #: a dbt project whose one macro runs a query for minutes without printing a line: a parent killed
@@ -246,7 +224,7 @@ def test_dbt_dies_with_its_killed_parent(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 120
         while child is None and time.monotonic() < deadline and parent.poll() is None:
-            found = _children_named(parent.pid, "run-operation")
+            found = children_of(parent.pid, "run-operation")
             child = found[0] if found else None
             time.sleep(0.05)
         assert child is not None, "dbt never started"
@@ -256,13 +234,10 @@ def test_dbt_dies_with_its_killed_parent(tmp_path: Path) -> None:
         time.sleep(1.5)  # now it is in its long query, silent
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + 10
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(child), "dbt kept running after its parent was killed"
+        assert not outlives(child, 10), "dbt kept running after its parent was killed"
     finally:
         for pid in (parent.pid, child):
-            if pid is not None and _alive(pid):
+            if pid is not None and alive(pid):
                 os.kill(pid, signal.SIGKILL)
         parent.wait()
     # and the file is free for the rerun once the kernel has closed the dead process's files

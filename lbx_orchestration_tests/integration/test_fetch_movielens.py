@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import tomllib
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from lbx_orchestration.cli import main
 from lbx_orchestration.core.movielens.fetch import FetchError, fetch_movielens, parse_md5
 from lbx_orchestration.core.movielens.settings_file import movielens_dir_setting
 from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR
+from lbx_orchestration_tests.support.recorded_server import LoopbackServer
 
 LICENSE_LINE = "The user may not state or imply any endorsement from the University of Minnesota"
 
@@ -44,7 +44,7 @@ def movielens_zip(name: str = "ml-32m", extra: dict[str, bytes] | None = None) -
     return buf.getvalue()
 
 
-class ZipServer:
+class ZipServer(LoopbackServer):
     """Serves /<name>.zip with Range support; ``cut_after`` drops the first N connections mid-body."""
 
     def __init__(
@@ -96,22 +96,11 @@ class ZipServer:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/datasets/movielens"
-
-    def __enter__(self) -> ZipServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.origin}/datasets/movielens"
 
 
 def md5_line(payload: bytes, name: str = "ml-32m") -> str:

@@ -17,6 +17,7 @@ from lbx_orchestration.ingest.checks import rss_pages_with_items, rss_resolved_s
 from lbx_orchestration.metadata.assets import film_catalog
 from lbx_orchestration.partitions import add_scrape_date
 from lbx_orchestration.resources import LetterboxdResource, build_resources
+from lbx_orchestration_tests.support.crawl import fast_crawl_settings
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 
 RSS = Path(__file__).resolve().parents[1] / "fixtures" / "letterboxd" / "rss"
@@ -28,18 +29,7 @@ DAY = "2026-11-20"
 
 @pytest.fixture(autouse=True)
 def fast_crawl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(
-        "LBX_CRAWL_SETTINGS",
-        json.dumps(
-            {
-                "download_delay": 0,
-                "autothrottle": False,
-                "retry_times": 0,
-                "httpcache_enabled": False,
-                "httpcache_dir": str(tmp_path / "cache"),
-            }
-        ),
-    )
+    monkeypatch.setenv("LBX_CRAWL_SETTINGS", json.dumps(fast_crawl_settings(tmp_path / "cache")))
 
 
 def _materialize(db: Path, base_url: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -76,6 +66,25 @@ def _rows(db: Path) -> list[tuple]:
         con.close()
 
 
+def _feed_routes() -> dict[str, Response]:
+    return {f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}
+
+
+def _stored_once(db: Path, instance: dg.DagsterInstance) -> list[tuple]:
+    """The feeds crawled once, successfully: the rows a failing run afterwards must leave alone."""
+    with RecordedServer({"/robots.txt": ROBOTS, **_feed_routes()}) as server:
+        assert _materialize(db, server.base_url, instance).success
+    rows = _rows(db)
+    assert rows
+    return rows
+
+
+def _step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, dg.DagsterEvent]:
+    """The message of the run's one step failure, and the event."""
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return failure.step_failure_data.error.message, failure
+
+
 def _expected() -> list[tuple]:
     out = set()
     for user, path in FEEDS.items():
@@ -91,10 +100,7 @@ def _expected() -> list[tuple]:
 
 def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
     db = tmp_path / "lbx.duckdb"
-    routes = {
-        "/robots.txt": ROBOTS,
-        **{f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()},
-    }
+    routes = {"/robots.txt": ROBOTS, **_feed_routes()}
     instance = dg.DagsterInstance.ephemeral()
     with RecordedServer(routes) as server:
         first = _materialize(db, server.base_url, instance)
@@ -143,11 +149,9 @@ def test_rss_rows_stats_and_idempotence(tmp_path: Path) -> None:
 
 def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
     db = tmp_path / "lbx.duckdb"
-    feeds = {f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}
+    feeds = _feed_routes()
     instance = dg.DagsterInstance.ephemeral()
-    with RecordedServer({"/robots.txt": ROBOTS, **feeds}) as server:
-        assert _materialize(db, server.base_url, instance).success
-    before = _rows(db)
+    before = _stored_once(db, instance)
     blocked = {
         **feeds,
         "/aron/rss/": Response(
@@ -161,25 +165,22 @@ def test_a_403_fails_the_run_and_keeps_the_dates_rows(tmp_path: Path) -> None:
         url = f"{server.base_url}/aron/rss/"
 
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    message = failure.step_failure_data.error.message
+    message, failure = _step_failure(result)
     assert (
         f"RSS crawl blocked: Letterboxd answered 403 (blocked, or the profile is private) "
         f"at {url}: use your data export (Settings > Data > Export) and `lbx import`. "
         f"Nothing was written for {DAY}"
     ) in message
     assert failure.step_failure_data.user_failure_data.metadata["status_403"].value == 1
-    assert _rows(db) == before and len(before) > 0
+    assert _rows(db) == before
 
 
 def test_robots_txt_refusing_the_feeds_fails_the_run_with_the_crawl_message(tmp_path: Path) -> None:
     # The asset runs the same child as `lbx crawl` (through Pipes) and shows the same message.
     db = tmp_path / "lbx.duckdb"
-    feeds = {f"/{u}/rss/": Response(200, p, content_type=RSS_TYPE) for u, p in FEEDS.items()}
+    feeds = _feed_routes()
     instance = dg.DagsterInstance.ephemeral()
-    with RecordedServer({"/robots.txt": ROBOTS, **feeds}) as server:
-        assert _materialize(db, server.base_url, instance).success
-    before = _rows(db)
+    before = _stored_once(db, instance)
     robots = Response(200, "User-agent: *\nDisallow: /\n", content_type="text/plain")
     with RecordedServer({"/robots.txt": robots, **feeds}) as server:
         result = _materialize(db, server.base_url, instance)
@@ -187,10 +188,9 @@ def test_robots_txt_refusing_the_feeds_fails_the_run_with_the_crawl_message(tmp_
         assert server.hits("/aron/rss/") == 0
 
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    message = failure.step_failure_data.error.message
+    message, _ = _step_failure(result)
     assert f"RSS crawl 'rss' failed (exit 1): robots.txt at {base}/robots.txt disallows " in message
     assert f"{base}/sdiamond/rss/" in message and f"{base}/aron/rss/" in message
     assert "for lbx's user agent, and lbx obeys it: use your data export" in message
     assert f"Nothing was written for {DAY}" in message
-    assert _rows(db) == before and len(before) > 0
+    assert _rows(db) == before

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,14 @@ def film_routes(tmdb_id: int, title: str) -> dict[str, Response]:
     body = {"id": tmdb_id, "title": title, "poster_path": f"/p{tmdb_id}.jpg", "genres": []}
     providers = {"id": tmdb_id, "results": {"US": {"link": "x", "flatrate": []}}}
     return {f"/movie/{tmdb_id}": ok(body), f"/movie/{tmdb_id}/watch/providers": ok(providers)}
+
+
+def films_server_routes(ids: Iterable[int]) -> dict[str, Response]:
+    """TMDb's configuration and, for each id, a film called "Film <id>" with its providers."""
+    routes = {"/configuration": ok(CONFIG)}
+    for tmdb_id in ids:
+        routes.update(film_routes(tmdb_id, f"Film {tmdb_id}"))
+    return routes
 
 
 def client_for(server: RecordedServer, **kw: Any) -> TmdbClient:
@@ -359,11 +368,10 @@ def test_fetch_many_stays_within_max_concurrency() -> None:
                 with lock:
                     in_flight -= 1
 
-    routes: dict[str, Response] = {"/configuration": ok(CONFIG)}
-    for tmdb_id in range(1, 13):
-        for path, response in film_routes(tmdb_id, f"Film {tmdb_id}").items():
+    routes = films_server_routes(range(1, 13))
+    for path, response in routes.items():
+        if path.startswith("/movie/"):
             response.delay = 0.02
-            routes[path] = response
     with RecordedServer(routes) as server:
         client = client_for(server, max_concurrency=3, transport=Counting())
         got = dict(client.fetch_many(range(1, 13)))
@@ -386,9 +394,7 @@ def test_fetch_many_skip_mode_carries_on_past_a_broken_film() -> None:
 def test_interrupted_by_401_resumes_with_only_the_rest(tmp_path: Path) -> None:
     cache = TmdbCache(tmp_path / "tmdb.duckdb")
     ids = list(range(1, 9))
-    routes: dict[str, Response] = {"/configuration": ok(CONFIG)}
-    for tmdb_id in ids:
-        routes.update(film_routes(tmdb_id, f"Film {tmdb_id}"))
+    routes = films_server_routes(ids)
     routes["/movie/4"] = error(401, UNAUTHORIZED)
     with RecordedServer(routes) as first:
         client = client_for(first, max_concurrency=1)
@@ -419,9 +425,7 @@ def test_interrupted_by_401_resumes_with_only_the_rest(tmp_path: Path) -> None:
 def test_stopping_the_iteration_loses_nothing(tmp_path: Path) -> None:
     cache = TmdbCache(tmp_path / "tmdb.duckdb")
     ids = list(range(1, 21))
-    routes: dict[str, Response] = {"/configuration": ok(CONFIG)}
-    for tmdb_id in ids:
-        routes.update(film_routes(tmdb_id, f"Film {tmdb_id}"))
+    routes = films_server_routes(ids)
     with RecordedServer(routes) as first:
         client = client_for(first)
         for n, _ in enumerate(client.fetch_many(ids, cache), start=1):
@@ -489,9 +493,7 @@ def test_retry_after_as_an_http_date_far_ahead() -> None:
 
 def test_fetch_many_stops_the_whole_batch_on_a_long_retry_after(tmp_path: Path) -> None:
     cache = TmdbCache(tmp_path / "tmdb.duckdb")
-    routes: dict[str, Response] = {"/configuration": ok(CONFIG)}
-    for tmdb_id in range(1, 7):
-        routes.update(film_routes(tmdb_id, f"Film {tmdb_id}"))
+    routes = films_server_routes(range(1, 7))
     routes["/movie/3"] = error(429, RATE_LIMITED, {"Retry-After": "86400"})
     with RecordedServer(routes) as server:
         client = client_for(server, max_concurrency=1)

@@ -27,6 +27,16 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def member_films(db: Path, username: str, watchlist: bool) -> set[int]:
+    """TMDb ids of a Letterboxd member's watchlist, or (``watchlist`` False) of the rest of their export."""
+    kind = "=" if watchlist else "<>"
+    sql = f"""
+        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
+        left join metadata.film_resolution res using (film_key)
+        where r.user_key = ? and r.kind {kind} 'watchlist'"""
+    return {row[0] for row in query(db, sql, [f"letterboxd:{username}"])}
+
+
 def settings(db: Path, state: Path, **kw) -> WebSettings:
     return WebSettings(db=db, state_dir=state, background_refresh=False, settle_seconds=0, warm_imports=False, **kw)
 
@@ -86,16 +96,7 @@ def test_filters_keep_exactly_the_matching_films(client: TestClient, web_db: Pat
 
 
 def test_exclude_watchlist_and_list_filters(client: TestClient, web_db: Path) -> None:
-    watch = {
-        r[0]
-        for r in query(
-            web_db,
-            """
-        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
-        left join metadata.film_resolution res using (film_key)
-        where r.user_key = 'letterboxd:DavidBlue' and r.kind = 'watchlist'""",
-        )
-    }
+    watch = member_films(web_db, "DavidBlue", watchlist=True)
     everything = client.get("/api/users/davidblue/recommendations", params={"limit": 50}).json()
     kept = client.get("/api/users/davidblue/recommendations", params={"limit": 50, "exclude_watchlist": True}).json()
     assert {x["tmdb_id"] for x in kept["recommendations"]} == {
@@ -243,16 +244,7 @@ def test_upload_folds_the_member_in(client: TestClient, web_db: Path, tmp_path: 
     body = r.json()
     assert body["username"] == "Web_Tester" and body["status"] == "imported"
     assert len(body["recommendations"]) == 50 and body["resolved"] > 0
-    seen = {
-        row[0]
-        for row in query(
-            web_db,
-            """
-        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
-        left join metadata.film_resolution res using (film_key)
-        where r.user_key = 'letterboxd:Web_Tester' and r.kind <> 'watchlist'""",
-        )
-    }
+    seen = member_films(web_db, "Web_Tester", watchlist=False)
     assert seen and not seen & {x["tmdb_id"] for x in body["recommendations"]}
     stored = warehouse_list(web_db, "Web_Tester")
     assert [row[1] for row in stored] == [x["tmdb_id"] for x in body["recommendations"]]
@@ -395,7 +387,7 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
 
     import httpx
 
-    from lbx_orchestration_tests.support.web import free_port
+    from lbx_orchestration_tests.support.web import free_port, start_lbx_serve
 
     missing = subprocess.run(
         [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(tmp_path / "no.duckdb")],
@@ -406,25 +398,8 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
     assert missing.returncode == 1 and "no warehouse at" in missing.stderr
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lbx_orchestration.cli",
-            "serve",
-            "--db",
-            str(web_db),
-            "--port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    server = start_lbx_serve(
+        web_db, port, tmp_path / "state", env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         deadline = time.monotonic() + 180

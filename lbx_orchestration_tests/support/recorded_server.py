@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 
@@ -31,7 +32,29 @@ class Response:
         return self.body
 
 
-class RecordedServer:
+class LoopbackServer:
+    """A threaded HTTP server for ``handler`` on a free port of 127.0.0.1, running inside ``with``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def origin(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class RecordedServer(LoopbackServer):
     def __init__(self, routes: dict[str, list[Response] | Response] | None = None) -> None:
         self.routes: dict[str, list[Response]] = {}
         self.calls: dict[str, int] = {}
@@ -39,29 +62,18 @@ class RecordedServer:
         self._lock = threading.Lock()
         for path, responses in (routes or {}).items():
             self.add(path, responses)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(self._handler())
 
     def add(self, path: str, responses: list[Response] | Response) -> None:
         self.routes[path] = list(responses) if isinstance(responses, list) else [responses]
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def hits(self, path: str) -> int:
         with self._lock:
             return self.calls.get(path, 0)
-
-    def __enter__(self) -> RecordedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _pick(self, raw_path: str) -> tuple[str, Response | None]:
         parts = urlsplit(raw_path)

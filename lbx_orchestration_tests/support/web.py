@@ -13,6 +13,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -42,6 +43,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_lbx_serve(db: Path, port: int, state_dir: Path, env: dict[str, str], **popen: Any) -> subprocess.Popen:
+    """`lbx serve` on 127.0.0.1:``port`` in a child process, logging warnings only."""
+    command = [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(db), "--port", str(port)]
+    command += ["--state-dir", str(state_dir), "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, **popen)
 
 
 @contextlib.contextmanager

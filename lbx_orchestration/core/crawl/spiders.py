@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -16,6 +16,7 @@ from lbx_orchestration.core.letterboxd import pages, rss
 from lbx_orchestration.core.letterboxd.usernames import validate_username
 
 log = logging.getLogger(__name__)
+Parsed = TypeVar("Parsed")
 
 LETTERBOXD_HOSTS = {"letterboxd.com", "www.letterboxd.com"}
 
@@ -137,17 +138,28 @@ class LbxSpider(scrapy.Spider):
         return True
 
     def not_found(self, response: Response) -> None:
-        stats = self.crawler.stats
-        stats.inc_value("lbx/not_found")
-        missing = stats.get_value("lbx/not_found_urls") or []
-        stats.set_value("lbx/not_found_urls", [*missing, response.url])
+        self.crawler.stats.inc_value("lbx/not_found")
+        self._append("lbx/not_found_urls", response.url)
 
     def unparsable(self, response: Response, exc: Exception) -> None:
-        stats = self.crawler.stats
-        stats.inc_value("lbx/unparsable_pages")
-        urls = stats.get_value("lbx/unparsable_urls") or []
-        stats.set_value("lbx/unparsable_urls", [*urls, f"{response.url} ({exc})"])
+        self.crawler.stats.inc_value("lbx/unparsable_pages")
+        self._append("lbx/unparsable_urls", f"{response.url} ({exc})")
         log.warning("could not parse %s: %s", response.url, exc)
+
+    def parsed(self, response: Response, parse: Callable[[bytes], Parsed]) -> Parsed | None:
+        """``parse`` of the page's body, or None once the page is counted as unparsable."""
+        try:
+            return parse(response.body)
+        except pages.PageError as exc:
+            self.unparsable(response, exc)
+            return None
+
+    def found_and_parsed(self, response: Response, parse: Callable[[bytes], Parsed]) -> Parsed | None:
+        """As ``parsed``, and None once a missing page (404) is counted as not found."""
+        if response.status == 404:
+            self.not_found(response)
+            return None
+        return self.parsed(response, parse)
 
 
 class RssSpider(LbxSpider):
@@ -158,13 +170,8 @@ class RssSpider(LbxSpider):
             yield self.request(self.url(f"/{user}/rss/"), self.parse_feed, {"username": user})
 
     def parse_feed(self, response: Response, username: str) -> Iterator[dict[str, Any]]:
-        if response.status == 404:
-            self.not_found(response)
-            return
-        try:
-            rows = rss.parse_feed(response.body, username)
-        except pages.PageError as exc:
-            self.unparsable(response, exc)
+        rows = self.found_and_parsed(response, lambda body: rss.parse_feed(body, username))
+        if rows is None:
             return
         self.page_done(len(rows))
         yield from rows
@@ -216,11 +223,10 @@ class ProfileSpider(LbxSpider):
         return self.request(self.url(path), self.parse_diary, {"username": user, "page": page, "legacy": legacy})
 
     def parse_members(self, response: Response, page: int) -> Iterator[Any]:
-        try:
-            names, next_url = pages.parse_members(response.body)
-        except pages.PageError as exc:
-            self.unparsable(response, exc)
+        members = self.parsed(response, pages.parse_members)
+        if members is None:
             return
+        names, next_url = members
         if self.repeats("the popular members", page, names, response.url):
             return
         self.page_done(len(names))
@@ -231,13 +237,8 @@ class ProfileSpider(LbxSpider):
             yield self.request(self.rebase(next_url), self.parse_members, {"page": page + 1})
 
     def parse_grid(self, response: Response, username: str, page: int) -> Iterator[Any]:
-        if response.status == 404:
-            self.not_found(response)
-            return
-        try:
-            grid = pages.parse_films_grid(response.body, username)
-        except pages.PageError as exc:
-            self.unparsable(response, exc)
+        grid = self.found_and_parsed(response, lambda body: pages.parse_films_grid(body, username))
+        if grid is None:
             return
         if self.repeats(f"{username}'s films", page, [i["slug"] for i in grid.items], response.url):
             return
@@ -257,10 +258,8 @@ class ProfileSpider(LbxSpider):
                 self.not_found(response)
             return
         invalid: list[str] = []
-        try:
-            rows = pages.parse_diary(response.body, username, invalid)
-        except pages.PageError as exc:
-            self.unparsable(response, exc)
+        rows = self.parsed(response, lambda body: pages.parse_diary(body, username, invalid))
+        if rows is None:
             return
         keys = [(r["viewing_id"], r["film_slug"], r["watched_date"]) for r in rows]
         if self.repeats(f"{username}'s diary", page, keys, response.url):
@@ -290,13 +289,8 @@ class ProfileSpider(LbxSpider):
         )
 
     def parse_film(self, response: Response, requested_slug: str) -> Iterator[dict[str, Any]]:
-        if response.status == 404:
-            self.not_found(response)
-            return
-        try:
-            film = pages.parse_film_page(response.body)
-        except pages.PageError as exc:
-            self.unparsable(response, exc)
+        film = self.found_and_parsed(response, pages.parse_film_page)
+        if film is None:
             return
         self.crawler.stats.inc_value("lbx/pages")
         if film["tmdb_type"] != "movie":  # TV titles on Letterboxd: not ours to recommend
