@@ -19,7 +19,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core import settings
 from lbx_orchestration.core.importer import (
     ImportReport,
     prepare_import,
@@ -157,7 +156,8 @@ def onboard(
             )
         recs = fold_in_user(inputs, key, observations)
         # the same blend and new films as the refresh, from the content model
-        policy, models_dir = policy or ServingPolicy(), models_dir or settings.models_dir()
+        # the content model lives beside the served one (<models_dir>/<name>/<version>)
+        policy, models_dir = policy or ServingPolicy(), models_dir or served.path.parents[1]
         recs = blend_main_list(con, recs, policy, models_dir)
         replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [key]})
         new = _new_films(con, models_dir, key, policy)

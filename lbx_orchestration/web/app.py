@@ -124,7 +124,8 @@ class WebState:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.lists_dir = settings.directory / "lists"
-        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
+        # members imported since the snapshot: (list, their Letterboxd lists, their new films)
+        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]] = {}
         self.swap_lock = threading.Lock()
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
@@ -137,12 +138,12 @@ class WebState:
         previous = self.manager.current
         data = load_serving_data(side_file, self.lists_dir, previous if isinstance(previous, ServingData) else None)
         with self.swap_lock:  # a member imported meanwhile stays served until the snapshot has them
-            for user, (recs, lists) in list(self.overlays.items()):
+            for user, (recs, lists, new_films) in list(self.overlays.items()):
                 have = data.user(user)
                 if have is not None and have[1]["generated_at"].max() >= recs["generated_at"].max():
                     del self.overlays[user]
                 else:
-                    data = data.with_member(recs["username"][0], recs, lists)
+                    data = data.with_member(recs["username"][0], recs, lists, new_films)
         return data
 
     def tmdb_source(self) -> TmdbSource:
@@ -158,11 +159,11 @@ class WebState:
             raise _error(503, "nothing to serve yet: " + (self.manager.last_error or "the snapshot is being built"))
         return current  # type: ignore[return-value]
 
-    def add_member(self, recs: pl.DataFrame, lists: pl.DataFrame | None) -> None:
+    def add_member(self, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None) -> None:
         user = recs["username"][0]
         with self.swap_lock:
-            self.overlays[user.lower()] = (recs, lists)
-            self.manager.current = self.data().with_member(user, recs, lists)
+            self.overlays[user.lower()] = (recs, lists, new_films)
+            self.manager.current = self.data().with_member(user, recs, lists, new_films)
 
 
 # --- shaping rows -----------------------------------------------------------------------------
@@ -436,6 +437,16 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             headers={"Content-Disposition": f'attachment; filename="lbx-{name}.csv"'},
         )
 
+    @app.get("/api/users/{username}/new")
+    def new_films(username: str) -> dict[str, Any]:
+        """A member's new films: recent releases the content model ranks for them, with reasons."""
+        data = state.data()
+        found = data.user(username)
+        if found is None:
+            raise _error(404, f"unknown user {username!r}")
+        rows = data.new_films.get(found[0].lower(), [])
+        return {"username": found[0], "count": len(rows), "films": rows}
+
     @app.get("/api/users/{username}/lists")
     def member_lists(username: str) -> dict[str, Any]:
         data = state.data()
@@ -567,6 +578,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "resolved_share": round(report.resolved_share, 4),
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
             "recommendations": _rec_rows(data, rows[:MAX_LIMIT]),
+            "new_films": data.new_films.get(report.username.lower(), []),
         }
 
     return app
@@ -623,5 +635,6 @@ def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.
     recs = done.recommendations
     if recs.height:
         data = state.data()
-        state.add_member(recs, resolve_list_films(lists, data.resolution, data.films) if lists.height else None)
+        member_lists = resolve_list_films(lists, data.resolution, data.films) if lists.height else None
+        state.add_member(recs, member_lists, done.new_films)
     return done.report, recs, done.note

@@ -99,6 +99,9 @@ class ServingData:
         films = tables.get("films")
         if films is None:
             films = recs.select("tmdb_id", "title", "year").unique("tmdb_id")
+        catalog = tables.get("catalog_films")
+        if catalog is not None:
+            films = pl.concat([films, catalog], how="diagonal_relaxed")
         films = films.unique("tmdb_id", keep="first").sort("tmdb_id")
         for column, dtype in (
             ("original_title", pl.Utf8),
@@ -137,6 +140,15 @@ class ServingData:
             self._shape(user, frame)
         self.genres = sorted({g for gs in recs["genres"].drop_nulls().to_list() for g in gs})
         self.decades = sorted(recs["decade"].drop_nulls().unique().to_list())
+
+        self.new_films: dict[str, list[dict]] = {}
+        new = tables.get("new_for_you")
+        if new is not None:
+            mine = new.filter(pl.col("source") == "letterboxd").with_columns(
+                pl.col("username").str.to_lowercase().alias("_user")
+            )
+            for (user,), frame in mine.partition_by("_user", as_dict=True).items():
+                self.new_films[str(user)] = new_film_rows(frame)
 
         self.watchlists: dict[str, set[int]] = {}
         watch = tables.get("watchlist")
@@ -200,8 +212,11 @@ class ServingData:
         frame = self.recommendations.get(key)
         return None if frame is None else (self.usernames[key], frame)
 
-    def with_member(self, username: str, recs: pl.DataFrame, lists: pl.DataFrame | None) -> ServingData:
-        """A shallow copy that also serves ``username``'s freshly folded-in recommendations."""
+    def with_member(
+        self, username: str, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None = None
+    ) -> ServingData:
+        """A shallow copy that also serves ``username``'s freshly folded-in recommendations (and
+        new films)."""
         clone = object.__new__(ServingData)
         clone.__dict__.update(self.__dict__)
         extra = self.films.select("tmdb_id", "poster_path", "poster_url", "providers")
@@ -218,12 +233,31 @@ class ServingData:
         clone._shape(key, frame)
         if lists is not None and lists.height:
             clone.lists = {**self.lists, key: lists}
+        if new_films is not None:
+            clone.new_films = {**self.new_films, key: new_film_rows(new_films)}
         return clone
 
     def poster(self, poster_url: str | None, poster_path: str | None) -> str | None:
         if not tmdb_online():
             return None
         return poster_url or (f"{POSTER_BASE}{poster_path}" if poster_path else None)
+
+
+def new_film_rows(frame: pl.DataFrame) -> list[dict]:
+    """serving.new_for_you rows of one member, plain and ready for JSON, best first."""
+    return [
+        {
+            "rank": r["rank"],
+            "tmdb_id": r["tmdb_id"],
+            "title": r["title"],
+            "year": r["year"],
+            "release_date": r["release_date"],
+            "genres": list(r["genres"] or []),
+            "reason": r["reason"],
+            "letterboxd_url": LETTERBOXD_TMDB.format(r["tmdb_id"]),
+        }
+        for r in frame.sort("rank").iter_rows(named=True)
+    ]
 
 
 def _fingerprint(frame: pl.DataFrame | None) -> tuple[int, int] | None:
@@ -237,6 +271,8 @@ def load_serving_data(side_file: Path, lists_dir: Path, previous: ServingData | 
     with duckdb.connect(str(side_file), read_only=True) as con:
         names = (
             "recommendations",
+            "new_for_you",
+            "catalog_films",
             "model_metrics",
             "films",
             "tmdb_sources",

@@ -65,6 +65,7 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 # side table -> (source tables that must exist, select over the attached warehouse ``src``)
 EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
     "recommendations": ((t.RECOMMENDATIONS,), f"select * from src.{t.RECOMMENDATIONS}"),
+    "new_for_you": ((t.NEW_FOR_YOU,), f"select * from src.{t.NEW_FOR_YOU}"),
     "model_metrics": ((t.MODEL_METRICS,), f"select * from src.{t.MODEL_METRICS}"),
     "films": (
         (t.CATALOG, t.TMDB_MOVIES),
@@ -72,6 +73,13 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
                    coalesce(m.year, c.year) as year, m.overview, m.genres, m.directors, m.cast_top,
                    m.keywords, m.providers, m.poster_path, m.poster_url, m.vote_count, m.popularity
             from src.{t.CATALOG} c full join src.{t.TMDB_MOVIES} m using (tmdb_id)""",
+    ),
+    # films of the release-month catalogue nobody has logged: new_for_you's, searchable too
+    "catalog_films": (
+        (t.TMDB_CATALOG,),
+        f"""select tmdb_id, title, original_title, year, overview, genres, directors, cast_top, keywords,
+                   providers, poster_path, poster_url, vote_count, popularity
+            from src.{t.TMDB_CATALOG}""",
     ),
     "tmdb_sources": ((t.TMDB_RAW,), f"select source_kind, count(*) as films from src.{t.TMDB_RAW} group by 1"),
     "interactions": ((t.INTERACTIONS,), f"select user_key, tmdb_id from src.{t.INTERACTIONS} where seen"),

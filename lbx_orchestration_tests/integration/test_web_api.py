@@ -81,6 +81,25 @@ def test_recommendations_match_the_warehouse_and_ignore_case(client: TestClient,
     assert any("provider filtering needs live TMDb" in n for n in body["notes"])
 
 
+def new_for_you(db: Path, user: str) -> list[int]:
+    return [r[0] for r in query(db, "select tmdb_id from serving.new_for_you where username = ? order by rank", [user])]
+
+
+def test_new_films_match_the_warehouse_and_open_like_any_film(client: TestClient, web_db: Path) -> None:
+    expected = new_for_you(web_db, MEMBER)
+    assert expected, "the session warehouse has new films for every member"
+    body = client.get("/api/users/PATRICKMJONES/new").json()
+    assert body["username"] == MEMBER and body["count"] == len(expected)
+    assert [f["tmdb_id"] for f in body["films"]] == expected
+    assert all(f["reason"] and f["release_date"] for f in body["films"])
+    assert not {f["tmdb_id"] for f in body["films"]} & member_films(web_db, MEMBER, watchlist=False)
+    # a catalogue film nobody logged is still a film of the page: details and "more like this"
+    first = body["films"][0]["tmdb_id"]
+    assert client.get(f"/api/films/{first}").status_code == 200
+    assert client.get(f"/api/films/{first}/similar", params={"limit": 3}).status_code == 200
+    assert client.get("/api/users/nobody-here/new").status_code == 404
+
+
 def test_filters_keep_exactly_the_matching_films(client: TestClient, web_db: Path) -> None:
     rows = warehouse_list(web_db, MEMBER)
     genre = rows[0][5][0]
@@ -248,6 +267,10 @@ def test_upload_folds_the_member_in(client: TestClient, web_db: Path, tmp_path: 
     assert seen and not seen & {x["tmdb_id"] for x in body["recommendations"]}
     stored = warehouse_list(web_db, "Web_Tester")
     assert [row[1] for row in stored] == [x["tmdb_id"] for x in body["recommendations"]]
+    # their new films were written and are served at once too
+    new = new_for_you(web_db, "Web_Tester")
+    assert new and [f["tmdb_id"] for f in body["new_films"]] == new
+    assert [f["tmdb_id"] for f in client.get("/api/users/web_tester/new").json()["films"]] == new
     # served at once, under any case
     listed = client.get("/api/users/web_tester/recommendations", params={"limit": 3}).json()
     assert [x["tmdb_id"] for x in listed["recommendations"]] == [row[1] for row in stored[:3]]

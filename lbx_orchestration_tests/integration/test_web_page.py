@@ -84,6 +84,12 @@ def test_a_members_list_then_filters_then_csv(page, site) -> None:
     assert first.locator("h3").inner_text() == f"1.{expected['title'][0]} ({expected['year'][0]})"
     assert expected["reason"][0] in texts[0]
     assert page.locator("#rec-list img").count() == 0  # no posters offline
+    # their new films, below the list, each with its reason and release date
+    new = app.state.lbx.manager.current.new_films["patrickmjones"]
+    page.wait_for_selector("#new-list > li")
+    assert page.locator("#new-films").is_visible() and page.locator("#new-list > li").count() == len(new)
+    first_new = page.locator("#new-list > li").first.inner_text()
+    assert new[0]["title"] in first_new and new[0]["reason"] in first_new and new[0]["release_date"] in first_new
 
     genre = expected["genres"][0][0]
     page.get_by_label("Genre").select_option(genre)
@@ -128,6 +134,7 @@ def test_upload_an_export(page, site, tmp_path: Path) -> None:
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Imported')", timeout=60_000)
     assert "Imported page_tester" in page.locator("#status").inner_text()
     assert page.locator("#rec-list > li").count() == 50
+    assert page.locator("#new-list > li").count() > 0  # new films at once, from the upload's answer
     options = page.locator("#f-list option").all_inner_texts()
     assert any(o.startswith("Software History") for o in options)
     # a bad file: the page says why, in words

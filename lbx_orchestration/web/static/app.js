@@ -78,6 +78,21 @@ function renderRecommendations(body) {
   csv.setAttribute("download", `lbx-${body.username}.csv`);
 }
 
+function renderNewFilms(films) {
+  $("#new-list").replaceChildren(...films.map((f) =>
+    card(f, { rank: f.rank, reason: f.reason, extra: f.release_date ? `Released ${f.release_date}` : null })));
+  $("#new-films").hidden = films.length === 0;
+}
+
+async function fillNewFilms(username) {
+  try {
+    const body = await api(`/api/users/${encodeURIComponent(username)}/new`);
+    renderNewFilms(body.films);
+  } catch {
+    renderNewFilms([]);
+  }
+}
+
 async function fillLists(username) {
   const select = $("#f-list");
   select.replaceChildren(el("option", { value: "", text: "Any film" }));
@@ -94,7 +109,7 @@ async function loadUser(username, { keepFilters = false } = {}) {
   try {
     const body = await api(`/api/users/${encodeURIComponent(username)}/recommendations?${params}`);
     state.user = body.username;
-    if (!keepFilters) await fillLists(body.username);
+    if (!keepFilters) await Promise.all([fillLists(body.username), fillNewFilms(body.username)]);
     $("#filters-panel").hidden = false;
     renderRecommendations(body);
     say(body.count ? `Model ${body.model}, ${body.count} films.` : "No film matches these filters.");
@@ -174,6 +189,7 @@ $("#upload-form").addEventListener("submit", async (event) => {
     await fillLists(body.username);
     $("#filters-panel").hidden = false;
     renderRecommendations({ ...body, count: body.recommendations.length });
+    renderNewFilms(body.new_films || []);
     const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
     say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
       : `Imported ${body.username}: ${matched} (${body.status}).`);
