@@ -7,24 +7,16 @@ interaction and saved under ``data/models/content/<version>/`` with a card that 
 the blend weights serving uses.
 """
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
-import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.cold import COLD_MODELS, run_cold_protocol
-from lbx_orchestration.core.recsys.content_features import FeatureSpace
 from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
-from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.pipeline import CARD_FILE, TrainedModel, latest_path, save_trained
-from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.content_training import fit_content_model, refit_content_model
+from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained
 from lbx_orchestration.core.recsys.training_data import training_observations
 from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
@@ -45,74 +37,6 @@ class ContentModelConfig(dg.Config):
     (its card keeps the last measurements); the first run, or ``tune=True``, runs the protocol."""
 
     tune: bool = False
-
-
-def refit_content_model(
-    observations: pl.DataFrame, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
-) -> tuple[TrainedModel, FeatureSpace]:
-    space = FeatureSpace.fit(movies)
-    features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
-    name = last_card["name"]
-    params = {k: v for k, v in last_card["params"].items() if k not in ("seed", "mode")}
-    full = build_interactions(collapse_duplicates(observations))
-    model = create_model(name, params, seed=seed)
-    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    trained = TrainedModel(
-        name=name,
-        version=f"{stamp}-{full.matrix.nnz}",
-        model=model,
-        interactions=full,
-        params=dict(model.params),
-        metrics=last_card["metrics"],
-        protocol=f"Hyperparameters and metrics reused from version {last_card['version']}: " + last_card["protocol"],
-        evaluations=last_card.get("evaluations", []),
-    )
-    return trained, space
-
-
-def fit_content_model(
-    observations: pl.DataFrame, movies: pl.DataFrame, settings: LbxSettings
-) -> tuple[TrainedModel, FeatureSpace, Any]:
-    """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
-    then the chosen LightFM mode refitted on everything."""
-    space = FeatureSpace.fit(movies)
-    ids = movies["tmdb_id"].to_numpy().astype(np.int64)
-    features = (ids, space.transform(movies))
-    votes = {int(t): float(v) for t, v in movies.select("tmdb_id", "vote_count").drop_nulls().iter_rows()}
-    report = run_cold_protocol(
-        observations,
-        features,
-        votes,
-        models=COLD_MODELS,
-        seed=settings.seed,
-        relevance=settings.relevance,
-        budget=settings.tune_budget or None,
-    )
-    served = report.served
-    if served is None:
-        raise RuntimeError(f"no content model could be evaluated: {'; '.join(report.notes)}")
-    row = report.row(served)
-    assert row is not None
-    params = {k: v for k, v in row["params"].items() if k not in ("seed", "mode")}
-    full: Interactions = build_interactions(collapse_duplicates(observations))
-    model = create_model(served, params, seed=settings.seed)
-    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    trained = TrainedModel(
-        name=served,
-        version=f"{stamp}-{full.matrix.nnz}",
-        model=model,
-        interactions=full,
-        params=dict(model.params),
-        metrics={k: float(v) for k, v in row.items() if "@" in k and isinstance(v, float)},
-        protocol=report.protocol_text(),
-        evaluations=[
-            {"model": r["model"], **{k: v for k, v in r.items() if "@" in k}, "params": r["params"]}
-            for r in report.rows
-        ],
-    )
-    return trained, space, report
 
 
 def _last_card(models_dir: Path) -> dict[str, Any] | None:
@@ -150,7 +74,9 @@ def content_model(
         trained, space = refit_content_model(observations, movies, last_card, settings.seed)
         report = None
     else:
-        trained, space, report = fit_content_model(observations, movies, settings)
+        trained, space, report = fit_content_model(
+            observations, movies, settings.seed, settings.relevance, settings.tune_budget or None
+        )
     path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
     space.save(path / FEATURE_SPACE_FILE)
     card = json.loads((path / CARD_FILE).read_text())

@@ -197,6 +197,18 @@ def _rec_rows(data: ServingData, rows: list[dict[str, Any]]) -> list[dict[str, A
     ]
 
 
+def _member_or_404(data: ServingData, username: str) -> str:
+    """The member's name as stored (names match without regard to case)."""
+    found = data.user(username)
+    if found is None:
+        raise _error(
+            404,
+            f"unknown user {username!r}: lbx has no recommendations for them; upload their "
+            "Letterboxd export (POST /api/imports, or the form on the page)",
+        )
+    return found[0]
+
+
 def _canonical(value: str, known: list[str], what: str) -> str:
     match = {k.lower(): k for k in known}.get(value.strip().lower())
     if match is None:
@@ -207,14 +219,7 @@ def _canonical(value: str, known: list[str], what: str) -> str:
 def _filtered(
     data: ServingData, username: str, query: RecommendationQuery
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]:
-    found = data.user(username)
-    if found is None:
-        raise _error(
-            404,
-            f"unknown user {username!r}: lbx has no recommendations for them; upload their "
-            "Letterboxd export (POST /api/imports, or the form on the page)",
-        )
-    name = found[0]
+    name = _member_or_404(data, username)
     genre, decade, provider, country = query.genre, query.decade, query.provider, query.country
     min_year, max_year, list_name = query.min_year, query.max_year, query.list_name
     rows = data.rows[name.lower()]
@@ -441,19 +446,15 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     def new_films(username: str) -> dict[str, Any]:
         """A member's new films: recent releases the content model ranks for them, with reasons."""
         data = state.data()
-        found = data.user(username)
-        if found is None:
-            raise _error(404, f"unknown user {username!r}")
-        rows = data.new_films.get(found[0].lower(), [])
-        return {"username": found[0], "count": len(rows), "films": rows}
+        name = _member_or_404(data, username)
+        rows = data.new_films.get(name.lower(), [])
+        return {"username": name, "count": len(rows), "films": rows}
 
     @app.get("/api/users/{username}/lists")
     def member_lists(username: str) -> dict[str, Any]:
         data = state.data()
-        found = data.user(username)
-        if found is None:
-            raise _error(404, f"unknown user {username!r}")
-        lists = data.lists.get(found[0].lower())
+        name = _member_or_404(data, username)
+        lists = data.lists.get(name.lower())
         out = []
         if lists is not None:
             for (slug, title), frame in lists.group_by(["list_slug", "list_name"], maintain_order=True):
@@ -465,7 +466,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                         "films_known": int(frame["tmdb_id"].is_not_null().sum()),
                     }
                 )
-        return {"username": found[0], "lists": out}
+        return {"username": name, "lists": out}
 
     @app.get("/api/films/search")
     def search(

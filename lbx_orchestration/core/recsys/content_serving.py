@@ -108,40 +108,19 @@ def content_rows(
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
+    # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
+    groups = [(trained.model, trained.interactions.matrix, np.array([index[k] for k in trained_users]), trained_users)]
+    if newcomers:
+        rows = confidence_rows(
+            mine.filter(pl.col("seen")), np.array(newcomers, dtype=object), trained.interactions.item_ids
+        )
+        groups.append((FoldedUsers(trained.model, rows), rows, np.arange(len(newcomers)), newcomers))
     parts = [
         content_recommendations(
-            trained.model,
-            trained.interactions.matrix,
-            np.array([index[k] for k in trained_users], dtype=np.int64),
-            trained_users,
-            ids,
-            features,
-            excluded,
-            rated,
-            tokens,
-            top_n,
-            explain=explain,
+            model, train, np.asarray(idx, dtype=np.int64), keys, ids, features, excluded, rated, tokens, top_n, explain
         )
+        for model, train, idx, keys in groups
     ]
-    if newcomers:
-        keys = np.array(newcomers, dtype=object)
-        rows = confidence_rows(mine.filter(pl.col("seen")), keys, trained.interactions.item_ids)
-        folded = FoldedUsers(trained.model, rows)
-        parts.append(
-            content_recommendations(
-                folded,
-                rows,
-                np.arange(len(newcomers)),
-                newcomers,
-                ids,
-                features,
-                excluded,
-                rated,
-                tokens,
-                top_n,
-                explain,
-            )
-        )
     return pl.concat(parts), lambda rows: explain_rows(rows, rated, tokens)
 
 

@@ -1,0 +1,99 @@
+"""Fitting the content model: the cold-film protocol chooses its LightFM mode and
+hyperparameters (``fit_content_model``), the nightly refit reuses the last card's
+(``refit_content_model``); either way it is refitted on every observation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lbx_orchestration.core.recsys.cold import COLD_MODELS, ColdReport, run_cold_protocol
+from lbx_orchestration.core.recsys.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.models import create_model
+from lbx_orchestration.core.recsys.pipeline import TrainedModel
+from lbx_orchestration.core.recsys.protocol import align_item_features
+
+
+def refit_content_model(
+    observations: pl.DataFrame, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
+) -> tuple[TrainedModel, FeatureSpace]:
+    space = FeatureSpace.fit(movies)
+    features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
+    trained = _fit_on_everything(
+        last_card["name"],
+        last_card["params"],
+        observations,
+        features,
+        seed,
+        metrics=last_card["metrics"],
+        protocol=f"Hyperparameters and metrics reused from version {last_card['version']}: " + last_card["protocol"],
+        evaluations=last_card.get("evaluations", []),
+    )
+    return trained, space
+
+
+def _fit_on_everything(
+    name: str,
+    params: dict[str, Any],
+    observations: pl.DataFrame,
+    features: tuple[np.ndarray, Any],
+    seed: int,
+    **card: Any,
+) -> TrainedModel:
+    """``name`` with ``params`` fitted on every observation, as a new version with ``card``'s
+    metrics, protocol and evaluations."""
+    full = build_interactions(collapse_duplicates(observations))
+    model = create_model(name, {k: v for k, v in params.items() if k not in ("seed", "mode")}, seed=seed)
+    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return TrainedModel(
+        name=name,
+        version=f"{stamp}-{full.matrix.nnz}",
+        model=model,
+        interactions=full,
+        params=dict(model.params),
+        **card,
+    )
+
+
+def fit_content_model(
+    observations: pl.DataFrame, movies: pl.DataFrame, seed: int, relevance: float | None, budget: int | None
+) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
+    """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
+    then the chosen LightFM mode refitted on everything."""
+    space = FeatureSpace.fit(movies)
+    ids = movies["tmdb_id"].to_numpy().astype(np.int64)
+    features = (ids, space.transform(movies))
+    votes = {int(t): float(v) for t, v in movies.select("tmdb_id", "vote_count").drop_nulls().iter_rows()}
+    report = run_cold_protocol(
+        observations,
+        features,
+        votes,
+        models=COLD_MODELS,
+        seed=seed,
+        relevance=relevance,
+        budget=budget,
+    )
+    served = report.served
+    if served is None:
+        raise RuntimeError(f"no content model could be evaluated: {'; '.join(report.notes)}")
+    row = report.row(served)
+    assert row is not None
+    trained = _fit_on_everything(
+        served,
+        row["params"],
+        observations,
+        features,
+        seed,
+        metrics={k: float(v) for k, v in row.items() if "@" in k and isinstance(v, float)},
+        protocol=report.protocol_text(),
+        evaluations=[
+            {"model": r["model"], **{k: v for k, v in r.items() if "@" in k}, "params": r["params"]}
+            for r in report.rows
+        ],
+    )
+    return trained, space, report
