@@ -133,6 +133,20 @@ def test_cold_protocol_content_models_beat_random_and_report_every_row() -> None
         run_cold_protocol(frame, features, votes, models=("ease",))
 
 
+def test_cold_protocol_scores_a_seeded_sample_of_users_when_asked() -> None:
+    frame, features, votes = genre_world()
+    models = ("content", "tmdb_popularity")
+    everyone = run_cold_protocol(frame, features, votes, models=models, tune_models=False)
+    total = everyone.settings["n_users_evaluated"]
+    sampled = run_cold_protocol(frame, features, votes, models=models, tune_models=False, eval_users=7)
+    again = run_cold_protocol(frame, features, votes, models=models, tune_models=False, eval_users=7)
+    assert total > 7 and sampled.settings["n_users_evaluated"] == 7
+    assert [r["ndcg@10"] for r in sampled.rows] == [r["ndcg@10"] for r in again.rows]  # seeded
+    assert all(r["n_users_evaluated"] == 7 for r in sampled.rows)
+    assert f"a seeded sample of the {total} users" in sampled.protocol_text()
+    assert "seeded sample" not in everyone.protocol_text()
+
+
 def test_movielens_movies_give_genre_and_year_features(tmp_path: Path) -> None:
     (tmp_path / "movies.csv").write_text(
         'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,"Untitled, The",(no genres listed)\n'

@@ -29,7 +29,7 @@ from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.metrics import ranking_metrics
 from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.protocol import EVAL_USERS, align_item_features
 from lbx_orchestration.core.recsys.split import cold_film_split
 from lbx_orchestration.core.recsys.topk import top_k
 
@@ -138,17 +138,30 @@ class ColdFold:
         test_frac: float,
         seed: int,
         relevance: float | None,
+        eval_users: int | None = EVAL_USERS,
     ) -> ColdFold:
+        """``eval_users``: score a seeded sample of that many of the users with a relevant
+        held-out film (all when None or fewer), so the protocol's cost stops growing with the
+        community (200,000 raters would each rank every held-out film)."""
         parts = cold_film_split(pairs, test_frac=test_frac, seed=seed)
         train = build_interactions(parts.train)
         cold_ids = parts.stats["cold_films"]
+        relevant = relevance_of(parts.test, train, cold_ids, relevance)
+        candidates = np.flatnonzero(np.diff(relevant.indptr) > 0)
+        stats = {k: v for k, v in parts.stats.items() if k != "cold_films"}
+        stats["n_users_with_relevant"] = len(candidates)
+        if eval_users is not None and len(candidates) > eval_users:
+            keep = np.zeros(relevant.shape[0], dtype=np.float32)
+            keep[np.random.default_rng(seed).choice(candidates, eval_users, replace=False)] = 1.0
+            relevant = sp.csr_matrix(sp.diags(keep) @ relevant)
+            relevant.eliminate_zeros()
         return cls(
             train=train,
             train_features=align_item_features(train.item_ids, features),
             cold_ids=cold_ids,
             cold_features=align_item_features(cold_ids, features),
-            relevant=relevance_of(parts.test, train, cold_ids, relevance),
-            stats={k: v for k, v in parts.stats.items() if k != "cold_films"},
+            relevant=relevant,
+            stats=stats,
         )
 
     def scorer(
@@ -259,7 +272,14 @@ class ColdReport:
                 if s.get("vote_bins")
                 else ""
             )
-            + f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users. The served "
+            + f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users"
+            + (
+                f" (a seeded sample of the {st['n_users_with_relevant']} users with a relevant held-out film; "
+                "validation samples the same way)"
+                if st.get("n_users_with_relevant", 0) > s["n_users_evaluated"]
+                else ""
+            )
+            + ". The served "
             "content model is the LightFM mode with the best validation NDCG@10."
         )
 
@@ -276,6 +296,7 @@ def run_cold_protocol(
     tune_models: bool = True,
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),
+    eval_users: int | None = EVAL_USERS,
 ) -> ColdReport:
     unknown = [m for m in models if m not in COLD_MODELS]
     if unknown:
@@ -287,13 +308,18 @@ def run_cold_protocol(
     plain = item_features
     if vote_counts:
         item_features = with_vote_bins(item_features, vote_counts)
-    folds = {"": ColdFold.build(pairs, item_features, test_frac, seed, relevance)}
+    folds = {"": ColdFold.build(pairs, item_features, test_frac, seed, relevance, eval_users)}
     if "content_plain" in models:
-        folds["plain"] = ColdFold.build(pairs, plain, test_frac, seed, relevance)
+        folds["plain"] = ColdFold.build(pairs, plain, test_frac, seed, relevance, eval_users)
     vals = (
         {
             key: ColdFold.build(
-                fold_train_pairs(pairs, f), item_features if key == "" else plain, test_frac, seed + 1, relevance
+                fold_train_pairs(pairs, f),
+                item_features if key == "" else plain,
+                test_frac,
+                seed + 1,
+                relevance,
+                eval_users,
             )
             for key, f in folds.items()
         }
