@@ -4,7 +4,6 @@ Tests that need a populated warehouse (the graph test, sensors, fold-in, the gat
 a test that changes it works on a copy (``warehouse_copy``).
 """
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,25 +40,26 @@ def materialize(
 ) -> dg.ExecuteInProcessResult:
     from lbx_orchestration.definitions import build_definitions
 
-    os.environ["LBX_DUCKDB_PATH"] = str(warehouse.duckdb_path)
-    defs = build_definitions()
-    # tmdb_catalog (release-month partitions) runs on its own
-    assets = [
-        a
-        for a in defs.assets
-        if isinstance(a, dg.AssetsDefinition) and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)
-    ]
-    instance = dg.DagsterInstance.ephemeral()
-    add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
-    return dg.materialize(
-        [*assets, *(defs.asset_checks or [])],
-        resources=warehouse.resources(**settings),
-        partition_key=str(SAMPLE_SCRAPE_DATE) if selection is None or "reviews" in selection else None,
-        instance=instance,
-        selection=selection,
-        run_config=run_config,
-        raise_on_error=False,
-    )
+    with pytest.MonkeyPatch.context() as env:  # for this run only, as `dagster dev` would see it
+        env.setenv("LBX_DUCKDB_PATH", str(warehouse.duckdb_path))
+        defs = build_definitions()
+        # tmdb_catalog (release-month partitions) runs on its own
+        assets = [
+            a
+            for a in defs.assets
+            if isinstance(a, dg.AssetsDefinition) and not isinstance(a.partitions_def, dg.MonthlyPartitionsDefinition)
+        ]
+        instance = dg.DagsterInstance.ephemeral()
+        add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
+        return dg.materialize(
+            [*assets, *(defs.asset_checks or [])],
+            resources=warehouse.resources(**settings),
+            partition_key=str(SAMPLE_SCRAPE_DATE) if selection is None or "reviews" in selection else None,
+            instance=instance,
+            selection=selection,
+            run_config=run_config,
+            raise_on_error=False,
+        )
 
 
 def materialize_with_config(warehouse: Warehouse, selection: list, run_config: dict) -> dg.ExecuteInProcessResult:
