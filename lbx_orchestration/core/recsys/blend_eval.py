@@ -27,6 +27,7 @@ from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.split import temporal_split
 from lbx_orchestration.core.recsys.topk import top_k
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 LIST_LENGTH = 50
 
@@ -88,8 +89,8 @@ def run_blend_protocol(
     *,
     recent_years: int = 5,
     test_frac: float = 0.2,
-    relevance: float | None = 3.5,
-    seed: int = 42,
+    relevance: float | None = RELEVANCE,
+    seed: int = SEED,
 ) -> list[BlendResult]:
     """One temporal split, both models fitted once, one result per blend weight."""
     parts = temporal_split(df, test_frac=test_frac)
@@ -162,8 +163,8 @@ def choose_blend(
     grid: Sequence[BlendWeights] = BLEND_GRID,
     recent_years: int = 5,
     test_frac: float = 0.2,
-    relevance: float | None = 3.5,
-    seed: int = 42,
+    relevance: float | None = RELEVANCE,
+    seed: int = SEED,
 ) -> tuple[BlendWeights, list[BlendResult]]:
     """The largest content weight of ``grid`` whose blend keeps NDCG@10 within ``max_loss`` of
     the collaborative list on a validation split (each user's latest ``test_frac`` of their

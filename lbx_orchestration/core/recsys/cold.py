@@ -32,6 +32,7 @@ from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.protocol import EVAL_USERS, align_item_features
 from lbx_orchestration.core.recsys.split import cold_film_split
 from lbx_orchestration.core.recsys.topk import top_k
+from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 CONTENT_MODELS = ("lightfm_cb", "lightfm_hybrid")
 BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
@@ -290,9 +291,9 @@ def run_cold_protocol(
     vote_counts: dict[int, float] | None = None,
     *,
     test_frac: float = DEFAULT_COLD_FRAC,
-    relevance: float | None = 3.5,
+    relevance: float | None = RELEVANCE,
     models: Sequence[str] = COLD_MODELS,
-    seed: int = 42,
+    seed: int = SEED,
     tune_models: bool = True,
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),

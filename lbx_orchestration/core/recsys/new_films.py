@@ -16,6 +16,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.topk import top_k
+from lbx_orchestration.core.settings import RELEVANCE
 
 # how much one shared token of a block says about taste (a director says most)
 REASON_WEIGHTS = {"director": 3.0, "keyword": 1.0, "cast": 1.0, "genre": 0.4}
@@ -25,7 +26,7 @@ REASON_LABELS = {
     "cast": "shared cast",
     "genre": "same genres",
 }
-MIN_REASON_RATING = 3.5
+MIN_REASON_RATING = RELEVANCE  # a film rated this high explains a pick
 
 Tokens = Mapping[str, Sequence[str]]
 
@@ -148,7 +149,7 @@ _SCHEMA = {"user_key": pl.Utf8, "rank": pl.Int32, "tmdb_id": pl.Int64, "score": 
 def rated_films(
     interactions: pl.DataFrame, titles: Mapping[int, str], tokens: Mapping[int, Tokens], per_user: int = 200
 ) -> dict[str, list[tuple[str, float, Tokens]]]:
-    """Per user, their best-rated films (rating >= 3.5, best first) as ``(title, rating, tokens)``;
+    """Per user, their best-rated films (rating >= RELEVANCE, best first) as ``(title, rating, tokens)``;
     users who rated nothing that high fall back to the films they logged."""
     frame = interactions.filter(pl.col("seen")).with_columns(pl.col("rating").fill_null(0.0))
     frame = frame.sort(["user_key", "rating", "tmdb_id"], descending=[False, True, False])
