@@ -60,12 +60,25 @@ class ContentRecommender(Recommender):
         return np.divide(profile, norms, out=np.zeros_like(profile), where=norms > 0)
 
     def _cosine(self, profiles: np.ndarray, content: sp.spmatrix) -> np.ndarray:
+        vectors, dense = self._unit_vectors(content)
+        if dense:
+            return (profiles @ vectors.T).astype(np.float32)
+        return np.asarray((vectors @ profiles.T).T, dtype=np.float32)
+
+    def _unit_vectors(self, content: sp.spmatrix) -> tuple[sp.csr_matrix | np.ndarray, bool]:
+        """The candidates' unit vectors, kept for the last ``content`` seen: a protocol or a
+        serving run scores the same candidates for batch after batch of users."""
+        cached = getattr(self, "_candidates", None)
+        if cached is not None and cached[0] is content:
+            return cached[1], cached[2]
         vectors, dense = self._vectors(content)
         if dense:
             norms = np.linalg.norm(vectors, axis=1)
             vectors = np.divide(vectors, norms[:, None], out=np.zeros_like(vectors), where=norms[:, None] > 0)
-            return (profiles @ vectors.T).astype(np.float32)
-        return np.asarray((sp.csr_matrix(vectors) @ profiles.T).T, dtype=np.float32)
+        else:
+            vectors = sp.csr_matrix(vectors)
+        self._candidates = (content, vectors, dense)
+        return vectors, dense
 
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
         profiles = self._profiles(sp.csr_matrix(train)[np.asarray(user_idx, dtype=np.int64)])
