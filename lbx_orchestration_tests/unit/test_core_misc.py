@@ -1,6 +1,7 @@
 """Titles, observations, film resolution, TMDb flattening, TF-IDF, the gate and the warehouse helpers."""
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
@@ -111,6 +112,16 @@ def test_flatten_details_reads_tmdbs_shape_and_tolerates_gaps() -> None:
     assert row["cast_top"] == ["A", "B"] and row["directors"] == ["D"] and row["keywords"] == ["heist"]
     bare = flatten_details({"id": 8})
     assert bare["title"] is None and bare["genres"] is None and bare["year"] is None
+    assert bare["collection"] is None and bare["companies"] is None
+
+
+def test_flatten_details_keeps_collection_companies_and_overview_of_a_real_response() -> None:
+    path = Path(__file__).resolve().parents[1] / "fixtures/tmdb/c-eg-themoviedbapi"
+    details = json.loads((path / "movies__details_with_append_to_response.json").read_text())
+    row = flatten_details(details)
+    assert row["collection"] == details["belongs_to_collection"]["name"]
+    assert row["companies"] == [c["name"] for c in details["production_companies"]]
+    assert row["overview"].startswith("The towns of Gschaid and Millsdorf")
 
 
 def test_keyword_tfidf_weights_rare_keywords_higher() -> None:

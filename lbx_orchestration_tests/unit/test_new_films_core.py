@@ -156,3 +156,25 @@ def test_thedata_present_ignores_a_few_members_logging_to_this_day() -> None:
     members = [dt.datetime(2026, 1, 1)] * 9
     assert data_present(pl.DataFrame({"ts": community + members})) == 2018
     assert data_present(pl.DataFrame({"ts": community + [dt.datetime(2026, 1, 1)] * 30})) == 2026
+
+
+def test_films_without_credits_or_keywords_are_placed_by_overview_collection_and_companies() -> None:
+    base = {"genres": ["Action"], "original_language": "en", "year": 2023, "runtime": 120}
+    films = pl.DataFrame(
+        [
+            {"tmdb_id": 1, **base, "overview": "A rogue agent hunts a stolen warhead", "collection": "Agent X"},
+            {"tmdb_id": 2, **base, "overview": "The rogue agent returns: another warhead", "collection": "Agent X"},
+            {"tmdb_id": 3, **base, "overview": "A baker opens a bakery by the seaside", "companies": ["Dough"]},
+            {"tmdb_id": 4, **base, "overview": "Seaside bakery rivals", "companies": ["Dough"]},
+        ]
+    )
+    space = FeatureSpace.fit(films)
+    assert {"collection:Agent X", "company:Dough", "word:rogue", "word:warhead", "word:bakery"} <= set(space.names)
+    assert "word:another" not in space.names  # common English words say nothing
+    unit = space.transform(films).toarray()
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    similar = unit @ unit.T
+    assert similar[0, 1] > similar[0, 2] and similar[2, 3] > similar[2, 1]
+    tokens = {int(r["tmdb_id"]): film_tokens(r) for r in films.iter_rows(named=True)}
+    reason = content_reason(tokens[2], [("Agent X: First Strike", 4.5, tokens[1])])
+    assert reason.startswith("because you rated Agent X: First Strike: same series (Agent X)")

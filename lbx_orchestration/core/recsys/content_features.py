@@ -4,15 +4,19 @@ The dbt features only cover films someone has logged; a film fresh from the cata
 the same columns. ``FeatureSpace.fit`` learns the vocabularies from a frame of flat rows and
 ``transform`` turns any frame into rows over those columns, so a model trained on the
 community's films can score catalogue films it never saw. Films without keywords or credits
-keep what they have (genres, language, decade, runtime, collection-free text fields).
+keep what they have: genres, language, decade, runtime, and (from live TMDb details) the
+overview's words, the collection and the production companies.
 
 Blocks, each L1-normalised and weighted before the final row norm: genres, directors, top
-cast, keywords, original language, decade, runtime band.
+cast, keywords, original language, decade, runtime band, collection, companies, overview words
+(lower-case words of four letters or more, minus common English words, that at least
+``min_films`` films use).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,8 +28,34 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.features import normalize_rows
 
-BLOCK_WEIGHTS = {"genre": 1.0, "director": 0.6, "cast": 0.6, "keyword": 1.0, "lang": 0.3, "decade": 0.5, "runtime": 0.2}
-LIST_COLUMNS = {"genre": "genres", "director": "directors", "cast": "cast_top", "keyword": "keywords"}
+BLOCK_WEIGHTS = {
+    "genre": 1.0,
+    "director": 0.6,
+    "cast": 0.6,
+    "keyword": 1.0,
+    "lang": 0.3,
+    "decade": 0.5,
+    "runtime": 0.2,
+    "collection": 0.8,
+    "company": 0.3,
+    "word": 0.4,
+}
+LIST_COLUMNS = {
+    "genre": "genres",
+    "director": "directors",
+    "cast": "cast_top",
+    "keyword": "keywords",
+    "company": "companies",
+}
+WORD = re.compile(r"[a-z][a-z'-]{3,}")
+_STOP = """about after again against also among another around back because been before being between
+both cannot come comes could does down during each even ever every find finds first from gets have
+having help here into just know last life like live lives long made make makes many more most much must
+never only other over own same should since some soon still such take takes than that their them then
+there these they things this those through time together under until upon very want wants well were
+what when where which while will with world would year years young your himself herself itself
+themselves story film movie"""
+STOP_WORDS = frozenset(_STOP.split())
 RUNTIME_BANDS = (0, 80, 95, 110, 130, 160)
 
 
@@ -48,6 +78,8 @@ def film_tokens(row: dict) -> dict[str, list[str]]:
     decade, runtime = _decade(row.get("year")), _runtime(row.get("runtime"))
     out["decade"] = [decade] if decade else []
     out["runtime"] = [runtime] if runtime else []
+    out["collection"] = [row["collection"]] if row.get("collection") else []
+    out["word"] = sorted({w for w in WORD.findall((row.get("overview") or "").lower()) if w not in STOP_WORDS})
     return out
 
 

@@ -34,9 +34,8 @@ FILM_COLUMNS = [c for c in TMDB_MOVIE_SCHEMA if c not in ("poster_path", "poster
 
 def known_films(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Flat TMDb rows of every film lbx knows: the catalogue first, then the films logged."""
-    cols = ", ".join(FILM_COLUMNS)
     frames = [
-        read_frame(con, f"select {cols} from {table}")
+        read_frame(con, f"select {_columns_of(con, table)} from {table}")
         for table in (TMDB_CATALOG, TMDB_MOVIES)
         if table_exists(con, table)
     ]
@@ -44,6 +43,20 @@ def known_films(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         raise RuntimeError(f"neither {TMDB_CATALOG} nor {TMDB_MOVIES} exists: materialize the metadata group first")
     films = pl.concat(frames, how="vertical_relaxed").unique("tmdb_id", keep="first", maintain_order=True)
     return films.filter(pl.col("media_type").fill_null("movie") == "movie")
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """FILM_COLUMNS, with nulls for the ones a table written by an older lbx lacks."""
+    schema, name = table.split(".")
+    have = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    dtypes = {"collection": "varchar", "companies": "varchar[]"}
+    return ", ".join(c if c in have else f"cast(null as {dtypes.get(c, 'varchar')}) as {c}" for c in FILM_COLUMNS)
 
 
 def released_within(films: pl.DataFrame, months: int, today: dt.date | None = None) -> tuple[pl.DataFrame, dt.date]:

@@ -19,11 +19,13 @@ from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE
 
 # how much one shared token of a block says about taste (a director says most)
-REASON_WEIGHTS = {"director": 3.0, "keyword": 1.0, "cast": 1.0, "genre": 0.4}
+REASON_WEIGHTS = {"collection": 4.0, "director": 3.0, "keyword": 1.0, "cast": 1.0, "company": 0.5, "genre": 0.4}
 REASON_LABELS = {
+    "collection": "same series",
     "director": "same director",
     "keyword": "shared keywords",
     "cast": "shared cast",
+    "company": "same studio",
     "genre": "same genres",
 }
 MIN_REASON_RATING = RELEVANCE  # a film rated this high explains a pick

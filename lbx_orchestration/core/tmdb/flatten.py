@@ -32,6 +32,8 @@ TMDB_MOVIE_SCHEMA: dict[str, pl.DataType] = {
     "cast_top": pl.List(pl.Utf8()),
     "keywords": pl.List(pl.Utf8()),
     "providers": pl.List(pl.Utf8()),
+    "collection": pl.Utf8(),  # belongs_to_collection: the franchise ("Mission: Impossible Collection")
+    "companies": pl.List(pl.Utf8()),  # production companies
 }
 
 CAST_DEPTH = 10
@@ -79,6 +81,8 @@ def flatten_details(details: dict[str, Any]) -> dict[str, Any]:
         "cast_top": [c["name"] for c in cast[:CAST_DEPTH] if c.get("name")] if cast else None,
         "keywords": _names(keywords.get("keywords") if isinstance(keywords, dict) else keywords),
         "providers": _names(providers.get("flatrate")) if isinstance(providers, dict) else None,
+        "collection": (details.get("belongs_to_collection") or {}).get("name") or None,
+        "companies": _names(details.get("production_companies")),
     }
 
 
