@@ -210,7 +210,7 @@ lightfm_model = _model_asset(
     "lightfm_hybrid",
     "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
     "CF-only and CB-only ablations are measured beside it. Trained on every core "
-    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 2M "
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 1M "
     "(user, film) pairs per fit, a seeded sample in which every user keeps 5 (stated in its card).",
     evaluate_also=("lightfm_cf", "lightfm_cb"),
     needs_features=True,

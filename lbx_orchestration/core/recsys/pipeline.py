@@ -72,27 +72,44 @@ def memory_bound(model: Recommender, interactions: Interactions) -> str:
     p = getattr(model, "params", {})
     n_users, n_items, nnz = interactions.n_users, interactions.n_items, int(interactions.matrix.nnz)
     name = getattr(model, "name", "")
+    share = getattr(model, "rater_share", 1.0)
+    sampled = (
+        f"; co-occurrences from a seeded {share:.0%} of raters (at most {p['max_pairs']:,} pair updates, "
+        "each rater capped at 1,000 films)"
+        if share < 1.0
+        else ""
+    )
     if name == "itemknn":
         from lbx_orchestration.core.recsys.models.itemknn import BLOCK_FLOATS
 
         k = min(p["k"], max(n_items - 1, 1))
+        fitted = getattr(model, "fitted_items", 0) or n_items
+        among = (
+            f" among the {fitted:,} most-rated films (cap {p.get('max_items', fitted):,} above "
+            "100M users x films; the others get none)"
+            if fitted < n_items
+            else ""
+        )
         return (
-            f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
+            f"sparse top-{k} neighbours per film{among}: at most {k * n_items:,} similarities "
             f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
             f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
-            "never as a dense films x films matrix"
+            f"never as a dense films x films matrix{sampled}"
         )
     if name == "ease":
         m = min(n_items, p["max_items"])
         return (
             f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
-            f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting"
+            f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting{sampled}"
         )
     if name == "als":
         f = p["factors"]
+        trained = getattr(model, "trained_interactions", 0) or nnz
         return (
             f"{f} factors for {n_users:,} users and {n_items:,} films: "
-            f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors"
+            f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors; budget: at most "
+            f"{p.get('max_interactions', nnz):,} interactions per fit (a seeded sample; each user keeps at "
+            f"least 5), trained on {trained:,} of {nnz:,}"
         )
     if name.startswith("lightfm"):
         trained = getattr(model, "trained_interactions", 0) or nnz
