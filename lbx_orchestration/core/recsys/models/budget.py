@@ -60,12 +60,11 @@ def pair_budget_rows(train: sp.csr_matrix, max_pairs: int, seed: int) -> tuple[s
         return train, 1.0
     rng = np.random.default_rng(seed)
     draw = rng.random(train.nnz)
-    capped = _keep(train, _rank_in_row(train, draw) < MAX_FILMS_PER_RATER)
     counts = np.minimum(counts, MAX_FILMS_PER_RATER)
     order = rng.permutation(train.shape[0])
-    taken = order[np.cumsum(counts[order] ** 2) <= max_pairs]
     chosen = np.zeros(train.shape[0], dtype=bool)
-    chosen[taken] = True
-    kept = capped.multiply(chosen[:, None]).tocsr() if not chosen.all() else capped
+    chosen[order[np.cumsum(counts[order] ** 2) <= max_pairs]] = True
+    rows = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
+    kept = _keep(train, chosen[rows] & (_rank_in_row(train, draw) < MAX_FILMS_PER_RATER))
     rated = max(1, int((counts > 0).sum()))
-    return sp.csr_matrix(kept, dtype=train.dtype), float(chosen[counts > 0].sum() / rated)
+    return kept, float(chosen[counts > 0].sum() / rated)
