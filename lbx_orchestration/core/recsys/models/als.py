@@ -32,7 +32,7 @@ def _confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
 
 #: ALS's budget: a conjugate-gradient sweep costs every (user, film) pair times the factors, and
 #: 26M pairs took about 3 minutes per fit on two shared cores; above this many pairs it trains on a
-#: seeded sample in which every user keeps at least 5 (so every user still gets a factor)
+#: seeded sample in which every user keeps at least 5, followed by one sweep over every pair
 MAX_INTERACTIONS = 8_000_000
 
 
@@ -88,12 +88,22 @@ class ALSRecommender(Recommender):
         )
 
     def fit(self, train: sp.csr_matrix, item_features: sp.csr_matrix | None = None) -> Self:
-        train = budget_sample(check_train(train), self.params["max_interactions"], self.params["seed"])
-        self.trained_interactions = int(train.nnz)
-        conf = _confidence(train, self.params["alpha"])
+        train = check_train(train)
+        sample = budget_sample(train, self.params["max_interactions"], self.params["seed"])
+        self.trained_interactions = int(sample.nnz)
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._new_model()
-            model.fit(conf, show_progress=False)
+            model.fit(_confidence(sample, self.params["alpha"]), show_progress=False)
+            if sample.nnz < train.nnz:
+                # one more sweep on every pair (users, items, users again), warm-started from the
+                # sample's factors: each user's factor then reflects all of their films
+                conf = _confidence(train, self.params["alpha"])
+                for matrix, solve, fixed in (
+                    (conf, model.user_factors, model.item_factors),
+                    (conf.T.tocsr(), model.item_factors, model.user_factors),
+                    (conf, model.user_factors, model.item_factors),
+                ):
+                    model.solver(matrix, solve, fixed, model.regularization, num_threads=model.num_threads)
         self._model = model
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
