@@ -47,6 +47,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "dbt_features": ("dbt_features",),
     "tfidf": ("keyword_tfidf",),
     **{f"model_{m}": (f"{m}_model",) for m in MODELS},
+    "model_content": ("content_model",),
     "evaluation": ("model_evaluation",),
     "scoring": ("user_recommendations",),
 }
@@ -625,7 +626,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
             def cell(r: dict, stage: str = stage) -> str:
                 st = r.get("full_refresh", {}).get("stages", {}).get(stage, {})
                 text = f"{_fmt(st.get('seconds'))} / {_fmt(st.get('peak_mb'), 0)}"
-                if stage.startswith("model_"):
+                if stage.startswith("model_") and stage[6:] in r["full_refresh"]["models"]:
                     mm = r["full_refresh"]["models"][stage[6:]]
                     text += (
                         f" (evaluation {_fmt(mm.get('eval_seconds'))}, final fit "
