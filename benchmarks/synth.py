@@ -4,7 +4,9 @@
 
 Hidden tastes drive everything: every film belongs mostly to one of ``TASTES`` latent
 clusters and every user likes a few clusters. A user's choice of films mixes a Zipf-like
-popularity with that affinity (Gumbel top-k, i.e. weighted sampling without replacement);
+popularity with that affinity (Gumbel top-k, i.e. weighted sampling without replacement; at
+the ML-32M sizes, where that needs a key per rater and film, a cluster is drawn from the
+user's tastes and then a film by popularity within it: 32M ratings in about two minutes);
 ratings add user and film biases and noise, rounded to half stars in 0.5-5. Genres,
 directors, cast, keywords and original language follow the film's cluster, so content
 features carry real signal. Each user is active in a window of years; their timestamps are
