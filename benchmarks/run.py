@@ -216,6 +216,13 @@ def _stage_of_steps(steps: dict[str, Any]) -> dict[str, str]:
     return owner
 
 
+def _keys_of(selected: Any) -> set[Any]:
+    """Asset keys of an assets definition, or the asset keys a checks definition checks."""
+    if hasattr(selected, "check_keys") and not getattr(selected, "keys", None):
+        return {ck.asset_key for ck in selected.check_keys}
+    return set(selected.keys)
+
+
 def _full_refresh_selection(defs: Any) -> list[Any]:
     """Every asset of the daily graph and its checks; assets partitioned otherwise (per-user
     onboarding) are not part of a full refresh and cannot share its run."""
@@ -234,7 +241,9 @@ TUNE_RUN_CONFIG = {
 }
 
 
-def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None) -> dict[str, Any]:
+def full_refresh(
+    ws: Workspace, sampler: MemorySampler, tune_budget: int | None, without: tuple[str, ...] = ()
+) -> dict[str, Any]:
     import dagster as dg
 
     from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
@@ -244,7 +253,9 @@ def full_refresh(ws: Workspace, sampler: MemorySampler, tune_budget: int | None)
     logging.getLogger("dagster").setLevel(logging.WARNING)
 
     defs = build_definitions(_resources(ws, tune_budget))
-    selection = _full_refresh_selection(defs)
+    selection = [
+        a for a in _full_refresh_selection(defs) if not ({k.to_user_string() for k in _keys_of(a)} & set(without))
+    ]
     instance = dg.DagsterInstance.ephemeral()
     add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
     started = time.time()
@@ -530,7 +541,13 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_size(
-    size: str, work: Path, out: Path, seed: int = 7, tune_budget: int | None = None, extras: bool = True
+    size: str,
+    work: Path,
+    out: Path,
+    seed: int = 7,
+    tune_budget: int | None = None,
+    extras: bool = True,
+    without: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Benchmark one size in this process; writes and returns ``<out>/<size>.json``."""
     ws = Workspace(work / size)
@@ -542,6 +559,7 @@ def run_size(
         "machine": machine(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tune_budget": tune_budget,
+        "without_assets": list(without),
         "mode": mode,
     }
     with MemorySampler() as sampler, _env(ws.environ()):
@@ -555,7 +573,7 @@ def run_size(
             )
         )
         result["synth_seconds"] = round(time.perf_counter() - started, 3)
-        result["full_refresh"] = full_refresh(ws, sampler, tune_budget)
+        result["full_refresh"] = full_refresh(ws, sampler, tune_budget, without)
         if result["full_refresh"]["success"]:
             result["fold_in"] = fold_in(ws)
             if result["fold_in"]["model"] != "als":
@@ -870,6 +888,12 @@ def main(argv: list[str] | None = None) -> int:
         "models_rerun to its JSON (an unchanged warehouse: every fit should be skipped)",
     )
     parser.add_argument("--note", action="append", default=[], help="a line for the README's notes")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        help="leave this asset (and its checks) out of the full refresh; recorded in the result",
+    )
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
@@ -888,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
             print(size, rerun)
         return 0
     if args.single:
-        result = run_size(sizes[0], args.work, args.out, args.seed, args.tune_budget)
+        result = run_size(sizes[0], args.work, args.out, args.seed, args.tune_budget, without=tuple(args.without))
         return 0 if result["full_refresh"]["success"] else 1
     status = 0
     for size in sizes:
@@ -908,6 +932,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.tune_budget is not None:
             cmd += ["--tune-budget", str(args.tune_budget)]
+        for asset in args.without:
+            cmd += ["--without", asset]
         log = args.work / f"{size}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w", encoding="utf-8") as fh:  # Dagster's step log is long: keep it aside
