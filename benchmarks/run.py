@@ -836,6 +836,13 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
         fr = r["full_refresh"]
         top = sorted(((v.get("seconds") or 0.0, k) for k, v in fr["stages"].items()), reverse=True)[:5]
         rerun = (r.get("models_rerun") or {}).get("seconds")
+        if r.get("without_assets"):
+            parts.append(
+                f"The {size} run left out {', '.join(f'`{a}`' for a in r['without_assets'])} (`--without`): "
+                "on a fresh warehouse the content model runs the whole cold-film protocol (tuning several "
+                "LightFM configurations and ranking every rater with a held-out film); in a first attempt "
+                "at this size it had run over 30 minutes, on one core, without finishing."
+            )
         parts.append(
             f"At {size} ({r.get('started_at', '?')}) the full refresh took {fr['seconds']:,.0f} s (peak "
             f"{r['peak_mb']:,.0f} MB); its largest stages: "
