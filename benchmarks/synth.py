@@ -4,7 +4,9 @@
 
 Hidden tastes drive everything: every film belongs mostly to one of ``TASTES`` latent
 clusters and every user likes a few clusters. A user's choice of films mixes a Zipf-like
-popularity with that affinity (Gumbel top-k, i.e. weighted sampling without replacement);
+popularity with that affinity (Gumbel top-k, i.e. weighted sampling without replacement; at
+the ML-32M sizes, where that needs a key per rater and film, a cluster is drawn from the
+user's tastes and then a film by popularity within it: 32M ratings in about two minutes);
 ratings add user and film biases and noise, rounded to half stars in 0.5-5. Genres,
 directors, cast, keywords and original language follow the film's cluster, so content
 features carry real signal. Each user is active in a window of years; their timestamps are
@@ -21,7 +23,7 @@ import datetime as dt
 import gzip
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,36 +177,28 @@ class SizeSpec:
         return max(self.min_ratings + 1, int(self.films * 0.4))
 
 
+#: shaped like MovieLens 32M: 200,948 raters (at least 20 ratings each, median ~70, mean ~160),
+#: 87,585 films, 32M ratings, release years and ratings up to 2023
+ML32M = SizeSpec(
+    "ml32m",
+    users=200_000,
+    films=87_585,
+    mean_ratings=160.0,
+    sigma=1.15,
+    min_ratings=20,
+    zipf=1.0,
+    max_year=2023,
+    end_year=2023,
+)
+
 SIZES: dict[str, SizeSpec] = {
     "tiny": SizeSpec("tiny", users=50, films=600, mean_ratings=100.0, sigma=0.7, min_ratings=20),
     "200": SizeSpec("200", users=200, films=10_000, mean_ratings=1_000.0),
     "1000": SizeSpec("1000", users=1_000, films=30_000, mean_ratings=1_000.0),
     "5000": SizeSpec("5000", users=5_000, films=60_000, mean_ratings=1_000.0),
-    # shaped like MovieLens 32M: 200,948 raters (at least 20 ratings each, median ~70, mean ~160),
-    # 87,585 films, 32M ratings, release years and ratings up to 2023
-    "ml32m": SizeSpec(
-        "ml32m",
-        users=200_000,
-        films=87_585,
-        mean_ratings=160.0,
-        sigma=1.15,
-        min_ratings=20,
-        zipf=1.0,
-        max_year=2023,
-        end_year=2023,
-    ),
+    "ml32m": ML32M,
     # the same films and per-rater shape with a tenth of the raters (3.2M ratings)
-    "ml32m-tenth": SizeSpec(
-        "ml32m-tenth",
-        users=20_000,
-        films=87_585,
-        mean_ratings=160.0,
-        sigma=1.15,
-        min_ratings=20,
-        zipf=1.0,
-        max_year=2023,
-        end_year=2023,
-    ),
+    "ml32m-tenth": replace(ML32M, name="ml32m-tenth", users=20_000),
 }
 
 
@@ -261,13 +255,18 @@ def _user_counts(rng: np.random.Generator, spec: SizeSpec) -> np.ndarray:
     return np.clip(counts, spec.min_ratings, spec.max_ratings).astype(np.int64)
 
 
-def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray]) -> pl.DataFrame:
-    n_users, n_films = spec.users, spec.films
-    tastes = rng.dirichlet(np.full(TASTES, USER_CONCENTRATION), size=n_users)  # a few liked clusters each
-    counts = _user_counts(rng, spec)
-    user_bias = rng.normal(0.0, 0.4, size=n_users)
+#: above this many user x film keys, films are drawn by taste then popularity (``_sampled_choices``)
+#: instead of a Gumbel key for every film (both ML-32M sizes: the full one would need 17.5 billion keys)
+GUMBEL_LIMIT = 1_000_000_000
+
+
+def _gumbel_choices(
+    rng: np.random.Generator, tastes: np.ndarray, counts: np.ndarray, films: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gumbel top-k: each user's ``counts[u]`` films, without replacement, with weights
+    popularity x exp(TASTE_WEIGHT x affinity) (exact; one key per user and film)."""
+    n_users, n_films = tastes.shape[0], films["mix"].shape[0]
     log_pop = np.log(films["weight"])
-    release_ts = np.array([dt.datetime(r.year, r.month, r.day, tzinfo=dt.UTC).timestamp() for r in films["release"]])
     mix = films["mix"].astype(np.float32)
     blocks = []
     chunk = max(1, 4_000_000 // n_films)
@@ -281,11 +280,64 @@ def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarr
         order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1)
         top = np.take_along_axis(top, order, axis=1)
         keep = np.arange(kmax)[None, :] < k[:, None]
-        users = np.broadcast_to(np.arange(lo, hi)[:, None], top.shape)[keep]
-        items = top[keep]
-        blocks.append((users, items))
-    users = np.concatenate([b[0] for b in blocks])
-    items = np.concatenate([b[1] for b in blocks])
+        blocks.append((np.broadcast_to(np.arange(lo, hi)[:, None], top.shape)[keep], top[keep]))
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def _draw_films(rng: np.random.Generator, owner: np.ndarray, taste_cum: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """One film per entry of ``owner``: a cluster from the owner's tastes, then a film of it."""
+    item = np.empty(owner.size, dtype=np.int64)
+    step = 4_000_000  # taste_cum[owner] is 12 floats per draw: bounded slices
+    for lo in range(0, owner.size, step):
+        tc = taste_cum[owner[lo : lo + step]]
+        pick = rng.uniform(size=tc.shape[0]) * tc[:, -1]
+        cluster = np.minimum((tc < pick[:, None]).sum(axis=1), TASTES - 1)
+        part = item[lo : lo + step]
+        for c in range(TASTES):
+            at = np.flatnonzero(cluster == c)
+            part[at] = np.searchsorted(cum[c], rng.uniform(size=at.size) * cum[c, -1], side="right")
+    return np.minimum(item, cum.shape[1] - 1, out=item)
+
+
+def _sampled_choices(
+    rng: np.random.Generator, tastes: np.ndarray, counts: np.ndarray, films: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The large-size draw: each pick takes a cluster from the user's tastes, then a film with
+    weight popularity x the film's share of that cluster (``mix``); repeats are dropped and each
+    user keeps their first ``counts[u]`` distinct films (drawing again, more, while short)."""
+    n_users, n_films = tastes.shape[0], films["mix"].shape[0]
+    cum = np.cumsum(films["weight"][:, None] * films["mix"], axis=0).T  # (TASTES, films)
+    taste_cum = np.cumsum(tastes, axis=1)
+    kept: list[np.ndarray] = []  # keys user * n_films + film
+    need = counts.astype(np.int64).copy()
+    todo = np.arange(n_users)
+    for extra in (1.6, 3.0, 8.0, 30.0):
+        owner = np.repeat(todo, np.ceil(need[todo] * extra).astype(np.int64) + 8)
+        key = owner * n_films + _draw_films(rng, owner, taste_cum, cum)
+        _, first = np.unique(key, return_index=True)
+        key = key[np.sort(first)]  # distinct, in the order drawn (grouped by user)
+        if kept:
+            key = key[~np.isin(key, np.concatenate(kept))]
+        owner = key // n_films
+        rank = np.arange(key.size) - np.searchsorted(owner, owner)
+        key = key[rank < need[owner]]
+        kept.append(key)
+        need -= np.bincount(key // n_films, minlength=n_users)
+        todo = np.flatnonzero(need > 0)
+        if todo.size == 0:
+            break
+    key = np.sort(np.concatenate(kept))
+    return key // n_films, key % n_films
+
+
+def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray]) -> pl.DataFrame:
+    n_users, n_films = spec.users, spec.films
+    tastes = rng.dirichlet(np.full(TASTES, USER_CONCENTRATION), size=n_users)  # a few liked clusters each
+    counts = _user_counts(rng, spec)
+    user_bias = rng.normal(0.0, 0.4, size=n_users)
+    release_ts = (films["release"].astype("datetime64[s]").astype(np.int64)).astype(np.float64)
+    choose = _gumbel_choices if n_users * n_films <= GUMBEL_LIMIT else _sampled_choices
+    users, items = choose(rng, tastes, counts, films)
     aff = np.empty(users.size)
     step = 2_000_000  # row slices: tastes[users] for 32M ratings would be 3 GB at once
     for lo in range(0, users.size, step):

@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import polars as pl
-
 from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
@@ -56,12 +54,13 @@ def _recommendation_rows(con, username: str, source: str | None, limit: int, tab
     if not found:
         return None, username, []
     chosen_source, stored = found[0]
-    recs = read_frame(
-        con,
+    cursor = con.execute(
         f"select rank, title, {when}, round(score, 3) as score, reason, source, model from {table} "
         "where source = ? and username = ? order by rank limit ?",
         [chosen_source, stored, limit],
     )
+    names = [d[0] for d in cursor.description]
+    recs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]  # no polars: a fast cold start
     return recs, stored, [s for s, _ in found[1:] if s != chosen_source]
 
 
@@ -92,18 +91,18 @@ def cmd_recs(args: argparse.Namespace) -> int:
     except WarehouseError as exc:
         print(f"lbx: {exc}", file=sys.stderr)
         return 1
-    if recs is None or recs.height == 0:
+    if not recs:
         print(
             f"unknown user {args.username!r}: nobody of that name has recommendations in {db}. "
             "Import their Letterboxd export first: `lbx import PATH` gives them a list at once.",
             file=sys.stderr,
         )
         return 1
-    first = recs.row(0, named=True)
+    first = recs[0]
     what = "New films" if args.new else "Recommendations"
     print(f"{what} for {stored} ({first['source']}, model {first['model']}):\n")
     columns = ["rank", "title", "release_date" if args.new else "year", "score", "reason"]
-    print(_table(recs.to_dicts(), columns, {"title": 40, "reason": 90}))
+    print(_table(recs, columns, {"title": 40, "reason": 90}))
     for other in others:
         print(f"\n(a {other} user is also named {stored!r}: `lbx recs {stored} --source {other}`)")
     return 0
@@ -120,6 +119,8 @@ def _report_to_dagster(done, path: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from lbx_orchestration.core.letterboxd.export import ExportError
     from lbx_orchestration.core.members import onboard
     from lbx_orchestration.core.tmdb.base import TmdbError
@@ -452,6 +453,8 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def _unmatched_frame(con, username: str):
     """A member's films without a TMDb id (refused, not found) or with an ambiguous one."""
+    import polars as pl
+
     from lbx_orchestration.core.catalog import RESOLUTION_SCHEMA
     from lbx_orchestration.core.tables import RESOLUTION, REVIEWS
 
@@ -546,6 +549,8 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from lbx_orchestration.core.catalog import override_row, resolve_films, upgrade_resolution_table
     from lbx_orchestration.core.tables import OVERRIDES, RESOLUTION, REVIEWS, UNRESOLVED
     from lbx_orchestration.core.tmdb.base import TmdbError

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from lbx_orchestration.core.settings import duckdb_path
+
+if TYPE_CHECKING:  # polars is imported by duckdb's .pl() when a frame is read: `lbx recs` never needs it
+    import polars as pl
 
 
 class WarehouseError(RuntimeError):

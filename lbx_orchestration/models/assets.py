@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
+from lbx_orchestration.core.recsys.prepared import cached_prepare
 from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, item_features, training_observations
 from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
@@ -41,17 +43,15 @@ def _last_params(models_dir: Path, alias: str) -> dict[str, Any] | None:
     return {k: v for k, v in card["params"].items() if k not in ("seed", "num_threads")}
 
 
-def _fingerprint(
-    con, registry_name: str, params: dict[str, Any] | None, settings: LbxSettings, needs_features: bool
-) -> str:
-    """The warehouse inputs plus everything else a fit depends on."""
+def _fingerprint(data: str, registry_name: str, params: dict[str, Any] | None, settings: LbxSettings) -> str:
+    """The warehouse inputs (``data``) plus everything else a fit depends on."""
     spec = {
         "model": registry_name,
         "params": params,
         "relevance": settings.relevance,
         "test_frac": settings.test_frac,
         "seed": settings.seed,
-        "data": inputs_fingerprint(con, with_features=needs_features),
+        "data": data,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -112,18 +112,34 @@ def _model_asset(
         if params is None and not config.tune:
             params = _last_params(Path(settings.models_dir), alias)
         with duckdb.get_connection() as con:
-            # pinned hyperparameters only: reused ones are by definition the last version's
-            fingerprint = _fingerprint(con, registry_name, config.params, settings, needs_features)
+            interactions_key = inputs_fingerprint(con)
+            data = inputs_fingerprint(con, with_features=True) if needs_features else interactions_key
+        # pinned hyperparameters only: reused ones are by definition the last version's
+        fingerprint = _fingerprint(data, registry_name, config.params, settings)
         if not config.tune and config.params is None:
             unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
             if unchanged is not None:
                 return unchanged
+
+        def read_observations() -> pl.DataFrame:
+            with duckdb.get_connection() as con:
+                return training_observations(con)
+
+        if config.tune:  # tuning splits the training part again: it needs the frame itself
+            prepared, from_cache = read_observations(), False
+        else:  # the split and matrices every model shares, made once per input
+            prepared, from_cache = cached_prepare(
+                Path(settings.models_dir),
+                interactions_key,
+                read_observations,
+                test_frac=settings.test_frac,
+                seed=settings.seed,
+            )
         with duckdb.get_connection() as con:
-            observations = training_observations(con)
             features = item_features(con) if needs_features else None
         trained = train_for_serving(
             registry_name,
-            observations,
+            prepared,
             features,
             evaluate_also=tuple(evaluate_also) if config.tune else (),
             relevance=settings.relevance,
@@ -149,6 +165,7 @@ def _model_asset(
             "memory_bound": trained.card()["memory_bound"],
             "input_fingerprint": fingerprint,
             "skipped": False,
+            "split_from_cache": from_cache,
         }
         metadata.update(
             {
@@ -193,7 +210,7 @@ lightfm_model = _model_asset(
     "lightfm_hybrid",
     "LightFM WARP hybrid over identity + movie features + keyword TF-IDF; when tuning, its "
     "CF-only and CB-only ablations are measured beside it. Trained on every core "
-    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 2M "
+    "(LBX_THREADS): with several threads LightFM is not bit-reproducible. Budget: at most 1M "
     "(user, film) pairs per fit, a seeded sample in which every user keeps 5 (stated in its card).",
     evaluate_also=("lightfm_cf", "lightfm_cb"),
     needs_features=True,

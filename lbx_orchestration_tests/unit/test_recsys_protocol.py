@@ -127,7 +127,13 @@ def test_random_split_without_tuning_or_lightfm(movielens_slice, monkeypatch) ->
     assert [r["model"] for r in rep.rows] == ["popularity", "ease"]
     from lbx_orchestration.core.recsys.threads import default_threads
 
-    assert rep.rows[1]["params"] == {"l2": 250.0, "max_items": 10000, "num_threads": default_threads()}
+    assert rep.rows[1]["params"] == {
+        "l2": 250.0,
+        "max_items": 10000,
+        "num_threads": default_threads(),
+        "max_pairs": 2_000_000_000,
+        "seed": 42,
+    }
     assert rep.rows[1]["n_trials"] == 0
     assert rep.rows[0]["test_frac"] == 0.25
     assert len(rep.notes) == 1

@@ -148,3 +148,92 @@ def test_movielens_observations_in_sql_match_the_polars_version() -> None:
     assert got.height == ratings.height == 100_836
     assert got.equals(expected)
     con.close()
+
+
+def _heavy_tailed(seed: int = 0, users: int = 600, films: int = 1_500) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    counts = np.minimum(films, np.round(rng.lognormal(3.5, 1.1, size=users)).astype(int) + 5)
+    rows = np.repeat(np.arange(users), counts)
+    cols = np.concatenate([rng.choice(films, size=c, replace=False, p=_zipf(films)) for c in counts])
+    return sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(users, films))
+
+
+def _zipf(n: int) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1)
+    return w / w.sum()
+
+
+def test_pair_budget_samples_raters_and_caps_heavy_ones(monkeypatch) -> None:
+    from lbx_orchestration.core.recsys.models import budget
+
+    train = _heavy_tailed()
+    pairs = int((np.diff(train.indptr).astype(np.int64) ** 2).sum())
+    same, share = budget.pair_budget_rows(train, pairs, seed=1)
+    assert share == 1.0 and (same != train).nnz == 0  # within budget: untouched
+    monkeypatch.setattr(budget, "MAX_FILMS_PER_RATER", 100)
+    kept, share = budget.pair_budget_rows(train, pairs // 10, seed=1)
+    counts = np.diff(kept.indptr)
+    assert int((counts.astype(np.int64) ** 2).sum()) <= pairs // 10
+    assert counts.max() <= 100 and 0.0 < share < 1.0
+    assert share == (counts > 0).sum() / (np.diff(train.indptr) > 0).sum()
+    assert (kept.multiply(train) != kept).nnz == 0  # a subset of the training pairs
+    again, _ = budget.pair_budget_rows(train, pairs // 10, seed=1)
+    assert (again != kept).nnz == 0  # seeded
+
+
+def test_itemknn_above_the_dense_limit_keeps_neighbours_among_the_most_rated(monkeypatch) -> None:
+    from lbx_orchestration.core.recsys.models import itemknn
+
+    train = _heavy_tailed(seed=2)
+    dense = create_model("itemknn", {"k": 20}, seed=1).fit(train)
+    monkeypatch.setattr(itemknn, "DENSE_LIMIT", 0)  # the sparse, bounded path
+    unbounded = create_model("itemknn", {"k": 20, "max_items": train.shape[1]}, seed=1).fit(train)
+    assert abs(unbounded.similarity - dense.similarity).max() < 1e-5  # the same neighbours either way
+    bounded = create_model("itemknn", {"k": 20, "max_items": 300}, seed=1).fit(train)
+    top = np.sort(np.lexsort((np.arange(train.shape[1]), -np.diff(train.tocsc().indptr)))[:300])
+    sim = bounded.similarity.tocoo()
+    assert set(np.unique(sim.row)) <= set(top) and set(np.unique(sim.col)) <= set(top)
+    assert bounded.fitted_items == 300
+    text = memory_bound(bounded, build_interactions(_frame(train)))
+    assert "among the 300 most-rated films" in text
+
+
+def _frame(train: sp.csr_matrix) -> pl.DataFrame:
+    coo = train.tocoo()
+    import datetime as dt
+
+    return pl.DataFrame(
+        {
+            "user_key": [f"u{r:04d}" for r in coo.row],
+            "tmdb_id": coo.col.astype(np.int64),
+            "rating": np.full(coo.nnz, 4.0),
+            "ts": [dt.datetime(2020, 1, 1) + dt.timedelta(minutes=int(i)) for i in range(coo.nnz)],
+        }
+    )
+
+
+def test_the_prepared_split_is_cached_by_fingerprint(tmp_path: Path) -> None:
+    from lbx_orchestration.core.recsys.pipeline import train_for_serving
+    from lbx_orchestration.core.recsys.prepared import cached_prepare, prepare
+
+    df = read_movielens_ratings(MOVIELENS)
+    reads: list[int] = []
+
+    def read() -> pl.DataFrame:
+        reads.append(1)
+        return df
+
+    first, hit = cached_prepare(tmp_path, "data-1", read, eval_users=200)
+    assert not hit and len(reads) == 1
+    again, hit = cached_prepare(tmp_path, "data-1", read, eval_users=200)
+    assert hit and len(reads) == 1  # not read again
+    assert (again.train.matrix != first.train.matrix).nnz == 0 and (again.full.matrix != first.full.matrix).nnz == 0
+    assert list(again.train.user_ids) == list(first.train.user_ids)
+    assert again.test.equals(first.test) and again.split_stats == first.split_stats
+    _, hit = cached_prepare(tmp_path, "data-2", read, eval_users=200)  # a changed input
+    assert not hit and len(reads) == 2
+    direct = prepare(df, eval_users=200)
+    a = train_for_serving("popularity", again, tune=False)
+    b = train_for_serving("popularity", direct, tune=False)
+    assert a.metrics == b.metrics and a.protocol == b.protocol
+    assert f"{df.height} observations were collapsed" in a.protocol

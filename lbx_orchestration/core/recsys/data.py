@@ -104,6 +104,7 @@ def build_interactions(
     user_ids: Sequence[str] | np.ndarray | None = None,
     item_ids: Sequence[int] | np.ndarray | None = None,
     confidence: Callable[[np.ndarray], np.ndarray] = Confidence(),
+    collapsed: bool = False,
 ) -> Interactions:
     """Collapse duplicates and build the user x item confidence and rating matrices.
 
@@ -111,8 +112,9 @@ def build_interactions(
     With them, the index is exactly theirs and observations of unknown users or items are
     dropped (counted in ``extra["dropped_unknown_user"]`` / ``["dropped_unknown_item"]``).
     ``ratings`` has the same sparsity pattern as ``matrix``; unrated pairs hold NaN.
+    ``collapsed``: ``df`` is already one valid row per pair (``collapse_duplicates``' output).
     """
-    pairs = collapse_duplicates(df)
+    pairs = df if collapsed else collapse_duplicates(df)
     if user_ids is None:
         uids = pairs["user_key"].unique().sort().to_numpy().astype(object)
     else:

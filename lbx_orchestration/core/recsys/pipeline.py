@@ -25,9 +25,9 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions, Recommender
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model, load_model
-from lbx_orchestration.core.recsys.protocol import EvalReport, align_item_features, run_protocol
+from lbx_orchestration.core.recsys.prepared import Prepared, prepare
+from lbx_orchestration.core.recsys.protocol import align_item_features, run_protocol
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 CARD_FILE = "card.json"
@@ -72,27 +72,44 @@ def memory_bound(model: Recommender, interactions: Interactions) -> str:
     p = getattr(model, "params", {})
     n_users, n_items, nnz = interactions.n_users, interactions.n_items, int(interactions.matrix.nnz)
     name = getattr(model, "name", "")
+    share = getattr(model, "rater_share", 1.0)
+    sampled = (
+        f"; co-occurrences from a seeded {share:.0%} of raters (at most {p['max_pairs']:,} pair updates, "
+        "each rater capped at 1,000 films)"
+        if share < 1.0
+        else ""
+    )
     if name == "itemknn":
         from lbx_orchestration.core.recsys.models.itemknn import BLOCK_FLOATS
 
         k = min(p["k"], max(n_items - 1, 1))
+        fitted = getattr(model, "fitted_items", 0) or n_items
+        among = (
+            f" among the {fitted:,} most-rated films (cap {p.get('max_items', fitted):,} above "
+            "100M users x films; the others get none)"
+            if fitted < n_items
+            else ""
+        )
         return (
-            f"sparse top-{k} neighbours per film: at most {k * n_items:,} similarities "
+            f"sparse top-{k} neighbours per film{among}: at most {k * n_items:,} similarities "
             f"({k * n_items * 8 / 1e6:,.0f} MB as float32 values + int32 indices); the similarity "
             f"is computed in row blocks of {BLOCK_FLOATS:,} floats ({BLOCK_FLOATS * 4 / 1e6:,.0f} MB), "
-            "never as a dense films x films matrix"
+            f"never as a dense films x films matrix{sampled}"
         )
     if name == "ease":
         m = min(n_items, p["max_items"])
         return (
             f"dense {m:,} x {m:,} item weights on the {m:,} most-rated films (cap {p['max_items']:,} "
-            f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting"
+            f"of {n_items:,}): {m * m * 4 / 1e9:,.2f} GB as float32, about twice that while inverting{sampled}"
         )
     if name == "als":
         f = p["factors"]
+        trained = getattr(model, "trained_interactions", 0) or nnz
         return (
             f"{f} factors for {n_users:,} users and {n_items:,} films: "
-            f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors"
+            f"{(n_users + n_items) * f * 4 / 1e6:,.0f} MB of float32 factors; budget: at most "
+            f"{p.get('max_interactions', nnz):,} interactions per fit (a seeded sample; each user keeps at "
+            f"least 5), trained on {trained:,} of {nnz:,}"
         )
     if name.startswith("lightfm"):
         trained = getattr(model, "trained_interactions", 0) or nnz
@@ -106,10 +123,10 @@ def memory_bound(model: Recommender, interactions: Interactions) -> str:
     return "not stated"
 
 
-def _fingerprint(df: pl.DataFrame, params: dict[str, Any]) -> str:
+def _fingerprint(full: Interactions, params: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    digest.update(str(df.height).encode())
-    digest.update(str(df.select(pl.col("tmdb_id").sum(), pl.col("rating").sum()).row(0)).encode())
+    digest.update(str((full.matrix.nnz, full.n_users, full.n_items)).encode())
+    digest.update(str((int(full.item_ids.sum()), float(full.matrix.data.sum(dtype=np.float64)))).encode())
     return digest.hexdigest()[:8]
 
 
@@ -119,7 +136,7 @@ def _headline(row: dict[str, Any]) -> dict[str, float]:
 
 def train_for_serving(
     name: str,
-    observations: pl.DataFrame,
+    observations: pl.DataFrame | Prepared,
     item_features: tuple[np.ndarray, sp.csr_matrix] | None = None,
     *,
     evaluate_also: tuple[str, ...] = (),
@@ -133,29 +150,28 @@ def train_for_serving(
     input_fingerprint: str | None = None,
 ) -> TrainedModel:
     """Evaluate ``name`` (and ``evaluate_also``, e.g. ablations) with the protocol, then refit
-    ``name`` with its tuned hyperparameters on every observation."""
+    ``name`` with its tuned (or ``params_override``) hyperparameters on every observation.
+    ``observations`` may be a ``Prepared`` split shared with other models."""
     models = (name, *[m for m in evaluate_also if m != name])
-    if params_override:
-        report = _report_with_params(
-            name, observations, item_features, params_override, split, test_frac, relevance, seed
-        )
+    if isinstance(observations, Prepared):
+        prepared = observations
     else:
-        report = run_protocol(
-            observations,
-            split=split,
-            test_frac=test_frac,
-            relevance=relevance,
-            models=models,
-            item_features=item_features,
-            seed=seed,
-            tune_models=tune,
-            budget=budget,
-        )
+        prepared = prepare(observations, split=split, test_frac=test_frac, seed=seed)
+    report = run_protocol(
+        prepared,
+        relevance=relevance,
+        models=models if not params_override else (name,),
+        item_features=item_features,
+        seed=seed,
+        tune_models=tune and not params_override,
+        budget=budget,
+        fixed_params={name: params_override} if params_override else None,
+    )
     rows = {r["model"]: r for r in report.rows}
     if name not in rows:
         raise RuntimeError(f"{name} could not be evaluated: {'; '.join(report.notes) or 'no result'}")
     params = {k: v for k, v in rows[name]["params"].items() if k != "seed"}
-    full = build_interactions(collapse_duplicates(observations))
+    full = prepared.full
     features = align_item_features(full.item_ids, item_features) if item_features else None
     model = create_model(name, params, seed=seed)
     started = time.perf_counter()
@@ -164,7 +180,7 @@ def train_for_serving(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     return TrainedModel(
         name=name,
-        version=f"{stamp}-{_fingerprint(observations, params)}",
+        version=f"{stamp}-{_fingerprint(full, params)}",
         model=model,
         interactions=full,
         params=dict(model.params),
@@ -174,37 +190,6 @@ def train_for_serving(
         fit_seconds=fit_seconds,
         input_fingerprint=input_fingerprint,
     )
-
-
-def _report_with_params(
-    name: str,
-    observations: pl.DataFrame,
-    item_features: Any,
-    params: dict[str, Any],
-    split: str,
-    test_frac: float | None,
-    relevance: float | None,
-    seed: int,
-) -> EvalReport:
-    """The protocol without tuning, for fixed hyperparameters (used to pin or degrade a model)."""
-    from lbx_orchestration.core.recsys import models as registry
-
-    saved = registry.SEARCH_SPACES.get(name)
-    registry.SEARCH_SPACES[name] = [dict(params)]
-    try:
-        return run_protocol(
-            observations,
-            split=split,
-            test_frac=test_frac,
-            relevance=relevance,
-            models=(name,),
-            item_features=item_features,
-            seed=seed,
-            tune_models=True,
-        )
-    finally:
-        if saved is not None:
-            registry.SEARCH_SPACES[name] = saved
 
 
 def save_trained(

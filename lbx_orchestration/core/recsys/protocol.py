@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.evaluate import evaluate
 from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS, PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models import (
@@ -23,19 +23,18 @@ from lbx_orchestration.core.recsys.models import (
     NEEDS_ITEM_FEATURES,
     create_model,
 )
-from lbx_orchestration.core.recsys.split import (
-    random_split,
-    temporal_split,
-    validation_split,
+from lbx_orchestration.core.recsys.prepared import (  # noqa: F401 (sample_users: imported from here too)
+    DEFAULT_TEST_FRAC,
+    EVAL_USERS,
+    Prepared,
+    prepare,
+    sample_users,
 )
+from lbx_orchestration.core.recsys.split import validation_split
 from lbx_orchestration.core.recsys.tune import tune
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 DEFAULT_MODELS = tuple(MODEL_REGISTRY)  # every registered model, in registry order
-DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
-#: evaluation (and validation) scores a fixed, seeded sample of this many users with held-out
-#: films: ranking 87k films for 200k MovieLens raters would cost more than every fit together
-EVAL_USERS = 10_000
 VAL_FRAC = 0.1
 TUNE_METRIC = PRIMARY_METRIC
 HEADLINE = HEADLINE_METRICS
@@ -83,18 +82,6 @@ def align_item_features(item_ids: np.ndarray, features: tuple[np.ndarray, sp.csr
         shape=(len(item_ids), matrix.shape[0]),
     )
     return sp.csr_matrix(picker @ matrix, dtype=np.float32)
-
-
-def sample_users(df: pl.DataFrame, n: int | None, seed: int) -> tuple[pl.DataFrame, int]:
-    """Rows of ``df`` for a seeded sample of ``n`` of its users (all when ``n`` is None or
-    there are no more), and how many users there were. The draw depends only on the sorted
-    user keys and the seed, so every model is scored on the same users."""
-    users = np.sort(df["user_key"].unique().to_numpy())
-    if n is None or len(users) <= n:
-        return df, len(users)
-    picked = np.random.default_rng(seed).choice(len(users), size=n, replace=False)
-    keep = pl.Series("user_key", users[np.sort(picked)])
-    return df.filter(pl.col("user_key").is_in(keep)), len(users)
 
 
 def _fmt(value: Any) -> str:
@@ -175,6 +162,11 @@ class EvalReport:
                 "user's training films, the same rule applied again); the best configuration "
                 "was then refitted on the full training part and scored once on the test part."
             )
+        elif s.get("fixed_params"):
+            tuning = (
+                "No tuning in this run: the model used fixed hyperparameters (pinned, or the values "
+                "its last tuning chose; shown with the results), fitted once on the training part."
+            )
         else:
             tuning = "No tuning: every model used its default hyperparameters."
         st = s["split_stats"]
@@ -215,7 +207,7 @@ def _lightfm_available() -> str | None:
 
 
 def run_protocol(
-    df: pl.DataFrame,
+    df: pl.DataFrame | Prepared,
     split: Literal["temporal", "random"] = "temporal",
     test_frac: float | None = None,
     relevance: float | None = RELEVANCE,
@@ -226,54 +218,57 @@ def run_protocol(
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),
     eval_users: int | None = EVAL_USERS,
+    fixed_params: dict[str, dict[str, Any]] | None = None,
 ) -> EvalReport:
     """Split ``df``, tune each model on validation, refit on train, score on test.
 
-    Models that cannot run are skipped with a note rather than failing the run: lightfm
-    models while their module is not importable, and content-based / hybrid lightfm
-    without ``item_features`` (``(item_ids, csr rows)``, aligned here by id).
+    ``df`` may be a ``Prepared`` split already (then ``split``, ``test_frac`` and
+    ``eval_users`` are its own). A model named in ``fixed_params`` is not tuned: it is
+    fitted once with those hyperparameters. Models that cannot run are skipped with a note
+    rather than failing the run: lightfm models while their module is not importable, and
+    content-based / hybrid lightfm without ``item_features`` (``(item_ids, csr rows)``,
+    aligned here by id).
     """
-    if split not in DEFAULT_TEST_FRAC:
-        raise ValueError(f"split must be 'temporal' or 'random', got {split!r}")
     unknown = [m for m in models if m not in MODEL_REGISTRY]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; known: {sorted(MODEL_REGISTRY)}")
-    test_frac = DEFAULT_TEST_FRAC[split] if test_frac is None else test_frac
     k_values = sorted({*k_values, 10, 20})
-
-    pairs = collapse_duplicates(df)
-    if split == "temporal":
-        parts = temporal_split(pairs, test_frac=test_frac)
+    fixed_params = fixed_params or {}
+    if isinstance(df, Prepared):
+        prepared = df
     else:
-        parts = random_split(pairs, test_frac=test_frac, seed=seed)
-    train_df, test_df = parts
-    test_df, n_test_users = sample_users(test_df, eval_users, seed)
-    train_i = build_interactions(train_df)
+        prepared = prepare(df, split=split, test_frac=test_frac, seed=seed, eval_users=eval_users)
+    split, test_frac = prepared.settings["split"], prepared.settings["test_frac"]
+    train_i, test_df = prepared.train, prepared.test
     features = align_item_features(train_i.item_ids, item_features) if item_features else None
+    tuned = tune_models and any(m not in fixed_params for m in models)
 
     settings: dict[str, Any] = {
         "split": split,
         "test_frac": test_frac,
         "relevance": relevance,
         "seed": seed,
-        "tune": tune_models,
+        "tune": tuned,
+        "fixed_params": bool(fixed_params),
         "tune_metric": TUNE_METRIC,
         "val_frac": VAL_FRAC,
         "validation": split,
         "k_values": k_values,
-        "n_observations": df.height,
+        "n_observations": prepared.n_observations,
         "n_users": train_i.n_users,
         "n_items": train_i.n_items,
-        "split_stats": parts.stats,
-        "eval_users": eval_users,
-        "n_test_users_total": n_test_users,
+        "split_stats": prepared.split_stats,
+        "eval_users": prepared.settings["eval_users"],
+        "n_test_users_total": prepared.n_test_users,
         "n_test_users_scored": test_df["user_key"].n_unique(),
     }
     fit_i = val_df = fit_features = None
-    if tune_models:
-        val_parts = validation_split(train_df, val_frac=VAL_FRAC, method=split, seed=seed)
+    if tuned:
+        if prepared.train_frame is None:
+            raise ValueError("tuning needs the training part as a frame: pass the observations, not a cached split")
+        val_parts = validation_split(prepared.train_frame, val_frac=VAL_FRAC, method=split, seed=seed)
         fit_i = build_interactions(val_parts.train)
-        val_df, _ = sample_users(val_parts.test, eval_users, seed)
+        val_df, _ = sample_users(val_parts.test, prepared.settings["eval_users"], seed)
         settings["validation_stats"] = val_parts.stats
         if item_features:
             fit_features = align_item_features(fit_i.item_ids, item_features)
@@ -290,8 +285,8 @@ def run_protocol(
             continue
         tune_seconds = 0.0
         trials: list[dict[str, Any]] = []
-        params: dict[str, Any] = {}
-        if tune_models:
+        params: dict[str, Any] = dict(fixed_params.get(name, {}))
+        if tuned and name not in fixed_params:
             started = time.perf_counter()
             params, _, trials = tune(
                 name,

@@ -53,32 +53,40 @@ def _split_by_rank(pairs: pl.DataFrame, frac: float, min_train: int) -> Split:
     pairs = pairs.with_columns(_test=pl.col("_rank") >= pl.col("_n") - n_hold)
     train = pairs.filter(~pl.col("_test")).drop("_rank", "_n", "_test")
     test = pairs.filter(pl.col("_test")).drop("_rank", "_n", "_test")
-    train_items = train["tmdb_id"].unique()
-    cold = test["tmdb_id"].is_in(train_items.implode())
-    dropped = int((~cold).sum())
-    test = test.filter(cold)
-    stats = {
+    test, dropped = _keep_known(test, train, "tmdb_id")
+    return Split(train, test, {**_counts(pairs, train, test), "n_test_dropped_cold_item": dropped})
+
+
+def _keep_known(test: pl.DataFrame, train: pl.DataFrame, column: str) -> tuple[pl.DataFrame, int]:
+    """Held-out rows whose ``column`` value also occurs in training, and how many were dropped."""
+    known = test[column].is_in(train[column].unique().implode())
+    return test.filter(known), int((~known).sum())
+
+
+def _counts(pairs: pl.DataFrame, train: pl.DataFrame, test: pl.DataFrame) -> dict[str, int]:
+    return {
         "n_users": pairs["user_key"].n_unique(),
         "n_users_with_test": test["user_key"].n_unique(),
         "n_train": train.height,
         "n_test": test.height,
-        "n_test_dropped_cold_item": dropped,
     }
-    return Split(train, test, stats)
 
 
-def temporal_split(df: pl.DataFrame, test_frac: float = 0.2, min_train: int = 1) -> Split:
-    """Hold out each user's latest ``test_frac`` of films by ``ts`` (ties: by tmdb_id)."""
+def temporal_split(df: pl.DataFrame, test_frac: float = 0.2, min_train: int = 1, collapsed: bool = False) -> Split:
+    """Hold out each user's latest ``test_frac`` of films by ``ts`` (ties: by tmdb_id).
+    ``collapsed``: ``df`` is already ``collapse_duplicates``' output (unique and in its order)."""
     _check_frac("test_frac", test_frac)
-    pairs = collapse_duplicates(df).sort(["user_key", "ts", "tmdb_id"])
+    pairs = df if collapsed else collapse_duplicates(df)  # sorted by user, ts, film
     pairs = pairs.with_columns(_rank=pl.int_range(pl.len()).over("user_key"))
     return _split_by_rank(pairs, test_frac, min_train)
 
 
-def random_split(df: pl.DataFrame, test_frac: float = 0.25, seed: int = SEED, min_train: int = 1) -> Split:
+def random_split(
+    df: pl.DataFrame, test_frac: float = 0.25, seed: int = SEED, min_train: int = 1, collapsed: bool = False
+) -> Split:
     """Hold out a random ``test_frac`` of each user's films; same seed + data -> same split."""
     _check_frac("test_frac", test_frac)
-    pairs = collapse_duplicates(df).sort(["user_key", "tmdb_id"])
+    pairs = (df if collapsed else collapse_duplicates(df)).sort(["user_key", "tmdb_id"])
     noise = np.random.default_rng(seed).random(pairs.height)
     pairs = pairs.with_columns(_u=pl.Series(noise)).with_columns(
         _rank=pl.col("_u").rank("ordinal").over("user_key").cast(pl.Int64) - 1
@@ -101,7 +109,7 @@ def validation_split(
     raise ValueError(f"method must be 'temporal' or 'random', got {method!r}")
 
 
-def cold_film_split(df: pl.DataFrame, test_frac: float = 0.2, seed: int = 42) -> Split:
+def cold_film_split(df: pl.DataFrame, test_frac: float = 0.2, seed: int = SEED) -> Split:
     """Hold out EVERY interaction of a seeded random ``test_frac`` of the films.
 
     The held-out films (ceil(n_films x test_frac), drawn from the sorted distinct ids) never
@@ -118,17 +126,12 @@ def cold_film_split(df: pl.DataFrame, test_frac: float = 0.2, seed: int = 42) ->
     is_cold = pl.col("tmdb_id").is_in(pl.Series(cold, dtype=pl.Int64).implode())
     train = pairs.filter(~is_cold)
     test = pairs.filter(is_cold)
-    with_train = test["user_key"].is_in(train["user_key"].unique().implode())
-    dropped = int((~with_train).sum())
-    test = test.filter(with_train)
+    test, dropped = _keep_known(test, train, "user_key")
     stats = {
         "n_films": len(films),
         "n_cold_films": int(n_cold),
         "cold_films": cold.astype(np.int64),
-        "n_users": pairs["user_key"].n_unique(),
-        "n_users_with_test": test["user_key"].n_unique(),
-        "n_train": train.height,
-        "n_test": test.height,
+        **_counts(pairs, train, test),
         "n_test_dropped_no_train": dropped,
     }
     return Split(train, test, stats)

@@ -1,0 +1,70 @@
+"""Bounds that keep a fit's cost fixed as the community grows (each model states its own in its card).
+
+* ``budget_sample``: at most about N (user, film) pairs, a seeded uniform share of every user's
+  films, each user keeping at least ``MIN_PER_USER`` (LightFM, ALS);
+* ``pair_budget_rows``: the users whose films enter an items x items product (X^T X costs the
+  sum over users of n_u^2 pair updates: one rater of 15,000 films alone costs 225M), a seeded
+  sample of raters with every rater capped at ``MAX_FILMS_PER_RATER`` films (item-kNN, EASE).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+MIN_PER_USER = 5
+#: in a budgeted items x items product, a rater contributes at most this many of their films
+MAX_FILMS_PER_RATER = 1_000
+
+
+def budget_sample(train: sp.csr_matrix, max_interactions: int, seed: int) -> sp.csr_matrix:
+    """At most ~``max_interactions`` entries of ``train``: a uniform seeded share of every
+    user's films, and never fewer than ``MIN_PER_USER`` of them (so every user stays trained)."""
+    train = sp.csr_matrix(train)
+    if train.nnz <= max_interactions:
+        return train
+    rng = np.random.default_rng(seed)
+    draw = rng.random(train.nnz)
+    return _keep(train, (draw < max_interactions / train.nnz) | (_rank_in_row(train, draw) < MIN_PER_USER))
+
+
+def _rank_in_row(train: sp.csr_matrix, draw: np.ndarray) -> np.ndarray:
+    """Each entry's position within its row when the row is ordered by ``draw``."""
+    rows = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
+    order = np.lexsort((draw, rows))
+    rank = np.empty(train.nnz, dtype=np.int64)
+    rank[order] = np.arange(train.nnz) - train.indptr[rows[order]]
+    return rank
+
+
+def _keep(train: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    rows = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
+    return sp.csr_matrix(
+        (
+            train.data[keep],
+            train.indices[keep],
+            np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=train.shape[0]))]),
+        ),
+        shape=train.shape,
+    )
+
+
+def pair_budget_rows(train: sp.csr_matrix, max_pairs: int, seed: int) -> tuple[sp.csr_matrix, float]:
+    """The rows of ``train`` an items x items product reads under ``max_pairs`` pair updates,
+    and the share of raters kept. Within budget: ``train`` itself and 1.0. Otherwise every
+    rater keeps a seeded ``MAX_FILMS_PER_RATER`` of their films at most, and raters are taken
+    in a seeded order while the sum of n_u^2 stays within the budget (the rest become empty rows)."""
+    train = sp.csr_matrix(train)
+    counts = np.diff(train.indptr).astype(np.int64)
+    if int((counts**2).sum()) <= max_pairs:
+        return train, 1.0
+    rng = np.random.default_rng(seed)
+    draw = rng.random(train.nnz)
+    counts = np.minimum(counts, MAX_FILMS_PER_RATER)
+    order = rng.permutation(train.shape[0])
+    chosen = np.zeros(train.shape[0], dtype=bool)
+    chosen[order[np.cumsum(counts[order] ** 2) <= max_pairs]] = True
+    rows = np.repeat(np.arange(train.shape[0]), np.diff(train.indptr))
+    kept = _keep(train, chosen[rows] & (_rank_in_row(train, draw) < MAX_FILMS_PER_RATER))
+    rated = max(1, int((counts > 0).sum()))
+    return kept, float(chosen[counts > 0].sum() / rated)
