@@ -31,6 +31,28 @@ EVEN_BLEND = ServingPolicy(blend_collaborative_weight=0.5, blend_content_weight=
 RANGE = {"dagster/asset_partition_range_start": "2015-10-01", "dagster/asset_partition_range_end": "2016-01-01"}
 
 
+def collaborative_list(username: str, films: list[int]) -> pl.DataFrame:
+    """A member's main list as the collaborative model would write it (ten films)."""
+    return pl.DataFrame(
+        {
+            "username": username,
+            "source": "letterboxd",
+            "user_key": f"letterboxd:{username}",
+            "rank": list(range(1, len(films) + 1)),
+            "tmdb_id": films,
+            "title": "x",
+            "year": 2005,
+            "score": 1.0,
+            "reason": "collaborative reason",
+            "genres": [["Drama"]] * len(films),
+            "decade": "2000s",
+            "model": "ease",
+            "model_version": "v",
+            "generated_at": dt.datetime(2026, 1, 1),
+        }
+    ).with_columns(pl.col("rank").cast(pl.Int32))
+
+
 def _resources(db: Path, tmdb, tmp: Path, **settings) -> dict:
     return {
         "duckdb": DuckDBResource(database=str(db)),
@@ -249,24 +271,7 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert mine["rank"].to_list() == list(range(1, 21))
     # the main list: the collaborative rows with new films fused in, reasons only where picked
     old = [i for i in ids if i not in set(seen)][:10]
-    out = pl.DataFrame(
-        {
-            "username": "member0",
-            "source": "letterboxd",
-            "user_key": "letterboxd:member0",
-            "rank": list(range(1, 11)),
-            "tmdb_id": old,
-            "title": "x",
-            "year": 2005,
-            "score": 1.0,
-            "reason": "collaborative reason",
-            "genres": [["Drama"]] * 10,
-            "decade": "2000s",
-            "model": "ease",
-            "model_version": "v",
-            "generated_at": dt.datetime(2026, 1, 1),
-        }
-    ).with_columns(pl.col("rank").cast(pl.Int32))
+    out = collaborative_list("member0", old)
     with connect(db) as con:
         blended = blend_main_list(con, out, EVEN_BLEND, tmp_path / "models")
     assert blended.columns == out.columns and blended["rank"].to_list() == list(range(1, 11))
@@ -321,24 +326,7 @@ def test_a_member_who_came_after_the_content_model_is_folded_in(tmp_path: Path) 
     trained = set(recs.filter(pl.col("username") == "member0")["tmdb_id"].head(10))
     assert len(trained & set(theirs["tmdb_id"].head(10))) >= 5
     # and the main list blends content films in for the newcomer too
-    out = pl.DataFrame(
-        {
-            "username": "newcomer",
-            "source": "letterboxd",
-            "user_key": "letterboxd:newcomer",
-            "rank": list(range(1, 11)),
-            "tmdb_id": [i for i in ids if i not in set(seen)][:10],
-            "title": "x",
-            "year": 2005,
-            "score": 1.0,
-            "reason": "collaborative reason",
-            "genres": [["Drama"]] * 10,
-            "decade": "2000s",
-            "model": "ease",
-            "model_version": "v",
-            "generated_at": dt.datetime(2026, 1, 1),
-        }
-    ).with_columns(pl.col("rank").cast(pl.Int32))
+    out = collaborative_list("newcomer", [i for i in ids if i not in set(seen)][:10])
     with connect(db) as con:
         blended = blend_main_list(con, out, EVEN_BLEND, tmp_path / "models")
     assert (blended["model"] != "ease").sum() > 0
