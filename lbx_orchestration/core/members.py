@@ -34,6 +34,7 @@ from lbx_orchestration.core.recsys.recommend import (
     ServingInputs,
     fold_in_user,
     load_serving_inputs,
+    read_seen_title_keys,
     recommend_trained,
 )
 from lbx_orchestration.core.recsys.serve import ServingPolicy
@@ -139,7 +140,7 @@ def onboard(
                     f"the served model cannot be loaded: {exc}",
                     time.perf_counter() - started,
                 )
-            inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count)
+            inputs = load_serving_inputs(con, trained, policy or ServingPolicy(), min_vote_count, users=[])
             if inputs_cache is not None:  # a long-lived caller (the web app) keeps one model's inputs
                 inputs_cache.clear()
                 inputs_cache[served.path] = (trained, inputs)
@@ -154,7 +155,7 @@ def onboard(
                 "nothing to recommend from yet (see `lbx unmatched`)",
                 time.perf_counter() - started,
             )
-        recs = fold_in_user(inputs, key, observations)
+        recs = fold_in_user(inputs, key, observations, read_seen_title_keys(con, key))
         # the same blend and new films as the refresh, from the content model
         # the content model lives beside the served one (<models_dir>/<name>/<version>)
         policy, models_dir = policy or ServingPolicy(), models_dir or served.path.parents[1]

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.members import member_recommendations
+from lbx_orchestration.core.members import member_keys, member_recommendations
 from lbx_orchestration.core.recsys.content_serving import blend_main_list
 from lbx_orchestration.core.recsys.pipeline import load_trained
 from lbx_orchestration.core.recsys.recommend import load_serving_inputs, seen_by_title_count
@@ -48,7 +48,8 @@ def user_recommendations(
         if served is None:
             raise dg.Failure(f"no served model in {MODEL_METRICS}: materialize model_evaluation first")
         trained = load_trained(served.path)
-        inputs = load_serving_inputs(con, trained, settings.serving_policy(), settings.min_vote_count)
+        members = member_keys(con)  # lists are for members: never read 200,000 raters' films
+        inputs = load_serving_inputs(con, trained, settings.serving_policy(), settings.min_vote_count, members)
         out, counts = member_recommendations(con, inputs)
         out = blend_main_list(con, out, settings.serving_policy(), Path(settings.models_dir))  # new films
         replace_table(con, RECOMMENDATIONS, out)

@@ -597,7 +597,10 @@ def _warm_imports(state: WebState) -> None:
             served = accepted_model(con)
             if served is not None and served.path not in state.inputs_cache:
                 trained = load_trained(served.path)
-                state.inputs_cache[served.path] = (trained, load_serving_inputs(con, trained, ServingPolicy()))
+                state.inputs_cache[served.path] = (
+                    trained,
+                    load_serving_inputs(con, trained, ServingPolicy(), users=[]),
+                )
     except Exception as exc:  # an upload will simply be slower
         log.warning("could not prepare imports: %s", exc)
     finally:

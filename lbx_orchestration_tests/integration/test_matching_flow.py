@@ -142,7 +142,12 @@ def test_import_refuse_list_correct_and_keep_the_correction(tmp_path: Path, caps
 def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehouse) -> None:
     from lbx_orchestration.core.members import member_observations
     from lbx_orchestration.core.recsys.pipeline import load_trained
-    from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs, seen_by_title_count
+    from lbx_orchestration.core.recsys.recommend import (
+        fold_in_user,
+        load_serving_inputs,
+        read_seen_title_keys,
+        seen_by_title_count,
+    )
     from lbx_orchestration.core.recsys.serve import ServingPolicy
 
     export = write_folder(warehouse_copy.root / "tester_export", export_files())
@@ -167,6 +172,11 @@ def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehous
         )
         assert seen_by_title_count(con, recs) == 0
         assert seen_by_title_count(con, without_titles) > 0
+        # onboarding reads nobody else's films and gets the same list
+        alone = load_serving_inputs(con, trained, policy, users=[])
+        assert alone.interactions.height == 0 and alone.seen_keys.height == 0
+        own = fold_in_user(alone, user_key, observations, read_seen_title_keys(con, user_key))
+        assert own["tmdb_id"].to_list() == recs["tmdb_id"].to_list()
     recommended = set(recs["tmdb_id"].to_list())
     assert 10515 not in recommended and 10515 in set(without_titles["tmdb_id"].to_list())
     assert recommended.isdisjoint(set(observations.filter(pl.col("seen"))["tmdb_id"].to_list()))

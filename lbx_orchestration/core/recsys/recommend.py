@@ -7,6 +7,7 @@ without retraining).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -85,14 +86,17 @@ def confidence_rows(seen: pl.DataFrame, user_ids: np.ndarray, item_ids: np.ndarr
 TITLE_COLUMNS = ("title", "title_tmdb", "original_title")
 
 
-def read_seen_title_keys(con: duckdb.DuckDBPyConnection, user_key: str | None = None) -> pl.DataFrame:
-    """Title keys of every film each user has seen (matched to TMDb or not)."""
+def read_seen_title_keys(con: duckdb.DuckDBPyConnection, users: str | Sequence[str] | None = None) -> pl.DataFrame:
+    """Title keys of every film each user has seen (matched to TMDb or not); ``users``: only
+    this user or these users."""
     kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
-    where = f"kind in ({kinds}) and film_title is not null" + (" and user_key = ?" if user_key else "")
+    where = f"kind in ({kinds}) and film_title is not null"
+    keys = [users] if isinstance(users, str) else None if users is None else list(users)
     seen = read_frame(
         con,
-        f"select distinct user_key, film_title, film_year from {REVIEWS} where {where}",
-        [user_key] if user_key else None,
+        f"select distinct user_key, film_title, film_year from {REVIEWS} where {where}"
+        + ("" if keys is None else " and list_contains(?::varchar[], user_key)"),
+        None if keys is None else [keys],
     )
     return seen_title_keys(seen)
 
@@ -126,10 +130,22 @@ def decade(year: pl.Expr) -> pl.Expr:
 
 
 def load_serving_inputs(
-    con: duckdb.DuckDBPyConnection, trained: TrainedModel, policy: ServingPolicy, min_vote_count: int = 0
+    con: duckdb.DuckDBPyConnection,
+    trained: TrainedModel,
+    policy: ServingPolicy,
+    min_vote_count: int = 0,
+    users: Sequence[str] | None = None,
 ) -> ServingInputs:
+    """What serving needs beside the model. ``users``: read only these users' films (the
+    members a refresh writes lists for; none for onboarding, which reads the member's own):
+    at ML-32M size everyone's films and seen titles do not fit in memory."""
     item_ids = trained.interactions.item_ids
-    interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
+    interactions = read_frame(
+        con,
+        f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}"
+        + ("" if users is None else " where list_contains(?::varchar[], user_key)"),
+        None if users is None else [list(users)],
+    )
     movies = read_frame(
         con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres from {TMDB_MOVIES}"
     )
@@ -159,7 +175,7 @@ def load_serving_inputs(
         explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
         interactions=interactions,
         policy=policy,
-        seen_keys=read_seen_title_keys(con),
+        seen_keys=read_seen_title_keys(con, users),
         film_keys=film_title_keys(
             info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year")), TITLE_COLUMNS
         ),
@@ -220,14 +236,19 @@ def _rows_of(user_ids: np.ndarray, user_keys: list[str]) -> np.ndarray:
     return np.array([position[k] for k in user_keys if k in position], dtype=np.int64)
 
 
-def fold_in_user(inputs: ServingInputs, user_key: str, observations: pl.DataFrame) -> pl.DataFrame:
+def fold_in_user(
+    inputs: ServingInputs, user_key: str, observations: pl.DataFrame, seen_keys: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Top-N for a user the model never saw, from ``observations`` (tmdb_id, rating, seen,
-    on_watchlist): the model folds the user in (ALS recalculate_user, LightFM's ridge fallback,
-    item models directly) without retraining."""
+    on_watchlist) and ``seen_keys`` (their seen films' title keys; default: from ``inputs``):
+    the model folds the user in (ALS recalculate_user, LightFM's ridge fallback, item models
+    directly) without retraining."""
     t = inputs.trained
     keys = np.array([user_key], dtype=object)
     frame = observations.with_columns(pl.lit(user_key).alias("user_key"))
-    users = _user_side(inputs, frame, inputs.seen_keys.filter(pl.col("user_key") == user_key), keys)
+    if seen_keys is None:
+        seen_keys = inputs.seen_keys.filter(pl.col("user_key") == user_key)
+    users = _user_side(inputs, frame, seen_keys, keys)
     row = confidence_rows(frame.filter(pl.col("seen")), keys, t.interactions.item_ids)
     scores = np.asarray(t.model.fold_in(sp.csr_matrix(row)), dtype=np.float64)[None, :]
     recs = user_rows(t.model, np.array([0]), row, users, inputs.item_side(), inputs.policy, scores=scores)
