@@ -99,7 +99,12 @@ def content_rows(
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
     since) are folded in from their own films."""
-    interactions = read_frame(con, f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS}")
+    interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
+        con,
+        f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
+        "where list_contains(?::varchar[], user_key)",
+        [list(user_keys)],
+    )
     index = {k: i for i, k in enumerate(trained.interactions.user_ids.astype(str))}
     trained_users = [k for k in user_keys if k in index]
     mine = interactions.filter(pl.col("user_key").is_in(trained_users))
