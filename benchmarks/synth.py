@@ -4,9 +4,9 @@
 
 Hidden tastes drive everything: every film belongs mostly to one of ``TASTES`` latent
 clusters and every user likes a few clusters. A user's choice of films mixes a Zipf-like
-popularity with that affinity (Gumbel top-k, i.e. weighted sampling without replacement; at
-the ML-32M sizes, where that needs a key per rater and film, a cluster is drawn from the
-user's tastes and then a film by popularity within it: 32M ratings in about two minutes);
+popularity with that affinity: weighted sampling without replacement (Gumbel top-k; at the
+ML-32M sizes, where that needs a key per rater and film, the same weights are sampled by
+taste group then film, see ``_GroupSampler``);
 ratings add user and film biases and noise, rounded to half stars in 0.5-5. Genres,
 directors, cast, keywords and original language follow the film's cluster, so content
 features carry real signal. Each user is active in a window of years; their timestamps are
@@ -284,36 +284,63 @@ def _gumbel_choices(
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
-def _draw_films(rng: np.random.Generator, owner: np.ndarray, taste_cum: np.ndarray, cum: np.ndarray) -> np.ndarray:
-    """One film per entry of ``owner``: a cluster from the owner's tastes, then a film of it."""
-    item = np.empty(owner.size, dtype=np.int64)
-    step = 4_000_000  # taste_cum[owner] is 12 floats per draw: bounded slices
-    for lo in range(0, owner.size, step):
-        tc = taste_cum[owner[lo : lo + step]]
-        pick = rng.uniform(size=tc.shape[0]) * tc[:, -1]
-        cluster = np.minimum((tc < pick[:, None]).sum(axis=1), TASTES - 1)
-        part = item[lo : lo + step]
-        for c in range(TASTES):
-            at = np.flatnonzero(cluster == c)
-            part[at] = np.searchsorted(cum[c], rng.uniform(size=at.size) * cum[c, -1], side="right")
-    return np.minimum(item, cum.shape[1] - 1, out=item)
+#: raters with more films than this get exact Gumbel keys even at the large sizes: drawing and
+#: dropping repeats needs too many draws once a rater has taken most of their favourite films
+HEAVY_RATER = 1_000
+
+
+class _GroupSampler:
+    """Draws films with weight popularity x exp(TASTE_WEIGHT x affinity), exactly, without a key
+    per rater and film. Every film's taste mix is set by its (cluster, secondary) pair, so the
+    affinity of a rater and a film depends only on the film's group: a draw picks a group with
+    weight exp(TASTE_WEIGHT x affinity) x the group's popularity mass, then a film of the group by
+    popularity. Both picks are one ``searchsorted`` in a flat table of cumulative shares offset by
+    the row index (rater, or group), so nothing of size draws x groups is built."""
+
+    def __init__(self, tastes: np.ndarray, films: dict[str, np.ndarray]) -> None:
+        group = films["cluster"].astype(np.int64) * TASTES + films["secondary"]
+        _, self.film_group = np.unique(group, return_inverse=True)
+        self.order = np.argsort(self.film_group, kind="stable")  # films grouped
+        n_groups = int(self.film_group.max()) + 1
+        first = self.order[np.searchsorted(self.film_group[self.order], np.arange(n_groups))]
+        group_mix = films["mix"][first]  # (groups, TASTES): the same row for every film of a group
+        pop = films["weight"][self.order]
+        mass = np.bincount(self.film_group, weights=films["weight"], minlength=n_groups)
+        within = np.cumsum(pop) - np.repeat(np.cumsum(mass) - mass, np.bincount(self.film_group))
+        self.film_table = self.film_group[self.order] + within / mass[self.film_group[self.order]]
+        self.group_table = np.empty(tastes.shape[0] * n_groups)
+        self.n_groups = n_groups
+        step = 50_000
+        for lo in range(0, tastes.shape[0], step):
+            logw = TASTE_WEIGHT * (tastes[lo : lo + step] @ group_mix.T) + np.log(mass)[None, :]
+            w = np.exp(logw - logw.max(axis=1, keepdims=True))
+            share = np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True)
+            rows = np.arange(lo, lo + share.shape[0])[:, None]
+            self.group_table[lo * n_groups : lo * n_groups + share.size] = (rows + share).ravel()
+
+    def draw(self, rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
+        """One film per entry of ``owner`` (rater indices)."""
+        at = np.searchsorted(self.group_table, owner + rng.uniform(size=owner.size), side="right")
+        group = np.minimum(at - owner * self.n_groups, self.n_groups - 1)
+        pos = np.searchsorted(self.film_table, group + rng.uniform(size=owner.size), side="right")
+        return self.order[np.minimum(pos, self.order.size - 1)]
 
 
 def _sampled_choices(
     rng: np.random.Generator, tastes: np.ndarray, counts: np.ndarray, films: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The large-size draw: each pick takes a cluster from the user's tastes, then a film with
-    weight popularity x the film's share of that cluster (``mix``); repeats are dropped and each
-    user keeps their first ``counts[u]`` distinct films (drawing again, more, while short)."""
+    """The large-size draw, the same distribution as ``_gumbel_choices``: each rater's films are
+    drawn one at a time (``_GroupSampler``) and repeats dropped, which is weighted sampling
+    without replacement; each keeps their first ``counts[u]`` distinct films. Heavy raters, and
+    any rater still short after the rounds, get exact Gumbel keys instead."""
     n_users, n_films = tastes.shape[0], films["mix"].shape[0]
-    cum = np.cumsum(films["weight"][:, None] * films["mix"], axis=0).T  # (TASTES, films)
-    taste_cum = np.cumsum(tastes, axis=1)
+    sampler = _GroupSampler(tastes, films)
     kept: list[np.ndarray] = []  # keys user * n_films + film
     need = counts.astype(np.int64).copy()
-    todo = np.arange(n_users)
-    for extra in (1.6, 3.0, 8.0, 30.0):
+    todo = np.flatnonzero(need <= HEAVY_RATER)
+    for extra in (1.6, 3.0, 8.0):
         owner = np.repeat(todo, np.ceil(need[todo] * extra).astype(np.int64) + 8)
-        key = owner * n_films + _draw_films(rng, owner, taste_cum, cum)
+        key = owner * n_films + sampler.draw(rng, owner)
         _, first = np.unique(key, return_index=True)
         key = key[np.sort(first)]  # distinct, in the order drawn (grouped by user)
         if kept:
@@ -323,11 +350,18 @@ def _sampled_choices(
         key = key[rank < need[owner]]
         kept.append(key)
         need -= np.bincount(key // n_films, minlength=n_users)
-        todo = np.flatnonzero(need > 0)
+        todo = todo[need[todo] > 0]
         if todo.size == 0:
             break
+    exact = np.flatnonzero(need > 0)  # heavy raters and the few still short: Gumbel keys
     key = np.sort(np.concatenate(kept))
-    return key // n_films, key % n_films
+    key = key[~np.isin(key // n_films, exact)]
+    users, items = key // n_films, key % n_films
+    if exact.size:
+        sub_users, sub_items = _gumbel_choices(rng, tastes[exact], counts[exact], films)
+        users = np.concatenate([users, exact[sub_users]])
+        items = np.concatenate([items, sub_items])
+    return users, items
 
 
 def _ratings(rng: np.random.Generator, spec: SizeSpec, films: dict[str, np.ndarray]) -> pl.DataFrame:

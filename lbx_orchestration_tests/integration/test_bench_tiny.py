@@ -140,3 +140,37 @@ def test_the_ml32m_shape_at_a_small_scale(bench) -> None:
     full = synth.spec_for("ml32m")
     assert (full.users, full.films, full.min_ratings) == (200_000, 87_585, 20)
     assert 30e6 < full.users * full.mean_ratings < 34e6
+
+
+def test_large_size_draw_samples_the_same_weights_as_gumbel_keys(bench) -> None:
+    """The ML-32M sizes draw films by taste group then popularity instead of a Gumbel key per
+    rater and film: one draw must follow popularity x exp(TASTE_WEIGHT x affinity) exactly."""
+    _, synth = bench
+    rng = np.random.default_rng(3)
+    spec = synth.SizeSpec("t", users=3, films=400, mean_ratings=30.0, zipf=1.0)
+    films = synth._films(rng, spec)
+    tastes = rng.dirichlet(np.full(synth.TASTES, synth.USER_CONCENTRATION), size=3)
+    sampler = synth._GroupSampler(tastes, films)
+    draws = 300_000
+    for user in range(3):
+        picked = sampler.draw(rng, np.full(draws, user))
+        logw = np.log(films["weight"]) + synth.TASTE_WEIGHT * (films["mix"] @ tastes[user])
+        exact = np.exp(logw - logw.max())
+        exact /= exact.sum()
+        seen = np.bincount(picked, minlength=spec.films) / draws
+        top = np.argsort(-exact)[:20]  # the films that carry the mass
+        assert np.abs(seen[top] - exact[top]).max() < 0.01
+        assert abs(seen[top].sum() - exact[top].sum()) < 0.01
+
+
+def test_large_size_draw_gives_every_rater_their_count(bench) -> None:
+    _, synth = bench
+    rng = np.random.default_rng(5)
+    spec = synth.SizeSpec("t", users=300, films=3_000, mean_ratings=80.0, sigma=1.2, min_ratings=20)
+    films = synth._films(rng, spec)
+    tastes = rng.dirichlet(np.full(synth.TASTES, synth.USER_CONCENTRATION), size=spec.users)
+    counts = synth._user_counts(rng, spec)
+    counts[:3] = synth.HEAVY_RATER + 50  # heavy raters take the exact path
+    users, items = synth._sampled_choices(rng, tastes, counts, films)
+    assert np.array_equal(np.bincount(users, minlength=spec.users), counts)
+    assert np.unique(users * spec.films + items).size == users.size  # no film twice for a rater
