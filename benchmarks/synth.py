@@ -605,7 +605,12 @@ def daily_export_entries(
 
 
 def member_exports(
-    community: Community, out: Path, members: int = 20, films_each: int = 120, seed: int = 13
+    community: Community,
+    out: Path,
+    members: int = 20,
+    films_each: int = 120,
+    seed: int = 13,
+    prefix: str = "synthmember",
 ) -> list[Path]:
     """Letterboxd data exports (folders: profile, ratings, watched) for ``members`` synthetic
     Letterboxd members, with films drawn by popularity: the people lbx writes lists for."""
@@ -614,7 +619,7 @@ def member_exports(
     films = community.films
     paths = []
     for m in range(members):
-        username = f"synthmember{m:03d}"
+        username = f"{prefix}{m:03d}"
         picks = rng.choice(weights.size, size=min(films_each, weights.size), replace=False, p=weights / weights.sum())
         info = films[np.sort(picks)]
         stars = np.clip(np.round(rng.normal(3.5, 0.9, size=info.height) * 2) / 2, 0.5, 5.0)

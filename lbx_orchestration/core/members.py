@@ -27,7 +27,7 @@ from lbx_orchestration.core.importer import (
     write_import,
 )
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
-from lbx_orchestration.core.recsys.content_serving import blend_main_list, new_films_for
+from lbx_orchestration.core.recsys.content_serving import ContentContext, blend_main_list, new_films_for
 from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.recommend import (
     OUTPUT_COLUMNS,
@@ -159,23 +159,25 @@ def onboard(
         # the same blend and new films as the refresh, from the content model
         # the content model lives beside the served one (<models_dir>/<name>/<version>)
         policy, models_dir = policy or ServingPolicy(), models_dir or served.path.parents[1]
-        recs = blend_main_list(con, recs, policy, models_dir)
+        try:
+            content: ContentContext | None = ContentContext.load(con, models_dir)
+        except FileNotFoundError:
+            content = None  # before the first content model: the list as is, no new films
+        if content is not None:
+            recs = blend_main_list(con, recs, policy, models_dir, content)
         replace_rows(con, RECOMMENDATIONS, recs, {"user_key": [key]})
-        new = _new_films(con, models_dir, key, policy)
+        new = _new_films(con, models_dir, key, policy, content) if content is not None else None
     return Onboarded(report, recs, _describe(trained), seconds=time.perf_counter() - started, new_films=new)
 
 
 def _new_films(
-    con: duckdb.DuckDBPyConnection, models_dir: Path, key: str, policy: ServingPolicy
+    con: duckdb.DuckDBPyConnection, models_dir: Path, key: str, policy: ServingPolicy, content: ContentContext
 ) -> pl.DataFrame | None:
     """The member's serving.new_for_you rows, written now rather than at the next refresh;
-    None before the first content model or new_for_you run."""
+    None before the first new_for_you run."""
     if not table_exists(con, NEW_FOR_YOU):
         return None
-    try:
-        rows = new_films_for(con, models_dir, [key], policy).rows
-    except FileNotFoundError:
-        return None
+    rows = new_films_for(con, models_dir, [key], policy, content).rows
     replace_rows(con, NEW_FOR_YOU, rows, {"user_key": [key]})
     return rows
 

@@ -34,7 +34,8 @@ def blend_settings(settings: LbxSettings) -> dict[str, Any]:
 class ContentModelConfig(dg.Config):
     """``tune=False`` (the default, as for the other models: the nightly refresh) refits the last
     card's mode and hyperparameters on the new data without running the cold-film protocol again
-    (its card keeps the last measurements); the first run, or ``tune=True``, runs the protocol."""
+    (its card keeps the last measurements); the first run runs the protocol with each mode's
+    default configuration, ``tune=True`` runs it with the hyperparameter search."""
 
     tune: bool = False
 
@@ -74,9 +75,11 @@ def content_model(
         trained, space = refit_content_model(observations, movies, last_card, settings.seed)
         report = None
     else:
-        trained, space, report = fit_content_model(
-            observations, movies, settings.seed, settings.relevance, settings.tune_budget or None
-        )
+        # a first fit without tune (a fresh warehouse's nightly refresh) tries each mode's default
+        # configuration only, as the other models use their defaults: the search costs a LightFM
+        # fit per configuration and mode on the whole community
+        budget = (settings.tune_budget or None) if config.tune else 1
+        trained, space, report = fit_content_model(observations, movies, settings.seed, settings.relevance, budget)
     path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
     space.save(path / FEATURE_SPACE_FILE)
     card = json.loads((path / CARD_FILE).read_text())

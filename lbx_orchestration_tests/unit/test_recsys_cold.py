@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.cold import run_cold_protocol
+from lbx_orchestration.core.recsys.cold import COLD_SEARCH_SPACES, run_cold_protocol
 from lbx_orchestration.core.recsys.models.content import ContentRecommender
 from lbx_orchestration.core.recsys.models.lightfm_model import LightFMRecommender
 from lbx_orchestration.core.recsys.movielens_items import movielens_item_features, movielens_vote_counts
@@ -126,6 +126,11 @@ def test_cold_protocol_content_models_beat_random_and_report_every_row() -> None
     assert report.settings["split_stats"]["n_cold_films"] == 32
     text = report.to_markdown()
     assert "Cold-film protocol" in text and f"| {report.served} (served) |" in text
+    # budget 1 (content_model's first fit without tune): each mode's default, said so
+    assert "No hyperparameter search: each model's default configuration" in report.protocol_text()
+    first = COLD_SEARCH_SPACES["lightfm_cb"][0]
+    assert {k: by["lightfm_cb"]["params"][k] for k in first} == first
+    assert "chosen on NDCG@10" in run_cold_protocol(frame, features, votes, budget=2, seed=1).protocol_text()
     without_votes = run_cold_protocol(frame, features, None, models=("content", "tmdb_popularity"), tune_models=False)
     assert [r["model"] for r in without_votes.rows] == ["content"]
     assert "tmdb_popularity skipped" in without_votes.notes[0]

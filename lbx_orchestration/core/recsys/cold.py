@@ -249,13 +249,23 @@ class ColdReport:
             if s["relevance"] is None
             else f"a held-out film is relevant when its rating is >= {s['relevance']}"
         )
-        tuning = (
-            "Hyperparameters were chosen on NDCG@10 by refitting each configuration on the training "
-            f"films minus a second cold hold-out of {pct}% of them (seed {s['seed'] + 1}) and ranking "
-            "that hold-out; the best was refitted on every training film and scored once on the test films."
-            if s["tune"]
-            else "No tuning: every model used its default hyperparameters."
+        validation = (
+            f"on the training films minus a second cold hold-out of {pct}% of them (seed {s['seed'] + 1}) "
+            "and ranking that hold-out"
         )
+        if not s["tune"]:
+            tuning = "No tuning: every model used its default hyperparameters."
+        elif s.get("budget") == 1:
+            tuning = (
+                "No hyperparameter search: each model's default configuration was fitted "
+                f"{validation} (which picks the served mode), then refitted on every training film and "
+                "scored once on the test films."
+            )
+        else:
+            tuning = (
+                f"Hyperparameters were chosen on NDCG@10 by refitting each configuration {validation}; "
+                "the best was refitted on every training film and scored once on the test films."
+            )
         return (
             f"Cold-film protocol. {s['n_observations']} observations collapsed to one per (user, film); "
             f"a seeded random {pct}% of the {st['n_films']} films ({st['n_cold_films']} films, seed "
@@ -369,6 +379,7 @@ def run_cold_protocol(
         "relevance": relevance,
         "seed": seed,
         "tune": tune_models,
+        "budget": budget,
         "k_values": k_values,
         "n_observations": df.height,
         "split_stats": fold.stats,

@@ -84,6 +84,22 @@ def load_content(models_dir: Path) -> tuple[TrainedModel, FeatureSpace]:
     return load_trained(path), FeatureSpace.load(path / FEATURE_SPACE_FILE)
 
 
+@dataclass
+class ContentContext:
+    """What the blend and the new films both read: loaded once when one call does both
+    (onboarding), since at ML-32M size the model and the known films take seconds to read."""
+
+    trained: TrainedModel
+    space: FeatureSpace
+    films: pl.DataFrame  # known_films
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, models_dir: Path) -> ContentContext:
+        """FileNotFoundError before the first content model."""
+        trained, space = load_content(models_dir)
+        return cls(trained, space, known_films(con))
+
+
 def content_rows(
     con: duckdb.DuckDBPyConnection,
     trained: TrainedModel,
@@ -190,13 +206,17 @@ class NewFilms:
 
 
 def new_films_for(
-    con: duckdb.DuckDBPyConnection, models_dir: Path, user_keys: list[str], policy: ServingPolicy
+    con: duckdb.DuckDBPyConnection,
+    models_dir: Path,
+    user_keys: list[str],
+    policy: ServingPolicy,
+    context: ContentContext | None = None,
 ) -> NewFilms:
     """Each member's top films released in the last ``policy.new_for_you_months`` months of the
     catalogue, by the content model, with reasons (``serving.new_for_you`` rows). Raises
     FileNotFoundError when no content model has been fitted yet."""
-    trained, space = load_content(models_dir)
-    films = known_films(con)
+    context = context or ContentContext.load(con, models_dir)
+    trained, space, films = context.trained, context.space, context.films
     candidates, since = released_within(films.filter(_known_enough(policy)), policy.new_for_you_months)
     recs, _ = content_rows(
         con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n, films
@@ -222,7 +242,11 @@ def _known_enough(policy: ServingPolicy) -> pl.Expr:
 
 
 def blend_main_list(
-    con: duckdb.DuckDBPyConnection, out: pl.DataFrame, policy: ServingPolicy, models_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    out: pl.DataFrame,
+    policy: ServingPolicy,
+    models_dir: Path,
+    context: ContentContext | None = None,
 ) -> pl.DataFrame:
     """The main list with content candidates blended in: films of the last
     ``blend_recent_years`` years of the data, ranked by the content model, fused with the
@@ -231,11 +255,12 @@ def blend_main_list(
     weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
     if weights.content_share == 0 or out.height == 0:
         return out
-    try:
-        trained, space = load_content(models_dir)
-    except FileNotFoundError:
-        return out
-    films = known_films(con)
+    if context is None:
+        try:
+            context = ContentContext.load(con, models_dir)
+        except FileNotFoundError:
+            return out
+    trained, space, films = context.trained, context.space, context.films
     last_year = films["year"].max()
     candidates = films.filter(pl.col("year") > (last_year or 0) - policy.blend_recent_years, _known_enough(policy))
     top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
