@@ -17,7 +17,8 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.recsys.data import Confidence
-from lbx_orchestration.core.recsys.explain import explanation_embeddings, item_vectors_from_interactions
+from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, digest
+from lbx_orchestration.core.recsys.explain import EMBED_DIMS, explanation_embeddings, item_vectors_from_interactions
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
@@ -162,6 +163,7 @@ def load_serving_inputs(
         pl.col("genres").fill_null([]).alias("genres"),
         decade(year).alias("decade"),
     )
+    names = info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year"))
     allowed = (
         (info["media_type"].fill_null("movie") == "movie")
         & (info["vote_count"].fill_null(min_vote_count) >= min_vote_count)
@@ -171,13 +173,15 @@ def load_serving_inputs(
         films=films,
         allowed=allowed,
         mmr_vectors=normalize_rows(align_item_features(item_ids, (feature_ids, feature_matrix)), "l2"),
-        explain_vectors=explanation_embeddings(trained.interactions.matrix),
+        explain_vectors=cached_array(
+            trained.path, f"explain-{EMBED_DIMS}", lambda: explanation_embeddings(trained.interactions.matrix)
+        ),
         explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
         interactions=interactions,
         policy=policy,
         seen_keys=read_seen_title_keys(con, users),
-        film_keys=film_title_keys(
-            info.select("tmdb_id", *TITLE_COLUMNS, year.cast(pl.Int32).alias("year")), TITLE_COLUMNS
+        film_keys=cached_frame(
+            trained.path, "title-keys", digest(names), lambda: film_title_keys(names, TITLE_COLUMNS)
         ),
     )
 

@@ -1,0 +1,39 @@
+"""Serving's derived arrays: computed once per model version, read back after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, digest
+
+
+def test_an_array_is_computed_once_and_read_back(tmp_path: Path) -> None:
+    calls = []
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    first = cached_array(tmp_path, "explain-64", compute)
+    again = cached_array(tmp_path, "explain-64", compute)
+    assert len(calls) == 1 and np.array_equal(first, again) and again.dtype == np.float32
+    assert cached_array(None, "explain-64", compute).shape == (2, 3) and len(calls) == 2  # no folder: no cache
+
+
+def test_a_frame_is_keyed_by_its_rows_and_stale_keys_are_dropped(tmp_path: Path) -> None:
+    names = pl.DataFrame({"tmdb_id": [1, 2], "title": ["Alien", "Heat"]})
+    renamed = names.with_columns(pl.Series("title", ["Alien", "Heat (1995)"]))
+    assert digest(names) == digest(names.clone()) != digest(renamed)
+    out = cached_frame(tmp_path, "title-keys", digest(names), lambda: names.with_columns(key=pl.col("title")))
+    assert cached_frame(tmp_path, "title-keys", digest(names), lambda: pl.DataFrame()).equals(out)
+    cached_frame(tmp_path, "title-keys", digest(renamed), lambda: renamed)
+    assert [p.name for p in (tmp_path / "derived").iterdir()] == [f"title-keys-{digest(renamed)}.parquet"]
+
+
+def test_an_unwritable_folder_only_costs_the_computation(tmp_path: Path) -> None:
+    blocked = tmp_path / "model"
+    blocked.write_text("a file where the folder should be")
+    assert cached_array(blocked, "x", lambda: np.ones(3)).sum() == 3
