@@ -34,8 +34,9 @@ def blend_settings(settings: LbxSettings) -> dict[str, Any]:
 class ContentModelConfig(dg.Config):
     """``tune=False`` (the default, as for the other models: the nightly refresh) refits the last
     card's mode and hyperparameters on the new data without running the cold-film protocol again
-    (its card keeps the last measurements); the first run runs the protocol with each mode's
-    default configuration, ``tune=True`` runs it with the hyperparameter search."""
+    (its card keeps the last measurements); the first run measures each mode's defaults with the
+    cold-film protocol and serves the default mode, ``tune=True`` runs the protocol's
+    hyperparameter search and chooses the mode on validation."""
 
     tune: bool = False
 
@@ -75,11 +76,12 @@ def content_model(
         trained, space = refit_content_model(observations, movies, last_card, settings.seed)
         report = None
     else:
-        # a first fit without tune (a fresh warehouse's nightly refresh) tries each mode's default
-        # configuration only, as the other models use their defaults: the search costs a LightFM
-        # fit per configuration and mode on the whole community
-        budget = (settings.tune_budget or None) if config.tune else 1
-        trained, space, report = fit_content_model(observations, movies, settings.seed, settings.relevance, budget)
+        # a first fit without tune (a fresh warehouse's nightly refresh) measures each mode with
+        # its defaults and serves the default mode, as the other models use their defaults: the
+        # search and the validation cost a LightFM fit per configuration and mode on the community
+        trained, space, report = fit_content_model(
+            observations, movies, settings.seed, settings.relevance, settings.tune_budget or None, tune=config.tune
+        )
     path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
     space.save(path / FEATURE_SPACE_FILE)
     card = json.loads((path / CARD_FILE).read_text())

@@ -258,8 +258,8 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     assert cm.materialization.metadata["served_mode"].value in ("lightfm_cb", "lightfm_hybrid")
     card = json.loads(next((tmp_path / "models" / "content").glob("*/card.json")).read_text())
     assert card["blend"] == {"collaborative_weight": 0.8, "content_weight": 0.2, "recent_years": 5}
-    # a first fit without tune measures each mode's default configuration, no search
-    assert "No hyperparameter search" in card["protocol"]
+    # a first fit without tune measures each mode's defaults, no search, the default mode served
+    assert "No tuning" in card["protocol"] and card["name"] == "lightfm_cb"
     con = duckdb.connect(str(db), read_only=True)
     recs = read_frame(con, f"select * from {NEW_FOR_YOU}")
     con.close()

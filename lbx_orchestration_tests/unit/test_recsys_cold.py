@@ -131,6 +131,9 @@ def test_cold_protocol_content_models_beat_random_and_report_every_row() -> None
     first = COLD_SEARCH_SPACES["lightfm_cb"][0]
     assert {k: by["lightfm_cb"]["params"][k] for k in first} == first
     assert "chosen on NDCG@10" in run_cold_protocol(frame, features, votes, budget=2, seed=1).protocol_text()
+    untuned = run_cold_protocol(frame, features, votes, models=("lightfm_hybrid", "lightfm_cb"), tune_models=False)
+    assert untuned.served == "lightfm_cb"  # no validation: the default mode, whatever its test score
+    assert "Without validation the served content model is the default mode, lightfm_cb" in untuned.protocol_text()
     without_votes = run_cold_protocol(frame, features, None, models=("content", "tmdb_popularity"), tune_models=False)
     assert [r["model"] for r in without_votes.rows] == ["content"]
     assert "tmdb_popularity skipped" in without_votes.notes[0]

@@ -35,6 +35,9 @@ from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 CONTENT_MODELS = ("lightfm_cb", "lightfm_hybrid")
+#: served when no validation chose the mode: it won validation on the bundled community and on
+#: the synthetic ML-32M-shaped one (features alone score a film nobody rated)
+DEFAULT_CONTENT_MODEL = "lightfm_cb"
 BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
 COLD_MODELS = (*CONTENT_MODELS, *BASELINES)
 COLD_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hr@10", "coverage@10")
@@ -207,9 +210,14 @@ class ColdReport:
 
     @property
     def served(self) -> str | None:
-        """The content model chosen on validation: what serving uses for unseen films."""
+        """The content model chosen on validation (without validation, the default mode):
+        what serving uses for unseen films."""
         content = [r for r in self.rows if r["model"] in CONTENT_MODELS]
-        return max(content, key=lambda r: r["validation_ndcg@10"])["model"] if content else None
+        validated = [r for r in content if not math.isnan(r["validation_ndcg@10"])]
+        if validated:
+            return max(validated, key=lambda r: r["validation_ndcg@10"])["model"]
+        names = [r["model"] for r in content]
+        return DEFAULT_CONTENT_MODEL if DEFAULT_CONTENT_MODEL in names else (names[0] if names else None)
 
     def row(self, model: str) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["model"] == model), None)
@@ -299,8 +307,12 @@ class ColdReport:
                 if st.get("n_users_with_relevant", 0) > s["n_users_evaluated"]
                 else ""
             )
-            + ". The served "
-            "content model is the LightFM mode with the best validation NDCG@10."
+            + ". "
+            + (
+                "The served content model is the LightFM mode with the best validation NDCG@10."
+                if s["tune"]
+                else f"Without validation the served content model is the default mode, {DEFAULT_CONTENT_MODEL}."
+            )
         )
 
 

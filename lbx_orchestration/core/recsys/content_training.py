@@ -61,10 +61,16 @@ def _fit_on_everything(
 
 
 def fit_content_model(
-    observations: pl.DataFrame, movies: pl.DataFrame, seed: int, relevance: float | None, budget: int | None
+    observations: pl.DataFrame,
+    movies: pl.DataFrame,
+    seed: int,
+    relevance: float | None,
+    budget: int | None,
+    tune: bool = True,
 ) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
     """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
-    then the chosen LightFM mode refitted on everything."""
+    then the chosen LightFM mode refitted on everything. Without ``tune`` every model keeps its
+    defaults and no validation hold-out is fitted (the default mode is served)."""
     space = FeatureSpace.fit(movies)
     ids = movies["tmdb_id"].to_numpy().astype(np.int64)
     features = (ids, space.transform(movies))
@@ -77,6 +83,7 @@ def fit_content_model(
         seed=seed,
         relevance=relevance,
         budget=budget,
+        tune_models=tune,
     )
     served = report.served
     if served is None:
