@@ -353,7 +353,7 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     keys = np.asarray(trained.interactions.user_ids).astype(str)
     picks = keys[np.linspace(0, len(keys) - 1, num=min(FOLD_IN_USERS, len(keys))).astype(int)]
     with connect(ws.db, read_only=True) as con:
-        inputs = load_serving_inputs(con, trained, ServingPolicy())
+        inputs = load_serving_inputs(con, trained, ServingPolicy(), users=[str(k) for k in picks])
         rows = {
             k: read_frame(
                 con, f"select tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} where user_key = ?", [k]

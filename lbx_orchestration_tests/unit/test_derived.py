@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, digest
+from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, cached_sparse, digest
 
 
 def test_an_array_is_computed_once_and_read_back(tmp_path: Path) -> None:
@@ -37,3 +38,10 @@ def test_an_unwritable_folder_only_costs_the_computation(tmp_path: Path) -> None
     blocked = tmp_path / "model"
     blocked.write_text("a file where the folder should be")
     assert cached_array(blocked, "x", lambda: np.ones(3)).sum() == 3
+
+
+def test_a_sparse_matrix_round_trips(tmp_path: Path) -> None:
+    matrix = sp.random(30, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    first = cached_sparse(tmp_path, "explain-exact", lambda: matrix)
+    again = cached_sparse(tmp_path, "explain-exact", lambda: sp.csr_matrix((30, 40)))
+    assert (first != again).nnz == 0 and again.nnz == matrix.nnz and again.dtype == np.float32

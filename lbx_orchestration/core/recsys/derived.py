@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 DERIVED_DIR = "derived"
 
@@ -72,4 +73,22 @@ def cached_frame(model_path: Path | None, family: str, key: str, compute: Callab
     for old in folder.glob(f"{family}-*.parquet"):
         if old != path:
             old.unlink(missing_ok=True)
+    return value
+
+
+def cached_sparse(model_path: Path | None, name: str, compute: Callable[[], sp.csr_matrix]) -> sp.csr_matrix:
+    if model_path is None:
+        return compute()
+    path = Path(model_path) / DERIVED_DIR / f"{name}.npz"
+    try:
+        return sp.csr_matrix(sp.load_npz(path))
+    except (OSError, ValueError):
+        pass
+    value = sp.csr_matrix(compute())
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            sp.save_npz(fh, value, compressed=False)
+
+    _write(path, save)
     return value

@@ -206,7 +206,8 @@ def save_trained(
     np.savez(
         path / INDEX_FILE, user_ids=trained.interactions.user_ids.astype(str), item_ids=trained.interactions.item_ids
     )
-    sp.save_npz(path / "train.npz", trained.interactions.matrix.tocsr())
+    # uncompressed: every onboarding loads it, and inflating 32M ratings took a second of the ten
+    sp.save_npz(path / "train.npz", trained.interactions.matrix.tocsr(), compressed=False)
     (path / CARD_FILE).write_text(json.dumps(trained.card(), indent=2, default=str))
     tmp = root / (LATEST_FILE + ".tmp")
     tmp.write_text(trained.version)

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.recsys.data import Confidence
-from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, digest
+from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, cached_sparse, digest
 from lbx_orchestration.core.recsys.explain import EMBED_DIMS, explanation_embeddings, item_vectors_from_interactions
 from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
@@ -107,8 +107,7 @@ def seen_by_title_count(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame) -> i
     by normalised title and year (the ``no_seen_films`` checks)."""
     if recs.is_empty():
         return 0
-    users = recs["user_key"].unique().to_list()
-    keys = read_seen_title_keys(con, users[0]) if len(users) == 1 else read_seen_title_keys(con)
+    keys = read_seen_title_keys(con, recs["user_key"].unique().to_list())  # not 200,000 raters' titles
     names = recs.select("tmdb_id", "title", "year").unique("tmdb_id")
     movies = read_frame(con, f"select tmdb_id, original_title from {TMDB_MOVIES}")
     films = names.join(movies, on="tmdb_id", how="left")
@@ -176,7 +175,9 @@ def load_serving_inputs(
         explain_vectors=cached_array(
             trained.path, f"explain-{EMBED_DIMS}", lambda: explanation_embeddings(trained.interactions.matrix)
         ),
-        explain_exact=item_vectors_from_interactions(trained.interactions.matrix),
+        explain_exact=cached_sparse(
+            trained.path, "explain-exact", lambda: item_vectors_from_interactions(trained.interactions.matrix)
+        ),
         interactions=interactions,
         policy=policy,
         seen_keys=read_seen_title_keys(con, users),
