@@ -9,11 +9,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pytest
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.models.lightfm_model import MIN_PER_USER, budget_sample
+from lbx_orchestration.core.recsys.models import create_model, load_model
+from lbx_orchestration.core.recsys.models.budget import MIN_PER_USER, budget_sample, rater_sample
 from lbx_orchestration.core.recsys.pipeline import memory_bound
 from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol, sample_users
 from lbx_orchestration.core.recsys.training_data import inputs_fingerprint
@@ -64,6 +65,38 @@ def test_lightfm_budget_keeps_every_user_and_the_bound() -> None:
     assert (kept.multiply(train) != kept).nnz == 0  # a subset of the training pairs
     assert (budget_sample(train, budget, seed=1) != kept).nnz == 0  # seeded
     assert budget_sample(train, train.nnz, seed=1) is not None and budget_sample(train, train.nnz, 1).nnz == train.nnz
+
+
+def test_lightfm_above_its_budget_trains_whole_raters_and_folds_in_the_others(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    counts = rng.integers(20, 120, size=400)
+    rows = np.repeat(np.arange(counts.size), counts)
+    cols = np.concatenate([rng.choice(300, size=c, replace=False) for c in counts])
+    train = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(counts.size, 300))
+    budget = 8_000
+    kept, chosen = rater_sample(train, budget, seed=3, per_rater=50)
+    assert kept.nnz <= budget and 0 < chosen.sum() < counts.size
+    per_user = np.diff(kept.indptr)
+    assert (per_user[chosen] == np.minimum(counts[chosen], 50)).all() and (per_user[~chosen] == 0).all()
+    assert (kept.multiply(train) != kept).nnz == 0  # a subset of the training pairs
+    model = create_model("lightfm_cf", {"max_interactions": budget, "epochs": 2, "num_threads": 1}, seed=1)
+    model.fit(train)
+    assert model.trained_interactions <= budget and model.trained_users is not None
+    out = np.flatnonzero(~model.trained_users)[:3]
+    inside = np.flatnonzero(model.trained_users)[:3]
+    scores = model.score_users(np.concatenate([out, inside]), train)
+    for i, u in enumerate(out):  # a rater left out is scored as a newcomer with the same films
+        assert np.allclose(scores[i], model.fold_in(train[u]), atol=1e-4)
+    users, biases = model.user_embeddings, model.user_biases
+    assert np.allclose(
+        scores[3:], users[inside] @ model.item_repr.T + model.item_bias_repr + biases[inside, None], atol=1e-4
+    )
+    with pytest.raises(ValueError, match="pass train"):
+        model.score_users(out, None)
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert np.array_equal(again.trained_users, model.trained_users)
+    assert np.allclose(again.score_users(out, train), scores[:3], atol=1e-5)
 
 
 def test_cards_state_each_models_memory_bound() -> None:

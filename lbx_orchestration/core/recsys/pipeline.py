@@ -114,8 +114,9 @@ def memory_bound(model: Recommender, interactions: Interactions) -> str:
     if name.startswith("lightfm"):
         trained = getattr(model, "trained_interactions", 0) or nnz
         return (
-            f"budget: at most {p['max_interactions']:,} interactions per fit (a seeded sample; "
-            f"each user keeps at least 5), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
+            f"budget: at most {p['max_interactions']:,} interactions per fit (whole raters in a seeded "
+            "order, each capped at 1,000 films; raters left out are folded in from their films when "
+            f"scored), trained on {trained:,} of {nnz:,} for {p['epochs']} epochs; "
             f"{p['no_components']} components for {n_users:,} users and every item feature"
         )
     if name == "popularity":

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
 from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.models.budget import MIN_PER_USER, budget_sample  # noqa: F401 (re-exported)
+from lbx_orchestration.core.recsys.models.budget import rater_sample
 from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.settings import SEED
 
@@ -24,13 +24,14 @@ Mode = Literal["cf", "cb", "hybrid"]
 MODES: tuple[str, ...] = ("cf", "cb", "hybrid")
 LOSSES: tuple[str, ...] = ("warp", "bpr", "logistic", "warp-kos")
 _ARRAYS = ("user_embeddings", "user_biases", "item_repr", "item_bias_repr", "fold_in_target")
-# per-feature arrays, needed only to score films absent from training (cold start); models
-# saved before they existed load without them
-_OPTIONAL_ARRAYS = ("feature_embeddings", "feature_biases")
+# per-feature arrays, needed only to score films absent from training (cold start), and the
+# raters the fit saw (above the budget); models saved before they existed load without them
+_OPTIONAL_ARRAYS = ("feature_embeddings", "feature_biases", "trained_users")
 _TARGET_SAMPLE = 200_000
 #: LightFM's budget: WARP costs grow with every (user, film) pair and epoch, so above this many
-#: pairs it trains on a seeded sample (each user keeps at least MIN_PER_USER of theirs); at
-#: 3.2M ratings 2M pairs took about 5 minutes per fit on the shared two cores, so 1M
+#: pairs it trains on whole raters taken in a seeded order (``rater_sample``) and folds the
+#: others in from their rows when it scores them; at 3.2M ratings 2M pairs took about 5
+#: minutes per fit on the shared two cores, so 1M
 MAX_INTERACTIONS = 1_000_000
 
 
@@ -116,6 +117,8 @@ class LightFMRecommender(Recommender):
         self.feature_embeddings: np.ndarray | None = None  # one row per training feature
         self.feature_biases: np.ndarray | None = None
         self.feature_shape: tuple[int, int] | None = None
+        #: which users the fit saw (None: all of them); the others are folded in when scored
+        self.trained_users: np.ndarray | None = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -153,7 +156,8 @@ class LightFMRecommender(Recommender):
 
         train = _check_train(train)
         features = self.build_item_features(train.shape[1], item_features)
-        train = budget_sample(train, self.params["max_interactions"], self.params["seed"])
+        train, kept = rater_sample(train, self.params["max_interactions"], self.params["seed"])
+        self.trained_users = None if kept.all() else kept
         self.trained_interactions = int(train.nnz)
         positives = train.tocoo()  # float32, one entry per pair, zeros eliminated
         binary = positives.copy()
@@ -213,10 +217,25 @@ class LightFMRecommender(Recommender):
         self, user_idx: np.ndarray, content: sp.spmatrix, train: sp.csr_matrix | None = None
     ) -> np.ndarray:
         """Dense scores (len(user_idx), n_new) of trained users for films unseen in training."""
-        users, user_bias, _, _, _ = self._fitted()
         emb, bias = self.represent_new_items(content)
         user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
-        return users[user_idx] @ emb.T + bias[None, :] + user_bias[user_idx, None]
+        vectors, offsets = self._user_vectors(user_idx, train)
+        return vectors @ emb.T + bias[None, :] + offsets[:, None]
+
+    def _user_vectors(self, user_idx: np.ndarray, train: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and biases of ``user_idx``: learnt, or folded in from their rows of
+        ``train`` for users the fit did not see (a fit above the budget)."""
+        users, user_bias, _, _, _ = self._fitted()
+        vectors, offsets = users[user_idx], user_bias[user_idx]
+        unseen = np.flatnonzero(~self.trained_users[user_idx]) if self.trained_users is not None else []
+        if len(unseen):
+            if train is None:
+                raise ValueError(f"{self.name} was fitted on a sample of raters: pass train to score the others")
+            vectors, offsets = vectors.copy(), offsets.copy()
+            rows = sp.csr_matrix(train)[user_idx[unseen]]
+            for j, i in enumerate(unseen):
+                vectors[i], offsets[i] = self.fold_in_embedding(rows[j])
+        return vectors, offsets
 
     def _positive_score_median(self, positives: sp.coo_matrix) -> np.ndarray:
         """Median of ``q_i.u + b_i`` over (a sample of) training positives: fold_in's target."""
@@ -233,16 +252,18 @@ class LightFMRecommender(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def score_users(self, user_idx: np.ndarray, train: sp.csr_matrix | None = None) -> np.ndarray:
-        """Dense float32 scores (len(user_idx), n_items); ``train`` is only shape-checked."""
+        """Dense float32 scores (len(user_idx), n_items); ``train`` gives the rows of users the
+        fit did not see (above the budget), else it is only shape-checked."""
         users, user_bias, items, item_bias, _ = self._fitted()
         user_idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
         if user_idx.size and (user_idx.min() < 0 or user_idx.max() >= users.shape[0]):
             raise IndexError(f"user index out of range 0..{users.shape[0] - 1}")
         if train is not None and train.shape[1] != items.shape[0]:
             raise ValueError(f"train has {train.shape[1]} items, model has {items.shape[0]}")
-        scores = users[user_idx] @ items.T
+        vectors, offsets = self._user_vectors(user_idx, train)
+        scores = vectors @ items.T
         scores += item_bias[None, :]
-        scores += user_bias[user_idx, None]
+        scores += offsets[:, None]
         return scores
 
     def fold_in(self, user_row: sp.csr_matrix) -> np.ndarray:
