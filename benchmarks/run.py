@@ -840,12 +840,17 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
     big = [s for s in results if s.startswith("ml32m")]
     if big:
+        share = ", ".join(
+            f"{s}: {results[s]['data']['top1pct_share']:.0%}" for s in big if "top1pct_share" in results[s]["data"]
+        )
         notes.append(
             "ML-32M shape (`ml32m`: 200,000 raters x 87,585 films, ~32M ratings; `ml32m-tenth`: the same "
             "films and per-rater shape with 20,000 raters): ratings per rater log-normal (sigma 1.15, "
-            "mean 160) with MovieLens' minimum of 20, film popularity Zipf-like (exponent 1.0; each rating "
-            "draws a taste cluster of the rater, then a film of it by popularity, so the 1% most-rated "
-            "films hold about 40% of the ratings), release "
+            "mean 160) with MovieLens' minimum of 20, film popularity Zipf-like (exponent 1.0); each rater's "
+            "films are drawn without replacement with weight popularity x exp(20 x taste affinity), the "
+            "same distribution as the small sizes' Gumbel keys, sampled by taste group then film (raters "
+            f"of more than 1,000 films get exact keys); the 1% most-rated films hold {share} of the ratings; "
+            "release "
             "years and ratings up to 2023, TMDb-shaped metadata for every film. The MovieLens folder is "
             "read through `LBX_MOVIELENS_DIR` as a user's fetched copy would be. A few synthetic "
             "Letterboxd members (exports of 120 rated films each) are who `user_recommendations` "
@@ -911,7 +916,12 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
         "no validation fit; above 100M users x films item-kNN finds neighbours among the 20,000 "
         "most-rated films and EASE builds its Gram matrix, both from at most 2 billion pair updates "
         "(a seeded sample of raters, each capped at 1,000 films); ALS fits at most 8M pairs, then "
-        "sweeps every pair once; LightFM fits at most 1M pairs."
+        "sweeps every pair once; LightFM fits at most 1M pairs from whole raters and folds the others in "
+        "when it scores them; `content_model`'s first fit without `tune` runs the cold-film protocol with "
+        "each LightFM mode's defaults and no validation fit (three LightFM fits in all), its nightly "
+        "refit is one fit. Serving computes the explanation embeddings (a truncated SVD of every rating) "
+        "once per model version and keeps them beside the model, which is most of `user_recommendations` "
+        "on a new model; onboarding reads them."
     )
     return " ".join(parts)
 
