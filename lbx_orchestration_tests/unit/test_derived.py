@@ -45,3 +45,11 @@ def test_a_sparse_matrix_round_trips(tmp_path: Path) -> None:
     first = cached_sparse(tmp_path, "explain-exact", lambda: matrix)
     again = cached_sparse(tmp_path, "explain-exact", lambda: sp.csr_matrix((30, 40)))
     assert (first != again).nnz == 0 and again.nnz == matrix.nnz and again.dtype == np.float32
+
+
+def test_a_keyed_sparse_matrix_drops_its_stale_keys(tmp_path: Path) -> None:
+    one, two = sp.identity(3, format="csr"), sp.identity(4, format="csr")
+    assert cached_sparse(tmp_path, "mmr", lambda: one, key="a").shape == (3, 3)
+    assert cached_sparse(tmp_path, "mmr", lambda: two, key="a").shape == (3, 3)  # read back
+    assert cached_sparse(tmp_path, "mmr", lambda: two, key="b").shape == (4, 4)
+    assert [p.name for p in (tmp_path / "derived").iterdir()] == ["mmr-b.npz"]

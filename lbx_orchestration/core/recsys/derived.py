@@ -76,10 +76,15 @@ def cached_frame(model_path: Path | None, family: str, key: str, compute: Callab
     return value
 
 
-def cached_sparse(model_path: Path | None, name: str, compute: Callable[[], sp.csr_matrix]) -> sp.csr_matrix:
+def cached_sparse(
+    model_path: Path | None, family: str, compute: Callable[[], sp.csr_matrix], key: str | None = None
+) -> sp.csr_matrix:
+    """``compute()`` kept as ``<family>`` (or ``<family>-<key>``, and then writing one drops the
+    family's other keys, as in ``cached_frame``)."""
     if model_path is None:
         return compute()
-    path = Path(model_path) / DERIVED_DIR / f"{name}.npz"
+    folder = Path(model_path) / DERIVED_DIR
+    path = folder / (f"{family}-{key}.npz" if key else f"{family}.npz")
     try:
         return sp.csr_matrix(sp.load_npz(path))
     except (OSError, ValueError):
@@ -91,4 +96,8 @@ def cached_sparse(model_path: Path | None, name: str, compute: Callable[[], sp.c
             sp.save_npz(fh, value, compressed=False)
 
     _write(path, save)
+    if key:
+        for old in folder.glob(f"{family}-*.npz"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return value

@@ -23,7 +23,7 @@ from lbx_orchestration.core.recsys.features import normalize_rows
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
 from lbx_orchestration.core.recsys.serve import ItemSide, ServingPolicy, UserSide, recommend_all, user_rows
-from lbx_orchestration.core.recsys.training_data import item_features
+from lbx_orchestration.core.recsys.training_data import features_fingerprint, item_features
 from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
@@ -150,7 +150,6 @@ def load_serving_inputs(
         con, f"select tmdb_id, title, original_title, year, media_type, vote_count, genres from {TMDB_MOVIES}"
     )
     catalog = read_frame(con, f"select tmdb_id, title, year from {CATALOG}")
-    feature_ids, feature_matrix = item_features(con)
     info = pl.DataFrame({"tmdb_id": item_ids}).join(
         catalog.join(movies, on="tmdb_id", how="full", coalesce=True, suffix="_tmdb"), on="tmdb_id", how="left"
     )
@@ -171,7 +170,12 @@ def load_serving_inputs(
         trained=trained,
         films=films,
         allowed=allowed,
-        mmr_vectors=normalize_rows(align_item_features(item_ids, (feature_ids, feature_matrix)), "l2"),
+        mmr_vectors=cached_sparse(  # reading and building the features took a second at ML-32M size
+            trained.path,
+            "mmr",
+            lambda: normalize_rows(align_item_features(item_ids, item_features(con)), "l2"),
+            key=features_fingerprint(con),
+        ),
         explain_vectors=cached_array(
             trained.path, f"explain-{EMBED_DIMS}", lambda: explanation_embeddings(trained.interactions.matrix)
         ),

@@ -34,11 +34,17 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, with_features: bool = Fal
         ).fetchall()[0]
     ]
     if with_features:
-        parts.append(con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIE_FEATURES}").fetchall()[0])
-        if table_exists(con, KEYWORD_TFIDF):
-            parts.append(
-                con.execute(f"select count(*), sum(hash(tmdb_id, keyword, weight)) from {KEYWORD_TFIDF}").fetchall()[0]
-            )
+        parts.append(features_fingerprint(con))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def features_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of what ``item_features`` reads (movie features, keyword TF-IDF), in DuckDB."""
+    parts = [con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIE_FEATURES}").fetchall()[0]]
+    if table_exists(con, KEYWORD_TFIDF):
+        parts.append(
+            con.execute(f"select count(*), sum(hash(tmdb_id, keyword, weight)) from {KEYWORD_TFIDF}").fetchall()[0]
+        )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
