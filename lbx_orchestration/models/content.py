@@ -34,8 +34,8 @@ def blend_settings(settings: LbxSettings) -> dict[str, Any]:
 class ContentModelConfig(dg.Config):
     """``tune=False`` (the default, as for the other models: the nightly refresh) refits the last
     card's mode and hyperparameters on the new data without running the cold-film protocol again
-    (its card keeps the last measurements); the first run measures each mode's defaults with the
-    cold-film protocol and serves the default mode, ``tune=True`` runs the protocol's
+    (its card keeps the last measurements); the first run measures the default mode with its
+    defaults on the cold-film protocol and serves it, ``tune=True`` runs the protocol's
     hyperparameter search and chooses the mode on validation."""
 
     tune: bool = False
@@ -76,9 +76,9 @@ def content_model(
         trained, space = refit_content_model(observations, movies, last_card, settings.seed)
         report = None
     else:
-        # a first fit without tune (a fresh warehouse's nightly refresh) measures each mode with
-        # its defaults and serves the default mode, as the other models use their defaults: the
-        # search and the validation cost a LightFM fit per configuration and mode on the community
+        # a first fit without tune (a fresh warehouse's nightly refresh) measures the default mode
+        # with its defaults and serves it, as the other models use their defaults: the search and
+        # the validation cost a LightFM fit per configuration and mode on the whole community
         trained, space, report = fit_content_model(
             observations, movies, settings.seed, settings.relevance, settings.tune_budget or None, tune=config.tune
         )

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lbx_orchestration.core.recsys.cold import COLD_MODELS, ColdReport, run_cold_protocol
+from lbx_orchestration.core.recsys.cold import (
+    BASELINES,
+    COLD_MODELS,
+    DEFAULT_CONTENT_MODEL,
+    ColdReport,
+    run_cold_protocol,
+)
 from lbx_orchestration.core.recsys.content_features import FeatureSpace
 from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model
@@ -70,7 +76,7 @@ def fit_content_model(
 ) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
     """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
     then the chosen LightFM mode refitted on everything. Without ``tune`` every model keeps its
-    defaults and no validation hold-out is fitted (the default mode is served)."""
+    defaults, no validation hold-out is fitted and only the default mode is measured and served."""
     space = FeatureSpace.fit(movies)
     ids = movies["tmdb_id"].to_numpy().astype(np.int64)
     features = (ids, space.transform(movies))
@@ -79,7 +85,9 @@ def fit_content_model(
         observations,
         features,
         votes,
-        models=COLD_MODELS,
+        # untuned, nothing is chosen: the default mode is measured (with the baselines its check
+        # needs), not the other one, a LightFM fit on the whole community saved
+        models=COLD_MODELS if tune else (DEFAULT_CONTENT_MODEL, *BASELINES),
         seed=seed,
         relevance=relevance,
         budget=budget,
