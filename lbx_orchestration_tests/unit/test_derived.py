@@ -53,3 +53,16 @@ def test_a_keyed_sparse_matrix_drops_its_stale_keys(tmp_path: Path) -> None:
     assert cached_sparse(tmp_path, "mmr", lambda: two, key="a").shape == (3, 3)  # read back
     assert cached_sparse(tmp_path, "mmr", lambda: two, key="b").shape == (4, 4)
     assert [p.name for p in (tmp_path / "derived").iterdir()] == ["mmr-b.npz"]
+
+
+def test_large_model_arrays_are_mapped_copy_on_write(tmp_path: Path) -> None:
+    from lbx_orchestration.core.recsys.base import MAP_BYTES, load_model_files, save_model_files
+
+    big = np.arange(MAP_BYTES // 4 + 10, dtype=np.float32)
+    wide = np.asfortranarray(np.arange(MAP_BYTES // 8 + 64, dtype=np.float64).reshape(-1, 8))
+    save_model_files(tmp_path, "x", {"a": 1}, big=big, wide=wide, small=np.arange(3))
+    _, params, arrays = load_model_files(tmp_path)
+    assert params == {"a": 1} and isinstance(arrays["big"], np.memmap) and not isinstance(arrays["small"], np.memmap)
+    assert np.array_equal(arrays["big"], big) and np.array_equal(arrays["wide"], wide)
+    arrays["big"][0] = -1.0  # a write stays in memory
+    assert load_model_files(tmp_path)[2]["big"][0] == 0.0

@@ -151,13 +151,46 @@ def load_model_files(path: Path) -> tuple[str, dict[str, Any], dict[str, np.ndar
     """``(name, params, arrays)`` of a model saved by ``save_model_files``."""
     meta = read_model_meta(path)
     try:
-        with np.load(Path(path) / ARRAYS_FILE, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _read_arrays(Path(path) / ARRAYS_FILE)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{Path(path) / ARRAYS_FILE} is damaged ({exc})") from exc
     if "feature_shape" in meta:  # a legacy LightFM save kept it in its meta file
         arrays["feature_shape"] = np.asarray(meta["feature_shape"], dtype=np.int64)
     return meta["name"], meta["params"], arrays
+
+
+#: arrays at least this large are mapped from the file rather than read into memory
+MAP_BYTES = 16 * 2**20
+
+
+def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``np.savez`` file. Large ones (EASE's 10k x 10k weights: 400 MB) are
+    memory-mapped copy-on-write from the stored zip member, so loading a model costs no read and
+    no copy (an onboarding loads two) and writes never reach the file."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(file) as archive, open(file, "rb") as fh:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size < MAP_BYTES:
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{info.filename}: not a zip member header")
+            name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename}: object arrays are not loaded")
+            order = "F" if fortran else "C"
+            arrays[key] = np.memmap(fh, dtype=dtype, mode="c", offset=fh.tell(), shape=shape, order=order)
+    return arrays
 
 
 def check_train(train: sp.spmatrix) -> sp.csr_matrix:
