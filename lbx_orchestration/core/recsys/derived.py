@@ -15,12 +15,14 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 DERIVED_DIR = "derived"
+T = TypeVar("T")
 
 
 def digest(frame: pl.DataFrame) -> str:
@@ -39,65 +41,66 @@ def _write(path: Path, save: Callable[[Path], None]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def cached_array(model_path: Path | None, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    if model_path is None:
-        return compute()
-    path = Path(model_path) / DERIVED_DIR / f"{name}.npy"
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        pass
-    value = compute()
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.save(fh, value, allow_pickle=False)
-
-    _write(path, save)
-    return value
+#: what a missing, partly written or foreign cache file raises when read: it is computed again
+_UNREADABLE = (OSError, ValueError, pl.exceptions.ComputeError)
 
 
-def cached_frame(model_path: Path | None, family: str, key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-    """``compute()`` kept as ``<family>-<key>``; writing one drops the family's other keys
-    (the rows they were computed from have changed since)."""
+def _cached(
+    model_path: Path | None,
+    name: str,
+    key: str | None,
+    read: Callable[[Path], T],
+    write: Callable[[T, Path], None],
+    compute: Callable[[], T],
+) -> T:
+    """``compute()`` kept in ``derived/<name>[-<key>]``; writing a keyed one drops the name's
+    other keys (the rows they were computed from have changed since)."""
     if model_path is None:
         return compute()
     folder = Path(model_path) / DERIVED_DIR
-    path = folder / f"{family}-{key}.parquet"
+    stem, suffix = os.path.splitext(name)
+    path = folder / (f"{stem}-{key}{suffix}" if key else name)
     try:
-        return pl.read_parquet(path)
-    except (OSError, pl.exceptions.ComputeError):
+        return read(path)
+    except _UNREADABLE:
         pass
     value = compute()
-    _write(path, lambda tmp: value.write_parquet(tmp))
-    for old in folder.glob(f"{family}-*.parquet"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    _write(path, lambda tmp: write(value, tmp))
+    if key:
+        for old in folder.glob(f"{stem}-*{suffix}"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return value
+
+
+def _save_array(value: np.ndarray, tmp: Path) -> None:
+    with open(tmp, "wb") as fh:
+        np.save(fh, value, allow_pickle=False)
+
+
+def _save_sparse(value: sp.csr_matrix, tmp: Path) -> None:
+    with open(tmp, "wb") as fh:
+        sp.save_npz(fh, value, compressed=False)
+
+
+def cached_array(model_path: Path | None, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    return _cached(model_path, f"{name}.npy", None, lambda p: np.load(p, allow_pickle=False), _save_array, compute)
+
+
+def cached_frame(model_path: Path | None, family: str, key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """``compute()`` kept as ``<family>-<key>``; writing one drops the family's other keys."""
+    return _cached(model_path, f"{family}.parquet", key, pl.read_parquet, lambda v, p: v.write_parquet(p), compute)
 
 
 def cached_sparse(
     model_path: Path | None, family: str, compute: Callable[[], sp.csr_matrix], key: str | None = None
 ) -> sp.csr_matrix:
-    """``compute()`` kept as ``<family>`` (or ``<family>-<key>``, and then writing one drops the
-    family's other keys, as in ``cached_frame``)."""
-    if model_path is None:
-        return compute()
-    folder = Path(model_path) / DERIVED_DIR
-    path = folder / (f"{family}-{key}.npz" if key else f"{family}.npz")
-    try:
-        return sp.csr_matrix(sp.load_npz(path))
-    except (OSError, ValueError):
-        pass
-    value = sp.csr_matrix(compute())
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            sp.save_npz(fh, value, compressed=False)
-
-    _write(path, save)
-    if key:
-        for old in folder.glob(f"{family}-*.npz"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    return value
+    """``compute()`` kept as ``<family>`` (or ``<family>-<key>``, dropping the family's other keys)."""
+    return _cached(
+        model_path,
+        f"{family}.npz",
+        key,
+        lambda p: sp.csr_matrix(sp.load_npz(p)),
+        _save_sparse,
+        lambda: sp.csr_matrix(compute()),
+    )
