@@ -12,6 +12,7 @@ os.environ["LBX_DUCKDB_PATH"] = str(_SESSION_DIR / "default.duckdb")
 os.environ["LBX_MODELS_DIR"] = str(_SESSION_DIR / "models")
 os.environ["LBX_INBOX_DIR"] = str(_SESSION_DIR / "inbox")
 os.environ["LBX_CRAWL_CACHE_DIR"] = str(_SESSION_DIR / "httpcache")
+os.environ["LBX_CACHE_DIR"] = str(_SESSION_DIR / "cache")
 os.environ["LBX_SETTINGS_FILE"] = str(_SESSION_DIR / "settings.toml")  # never the developer's data/settings.toml
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # never the repo's .dagster/ (make exports it): an in-process `lbx import` reports to this one

@@ -118,13 +118,20 @@ def crawl_settings() -> str | None:
     return _get(CRAWL_SETTINGS_ENV)
 
 
-def crawl_cache_dir() -> Path:
-    """The crawler's HTTP cache: ``LBX_CRAWL_CACHE_DIR``, else ``$XDG_CACHE_HOME/lbx/httpcache``."""
-    explicit = _get("LBX_CRAWL_CACHE_DIR")
+def cache_dir() -> Path:
+    """What lbx can rebuild (a TMDb snapshot's search index): ``LBX_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/lbx``."""
+    explicit = _get("LBX_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser().resolve()
     base = _get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser().resolve() / "lbx" / "httpcache"
+    return Path(base).expanduser().resolve() / "lbx"
+
+
+def crawl_cache_dir() -> Path:
+    """The crawler's HTTP cache: ``LBX_CRAWL_CACHE_DIR``, else ``<cache dir>/httpcache``."""
+    explicit = _get("LBX_CRAWL_CACHE_DIR")
+    return Path(explicit).expanduser().resolve() if explicit else cache_dir() / "httpcache"
 
 
 def crawl_user_agent() -> str | None:

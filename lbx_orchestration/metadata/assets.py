@@ -59,7 +59,11 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
                 f"select distinct film_key from {REVIEWS} where platform = 'letterboxd' and kind = 'rating'"
             ).fetchall()
         ]
-    resolutions = resolve_films(films.drop("platform", "observations"), tmdb.source(), known, overrides)
+    source = tmdb.source()
+    resolutions = resolve_films(films.drop("platform", "observations"), source, known, overrides)
+    # a snapshot's search index is built once per snapshot file (seconds at ML-32M size): here,
+    # so that `lbx import` searches a new member's films in milliseconds
+    index = getattr(source, "index", None)
     enriched = resolutions.join(films.select("film_key", "platform", "observations"), on="film_key", how="left")
     catalog = (
         enriched.filter(pl.col("tmdb_id").is_not_null())
@@ -95,6 +99,7 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
             "unresolved_or_ambiguous": unresolved.height,
             "methods": dg.MetadataValue.json(methods),
             "tmdb_source": tmdb.describe(),
+            **({"search_index": str(index.folder)} if index is not None else {}),
             "unresolved_preview": dg.MetadataValue.md(
                 markdown_preview(
                     unresolved.select(

@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.recsys.content_training import fit_content_model, refit_content_model
+from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained
 from lbx_orchestration.core.recsys.training_data import training_observations
 from lbx_orchestration.core.tables import TMDB_MOVIES
@@ -71,16 +72,19 @@ def content_model(
     with duckdb.get_connection() as con:
         observations = training_observations(con)
         movies = read_frame(con, f"select * from {TMDB_MOVIES} where media_type = 'movie' or media_type is null")
+    # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
+    full = build_interactions(observations)
+    del observations
     last_card = _last_card(Path(settings.models_dir)) if not config.tune else None
     if last_card is not None:
-        trained, space = refit_content_model(observations, movies, last_card, settings.seed)
+        trained, space = refit_content_model(full, movies, last_card, settings.seed)
         report = None
     else:
         # a first fit without tune (a fresh warehouse's nightly refresh) measures the default mode
         # with its defaults and serves it, as the other models use their defaults: the search and
         # the validation cost a LightFM fit per configuration and mode on the whole community
         trained, space, report = fit_content_model(
-            observations, movies, settings.seed, settings.relevance, settings.tune_budget or None, tune=config.tune
+            full, movies, settings.seed, settings.relevance, settings.tune_budget or None, tune=config.tune
         )
     path = save_trained(trained, Path(settings.models_dir), alias=CONTENT_ALIAS)
     space.save(path / FEATURE_SPACE_FILE)

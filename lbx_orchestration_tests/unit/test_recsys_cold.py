@@ -171,3 +171,63 @@ def test_movielens_movies_give_genre_and_year_features(tmp_path: Path) -> None:
     assert votes == {1: 17000.0}
     with pytest.raises(FileNotFoundError, match="movies file not found"):
         movielens_item_features(tmp_path / "nope.csv")
+
+
+def test_the_fold_cut_from_the_matrices_is_the_frame_split() -> None:
+    """ColdFold cuts columns of the full matrices; it must hold out exactly what
+    ``cold_film_split`` holds out of the frame, with the same counts and relevant pairs."""
+    from lbx_orchestration.core.recsys.cold import ColdFold
+    from lbx_orchestration.core.recsys.data import build_interactions
+
+    frame, features, _ = genre_world(seed=11)
+    # a user whose only films may be held out, and a logged (unrated) pair
+    extra = pl.DataFrame(
+        {"user_key": ["z:1", "u:0"], "tmdb_id": [1000, 1001], "rating": [5.0, None], "ts": [frame["ts"][0]] * 2}
+    )
+    frame = pl.concat([frame, extra], how="vertical_relaxed").unique(["user_key", "tmdb_id"], keep="first")
+    for seed in (1, 2, 3):
+        parts = cold_film_split(frame, test_frac=0.2, seed=seed)
+        fold = ColdFold.build(build_interactions(frame), features, 0.2, seed, relevance=3.5, eval_users=None)
+        assert fold.cold_ids.tolist() == parts.stats["cold_films"].tolist()
+        expected = {k: v for k, v in parts.stats.items() if k != "cold_films"}
+        assert {k: v for k, v in fold.stats.items() if k != "n_users_with_relevant"} == expected
+        train = build_interactions(parts.train)
+        assert fold.train.user_ids.tolist() == train.user_ids.tolist()
+        assert fold.train.item_ids.tolist() == train.item_ids.tolist()
+        assert (fold.train.matrix != train.matrix).nnz == 0
+        relevant = {
+            (u, f)
+            for u, f, r in parts.test.select("user_key", "tmdb_id", "rating").iter_rows()
+            if r is not None and r >= 3.5
+        }
+        coo = fold.relevant.tocoo()
+        got = {(fold.train.user_ids[u], int(fold.cold_ids[c])) for u, c in zip(coo.row, coo.col, strict=True)}
+        assert got == relevant and len(relevant) > 0
+
+
+def test_the_served_content_model_is_the_measured_fit_and_serving_rows_match_its_features() -> None:
+    from lbx_orchestration.core.recsys.content_training import fit_content_model
+    from lbx_orchestration.core.recsys.data import build_interactions
+
+    frame, (ids, _), votes = genre_world(seed=5)
+    genres = ["Drama", "Comedy", "Horror", "Western"]
+    rng = np.random.default_rng(0)
+    movies = pl.DataFrame(
+        {
+            "tmdb_id": ids,
+            "title": [f"Film {i}" for i in ids],
+            "genres": [[genres[g]] for g in rng.integers(0, 4, len(ids))],
+            "vote_count": [int(votes[int(i)]) for i in ids],
+        }
+    )
+    trained, space, report = fit_content_model(
+        build_interactions(frame), movies, seed=1, relevance=3.5, budget=None, tune=False
+    )
+    assert trained.name == "lightfm_cb" and report.served == "lightfm_cb"
+    assert trained.model is report.fitted["lightfm_cb"]
+    assert trained.interactions.matrix.nnz == report.settings["split_stats"]["n_train"] < frame.height
+    assert space.vote_bins and "training pairs" in trained.protocol
+    rows = space.transform(movies)
+    assert rows.shape[1] == trained.model.feature_shape[1]  # serving builds what it was fitted on
+    scores = trained.model.score_new_items(np.arange(3), rows, trained.interactions.matrix)
+    assert scores.shape == (3, len(ids)) and np.isfinite(scores).all()

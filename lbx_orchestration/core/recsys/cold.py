@@ -26,11 +26,11 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.content_features import VOTE_BIN_WEIGHT, VOTE_BINS, with_vote_bins
+from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.metrics import ranking_metrics
 from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.protocol import EVAL_USERS, align_item_features
-from lbx_orchestration.core.recsys.split import cold_film_split
 from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
@@ -42,10 +42,6 @@ BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
 COLD_MODELS = (*CONTENT_MODELS, *BASELINES)
 COLD_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hr@10", "coverage@10")
 DEFAULT_COLD_FRAC = 0.2
-# TMDb's vote count is film metadata, not a community signal: given as a feature (log2 bins),
-# LightFM learns how much the community follows it. Weight relative to the other features' L1 row.
-VOTE_BINS = 16
-VOTE_BIN_WEIGHT = 4.0
 # cold films need more negative sampling than warm ones (chosen on the validation hold-out)
 COLD_SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
     "lightfm_cb": [
@@ -61,24 +57,6 @@ COLD_SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
     "content": [{"center": False}, {"center": True}],
     "content_plain": [{"center": False}, {"center": True}],
 }
-
-
-def vote_bin(votes: float | None) -> int:
-    return min(VOTE_BINS - 1, int(np.log2(1.0 + max(float(votes or 0.0), 0.0))))
-
-
-def with_vote_bins(
-    features: tuple[np.ndarray, sp.csr_matrix], vote_counts: dict[int, float], weight: float = VOTE_BIN_WEIGHT
-) -> tuple[np.ndarray, sp.csr_matrix]:
-    """``features`` (rows L1-normalised) plus a one-hot block of log2 TMDb vote-count bins."""
-    ids, matrix = features
-    bins = np.array([vote_bin(vote_counts.get(int(i))) for i in ids], dtype=np.int64)
-    block = sp.csr_matrix(
-        (np.full(len(ids), weight, dtype=np.float32), (np.arange(len(ids)), bins)), shape=(len(ids), VOTE_BINS)
-    )
-    from lbx_orchestration.core.recsys.features import normalize_rows
-
-    return ids, normalize_rows(sp.hstack([normalize_rows(matrix, "l1"), block], format="csr"), "l1")
 
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # user indices -> scores over the cold films
@@ -110,17 +88,19 @@ def measure(scorer: Scorer, relevant: sp.csr_matrix, k_values: Sequence[int], ba
     return ranking_metrics(tops, relevant[users], k_values, popular)
 
 
-def relevance_of(
-    test_df: pl.DataFrame, train: Interactions, cold_ids: np.ndarray, relevance: float | None
-) -> sp.csr_matrix:
-    """users (train's order) x cold films: 1 where the held-out pair is relevant."""
-    held = build_interactions(test_df, user_ids=train.user_ids, item_ids=cold_ids)
-    assert held.ratings is not None
-    rel = held.ratings.tocoo()
-    keep = np.ones(rel.nnz, dtype=bool) if relevance is None else ~np.isnan(rel.data) & (rel.data >= relevance)
-    return sp.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=np.float32), (rel.row[keep], rel.col[keep])), shape=held.ratings.shape
-    )
+def _sorted(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    matrix = sp.csr_matrix(matrix)
+    matrix.sort_indices()
+    return matrix
+
+
+def _relevant(held: sp.csr_matrix, relevance: float | None) -> sp.csr_matrix:
+    """1 where a held-out pair (its rating, NaN when only logged) is relevant."""
+    keep = np.ones(held.nnz, dtype=bool) if relevance is None else ~np.isnan(held.data) & (held.data >= relevance)
+    relevant = held.copy()
+    relevant.data = keep.astype(np.float32)
+    relevant.eliminate_zeros()
+    return relevant
 
 
 @dataclass
@@ -137,22 +117,47 @@ class ColdFold:
     @classmethod
     def build(
         cls,
-        pairs: pl.DataFrame,
+        full: Interactions,
         features: tuple[np.ndarray, sp.csr_matrix],
         test_frac: float,
         seed: int,
         relevance: float | None,
         eval_users: int | None = EVAL_USERS,
     ) -> ColdFold:
-        """``eval_users``: score a seeded sample of that many of the users with a relevant
-        held-out film (all when None or fewer), so the protocol's cost stops growing with the
-        community (200,000 raters would each rank every held-out film)."""
-        parts = cold_film_split(pairs, test_frac=test_frac, seed=seed)
-        train = build_interactions(parts.train)
-        cold_ids = parts.stats["cold_films"]
-        relevant = relevance_of(parts.test, train, cold_ids, relevance)
+        """The hold-out of ``split.cold_film_split`` (the same films, pairs and counts) cut from
+        ``full``'s matrices by column: at ML-32M size splitting and rebuilding a 32M-row frame
+        cost minutes and gigabytes. ``eval_users``: score a seeded sample of that many of the
+        users with a relevant held-out film (all when None or fewer), so the protocol's cost
+        stops growing with the community (200,000 raters would each rank every held-out film)."""
+        if full.ratings is None:
+            raise ValueError("the cold-film protocol needs the ratings matrix (build_interactions makes it)")
+        films = np.asarray(full.item_ids, dtype=np.int64)
+        n_cold = min(len(films) - 1, int(np.ceil(len(films) * test_frac))) if len(films) > 1 else 0
+        cold_ids = np.sort(np.random.default_rng(seed).permutation(films)[:n_cold])
+        is_cold = np.isin(films, cold_ids)
+        warm_cols, cold_cols = np.flatnonzero(~is_cold), np.flatnonzero(is_cold)
+        matrix, ratings = sp.csr_matrix(full.matrix), sp.csr_matrix(full.ratings)
+        warm = matrix[:, warm_cols]
+        users = np.flatnonzero(np.diff(warm.indptr) > 0)  # users with no training film are dropped
+        train = Interactions(
+            user_ids=np.asarray(full.user_ids)[users],
+            item_ids=films[warm_cols],
+            matrix=_sorted(warm[users]),
+            ratings=_sorted(ratings[users][:, warm_cols]),
+        )
+        held_all = ratings[:, cold_cols]
+        held = _sorted(held_all[users])
+        stats = {
+            "n_films": len(films),
+            "n_cold_films": int(n_cold),
+            "n_users": full.n_users,
+            "n_users_with_test": int(np.sum(np.diff(held.indptr) > 0)),
+            "n_train": int(warm.nnz),
+            "n_test": int(held.nnz),
+            "n_test_dropped_no_train": int(held_all.nnz - held.nnz),
+        }
+        relevant = _relevant(held, relevance)
         candidates = np.flatnonzero(np.diff(relevant.indptr) > 0)
-        stats = {k: v for k, v in parts.stats.items() if k != "cold_films"}
         stats["n_users_with_relevant"] = len(candidates)
         if eval_users is not None and len(candidates) > eval_users:
             keep = np.zeros(relevant.shape[0], dtype=np.float32)
@@ -179,19 +184,19 @@ class ColdFold:
 
     def scorer(
         self, name: str, params: dict[str, Any], seed: int, vote_counts: dict[int, float] | None
-    ) -> tuple[Scorer, dict[str, Any], float]:
-        """``(scorer, params used, fit seconds)`` for model or baseline ``name``."""
+    ) -> tuple[Scorer, dict[str, Any], float, Any]:
+        """``(scorer, params used, fit seconds, fitted model or None)`` for model or baseline ``name``."""
         if name == "tmdb_popularity":
             assert vote_counts is not None
             votes = np.array([vote_counts.get(int(i), 0.0) or 0.0 for i in self.cold_ids], dtype=np.float64)
-            return static_scorer(np.log1p(np.maximum(votes, 0.0))), {}, 0.0
+            return static_scorer(np.log1p(np.maximum(votes, 0.0))), {}, 0.0, None
         if name == "random":
-            return static_scorer(np.random.default_rng(seed).random(len(self.cold_ids))), {"seed": seed}, 0.0
+            return static_scorer(np.random.default_rng(seed).random(len(self.cold_ids))), {"seed": seed}, 0.0, None
         model = create_model("content" if name == "content_plain" else name, params, seed=seed)
         started = time.perf_counter()
         model.fit(self.train.matrix, item_features=self.train_features)
         seconds = time.perf_counter() - started
-        return cold_scorer(model, self.train.matrix, self.cold_features), dict(model.params), seconds
+        return cold_scorer(model, self.train.matrix, self.cold_features), dict(model.params), seconds, model
 
 
 def _fmt(value: Any) -> str:
@@ -207,6 +212,10 @@ class ColdReport:
     rows: list[dict[str, Any]]
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: the content models as fitted on the test fold's training films (what the rows measured)
+    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the interactions they were fitted on
+    trained_on: Interactions | None = field(default=None, repr=False)
 
     @property
     def served(self) -> str | None:
@@ -320,7 +329,18 @@ def run_cold_protocol(
     df: pl.DataFrame,
     item_features: tuple[np.ndarray, sp.csr_matrix],
     vote_counts: dict[int, float] | None = None,
+    **options: Any,
+) -> ColdReport:
+    """The protocol on observations (collapsed to one row per user and film first)."""
+    return run_cold_protocol_on(build_interactions(df), item_features, vote_counts, n_observations=df.height, **options)
+
+
+def run_cold_protocol_on(
+    full: Interactions,
+    item_features: tuple[np.ndarray, sp.csr_matrix],
+    vote_counts: dict[int, float] | None = None,
     *,
+    n_observations: int,
     test_frac: float = DEFAULT_COLD_FRAC,
     relevance: float | None = RELEVANCE,
     models: Sequence[str] = COLD_MODELS,
@@ -330,20 +350,21 @@ def run_cold_protocol(
     k_values: Sequence[int] = (10, 20),
     eval_users: int | None = EVAL_USERS,
 ) -> ColdReport:
+    """The protocol on ``full`` (``build_interactions``' output, with ratings)."""
     unknown = [m for m in models if m not in COLD_MODELS]
     if unknown:
         raise ValueError(f"the cold-film protocol has no model(s) {unknown}; known: {list(COLD_MODELS)}")
     if item_features is None:
         raise ValueError("the cold-film protocol needs item features (the warehouse's, or --items movies.csv)")
     k_values = sorted({*k_values, 10, 20})
-    pairs = collapse_duplicates(df)
     plain = item_features
     if vote_counts:
         item_features = with_vote_bins(item_features, vote_counts)
-    fold = ColdFold.build(pairs, item_features, test_frac, seed, relevance, eval_users)
+    fold = ColdFold.build(full, item_features, test_frac, seed, relevance, eval_users)
     folds = {"": fold}
+    # validation: the same protocol on the test fold's training films (seed + 1)
     vals = (
-        {"": ColdFold.build(fold_train_pairs(pairs, fold), item_features, test_frac, seed + 1, relevance, eval_users)}
+        {"": ColdFold.build(fold.train, item_features, test_frac, seed + 1, relevance, eval_users)}
         if tune_models
         else {}
     )
@@ -353,6 +374,7 @@ def run_cold_protocol(
             vals["plain"] = vals[""].with_features(plain)
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
+    fitted: dict[str, Any] = {}
     for name in models:
         if name in ("tmdb_popularity", "content_plain") and not vote_counts:
             notes.append(f"{name} skipped: no TMDb vote counts for these films.")
@@ -365,15 +387,17 @@ def run_cold_protocol(
             grid = COLD_SEARCH_SPACES[name][:budget] if budget else COLD_SEARCH_SPACES[name]
             best = -1.0
             for config in grid:
-                scorer, used, _ = val.scorer(name, config, seed, vote_counts)
+                scorer, used, _, _ = val.scorer(name, config, seed, vote_counts)
                 score = measure(scorer, val.relevant, [10])["ndcg@10"]
                 if score > best:
                     best, params = score, {k: v for k, v in used.items() if k != "seed"}
             val_score = best
         elif val is not None:
-            scorer, _, _ = val.scorer(name, {}, seed, vote_counts)
+            scorer, _, _, _ = val.scorer(name, {}, seed, vote_counts)
             val_score = measure(scorer, val.relevant, [10])["ndcg@10"]
-        scorer, used, seconds = folds[key].scorer(name, params, seed, vote_counts)
+        scorer, used, seconds, model = folds[key].scorer(name, params, seed, vote_counts)
+        if name in CONTENT_MODELS:
+            fitted[name] = model
         metrics = measure(scorer, folds[key].relevant, k_values)
         rows.append(
             {
@@ -394,14 +418,8 @@ def run_cold_protocol(
         "tune": tune_models,
         "budget": budget,
         "k_values": k_values,
-        "n_observations": df.height,
+        "n_observations": n_observations,
         "split_stats": fold.stats,
         "n_users_evaluated": int(np.sum(np.diff(fold.relevant.indptr) > 0)),
     }
-    return ColdReport(rows=rows, settings=settings, notes=notes)
-
-
-def fold_train_pairs(pairs: pl.DataFrame, fold: ColdFold) -> pl.DataFrame:
-    """The training pairs of ``fold`` (films not held out), for the validation hold-out."""
-    cold = pl.Series(fold.cold_ids, dtype=pl.Int64).implode()
-    return pairs.filter(~pl.col("tmdb_id").is_in(cold))
+    return ColdReport(rows=rows, settings=settings, notes=notes, fitted=fitted, trained_on=fold.train)

@@ -1,6 +1,7 @@
-"""Fitting the content model: the cold-film protocol chooses its LightFM mode and
-hyperparameters (``fit_content_model``), the nightly refit reuses the last card's
-(``refit_content_model``); either way it is refitted on every observation."""
+"""Fitting the content model: the cold-film protocol measures it and chooses its LightFM mode
+and hyperparameters (``fit_content_model``: the model served is the one the protocol scored,
+fitted on the test fold's training films); the nightly refit reuses the last card's and fits
+every observation (``refit_content_model``)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,33 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.cold import (
     BASELINES,
     COLD_MODELS,
     DEFAULT_CONTENT_MODEL,
     ColdReport,
-    run_cold_protocol,
+    run_cold_protocol_on,
 )
 from lbx_orchestration.core.recsys.content_features import FeatureSpace
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
 from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.pipeline import TrainedModel
 from lbx_orchestration.core.recsys.protocol import align_item_features
 
 
 def refit_content_model(
-    observations: pl.DataFrame, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
+    full: Interactions, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
 ) -> tuple[TrainedModel, FeatureSpace]:
-    space = FeatureSpace.fit(movies)
+    """The last card's mode and hyperparameters fitted on every observation (``full``)."""
+    space = _space(movies)
     features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
-    trained = _fit_on_everything(
+    params = {k: v for k, v in last_card["params"].items() if k not in ("seed", "mode")}
+    model = create_model(last_card["name"], params, seed=seed)
+    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+    trained = _trained(
         last_card["name"],
-        last_card["params"],
-        observations,
-        features,
-        seed,
+        model,
+        full,
         metrics=last_card["metrics"],
         protocol=f"Hyperparameters and metrics reused from version {last_card['version']}: " + last_card["protocol"],
         evaluations=last_card.get("evaluations", []),
@@ -42,47 +45,41 @@ def refit_content_model(
     return trained, space
 
 
-def _fit_on_everything(
-    name: str,
-    params: dict[str, Any],
-    observations: pl.DataFrame,
-    features: tuple[np.ndarray, Any],
-    seed: int,
-    **card: Any,
-) -> TrainedModel:
-    """``name`` with ``params`` fitted on every observation, as a new version with ``card``'s
-    metrics, protocol and evaluations."""
-    full = build_interactions(collapse_duplicates(observations))
-    model = create_model(name, {k: v for k, v in params.items() if k not in ("seed", "mode")}, seed=seed)
-    model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
+def _trained(name: str, model: Any, interactions: Interactions, **card: Any) -> TrainedModel:
+    """A new version of ``model`` (fitted on ``interactions``) with ``card``'s metrics,
+    protocol and evaluations."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     return TrainedModel(
         name=name,
-        version=f"{stamp}-{full.matrix.nnz}",
+        version=f"{stamp}-{interactions.matrix.nnz}",
         model=model,
-        interactions=full,
+        interactions=interactions,
         params=dict(model.params),
         **card,
     )
 
 
 def fit_content_model(
-    observations: pl.DataFrame,
+    full: Interactions,
     movies: pl.DataFrame,
     seed: int,
     relevance: float | None,
     budget: int | None,
     tune: bool = True,
 ) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
-    """Cold-film protocol on ``observations`` with features from ``movies`` (flat TMDb rows),
-    then the chosen LightFM mode refitted on everything. Without ``tune`` every model keeps its
-    defaults, no validation hold-out is fitted and only the default mode is measured and served."""
+    """Cold-film protocol on ``full`` (every observation, ``build_interactions``' output) with
+    features from ``movies`` (flat TMDb rows); the chosen LightFM mode is served as the protocol
+    fitted and scored it, on the test fold's training films (a refit on everything would cost a
+    second LightFM fit on the whole community for the 20% of films held out, which the model
+    scores from their features anyway; the nightly refit fits everything). Without ``tune``
+    every model keeps its defaults, no validation hold-out is fitted and only the default mode
+    is measured and served."""
     space = FeatureSpace.fit(movies)
     ids = movies["tmdb_id"].to_numpy().astype(np.int64)
-    features = (ids, space.transform(movies))
+    features = (ids, space.transform(movies))  # the protocol adds the vote-count block itself
     votes = {int(t): float(v) for t, v in movies.select("tmdb_id", "vote_count").drop_nulls().iter_rows()}
-    report = run_cold_protocol(
-        observations,
+    report = run_cold_protocol_on(
+        full,
         features,
         votes,
         # untuned, nothing is chosen: the default mode is measured (with the baselines its check
@@ -92,23 +89,34 @@ def fit_content_model(
         relevance=relevance,
         budget=budget,
         tune_models=tune,
+        n_observations=full.matrix.nnz,
     )
     served = report.served
     if served is None:
         raise RuntimeError(f"no content model could be evaluated: {'; '.join(report.notes)}")
     row = report.row(served)
     assert row is not None
-    trained = _fit_on_everything(
+    assert report.trained_on is not None
+    trained = _trained(
         served,
-        row["params"],
-        observations,
-        features,
-        seed,
+        report.fitted[served],
+        report.trained_on,
         metrics={k: float(v) for k, v in row.items() if "@" in k and isinstance(v, float)},
-        protocol=report.protocol_text(),
+        protocol=report.protocol_text()
+        + f" The served {served} is the fit scored above (on the {report.trained_on.matrix.nnz} training pairs); "
+        "the nightly refit fits every pair with its hyperparameters.",
         evaluations=[
             {"model": r["model"], **{k: v for k, v in r.items() if "@" in k}, "params": r["params"]}
             for r in report.rows
         ],
     )
-    return trained, space, report
+    # serving builds the rows the served model was fitted on: with the vote-count block when
+    # the protocol had vote counts
+    return trained, space.with_votes() if votes else space, report
+
+
+def _space(movies: pl.DataFrame) -> FeatureSpace:
+    """The feature space of ``movies``, with the vote-count block when any film has a count
+    (as ``fit_content_model`` measures and serves it)."""
+    space = FeatureSpace.fit(movies)
+    return space.with_votes() if movies["vote_count"].drop_nulls().len() else space

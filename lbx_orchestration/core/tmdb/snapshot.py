@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from lbx_orchestration.core.settings import BUNDLED_SNAPSHOT
+from lbx_orchestration.core.settings import BUNDLED_SNAPSHOT, cache_dir
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
+from lbx_orchestration.core.tmdb.snapshot_index import SnapshotIndex
+
+#: after this many single-film lookups a process reads every record (the refresh's metadata
+#: asset asks for thousands); before it each reads its row group of the index
+SINGLE_LOOKUPS = 50
 
 
 def release_year(record: dict[str, Any]) -> int | None:
@@ -26,14 +30,18 @@ def display_title(record: dict[str, Any]) -> str | None:
 
 
 class TmdbSnapshot:
-    """Reads ``movies.jsonl.gz`` once; lookups and title search are in memory."""
+    """Serves ``movies.jsonl.gz``: title search and single lookups from its on-disk index
+    (``snapshot_index``, built once per snapshot file under ``cache_root``), every record in
+    memory once a process needs many."""
 
     kind = "snapshot"
 
-    def __init__(self, path: str | Path = BUNDLED_SNAPSHOT) -> None:
+    def __init__(self, path: str | Path = BUNDLED_SNAPSHOT, cache_root: Path | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"TMDb snapshot not found at {self.path}")
+        self.cache_root = Path(cache_root) if cache_root is not None else cache_dir()
+        self._lookups = 0
 
     @cached_property
     def records(self) -> dict[int, dict[str, Any]]:
@@ -41,24 +49,24 @@ class TmdbSnapshot:
             return {rec["id"]: rec for rec in map(json.loads, fh)}
 
     @cached_property
-    def _title_index(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-        """(full match key -> ids, main-title/subtitle key -> ids) over every name a record has."""
-        full: dict[str, set[int]] = defaultdict(set)
-        partial: dict[str, set[int]] = defaultdict(set)
-        for tmdb_id, rec in self.records.items():
-            for title in titles_of(rec):
-                full[match_key(title)].add(tmdb_id)
-                for key in partial_keys(title):
-                    partial[key].add(tmdb_id)
-        return ({k: sorted(v) for k, v in full.items()}, {k: sorted(v) for k, v in partial.items()})
+    def index(self) -> SnapshotIndex:
+        return SnapshotIndex.open(
+            self.path, self.cache_root, lambda: self.records, titles_of, release_year, display_title
+        )
+
+    def _record(self, tmdb_id: int) -> dict[str, Any] | None:
+        self._lookups += 1
+        if "records" in self.__dict__ or self._lookups > SINGLE_LOOKUPS:
+            return self.records.get(int(tmdb_id))
+        return self.index.record(tmdb_id)
 
     def movie_details(self, tmdb_id: int) -> dict[str, Any] | None:
-        record = self.records.get(int(tmdb_id))
+        record = self._record(tmdb_id)
         return dict(record) if record is not None else None
 
     def alternative_titles(self, tmdb_id: int) -> list[str]:
         """Every other name the snapshot knows for a film (original title, MovieLens titles)."""
-        record = self.records.get(int(tmdb_id))
+        record = self._record(tmdb_id)
         return titles_of(record)[1:] if record else []
 
     def search_movie(self, title: str, year: int | None = None) -> list[dict[str, Any]]:
@@ -69,27 +77,21 @@ class TmdbSnapshot:
         Unlike TMDb's fuzzy search this only finds those matches; a year, when given, keeps
         films within one year of it.
         """
-        full, partial = self._title_index
-        wanted = match_key(title)
-        ids = set(full.get(wanted, [])) | set(partial.get(wanted, []))
-        for key in partial_keys(title):
-            ids |= set(full.get(key, []))
+        ids = self.index.matching(match_key(title), partial_keys(title))
         results = []
-        for tmdb_id in sorted(ids):
-            rec = self.records[tmdb_id]
-            found_year = release_year(rec)
+        for row in self.index.rows(ids):
+            found_year = row["year"]
             if year is not None and found_year is not None and abs(found_year - year) > 1:
                 continue
-            names = titles_of(rec)
             results.append(
                 {
-                    "id": tmdb_id,
-                    "title": display_title(rec),
-                    "original_title": rec.get("original_title") or display_title(rec),
-                    "alternative_titles": names[1:],
-                    "release_date": rec.get("release_date") or (f"{found_year}-01-01" if found_year else ""),
-                    "popularity": rec.get("popularity") or 0.0,
-                    "vote_count": rec.get("vote_count") or 0,
+                    "id": row["tmdb_id"],
+                    "title": row["title"],
+                    "original_title": row["original_title"],
+                    "alternative_titles": row["names"][1:],
+                    "release_date": row["release_date"] or (f"{found_year}-01-01" if found_year else ""),
+                    "popularity": row["popularity"],
+                    "vote_count": row["vote_count"],
                 }
             )
         results.sort(key=lambda r: -float(r["popularity"]))
