@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -151,13 +152,16 @@ class Workspace:
         self.models = root / "models"
         self.exports = root / "exports"
         self.inbox = root / "inbox"
+        self.cache = root / "cache"  # the TMDb snapshot's search index
+        self.dagster_home = root / "dagster_home"  # where `lbx import` records itself
 
     def reset(self) -> None:
         for path in (self.db, self.db.with_suffix(".duckdb.wal")):
             path.unlink(missing_ok=True)
-        for path in (self.models, self.exports, self.inbox):
+        for path in (self.models, self.exports, self.inbox, self.cache, self.dagster_home):
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
+        shutil.copy(ROOT / "config" / "dagster.yaml", self.dagster_home / "dagster.yaml")
 
     def environ(self) -> dict[str, str]:
         return {
@@ -168,6 +172,8 @@ class Workspace:
             "LBX_EXPORT_DIRS": str(self.exports),
             "LBX_INBOX_DIR": str(self.inbox),
             "LBX_DATA_DIR": str(self.root),
+            "LBX_CACHE_DIR": str(self.cache),
+            "DAGSTER_HOME": str(self.dagster_home),
         }
 
 
@@ -551,7 +557,7 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("scoring + writing top 50 for every user", "full_refresh.stages.scoring.seconds", 10, "s"),
     ("dbt features", "full_refresh.stages.dbt_features.seconds", 30, "s"),
     ("fold-in per user (served model)", "fold_in.median_ms", 50, "ms"),
-    ("peak memory", "peak_mb", 6144, "MB"),
+    ("peak memory of the refresh", "full_refresh.peak_mb", 6144, "MB"),
 ]
 
 
@@ -560,7 +566,7 @@ ML32M_TARGETS: list[tuple[str, str, float, str]] = [
     ("full refresh end to end", "full_refresh.seconds", 1200, "s"),
     ("a new member onboarded: `lbx import` as a cold command (slowest of 3)", "onboarding.max_seconds", 10, "s"),
     ("`lbx recs` as a cold command", "recs_query.cold_command_ms", 1000, "ms"),
-    ("peak memory", "peak_mb", 12_288, "MB"),
+    ("peak memory of the refresh", "full_refresh.peak_mb", 12_288, "MB"),
 ]
 
 
@@ -627,6 +633,10 @@ def run_size(
             )
         )
         result["synth_seconds"] = round(time.perf_counter() - started, 3)
+        # the harness keeps only the films (the new members' exports are drawn from them): the
+        # ratings and TMDb records it wrote are not the graph's memory (2.8 GB at ML-32M size)
+        community = dataclasses.replace(community, ratings=community.ratings.clear(), film_details=[])
+        result["harness_rss_mb_before_refresh"] = _release_memory()
         result["full_refresh"] = full_refresh(ws, sampler, tune_budget, without)
         if result["full_refresh"]["success"]:
             result["harness_rss_mb"] = _release_memory()

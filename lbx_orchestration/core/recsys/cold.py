@@ -26,7 +26,6 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.content_features import VOTE_BIN_WEIGHT, VOTE_BINS, with_vote_bins
 from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.metrics import ranking_metrics
 from lbx_orchestration.core.recsys.models import create_model
@@ -42,6 +41,10 @@ BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
 COLD_MODELS = (*CONTENT_MODELS, *BASELINES)
 COLD_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hr@10", "coverage@10")
 DEFAULT_COLD_FRAC = 0.2
+# TMDb's vote count is film metadata, not a community signal: given as a feature (log2 bins),
+# LightFM learns how much the community follows it. Weight relative to the other features' L1 row.
+VOTE_BINS = 16
+VOTE_BIN_WEIGHT = 4.0
 # cold films need more negative sampling than warm ones (chosen on the validation hold-out)
 COLD_SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
     "lightfm_cb": [
@@ -57,6 +60,24 @@ COLD_SEARCH_SPACES: dict[str, list[dict[str, Any]]] = {
     "content": [{"center": False}, {"center": True}],
     "content_plain": [{"center": False}, {"center": True}],
 }
+
+
+def vote_bin(votes: float | None) -> int:
+    return min(VOTE_BINS - 1, int(np.log2(1.0 + max(float(votes or 0.0), 0.0))))
+
+
+def with_vote_bins(
+    features: tuple[np.ndarray, sp.csr_matrix], vote_counts: dict[int, float], weight: float = VOTE_BIN_WEIGHT
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """``features`` (rows L1-normalised) plus a one-hot block of log2 TMDb vote-count bins."""
+    ids, matrix = features
+    bins = np.array([vote_bin(vote_counts.get(int(i))) for i in ids], dtype=np.int64)
+    block = sp.csr_matrix(
+        (np.full(len(ids), weight, dtype=np.float32), (np.arange(len(ids)), bins)), shape=(len(ids), VOTE_BINS)
+    )
+    from lbx_orchestration.core.recsys.features import normalize_rows
+
+    return ids, normalize_rows(sp.hstack([normalize_rows(matrix, "l1"), block], format="csr"), "l1")
 
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # user indices -> scores over the cold films
@@ -184,19 +205,19 @@ class ColdFold:
 
     def scorer(
         self, name: str, params: dict[str, Any], seed: int, vote_counts: dict[int, float] | None
-    ) -> tuple[Scorer, dict[str, Any], float, Any]:
-        """``(scorer, params used, fit seconds, fitted model or None)`` for model or baseline ``name``."""
+    ) -> tuple[Scorer, dict[str, Any], float]:
+        """``(scorer, params used, fit seconds)`` for model or baseline ``name``."""
         if name == "tmdb_popularity":
             assert vote_counts is not None
             votes = np.array([vote_counts.get(int(i), 0.0) or 0.0 for i in self.cold_ids], dtype=np.float64)
-            return static_scorer(np.log1p(np.maximum(votes, 0.0))), {}, 0.0, None
+            return static_scorer(np.log1p(np.maximum(votes, 0.0))), {}, 0.0
         if name == "random":
-            return static_scorer(np.random.default_rng(seed).random(len(self.cold_ids))), {"seed": seed}, 0.0, None
+            return static_scorer(np.random.default_rng(seed).random(len(self.cold_ids))), {"seed": seed}, 0.0
         model = create_model("content" if name == "content_plain" else name, params, seed=seed)
         started = time.perf_counter()
         model.fit(self.train.matrix, item_features=self.train_features)
         seconds = time.perf_counter() - started
-        return cold_scorer(model, self.train.matrix, self.cold_features), dict(model.params), seconds, model
+        return cold_scorer(model, self.train.matrix, self.cold_features), dict(model.params), seconds
 
 
 def _fmt(value: Any) -> str:
@@ -212,10 +233,6 @@ class ColdReport:
     rows: list[dict[str, Any]]
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-    #: the content models as fitted on the test fold's training films (what the rows measured)
-    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: the interactions they were fitted on
-    trained_on: Interactions | None = field(default=None, repr=False)
 
     @property
     def served(self) -> str | None:
@@ -374,7 +391,6 @@ def run_cold_protocol_on(
             vals["plain"] = vals[""].with_features(plain)
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
-    fitted: dict[str, Any] = {}
     for name in models:
         if name in ("tmdb_popularity", "content_plain") and not vote_counts:
             notes.append(f"{name} skipped: no TMDb vote counts for these films.")
@@ -387,17 +403,15 @@ def run_cold_protocol_on(
             grid = COLD_SEARCH_SPACES[name][:budget] if budget else COLD_SEARCH_SPACES[name]
             best = -1.0
             for config in grid:
-                scorer, used, _, _ = val.scorer(name, config, seed, vote_counts)
+                scorer, used, _ = val.scorer(name, config, seed, vote_counts)
                 score = measure(scorer, val.relevant, [10])["ndcg@10"]
                 if score > best:
                     best, params = score, {k: v for k, v in used.items() if k != "seed"}
             val_score = best
         elif val is not None:
-            scorer, _, _, _ = val.scorer(name, {}, seed, vote_counts)
+            scorer, _, _ = val.scorer(name, {}, seed, vote_counts)
             val_score = measure(scorer, val.relevant, [10])["ndcg@10"]
-        scorer, used, seconds, model = folds[key].scorer(name, params, seed, vote_counts)
-        if name in CONTENT_MODELS:
-            fitted[name] = model
+        scorer, used, seconds = folds[key].scorer(name, params, seed, vote_counts)
         metrics = measure(scorer, folds[key].relevant, k_values)
         rows.append(
             {
@@ -422,4 +436,4 @@ def run_cold_protocol_on(
         "split_stats": fold.stats,
         "n_users_evaluated": int(np.sum(np.diff(fold.relevant.indptr) > 0)),
     }
-    return ColdReport(rows=rows, settings=settings, notes=notes, fitted=fitted, trained_on=fold.train)
+    return ColdReport(rows=rows, settings=settings, notes=notes)

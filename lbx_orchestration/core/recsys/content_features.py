@@ -19,7 +19,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,45 +83,12 @@ def film_tokens(row: dict) -> dict[str, list[str]]:
     return out
 
 
-# TMDb's vote count is film metadata, not a community signal: given as a feature (log2 bins),
-# LightFM learns how much the community follows it. Weight relative to the other features' L1 row.
-VOTE_BINS = 16
-VOTE_BIN_WEIGHT = 4.0
-
-
-def vote_bin(votes: float | None) -> int:
-    return min(VOTE_BINS - 1, int(np.log2(1.0 + max(float(votes or 0.0), 0.0))))
-
-
-def add_vote_bins(matrix: sp.csr_matrix, votes: list[float | None], weight: float = VOTE_BIN_WEIGHT) -> sp.csr_matrix:
-    """``matrix`` (rows L1-normalised) plus a one-hot block of log2 TMDb vote-count bins, one
-    vote count per row (None counts 0)."""
-    n = matrix.shape[0]
-    bins = np.array([vote_bin(v) for v in votes], dtype=np.int64)
-    block = sp.csr_matrix((np.full(n, weight, dtype=np.float32), (np.arange(n), bins)), shape=(n, VOTE_BINS))
-    return normalize_rows(sp.hstack([normalize_rows(matrix, "l1"), block], format="csr"), "l1")
-
-
-def with_vote_bins(
-    features: tuple[np.ndarray, sp.csr_matrix], vote_counts: dict[int, float], weight: float = VOTE_BIN_WEIGHT
-) -> tuple[np.ndarray, sp.csr_matrix]:
-    """``features`` with the vote-count block, each film's count looked up in ``vote_counts``."""
-    ids, matrix = features
-    return ids, add_vote_bins(matrix, [vote_counts.get(int(i)) for i in ids], weight)
-
-
 @dataclass
 class FeatureSpace:
-    """Column vocabulary per block; ``min_films`` drops tokens rarer than that in ``fit``.
-    ``vote_bins``: rows end with the TMDb vote-count block (``add_vote_bins``), as the cold-film
-    protocol measures the content model with it."""
+    """Column vocabulary per block; ``min_films`` drops tokens rarer than that in ``fit``."""
 
     vocab: dict[str, list[str]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=lambda: dict(BLOCK_WEIGHTS))
-    vote_bins: bool = False
-
-    def with_votes(self) -> FeatureSpace:
-        return replace(self, vote_bins=True)
 
     @classmethod
     def fit(cls, films: pl.DataFrame, min_films: int = 2, max_per_block: int = 3000) -> FeatureSpace:
@@ -157,20 +124,15 @@ class FeatureSpace:
                     cols.append(offsets[block] + h)
                     vals.append(self.weights.get(block, 1.0) / len(hits))
         matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(films.height, start))
-        if self.vote_bins:
-            votes = films["vote_count"].to_list() if "vote_count" in films.columns else [None] * films.height
-            return add_vote_bins(matrix, votes)
         return normalize_rows(matrix, "l1")
 
     def save(self, path: Path) -> None:
-        data = {"vocab": self.vocab, "weights": self.weights, "vote_bins": self.vote_bins}
-        Path(path).write_text(json.dumps(data, sort_keys=True))
+        Path(path).write_text(json.dumps({"vocab": self.vocab, "weights": self.weights}, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> FeatureSpace:
-        """Spaces saved before ``vote_bins`` existed have none."""
         data = json.loads(Path(path).read_text())
-        return cls(vocab=data["vocab"], weights=data["weights"], vote_bins=bool(data.get("vote_bins", False)))
+        return cls(vocab=data["vocab"], weights=data["weights"])
 
 
 def shared_tokens(a: dict[str, list[str]], b: dict[str, list[str]], blocks: Iterable[str]) -> dict[str, list[str]]:
