@@ -862,8 +862,10 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
         "process (interpreter and import start-up included). Onboarding is what a member runs: "
         f"{ONBOARD_MEMBERS} new members' exports (120 rated films each) through `python -m "
         "lbx_orchestration.cli import` as fresh processes, one after another, timed whole (match, "
-        "write, fold-in, blend, new films, rows written, the Dagster record); before it the harness "
-        "hands the in-process refresh's freed heap back to the system (`harness_rss_mb`).",
+        "write, fold-in, blend, new films, rows written, the record in the workspace's own Dagster "
+        "instance). The harness keeps only the synthetic films once it has written the data (not "
+        "the ratings: they are not the graph's memory) and hands freed heap back to the system "
+        "before the refresh and again before onboarding (`harness_rss_mb`).",
         "Nightly: the RSS read needs the network, so one day of diary entries for "
         f"{NIGHTLY_USERS:,} Letterboxd users is placed in raw.letterboxd_export_entries at the "
         "next scrape date, then Dagster materializes only that `reviews` partition (it reads "
@@ -948,9 +950,10 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
         "most-rated films and EASE builds its Gram matrix, both from at most 2 billion pair updates "
         "(a seeded sample of raters, each capped at 1,000 films); ALS fits at most 8M pairs, then "
         "sweeps every pair once; LightFM fits at most 1M pairs from whole raters and folds the others in "
-        "when it scores them; `content_model`'s first fit without `tune` runs the cold-film protocol with "
-        "each LightFM mode's defaults and no validation fit (three LightFM fits in all), its nightly "
-        "refit is one fit. Serving computes the explanation embeddings (a truncated SVD of every rating) "
+        "when it scores them; `content_model` collapses the observations once into matrices and cuts "
+        "the cold-film hold-out from them by column; its first fit without `tune` measures the default "
+        "mode with its defaults and no validation fit, then fits everything (two LightFM fits), its "
+        "nightly refit is one fit. Serving computes the explanation embeddings (a truncated SVD of every rating) "
         "once per model version and keeps them beside the model, which is most of `user_recommendations` "
         "on a new model; onboarding reads them."
     )
