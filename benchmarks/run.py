@@ -953,9 +953,10 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
         "when it scores them; `content_model` collapses the observations once into matrices and cuts "
         "the cold-film hold-out from them by column; its first fit without `tune` measures the default "
         "mode with its defaults and no validation fit, then fits everything (two LightFM fits), its "
-        "nightly refit is one fit. Serving computes the explanation embeddings (a truncated SVD of every rating) "
-        "once per model version and keeps them beside the model, which is most of `user_recommendations` "
-        "on a new model; onboarding reads them."
+        "nightly refit is one fit, none when its inputs did not change. Serving computes the "
+        "explanation embeddings (a truncated SVD of every rating) once per model version and keeps "
+        "them beside the model, which is most of `user_recommendations` on a new model; onboarding "
+        "reads them."
     )
     return " ".join(parts)
 

@@ -7,6 +7,7 @@ interaction and saved under ``data/models/content/<version>/`` with a card that 
 the blend weights serving uses.
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE
 from lbx_orchestration.core.recsys.content_training import fit_content_model, refit_content_model
 from lbx_orchestration.core.recsys.data import build_interactions
 from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained
-from lbx_orchestration.core.recsys.training_data import training_observations
+from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, training_observations
 from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.resources import LbxSettings
@@ -70,8 +71,14 @@ def content_model(
     context: dg.AssetExecutionContext, config: ContentModelConfig, duckdb: DuckDBResource, settings: LbxSettings
 ) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
+        fingerprint = _fingerprint(con, settings)
+    if not config.tune:
+        unchanged = _unchanged(Path(settings.models_dir), fingerprint)
+        if unchanged is not None:
+            return unchanged
+    with duckdb.get_connection() as con:
         observations = training_observations(con)
-        movies = read_frame(con, f"select * from {TMDB_MOVIES} where media_type = 'movie' or media_type is null")
+        movies = read_frame(con, f"select * from {MOVIES_SQL}")
     # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
     full = build_interactions(observations)
     del observations
@@ -91,19 +98,61 @@ def content_model(
     card = json.loads((path / CARD_FILE).read_text())
     card["blend"] = blend_settings(settings)
     card["features"] = {"source": "flat TMDb rows", "columns": len(space.names)}
+    card["input_fingerprint"] = fingerprint
     (path / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
-    by = {r["model"]: r["ndcg@10"] for r in trained.evaluations}
-    served = by[trained.name]
+    return _result(
+        card,
+        path,
+        skipped=False,
+        cold_films=report.to_markdown() if report else trained.protocol,
+        fingerprint=fingerprint,
+    )
+
+
+MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is null"
+
+
+def _fingerprint(con: Any, settings: LbxSettings) -> str:
+    """What a fit depends on: the seen interactions, the films' TMDb rows, the protocol and
+    blend settings (computed in DuckDB, without reading the rows)."""
+    movies = con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIES_SQL}").fetchall()[0]
+    spec = [inputs_fingerprint(con), repr(movies), settings.seed, settings.relevance, blend_settings(settings)]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unchanged(models_dir: Path, fingerprint: str) -> dg.MaterializeResult | None:
+    """The last version's result when it was fitted on exactly these inputs, else None: the
+    nightly refresh keeps it instead of refitting (a LightFM fit on the whole community)."""
+    try:
+        path = latest_path(models_dir, CONTENT_ALIAS)
+        card = json.loads((path / CARD_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if card.get("input_fingerprint") != fingerprint:
+        return None
+    return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
+
+
+def _result(card: dict[str, Any], path: Path, skipped: bool, cold_films: str, fingerprint: str) -> dg.MaterializeResult:
+    by = {r["model"]: r["ndcg@10"] for r in card.get("evaluations", [])}
+    served = by[card["name"]]
     baselines = {m: by[m] for m in ("content", "tmdb_popularity") if m in by}
     return dg.MaterializeResult(
         metadata={
-            "served_mode": trained.name,
-            "version": trained.version,
+            "served_mode": card["name"],
+            "version": card["version"],
             "path": str(path),
-            "feature_columns": len(space.names),
+            "skipped": skipped,
+            **(
+                {"reason": "inputs unchanged since this version was fitted (same interactions, films and settings)"}
+                if skipped
+                else {}
+            ),
+            "input_fingerprint": fingerprint,
+            "feature_columns": card.get("features", {}).get("columns", 0),
             **{f"{m}_ndcg_at_10": round(float(v), 5) for m, v in by.items()},
-            "blend": dg.MetadataValue.json(blend_settings(settings)),
-            "cold_films": dg.MetadataValue.md(report.to_markdown() if report else trained.protocol),
+            "blend": dg.MetadataValue.json(card.get("blend", {})),
+            "cold_films": dg.MetadataValue.md(cold_films),
         },
         check_results=[
             dg.AssetCheckResult(

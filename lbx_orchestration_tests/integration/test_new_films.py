@@ -285,7 +285,15 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     kept = blended.filter(pl.col("tmdb_id").is_in(old))
     assert (kept["reason"] == "collaborative reason").all()
     assert kept["tmdb_id"].to_list() == [i for i in old if i in set(kept["tmdb_id"])]  # order kept
-    # the nightly refit reuses the chosen mode and hyperparameters without the cold-film protocol
+    # a nightly run on unchanged inputs keeps the model (and still reports its check)
+    same = dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral())
+    assert same.success and len(list((tmp_path / "models" / "content").glob("*/card.json"))) == 1
+    kept = same.get_asset_materialization_events()[0].materialization.metadata
+    assert kept["skipped"].value is True and kept["version"].value == card["version"]
+    assert [c.check_name for c in same.get_asset_check_evaluations()] == ["beats_content_baselines"]
+    # a night with a new rating refits: the chosen mode and hyperparameters, no cold-film protocol
+    with connect(db) as con:
+        con.execute("update features.user_item_interactions set rating = 5.0 where user_key = 'letterboxd:member1'")
     nightly = dg.materialize(
         [content_model],
         resources=resources,
@@ -293,6 +301,7 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
         run_config={"ops": {"content_model": {"config": {"tune": False}}}},
     )
     assert nightly.success
+    assert nightly.get_asset_materialization_events()[0].materialization.metadata["skipped"].value is False
     cards = sorted((tmp_path / "models" / "content").glob("*/card.json"))
     assert len(cards) == 2
     refit = json.loads(cards[-1].read_text())
