@@ -104,3 +104,11 @@ def test_many_single_lookups_read_every_record_once(built: Path) -> None:
 def test_an_empty_title_finds_nothing(built: Path) -> None:
     snapshot = TmdbSnapshot(BUNDLED_SNAPSHOT, cache_root=built)
     assert snapshot.search_movie("") == [] and snapshot.search_movie("   ") == []
+
+
+def test_an_unwritable_cache_folder_still_searches(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    snapshot = TmdbSnapshot(BUNDLED_SNAPSHOT, cache_root=blocked)
+    assert snapshot.search_movie("Alien", 1979)[0]["id"] == 348
+    assert not str(snapshot.index.folder).startswith(str(blocked))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,13 +53,18 @@ class SnapshotIndex:
         year_of: Callable[[dict[str, Any]], int | None],
         display: Callable[[dict[str, Any]], str | None],
     ) -> SnapshotIndex:
-        """The cached index of ``snapshot``, built from ``records()`` when missing or damaged."""
+        """The cached index of ``snapshot``, built from ``records()`` when missing or damaged (in a
+        temporary folder when the cache folder cannot be written: searching must still work)."""
         folder = index_folder(snapshot, cache_root)
         try:
             return cls(folder, pl.read_parquet(folder / KEYS_FILE), pl.read_parquet(folder / FILMS_FILE))
         except (OSError, pl.exceptions.PolarsError):
             shutil.rmtree(folder, ignore_errors=True)
-        build(records(), folder, titles, year_of, display)
+        try:
+            build(records(), folder, titles, year_of, display)
+        except OSError:
+            folder = Path(tempfile.mkdtemp(prefix="lbx-snapshot-index-")) / folder.name
+            build(records(), folder, titles, year_of, display)
         return cls(folder, pl.read_parquet(folder / KEYS_FILE), pl.read_parquet(folder / FILMS_FILE))
 
     @cached_property
