@@ -43,9 +43,11 @@ class ContentModelConfig(dg.Config):
     tune: bool = False
 
 
-def _last_card(models_dir: Path) -> dict[str, Any] | None:
+def _last_card(models_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The latest content version's folder and card, or None before the first fit."""
     try:
-        return json.loads((latest_path(models_dir, CONTENT_ALIAS) / CARD_FILE).read_text())
+        path = latest_path(models_dir, CONTENT_ALIAS)
+        return path, json.loads((path / CARD_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -82,7 +84,8 @@ def content_model(
     # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
     full = build_interactions(observations)
     del observations
-    last_card = _last_card(Path(settings.models_dir)) if not config.tune else None
+    last = _last_card(Path(settings.models_dir)) if not config.tune else None
+    last_card = last[1] if last is not None else None
     if last_card is not None:
         trained, space = refit_content_model(full, movies, last_card, settings.seed)
         report = None
@@ -123,13 +126,10 @@ def _fingerprint(con: Any, settings: LbxSettings) -> str:
 def _unchanged(models_dir: Path, fingerprint: str) -> dg.MaterializeResult | None:
     """The last version's result when it was fitted on exactly these inputs, else None: the
     nightly refresh keeps it instead of refitting (a LightFM fit on the whole community)."""
-    try:
-        path = latest_path(models_dir, CONTENT_ALIAS)
-        card = json.loads((path / CARD_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    last = _last_card(models_dir)
+    if last is None or last[1].get("input_fingerprint") != fingerprint:
         return None
-    if card.get("input_fingerprint") != fingerprint:
-        return None
+    path, card = last
     return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
 
 
