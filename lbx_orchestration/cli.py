@@ -555,7 +555,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.tables import OVERRIDES, RESOLUTION, REVIEWS, UNRESOLVED
     from lbx_orchestration.core.tmdb.base import TmdbError
     from lbx_orchestration.core.tmdb.normalize import match_key
-    from lbx_orchestration.core.tmdb.snapshot import display_title, release_year
+    from lbx_orchestration.core.tmdb.records import display_title, release_year
     from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
     from lbx_orchestration.core.warehouse import replace_many
 

@@ -24,6 +24,9 @@ from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.resources import LbxSettings
 
+#: the films the content model learns from (``select * from`` it)
+MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is null"
+
 
 def blend_settings(settings: LbxSettings) -> dict[str, Any]:
     return {
@@ -74,20 +77,19 @@ def content_model(
 ) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         fingerprint = _fingerprint(con, settings)
-    if not config.tune:
-        unchanged = _unchanged(Path(settings.models_dir), fingerprint)
-        if unchanged is not None:
-            return unchanged
+    last = _last_card(Path(settings.models_dir)) if not config.tune else None
+    if last is not None and last[1].get("input_fingerprint") == fingerprint:
+        # fitted on exactly these inputs: the nightly refresh keeps it instead of refitting
+        path, card = last
+        return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
     with duckdb.get_connection() as con:
         observations = training_observations(con)
         movies = read_frame(con, f"select * from {MOVIES_SQL}")
     # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
     full = build_interactions(observations)
     del observations
-    last = _last_card(Path(settings.models_dir)) if not config.tune else None
-    last_card = last[1] if last is not None else None
-    if last_card is not None:
-        trained, space = refit_content_model(full, movies, last_card, settings.seed)
+    if last is not None:
+        trained, space = refit_content_model(full, movies, last[1], settings.seed)
         report = None
     else:
         # a first fit without tune (a fresh warehouse's nightly refresh) measures the default mode
@@ -112,25 +114,12 @@ def content_model(
     )
 
 
-MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is null"
-
-
 def _fingerprint(con: Any, settings: LbxSettings) -> str:
     """What a fit depends on: the seen interactions, the films' TMDb rows, the protocol and
     blend settings (computed in DuckDB, without reading the rows)."""
     movies = con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIES_SQL}").fetchall()[0]
     spec = [inputs_fingerprint(con), repr(movies), settings.seed, settings.relevance, blend_settings(settings)]
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _unchanged(models_dir: Path, fingerprint: str) -> dg.MaterializeResult | None:
-    """The last version's result when it was fitted on exactly these inputs, else None: the
-    nightly refresh keeps it instead of refitting (a LightFM fit on the whole community)."""
-    last = _last_card(models_dir)
-    if last is None or last[1].get("input_fingerprint") != fingerprint:
-        return None
-    path, card = last
-    return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
 
 
 def _result(card: dict[str, Any], path: Path, skipped: bool, cold_films: str, fingerprint: str) -> dg.MaterializeResult:

@@ -92,7 +92,8 @@ def test_three_exports_into_a_fresh_warehouse(imported: tuple[Path, dict]) -> No
 
 
 def test_report_counts_rated_and_watched_films_and_no_match_is_a_year_off(imported: tuple[Path, dict]) -> None:
-    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot, release_year
+    from lbx_orchestration.core.tmdb.records import release_year
+    from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 
     path, reports = imported
     con = duckdb.connect(str(path), read_only=True)

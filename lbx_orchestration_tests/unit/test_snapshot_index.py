@@ -12,7 +12,8 @@ import pytest
 
 from lbx_orchestration.core.settings import BUNDLED_SNAPSHOT
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
-from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot, display_title, release_year, titles_of
+from lbx_orchestration.core.tmdb.records import display_title, release_year, titles_of
+from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 from lbx_orchestration.core.tmdb.snapshot_index import KEYS_FILE
 
 

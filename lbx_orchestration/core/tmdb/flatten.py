@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from lbx_orchestration.core.tmdb.snapshot import display_title, release_year
+from lbx_orchestration.core.tmdb.records import display_title, release_year
 
 TMDB_MOVIE_SCHEMA: dict[str, pl.DataType] = {
     "tmdb_id": pl.Int64(),

@@ -10,23 +10,12 @@ from typing import Any
 
 from lbx_orchestration.core.settings import BUNDLED_SNAPSHOT, cache_dir
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
+from lbx_orchestration.core.tmdb.records import titles_of
 from lbx_orchestration.core.tmdb.snapshot_index import SnapshotIndex
 
 #: after this many single-film lookups a process reads every record (the refresh's metadata
 #: asset asks for thousands); before it each reads its row group of the index
 SINGLE_LOOKUPS = 50
-
-
-def release_year(record: dict[str, Any]) -> int | None:
-    date = record.get("release_date") or ""
-    if len(date) >= 4 and date[:4].isdigit():
-        return int(date[:4])
-    year = record.get("_lbx", {}).get("movielens_year")
-    return int(year) if year else None
-
-
-def display_title(record: dict[str, Any]) -> str | None:
-    return record.get("title") or record.get("_lbx", {}).get("movielens_title")
 
 
 class TmdbSnapshot:
@@ -50,9 +39,7 @@ class TmdbSnapshot:
 
     @cached_property
     def index(self) -> SnapshotIndex:
-        return SnapshotIndex.open(
-            self.path, self.cache_root, lambda: self.records, titles_of, release_year, display_title
-        )
+        return SnapshotIndex.open(self.path, self.cache_root, lambda: self.records)
 
     def _record(self, tmdb_id: int) -> dict[str, Any] | None:
         self._lookups += 1
@@ -96,15 +83,3 @@ class TmdbSnapshot:
             )
         results.sort(key=lambda r: -float(r["popularity"]))
         return results
-
-
-def titles_of(record: dict[str, Any]) -> list[str]:
-    """The display title first, then every other distinct name of the record."""
-    extra = record.get("_lbx", {})
-    names = [
-        display_title(record),
-        record.get("original_title"),
-        extra.get("movielens_title"),
-        extra.get("movielens_aka"),
-    ]
-    return list(dict.fromkeys(n for n in names if n))

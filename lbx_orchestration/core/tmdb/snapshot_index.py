@@ -24,11 +24,23 @@ from typing import Any
 import polars as pl
 
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
+from lbx_orchestration.core.tmdb.records import display_title, release_year, titles_of
 
 #: bump when what the index holds changes: old folders then no longer match
 INDEX_VERSION = 1
 KEYS_FILE, FILMS_FILE, RECORDS_FILE = "keys.parquet", "films.parquet", "records.parquet"
 RECORD_GROUP_ROWS = 1024
+#: what a search result shows of a film
+FILMS_SCHEMA = {
+    "tmdb_id": pl.Int64,
+    "title": pl.String,
+    "original_title": pl.String,
+    "names": pl.List(pl.String),
+    "release_date": pl.String,
+    "year": pl.Int64,
+    "popularity": pl.Float64,
+    "vote_count": pl.Int64,
+}
 
 
 def index_folder(snapshot: Path, cache_root: Path) -> Path:
@@ -41,7 +53,7 @@ def index_folder(snapshot: Path, cache_root: Path) -> Path:
 class SnapshotIndex:
     folder: Path
     keys: pl.DataFrame  # key, tmdb_id, partial: every match key of every name of a film
-    films: pl.DataFrame  # tmdb_id, title, original_title, names, release_date, year, popularity, vote_count
+    films: pl.DataFrame  # FILMS_SCHEMA: what a search result shows
 
     @classmethod
     def open(
@@ -49,9 +61,6 @@ class SnapshotIndex:
         snapshot: Path,
         cache_root: Path,
         records: Callable[[], Mapping[int, dict[str, Any]]],
-        titles: Callable[[dict[str, Any]], list[str]],
-        year_of: Callable[[dict[str, Any]], int | None],
-        display: Callable[[dict[str, Any]], str | None],
     ) -> SnapshotIndex:
         """The cached index of ``snapshot``, built from ``records()`` when missing or damaged (in a
         temporary folder when the cache folder cannot be written: searching must still work)."""
@@ -61,10 +70,10 @@ class SnapshotIndex:
         except (OSError, pl.exceptions.PolarsError):
             shutil.rmtree(folder, ignore_errors=True)
         try:
-            build(records(), folder, titles, year_of, display)
+            build(records(), folder)
         except OSError:
             folder = Path(tempfile.mkdtemp(prefix="lbx-snapshot-index-")) / folder.name
-            build(records(), folder, titles, year_of, display)
+            build(records(), folder)
         return cls(folder, pl.read_parquet(folder / KEYS_FILE), pl.read_parquet(folder / FILMS_FILE))
 
     @cached_property
@@ -87,22 +96,13 @@ class SnapshotIndex:
         return json.loads(found["record"][0]) if found.height else None
 
 
-def build(
-    records: Mapping[int, dict[str, Any]],
-    folder: Path,
-    titles: Callable[[dict[str, Any]], list[str]],
-    year_of: Callable[[dict[str, Any]], int | None],
-    display: Callable[[dict[str, Any]], str | None],
-) -> None:
+def build(records: Mapping[int, dict[str, Any]], folder: Path) -> None:
     """Write the index of ``records`` to ``folder`` whole or not at all (a temporary folder, then
     a rename; when another process got there first, its folder is as good)."""
     keys: dict[str, list] = {"key": [], "tmdb_id": [], "partial": []}
-    films: dict[str, list] = {
-        name: [] for name in ("tmdb_id", "title", "original_title", "names", "release_date", "year", "popularity")
-    }
-    films["vote_count"] = []
+    films: dict[str, list] = {name: [] for name in FILMS_SCHEMA}
     for tmdb_id, rec in records.items():
-        names = titles(rec)
+        names = titles_of(rec)
         seen: set[tuple[str, bool]] = set()
         for name in names:
             seen.add((match_key(name), False))
@@ -112,11 +112,11 @@ def build(
             keys["tmdb_id"].append(int(tmdb_id))
             keys["partial"].append(partial)
         films["tmdb_id"].append(int(tmdb_id))
-        films["title"].append(display(rec))
-        films["original_title"].append(rec.get("original_title") or display(rec))
+        films["title"].append(display_title(rec))
+        films["original_title"].append(rec.get("original_title") or display_title(rec))
         films["names"].append(names)
         films["release_date"].append(rec.get("release_date") or None)
-        films["year"].append(year_of(rec))
+        films["year"].append(release_year(rec))
         films["popularity"].append(float(rec.get("popularity") or 0.0))
         films["vote_count"].append(int(rec.get("vote_count") or 0))
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
@@ -125,19 +125,7 @@ def build(
         pl.DataFrame(keys, schema={"key": pl.String, "tmdb_id": pl.Int64, "partial": pl.Boolean}).write_parquet(
             tmp / KEYS_FILE
         )
-        pl.DataFrame(
-            films,
-            schema={
-                "tmdb_id": pl.Int64,
-                "title": pl.String,
-                "original_title": pl.String,
-                "names": pl.List(pl.String),
-                "release_date": pl.String,
-                "year": pl.Int64,
-                "popularity": pl.Float64,
-                "vote_count": pl.Int64,
-            },
-        ).write_parquet(tmp / FILMS_FILE)
+        pl.DataFrame(films, schema=FILMS_SCHEMA).write_parquet(tmp / FILMS_FILE)
         ids = sorted(records)
         pl.DataFrame(
             {"tmdb_id": ids, "record": [json.dumps(records[i]) for i in ids]},

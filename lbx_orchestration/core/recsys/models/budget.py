@@ -1,7 +1,9 @@
 """Bounds that keep a fit's cost fixed as the community grows (each model states its own in its card).
 
 * ``budget_sample``: at most about N (user, film) pairs, a seeded uniform share of every user's
-  films, each user keeping at least ``MIN_PER_USER`` (LightFM, ALS);
+  films, each user keeping at least ``MIN_PER_USER`` (ALS);
+* ``rater_sample``: at most N pairs from whole raters in a seeded order, each capped at
+  ``MAX_FILMS_PER_RATER`` films; the model folds the others in when it scores them (LightFM);
 * ``pair_budget_rows``: the users whose films enter an items x items product (X^T X costs the
   sum over users of n_u^2 pair updates: one rater of 15,000 films alone costs 225M), a seeded
   sample of raters with every rater capped at ``MAX_FILMS_PER_RATER`` films (item-kNN, EASE).
