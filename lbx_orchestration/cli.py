@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
+
 from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
@@ -228,7 +230,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def cmd_tmdb(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError
-    from lbx_orchestration.core.tmdb.flatten import flatten_details
+    from lbx_orchestration.core.tmdb.flatten import flatten_checked
 
     try:
         if args.snapshot:
@@ -250,7 +252,10 @@ def cmd_tmdb(args: argparse.Namespace) -> int:
     if details is None:
         print(f"TMDb has no movie {args.id}", file=sys.stderr)
         return 1
-    print(json.dumps(flatten_details(details), indent=2, ensure_ascii=False))
+    row, notes = flatten_checked(details)
+    for note in notes:
+        print(f"lbx: TMDb movie {args.id}: {note}", file=sys.stderr)
+    print(json.dumps(row, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -435,8 +440,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     db = _existing_warehouse(args, DEMO_FIRST)
     if db is None:
         return 1
-    settings = WebSettings(db=db, state_dir=Path(args.state_dir) if args.state_dir else None)
-    print(f"lbx serving {db} on http://{args.host}:{args.port}/ (API docs at /docs)")
+    settings = WebSettings(
+        db=db,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        imports_burst=args.imports_burst,
+        imports_per_minute=args.imports_per_minute,
+    )
+    print(f"lbx serving {db} on http://{args.host}:{args.port}/ (the API's OpenAPI schema at /openapi.json)")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -448,6 +458,10 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
     p.add_argument("--state-dir", help="where the read-only snapshot lives (default <warehouse dir>/web)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--imports-burst", type=float, default=3, help="uploads one client may start at once (default 3)")
+    p.add_argument(
+        "--imports-per-minute", type=float, default=2, help="how fast a client's upload allowance refills (default 2)"
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -463,7 +477,7 @@ def _unmatched_frame(con, username: str):
         f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
         f"max(rating) as rating, string_agg(distinct kind, ',' order by kind) as kinds, "
         f"max(tmdb_id) as source_id from {REVIEWS} where user_key = ? group by film_key",
-        [f"letterboxd:{username}"],
+        [f"letterboxd:{username.lower()}"],
     )
     if films.height == 0:
         return None
@@ -503,6 +517,28 @@ def _status(row: dict) -> tuple[str, str]:
     return {"search_no_candidates": "no candidate", "search_no_match": "no similar title", "no_title": "no title"}.get(
         row["method"], row["method"]
     ), ""
+
+
+def cmd_member_key(args: argparse.Namespace) -> int:
+    from lbx_orchestration.core.letterboxd.usernames import InvalidUsername, canonical_username
+    from lbx_orchestration.core.ownership import issue_key, member_exists
+
+    try:
+        name = canonical_username(args.username)
+    except InvalidUsername as exc:
+        print(f"lbx: {exc}", file=sys.stderr)
+        return 1
+    db = _existing_warehouse(args, DEMO_FIRST)
+    if db is None:
+        return 1
+    with connect(db) as con:
+        if not member_exists(con, name):
+            print(f"lbx: no member {name!r} in {db}: import their export first (`lbx import PATH`)", file=sys.stderr)
+            return 1
+        key = issue_key(con, name)
+    print(f"member key for {name} (shown once; any earlier key stops working):\n\n  {key}\n")
+    print('They enter it once in the page\'s upload form ("member key"); the page then remembers it.')
+    return 0
 
 
 def cmd_unmatched(args: argparse.Namespace) -> int:
@@ -573,7 +609,7 @@ def cmd_match(args: argparse.Namespace) -> int:
                 f"select film_key, any_value(film_title) as film_title, any_value(film_year) as film_year, "
                 f"cast(null as bigint) as tmdb_id from {REVIEWS} where user_key = ? and film_year is not distinct "
                 f"from ? and tmdb_id is null group by film_key",
-                [f"letterboxd:{args.username}", args.year],
+                [f"letterboxd:{args.username.lower()}", args.year],
             )
             if table_exists(con, REVIEWS)
             else pl.DataFrame()
@@ -650,6 +686,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db")
     p.set_defaults(func=cmd_unmatched)
 
+    p = sub.add_parser("member", help="the operator's tools for members")
+    msub = p.add_subparsers(dest="member_command", required=True)
+    m = msub.add_parser(
+        "key", help="issue a member key (replacing any earlier one) so the member can upload on the web"
+    )
+    m.add_argument("username")
+    m.add_argument("--db", help="DuckDB file (default LBX_DUCKDB_PATH or data/lbx.duckdb)")
+    m.set_defaults(func=cmd_member_key)
+
     p = sub.add_parser("match", help="fix one film's TMDb match; wins over search from then on")
     p.add_argument("username")
     p.add_argument("title")
@@ -719,7 +764,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except WarehouseError as exc:
+        print(f"lbx: {exc}", file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:  # a file DuckDB opened but cannot read all of: never a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"lbx: the warehouse could not be read ({type(exc).__name__}: {first}); if it keeps failing, "
+            "move it aside and rebuild it with `make demo`",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

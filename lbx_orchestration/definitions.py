@@ -14,7 +14,7 @@ from lbx_orchestration.models import assets as model_assets
 from lbx_orchestration.models import content as content_model_assets
 from lbx_orchestration.models import evaluation as model_evaluation
 from lbx_orchestration.resources import build_resources
-from lbx_orchestration.runs import stale_run_sensor
+from lbx_orchestration.runs import freeing_executor, stale_run_sensor
 from lbx_orchestration.schedules import (
     nightly_refresh_job,
     nightly_refresh_schedule,
@@ -54,7 +54,7 @@ def build_definitions(resource_overrides: dict | None = None) -> dg.Definitions:
         sensors=[letterboxd_inbox_sensor, stale_run_sensor],
         schedules=[nightly_refresh_schedule, tmdb_catalog_schedule],
         resources=build_resources(resource_overrides),
-        executor=dg.in_process_executor,
+        executor=freeing_executor(dg.in_process_executor),
     )
 
 

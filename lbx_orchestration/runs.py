@@ -2,18 +2,30 @@
 step holds the ``duckdb`` pool's only slot would block every later run forever.
 
 ``free_dead_runs`` frees the slots (and pending claims) of runs that are finished, or whose
-process is gone, and marks the dead ones failed. It runs at the start of `lbx demo` and every
+process is gone, and marks the dead ones failed. It runs at the start of every run, whichever
+entry point started it (`dagster asset materialize`, `dagster job execute`, the UI, the daemon:
+``freeing_executor`` wraps the executor every job gets), at the start of `lbx demo`, and every
 30 s in the ``stale_run_sensor`` while `make ui` (dagster dev) runs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEventType
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.base import Executor
+from dagster._utils.interrupts import check_captured_interrupt
 
 POOLS = ("duckdb",)
 
@@ -93,3 +105,69 @@ def stale_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     for item in freed:
         context.log.warning(str(item))
     return dg.SkipReason("; ".join(map(str, freed)) if freed else "no run holds a pool slot it should not")
+
+
+class _InterruptibleExecutor(Executor):
+    """Dagster's CLI captures SIGINT/SIGTERM and acts on them only when a step starts, so a run
+    waiting for a pool slot that a live run holds ignored both. While this executor runs, an
+    interrupt that no step picks up within a few seconds is raised in the main thread as
+    Dagster's own DagsterExecutionInterruptedError, which ends the run as an interrupt would."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+
+    @property
+    def retries(self) -> RetryMode:
+        return self.inner.retries
+
+    @property
+    def step_dependency_config(self) -> StepDependencyConfig:
+        return self.inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
+        done = threading.Event()
+        watcher = threading.Thread(
+            target=_raise_unheeded_interrupt, args=(threading.main_thread().ident, done), daemon=True
+        )
+        if threading.current_thread() is threading.main_thread():
+            watcher.start()
+        try:
+            yield from self.inner.execute(plan_context, execution_plan)
+        finally:
+            done.set()
+
+
+def _raise_unheeded_interrupt(main_ident: int | None, done: threading.Event, grace: float = 3.0) -> None:
+    since: float | None = None
+    while not done.wait(0.25):
+        if not check_captured_interrupt():
+            since = None
+            continue
+        since = since or time.monotonic()
+        if time.monotonic() - since >= grace and main_ident is not None:
+            logging.getLogger("lbx.runs").warning("interrupted while waiting for a pool slot: ending the run")
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(main_ident), ctypes.py_object(DagsterExecutionInterruptedError)
+            )
+            return
+
+
+def freeing_executor(executor_def: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """``executor_def`` that first frees the pool slots of dead runs: Dagster builds the executor
+    at the start of every run, before any step asks the pool for a slot."""
+
+    def create(init_context: dg.InitExecutorContext):
+        try:
+            for item in free_dead_runs(init_context.instance):
+                logging.getLogger("lbx.runs").warning(str(item))
+        except Exception as exc:  # a run is never stopped by its own clean-up
+            logging.getLogger("lbx.runs").warning("could not check for dead runs' pool slots: %s", exc)
+        return _InterruptibleExecutor(executor_def.executor_creation_fn(init_context))
+
+    return dg.ExecutorDefinition(
+        name=executor_def.name,
+        config_schema=executor_def.config_schema,
+        requirements=executor_def.get_requirements,
+        executor_creation_fn=create,
+        description=executor_def.description,
+    )

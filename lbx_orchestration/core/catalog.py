@@ -158,6 +158,8 @@ def resolve_films(
             rows.append(_row(film, override, "override", 1.0))
         elif film["film_key"] in done and done[film["film_key"]]["tmdb_id"] is not None:
             rows.append(done[film["film_key"]])
+        elif film["film_title"] and not match_key(film["film_title"]):
+            rows.append(_unsearchable(film, source))
         elif film["film_title"]:
             res = resolve_by_search(source, film["film_title"], film["film_year"])
             if res.tmdb_id is None and film.get("film_slug"):
@@ -184,6 +186,22 @@ def resolve_films(
         else:
             rows.append(_row(film, None, "no_title", 0.0))
     return pl.DataFrame(rows, schema=RESOLUTION_SCHEMA)
+
+
+def _unsearchable(film: dict, source: TmdbSource) -> dict:
+    """A title that normalises to nothing ("★", "..."): no search can find it, so try the
+    Letterboxd link's slug, else keep the film unresolved with the reason."""
+    if film.get("film_slug"):
+        slug_title, slug_year = title_from_slug(film["film_slug"])
+        if match_key(slug_title):
+            res = resolve_by_search(source, slug_title, film["film_year"] or slug_year)
+            if res.tmdb_id is not None:
+                return _row(film, res.tmdb_id, res.method, res.confidence, candidates=res.candidates)
+    reason = (
+        f"the title {film['film_title']!r} has no letters or digits to search TMDb with; "
+        "fix it with `lbx match USER TITLE YEAR TMDB_ID`"
+    )
+    return _row(film, None, "unsearchable_title", 0.0, candidates=0, reason=reason)
 
 
 def _row(

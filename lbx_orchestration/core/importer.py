@@ -11,6 +11,7 @@ is refused: a newer export always wins.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ class LedgerEntry:
     content_sha256: str
     exported_at: dt.datetime | None
     imported_at: dt.datetime
+    source_name: str | None = None
+    removes: int = 0  # stored entries (kind, film) the export being imported does not hold
 
 
 @dataclass(frozen=True)
@@ -146,11 +149,33 @@ def last_import(con: duckdb.DuckDBPyConnection, username: str) -> LedgerEntry | 
     columns = {r[0] for r in con.execute(f"describe {EXPORT_IMPORTS}").fetchall()}
     exported = "exported_at" if "exported_at" in columns else "null::timestamp"
     rows = con.execute(
-        f"select content_sha256, {exported}, imported_at from {EXPORT_IMPORTS} where username = ? "
+        f"select content_sha256, {exported}, imported_at, source_name from {EXPORT_IMPORTS} where username = ? "
         "order by imported_at desc limit 1",
         [username],
     ).fetchall()
     return LedgerEntry(*rows[0]) if rows else None
+
+
+def removed_entries(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> int:
+    """How many of the member's stored entries (a kind of log and a film) this export lacks."""
+    if not table_exists(con, EXPORT_ENTRIES):
+        return 0
+    new = prepared.export.entries.select("kind", "film_key").unique()
+    with registered(con, {"_lbx_new_entries": new}):
+        return int(
+            con.execute(
+                f"""select count(*) from (
+                    select distinct kind, film_key from {EXPORT_ENTRIES} where username = ?
+                    except select kind, film_key from _lbx_new_entries)""",
+                [prepared.username],
+            ).fetchall()[0][0]
+        )
+
+
+def _with_removals(con: duckdb.DuckDBPyConnection, prepared: PreparedImport, entry: LedgerEntry | None):
+    if entry is None or entry.content_sha256 == prepared.export.content_sha256:
+        return entry
+    return dataclasses.replace(entry, removes=removed_entries(con, prepared))
 
 
 def check_newer(prepared: PreparedImport, previous: LedgerEntry | None) -> None:
@@ -159,9 +184,23 @@ def check_newer(prepared: PreparedImport, previous: LedgerEntry | None) -> None:
     if new is not None and old is not None and new < old:
         raise OlderExport(
             f"{prepared.export.source_name}: this export of {prepared.username} was made {new:%Y-%m-%d %H:%M}, "
-            f"before the one already imported ({old:%Y-%m-%d %H:%M}, on {previous.imported_at:%Y-%m-%d}); "
-            "importing it would lose newer ratings, so nothing was changed. Import your newest export."
+            f"before the one already imported ({_named(previous)}{old:%Y-%m-%d %H:%M}, on "
+            f"{previous.imported_at:%Y-%m-%d}); importing it would lose newer ratings, so nothing was changed. "
+            "Import your newest export."
         )
+    if previous is not None and previous.removes and not _later(new, old):
+        when = f"its newest entry is from {new:%Y-%m-%d}" if new is not None else "it carries no date"
+        raise OlderExport(
+            f"{prepared.export.source_name}: this export of {prepared.username} is not newer than the one "
+            f"already imported ({_named(previous)}imported {previous.imported_at:%Y-%m-%d}): {when}, and it "
+            f"lacks {previous.removes:,} of the stored entries. Importing it would remove them, so nothing was "
+            "changed. Import the export Letterboxd made most recently (its file name, "
+            f"letterboxd-{prepared.username}-<date>-utc.zip, carries its date)."
+        )
+
+
+def _named(previous: LedgerEntry) -> str:
+    return f"{previous.source_name}, made " if previous.source_name else ""
 
 
 def _known_resolutions(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
@@ -178,7 +217,8 @@ def read_state(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) -> tupl
     overrides = read_overrides(con)
     fixed = override_resolutions(prepared.films, overrides)
     known = reusable(known, overrides).join(fixed.select("film_key"), on="film_key", how="anti")
-    return last_import(con, prepared.username), pl.concat([known, fixed])
+    previous = _with_removals(con, prepared, last_import(con, prepared.username))
+    return previous, pl.concat([known, fixed])
 
 
 def _default_source() -> TmdbSource:
@@ -205,13 +245,18 @@ def resolve_import(
     return ResolvedImport(prepared, previous, known, resolved)
 
 
-def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> ImportReport:
-    """Write one import in one transaction (nothing when the same content is already there)."""
+def write_import(
+    con: duckdb.DuckDBPyConnection,
+    plan: ResolvedImport,
+    extra: dict[str, tuple[pl.DataFrame, dict[str, Any] | None]] | None = None,
+) -> ImportReport:
+    """Write one import in one transaction (nothing when the same content is already there).
+    ``extra`` writes (table -> frame, where) go into the same transaction (a new member's key)."""
     prepared = plan.prepared
     export, user = prepared.export, prepared.username
     current = last_import(con, user)  # another import may have landed since read_state
-    if current != plan.previous:
-        check_newer(prepared, current)
+    if current is not None and (plan.previous is None or current.imported_at != plan.previous.imported_at):
+        check_newer(prepared, _with_removals(con, prepared, current))
     resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
     unchanged = current is not None and current.content_sha256 == export.content_sha256
     if unchanged and not _later(export.exported_at, current.exported_at):
@@ -246,6 +291,7 @@ def write_import(con: duckdb.DuckDBPyConnection, plan: ResolvedImport) -> Import
                 {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE], "user_key": [f"letterboxd:{user}"]},
             ),
             RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
+            **(extra or {}),
         },
     )
     return _report(prepared, status, resolutions)

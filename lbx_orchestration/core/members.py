@@ -27,6 +27,7 @@ from lbx_orchestration.core.importer import (
     write_import,
 )
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
+from lbx_orchestration.core.ownership import WebOwner
 from lbx_orchestration.core.recsys.content_serving import ContentContext, blend_main_list, new_films_for
 from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.recommend import (
@@ -39,7 +40,7 @@ from lbx_orchestration.core.recsys.recommend import (
 )
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
-from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
+from lbx_orchestration.core.tables import MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
 
@@ -94,6 +95,7 @@ def onboard(
     scrape_date: dt.date | None = None,
     inputs_cache: dict[Path, tuple[TrainedModel, ServingInputs]] | None = None,
     models_dir: Path | None = None,
+    owner: WebOwner | None = None,
 ) -> Onboarded:
     """Import an export and give the member their list from the accepted model, at once.
 
@@ -107,6 +109,8 @@ def onboard(
     prepared = prepare_import(path, username, scrape_date)  # parse with no lock held
     if db.exists():
         with connect(db, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait) as con:
+            if owner is not None:  # refuse a stranger before any TMDb look-up
+                owner.check(con, prepared.username)
             previous, known = read_state(con, prepared)
     else:
         previous, known = None, pl.DataFrame()
@@ -116,7 +120,12 @@ def onboard(
         known = pl.DataFrame(schema=RESOLUTION_SCHEMA)
     plan = resolve_import(prepared, previous, known, tmdb_source)  # TMDb look-ups, no lock held
     with connect(db, wait_seconds=wait_seconds, on_wait=on_wait) as con:
-        report = write_import(con, plan)
+        claim = None
+        if owner is not None:  # again under the write lock: another upload may have created them
+            owner.check(con, prepared.username)
+            rows = owner.claim_rows(prepared.username)
+            claim = {MEMBER_KEYS: (rows, {"username": [rows["username"][0]]})} if rows is not None else None
+        report = write_import(con, plan, claim)
         served = accepted_model(con)
         if served is None:
             return Onboarded(

@@ -185,7 +185,7 @@ def rss_observations(items: list[dict[str, Any]], scrape_date: dt.date) -> pl.Da
         watched = item.get("watched_date")
         if isinstance(watched, str):
             watched = dt.date.fromisoformat(watched)
-        username = item["username"]
+        username = str(item["username"]).lower()  # one member whatever the case (usernames.py)
         local_id = item.get("guid") or f"{film_key}:{watched or ''}"
         rows.append(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ class WarehouseDamaged(WarehouseError):
     """The file is not a DuckDB database (truncated, overwritten, or from another tool)."""
 
 
+_DAMAGED = re.compile(r"not a valid DuckDB database|Corrupt|checksum|Could not read enough bytes", re.I)
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -43,6 +45,81 @@ def lock_holder(message: str) -> str:
     except OSError:
         cmdline = found["exe"]
     return f"pid {pid} ({cmdline[:120]})"
+
+
+_HEADER_SIZE = 4096  # DuckDB's main header, then two database headers, then the blocks
+_MAGIC = b"DUCK"
+
+
+def damage(path: Path) -> str | None:
+    """Why the DuckDB file at ``path`` cannot be trusted, read from its headers (None if it can).
+
+    DuckDB opens a truncated copy without complaint and fails only when it reads a missing
+    block, possibly after writing to it. The active database header (the one with the higher
+    iteration) says how many blocks of what size the file holds; a shorter file lost data.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(3 * _HEADER_SIZE)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if size < 3 * _HEADER_SIZE:
+        return f"it is {size:,} bytes, shorter than a DuckDB file's headers"
+    if head[8:12] != _MAGIC:
+        return "it does not start like a DuckDB file"
+    headers = [struct.unpack_from("<QqqQQ", head, offset + 8) for offset in (_HEADER_SIZE, 2 * _HEADER_SIZE)]
+    _, _, _, blocks, block_size = max(headers, key=lambda h: h[0])
+    if not 0 < block_size <= 2**30 or 3 * _HEADER_SIZE + blocks * block_size <= size:
+        return None
+    # the header counts free blocks too, and DuckDB cuts free blocks off the end of the file:
+    # only a block still in use past the end means lost data. DuckDB itself says which are.
+    highest = _highest_used_block(path)
+    if isinstance(highest, str):
+        return highest
+    needed = 3 * _HEADER_SIZE + (highest + 1) * block_size if highest is not None else 0
+    if size < needed:
+        return f"it is {size:,} bytes but holds data up to byte {needed:,}: the file was truncated"
+    return None
+
+
+def _highest_used_block(path: Path) -> int | str | None:
+    """The highest block id in use (metadata and every table's segments), a string saying why the
+    file cannot be read, or None when it cannot be told now (another process writes it)."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        return None if _is_lock_error(exc) else f"DuckDB cannot open it: {str(exc).splitlines()[0]}"
+    try:
+        highest = scalar(con, "select max(block_id) from pragma_metadata_info()") or 0
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+        for schema, table in tables:
+            used = scalar(
+                con,
+                "select max(greatest(block_id, coalesce(list_max(additional_block_ids), -1))) "
+                "from pragma_storage_info(?) where persistent",
+                [f'"{schema}"."{table}"'],
+            )
+            highest = max(highest, used or 0)
+        return int(highest)
+    except duckdb.Error as exc:
+        return f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
+    finally:
+        con.close()
+
+
+def check_intact(path: Path) -> None:
+    """Raise WarehouseDamaged (naming the file and the cause) before anything opens a damaged file."""
+    if not path.exists() or path.is_dir():
+        return
+    why = damage(path)
+    if why is not None:
+        raise WarehouseDamaged(
+            f"the warehouse {path} is damaged ({why}); nothing was read from it or written to it. "
+            "Move it aside and rebuild it with `make demo` (members re-import their exports)"
+        )
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -65,13 +142,14 @@ def open_with_wait(
     target = Path(path)
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     delay = 0.2
+    check_intact(target)
     while True:
         try:
             return duckdb.connect(str(target), read_only=read_only)
         except duckdb.Error as exc:
             message = str(exc)
             if not _is_lock_error(exc):
-                if "not a valid DuckDB database" in message or "Corrupt" in message or "checksum" in message:
+                if _DAMAGED.search(message):
                     raise WarehouseDamaged(
                         f"the warehouse {target} is damaged or not a DuckDB file ({message}); move it "
                         "aside and rebuild it with `make demo` (members re-import their exports)"

@@ -7,8 +7,11 @@ warehouse that ``SnapshotManager`` refreshes and swaps atomically; see snapshot.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import logging
+import math
+import os
 import shutil
 import tempfile
 import threading
@@ -19,6 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import polars as pl
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -29,15 +33,17 @@ from fastapi.staticfiles import StaticFiles
 
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
+from lbx_orchestration.core.letterboxd.usernames import is_username
 from lbx_orchestration.core.members import onboard
+from lbx_orchestration.core.ownership import NotOwner, WebOwner
 from lbx_orchestration.core.recsys.pipeline import load_trained
 from lbx_orchestration.core.recsys.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
 from lbx_orchestration.core.tables import accepted_model
-from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.tmdb.base import TmdbError, TmdbRetryLater, TmdbSource
 from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
-from lbx_orchestration.core.warehouse import WarehouseBusy, connect, duckdb_path
+from lbx_orchestration.core.warehouse import WarehouseBusy, WarehouseError, connect, duckdb_path
 from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
@@ -156,7 +162,13 @@ class WebState:
     def data(self) -> ServingData:
         current = self.manager.current
         if current is None:
-            raise _error(503, "nothing to serve yet: " + (self.manager.last_error or "the snapshot is being built"))
+            log.warning("nothing to serve yet: %s", self.manager.last_error or "the snapshot is being built")
+            raise _error(
+                503,
+                "nothing to serve yet: the recommendations are being prepared, or the warehouse has not been "
+                "built (the operator runs `make demo`); try again in a minute",
+                headers={"Retry-After": "60"},
+            )
         return current  # type: ignore[return-value]
 
     def add_member(self, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None) -> None:
@@ -280,16 +292,19 @@ def _filtered(
 
 
 class UploadGuard:
-    """Refuses an upload by its headers (size, rate), before its body is read. Plain ASGI: a
-    BaseHTTPMiddleware would cost every other request a task and a queue."""
+    """Refuses a state-changing request from another origin, and an upload by its headers (size,
+    rate), before its body is read. Plain ASGI: a BaseHTTPMiddleware would cost every other
+    request a task and a queue."""
 
     def __init__(self, app, state: WebState) -> None:
         self.app = app
         self.state = state
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/imports":
-            refusal = self.refuse(scope)
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            refusal = cross_origin_refusal(scope)
+            if refusal is None and scope["method"] == "POST" and scope["path"] == "/api/imports":
+                refusal = self.refuse(scope)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -316,6 +331,84 @@ class UploadGuard:
         return None
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_origin_refusal(scope) -> JSONResponse | None:
+    """CSRF: a browser names the page that sent a request (Sec-Fetch-Site, Origin, Referer); a
+    state-changing request is refused unless that page is this server's own. Clients that are
+    not browsers (curl, scripts) send none of these and are judged by the member key alone."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    site = headers.get("sec-fetch-site")
+    if site in ("cross-site", "same-site"):
+        return _refused_origin(f"the browser says it came from a {site} page")
+    sender = headers.get("origin")
+    if sender is None and headers.get("referer"):
+        parts = urlsplit(headers["referer"])
+        sender = f"{parts.scheme}://{parts.netloc}"
+    if sender is None:
+        return None
+    host = headers.get("host", "")
+    parts = urlsplit(sender)
+    if sender == "null" or parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
+        return _refused_origin(f"it came from {sender[:100]!r}, not from this server's page")
+    return None
+
+
+def _refused_origin(why: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": f"cross-origin request refused: {why}. Upload from lbx's own page, or from a client that is "
+            "not a browser with the member key in the X-Lbx-Member-Key header."
+        },
+        status_code=403,
+    )
+
+
+KEY_HEADER = "x-lbx-member-key"
+KEY_COOKIE = "lbx_key_"  # + the member's name: one HttpOnly cookie per member this browser owns
+KEY_COOKIE_SECONDS = 10 * 365 * 24 * 3600
+UPLOAD_PREFIX = "upload-"
+
+
+def _cookie_keys(request: Request) -> dict[str, str]:
+    return {
+        name[len(KEY_COOKIE) :]: value
+        for name, value in request.cookies.items()
+        if name.startswith(KEY_COOKIE) and is_username(name[len(KEY_COOKIE) :]) and len(value) <= 200
+    }
+
+
+def _remove_stale_uploads(directory: Path) -> int:
+    """Upload folders of a server that was killed mid-upload (their pid is gone)."""
+    removed = 0
+    for folder in directory.glob(f"{UPLOAD_PREFIX}*"):
+        pid = folder.name[len(UPLOAD_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _seconds_until(when: dt.datetime | None) -> int:
+    if when is None:
+        return 60
+    now = dt.datetime.now(dt.UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # TmdbRetryLater's is naive UTC
+    return max(1, math.ceil((when - now).total_seconds()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # --- the app ----------------------------------------------------------------------------------
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
@@ -323,6 +416,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if removed := _remove_stale_uploads(settings.directory):
+            log.info("removed %d upload folder(s) left by a server that was stopped mid-upload", removed)
         await run_in_threadpool(state.manager.start)
         if settings.background_refresh:
             state.manager.run_in_background(settings.refresh_seconds)
@@ -335,6 +430,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: /openapi.json is served
+        redoc_url=None,
         title="lbx",
         description="Personal film recommendations from Letterboxd diaries: the members' API. "
         "Film metadata from TMDb (this product uses the TMDB API but is not endorsed or certified by TMDB).",
@@ -345,6 +442,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "lbx failed to answer this request (the server log has the details); nothing was changed"},
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _bad_params(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -373,7 +478,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "users": len(data.recommendations),
             "films": data.films.height,
             "imports_ready": state.imports_ready,
-            "snapshot": state.manager.status(),
+            "snapshot": state.manager.public_status(),
         }
 
     @app.get("/api/meta")
@@ -547,11 +652,18 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         request: Request,
         file: Annotated[UploadFile, File(description="a Letterboxd export .zip")],
         username: Annotated[str | None, Form(max_length=64)] = None,
-    ) -> dict[str, Any]:
+        member_key: Annotated[str | None, Form(max_length=200)] = None,
+    ) -> JSONResponse:
         """Import a Letterboxd export (multipart, field ``file``), fold the member into the served model
-        and return their recommendations. Same import and checks as `lbx import`."""
+        and return their recommendations. Same import and checks as `lbx import`.
+
+        A name lbx does not know yet becomes a member, and the answer carries their member key once
+        (also set as an HttpOnly cookie). Changing an existing member needs that key: the cookie, the
+        form field ``member_key`` or the header ``X-Lbx-Member-Key``; without it, 403."""
         started = time.perf_counter()
-        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.directory))
+        owner = WebOwner(explicit=member_key or request.headers.get(KEY_HEADER), cookies=_cookie_keys(request))
+        settings.directory.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-", dir=settings.directory))
         try:
             target = folder / f"upload-{uuid.uuid4().hex[:12]}.zip"  # never the name of an export in LBX_EXPORT_DIRS
             size = 0
@@ -563,14 +675,21 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     out.write(chunk)
             if size == 0:
                 raise _error(422, "the upload is empty: send a Letterboxd export .zip in the field 'file'")
-            result = await run_in_threadpool(_import, state, target, username or None)
+            result = await run_in_threadpool(_import, state, target, username or None, owner)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         data = state.data()
         report, recs, note = result
         rows = data.rows.get(report.username.lower(), []) if recs.height else []
-        return {
+        body = {
             "username": report.username,
+            "member_key": owner.issued,  # shown once: only its hash is stored
+            "key_note": (
+                f"You are the owner of {report.username} on this lbx. Keep this member key: this browser "
+                "remembers it, and it is what lets you (and only you) upload a newer export from another one."
+            )
+            if owner.issued
+            else None,
             "status": report.status,
             "note": note or None,
             "counts": report.counts,
@@ -581,6 +700,19 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "recommendations": _rec_rows(data, rows[:MAX_LIMIT]),
             "new_films": data.new_films.get(report.username.lower(), []),
         }
+        response = JSONResponse(body)
+        key = owner.issued or owner.accepted
+        if key:
+            response.set_cookie(
+                KEY_COOKIE + report.username,
+                key,
+                max_age=KEY_COOKIE_SECONDS,
+                path="/api/imports",
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return response
 
     return app
 
@@ -607,7 +739,7 @@ def _warm_imports(state: WebState) -> None:
         state.imports_ready = True
 
 
-def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.DataFrame, str]:
+def _import(state: WebState, path: Path, username: str | None, owner: WebOwner) -> tuple[Any, pl.DataFrame, str]:
     try:
         lists = read_lists(path)  # refuses a hostile archive before anything is written
     except ExportError as exc:
@@ -621,14 +753,38 @@ def _import(state: WebState, path: Path, username: str | None) -> tuple[Any, pl.
                 db=state.settings.db,
                 tmdb_source=state.tmdb_source(),
                 wait_seconds=state.settings.write_wait_seconds,
+                owner=owner,
             )
+    except NotOwner as exc:
+        raise _error(403, f"upload refused, nothing was read into lbx: {exc}") from None
     except (ExportError, FileNotFoundError) as exc:
         raise _error(422, f"export refused: {exc}") from None
     except WarehouseBusy as exc:
+        log.warning("upload refused: %s", exc)
         raise _error(
             503,
-            f"the warehouse is being written by a refresh; nothing was imported, try again in a minute ({exc})",
+            "the warehouse is being written by a refresh; nothing was imported, try again in a minute",
             headers={"Retry-After": "60"},
+        ) from None
+    except WarehouseError as exc:
+        log.error("upload refused: %s", exc)
+        raise _error(
+            503, "the warehouse cannot be used right now (the operator has been told); nothing was imported"
+        ) from None
+    except TmdbRetryLater as exc:
+        wait = _seconds_until(exc.retry_at)
+        raise _error(
+            503,
+            f"TMDb, which lbx asks to identify your films, is rate limiting this server: nothing was imported, "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        ) from None
+    except TmdbError as exc:
+        log.warning("upload failed on TMDb: %s", exc)
+        raise _error(
+            502,
+            "TMDb, which lbx asks to identify your films, did not answer usably (the server log has the "
+            "details); nothing was imported, try again later",
         ) from None
     user = done.report.username
     if lists.height:

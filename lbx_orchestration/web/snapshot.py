@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from lbx_orchestration.core import tables as t
+from lbx_orchestration.core.warehouse import WarehouseDamaged, check_intact
 
 log = logging.getLogger(__name__)
 SIDE_FILE = "serving.duckdb"
@@ -101,6 +102,7 @@ class WarehouseBusy(RuntimeError):
 def export_serving_tables(db: Path, target: Path) -> list[str]:
     """Copy the serving tables of ``db`` into a new DuckDB file ``target``. Raises
     WarehouseBusy at once when a writer holds ``db``."""
+    check_intact(db)  # never attach a truncated warehouse: DuckDB would read past its end
     target.unlink(missing_ok=True)
     con = duckdb.connect(str(target))
     try:
@@ -188,7 +190,7 @@ class SnapshotManager:
                 self.busy_since = self.busy_since or time.time()
                 self.last_error = str(exc)
                 return False
-            except (duckdb.Error, OSError) as exc:
+            except (duckdb.Error, OSError, WarehouseDamaged) as exc:
                 self.last_error = f"snapshot failed: {exc}"
                 log.warning(self.last_error)
                 return False
@@ -212,15 +214,15 @@ class SnapshotManager:
         self.refreshes += 1
         return True
 
-    def status(self) -> dict:
+    def public_status(self) -> dict:
+        """What any client may see: no paths, no pids, no command lines (those are logged)."""
+        state = "ok" if self.last_error is None else "busy" if self.busy_since else "stale"
         return {
-            "warehouse": str(self.db),
-            "snapshot": str(self.side_file),
+            "state": state,
             "built_at": self.built_at,
             "age_seconds": round(time.time() - self.built_at, 1) if self.built_at else None,
             "refreshes": self.refreshes,
             "warehouse_busy_since": self.busy_since,
-            "last_error": self.last_error,
         }
 
     def run_in_background(self, interval: float = 2.0) -> None:

@@ -165,9 +165,11 @@ def test_a_damaged_warehouse_is_named(tmp_path: Path) -> None:
     db.write_bytes(b"this is not a database" * 100)
     out = _lbx("recs", "anyone", "--db", str(db))
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert f"the warehouse {db} is damaged or not a DuckDB file" in out.stderr
+    assert f"the warehouse {db} is damaged (it does not start like a DuckDB file)" in out.stderr
     out = _lbx("import", str(REAL_EXPORTS["melvincarvalho"]), "--db", str(db))
-    assert out.returncode == 1 and "is damaged or not a DuckDB file" in out.stderr
+    assert out.returncode == 1 and "is damaged" in out.stderr and "Traceback" not in out.stderr
+    out = _lbx("unmatched", "anyone", "--db", str(db))
+    assert out.returncode == 1 and "is damaged" in out.stderr and "Traceback" not in out.stderr
     assert db.read_bytes() == b"this is not a database" * 100
 
 

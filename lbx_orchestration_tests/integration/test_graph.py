@@ -83,11 +83,11 @@ def test_row_counts_match_the_bundled_data(materialized_warehouse: Warehouse) ->
     assert _one(con, "select count(*) from ingest.users where platform = 'movielens'") == 610
     assert sorted(
         r[0] for r in con.execute("select username from ingest.users where platform = 'letterboxd'").fetchall()
-    ) == ["DavidBlue", "melvincarvalho", "patrickmjones"]
+    ) == ["davidblue", "melvincarvalho", "patrickmjones"]
     # lists are written for members (Letterboxd users), not for the MovieLens community
     assert sorted(
         r[0] for r in con.execute("select distinct username from serving.user_recommendations").fetchall()
-    ) == ["DavidBlue", "melvincarvalho", "patrickmjones"]
+    ) == ["davidblue", "melvincarvalho", "patrickmjones"]
     assert _one(con, "select min(n) from (select count(*) n from serving.user_recommendations group by user_key)") == 50
     films = _one(con, "select count(*) from metadata.film_catalog")
     assert _one(con, "select count(*) from features.movie_features") == films

@@ -45,10 +45,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_lbx_serve(db: Path, port: int, state_dir: Path, env: dict[str, str], **popen: Any) -> subprocess.Popen:
+def start_lbx_serve(
+    db: Path, port: int, state_dir: Path, env: dict[str, str], extra: list[str] | None = None, **popen: Any
+) -> subprocess.Popen:
     """`lbx serve` on 127.0.0.1:``port`` in a child process, logging warnings only."""
     command = [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(db), "--port", str(port)]
-    command += ["--state-dir", str(state_dir), "--log-level", "warning"]
+    command += ["--state-dir", str(state_dir), "--log-level", "warning", *(extra or [])]
     return subprocess.Popen(command, env=env, **popen)
 
 

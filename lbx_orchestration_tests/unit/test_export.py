@@ -74,8 +74,8 @@ def test_real_export_counts_match_the_csv_files(real: dict[str, LetterboxdExport
 
 
 def test_extratone_username_is_davidblue(real: dict[str, LetterboxdExport]):
-    assert real["extratone"].username == "DavidBlue"
-    assert set(real["extratone"].entries["username"].unique().to_list()) == {"DavidBlue"}
+    assert real["extratone"].username == "davidblue"
+    assert set(real["extratone"].entries["username"].unique().to_list()) == {"davidblue"}
 
 
 @pytest.mark.parametrize("name", ["extratone", "melvincarvalho"])

@@ -31,7 +31,7 @@ from lbx_orchestration.core.letterboxd.records import (
     parse_year,
 )
 from lbx_orchestration.core.letterboxd.sources import ExportSource, open_source
-from lbx_orchestration.core.letterboxd.usernames import validate_username
+from lbx_orchestration.core.letterboxd.usernames import canonical_username, validate_username
 
 __all__ = [
     "ENTRY_SCHEMA",
@@ -234,8 +234,7 @@ def read_export(
         raise ExportError(
             f"{source.name}: neither ratings.csv nor watched.csv found; is this a Letterboxd data export?"
         )
-    if username is None:
-        username = _username_from_profile(source, root)
+    username = canonical_username(username if username is not None else _username_from_profile(source, root))
 
     digest = hashlib.sha256(_HASH_VERSION + b"\0" + username.encode() + b"\0")
     rows: list[dict[str, Any]] = []

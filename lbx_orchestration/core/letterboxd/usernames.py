@@ -31,3 +31,9 @@ def validate_username(name: str) -> str:
     if not is_username(name):
         raise InvalidUsername(f"invalid Letterboxd username {_shown(name)}: a username has {USERNAME_RULE}")
     return name
+
+
+def canonical_username(name: str) -> str:
+    """The one spelling lbx stores a member under. Letterboxd names are case-insensitive (its URLs
+    are lower case), so ``MelvinCarvalho`` and ``melvincarvalho`` are one member everywhere."""
+    return validate_username(name).lower()

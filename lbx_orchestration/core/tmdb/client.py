@@ -107,10 +107,11 @@ def compose_details(
 ) -> dict[str, Any]:
     """Details (with credits/keywords/external_ids) + ``watch_providers`` + ``poster_url``."""
     out = dict(details)
-    results = (providers or {}).get("results") or {}
-    out["watch_providers"] = results.get(country)
+    results = providers.get("results") if isinstance(providers, dict) else None
+    out["watch_providers"] = results.get(country) if isinstance(results, dict) else None
     poster_path = out.get("poster_path")
-    out["poster_url"] = f"{poster_base}{poster_path}" if poster_base and poster_path else None
+    usable = poster_base and isinstance(poster_path, str) and poster_path
+    out["poster_url"] = f"{poster_base}{poster_path}" if usable else None
     return out
 
 
