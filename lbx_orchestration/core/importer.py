@@ -34,7 +34,7 @@ from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_expo
 from lbx_orchestration.core.observations import export_observations
 from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, RESOLUTION, REVIEWS
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import read_frame, registered, replace_many, table_exists
+from lbx_orchestration.core.warehouse import read_frame, registered, replace_many, table_exists, transaction
 
 EXPORT_SOURCE = "letterboxd_export"
 
@@ -149,9 +149,9 @@ def last_import(con: duckdb.DuckDBPyConnection, username: str) -> LedgerEntry | 
     columns = {r[0] for r in con.execute(f"describe {EXPORT_IMPORTS}").fetchall()}
     exported = "exported_at" if "exported_at" in columns else "null::timestamp"
     rows = con.execute(
-        f"select content_sha256, {exported}, imported_at, source_name from {EXPORT_IMPORTS} where username = ? "
+        f"select content_sha256, {exported}, imported_at, source_name from {EXPORT_IMPORTS} where lower(username) = ? "
         "order by imported_at desc limit 1",
-        [username],
+        [username.lower()],
     ).fetchall()
     return LedgerEntry(*rows[0]) if rows else None
 
@@ -165,7 +165,7 @@ def removed_entries(con: duckdb.DuckDBPyConnection, prepared: PreparedImport) ->
         return int(
             con.execute(
                 f"""select count(*) from (
-                    select distinct kind, film_key from {EXPORT_ENTRIES} where username = ?
+                    select distinct kind, film_key from {EXPORT_ENTRIES} where lower(username) = ?
                     except select kind, film_key from _lbx_new_entries)""",
                 [prepared.username],
             ).fetchall()[0][0]
@@ -277,6 +277,7 @@ def write_import(
     if unchanged:  # the same content exported again later: only the ledger learns of it
         replace_many(con, {EXPORT_IMPORTS: (ledger, None)})
         return _report(prepared, status, resolutions)
+    merge_case_variants(con, user)
     entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
     # new resolutions, and corrections: each replaces its film's row (stale rows included)
     fresh = pl.concat([plan.resolved, plan.known.filter(pl.col("method") == "override")], how="vertical_relaxed")
@@ -295,6 +296,29 @@ def write_import(
         },
     )
     return _report(prepared, status, resolutions)
+
+
+def merge_case_variants(con: duckdb.DuckDBPyConnection, user: str) -> None:
+    """Rows an older lbx stored under another case of this name (``DavidBlue``) become this
+    member's, so a warehouse built before names were folded to lower case keeps one member."""
+    if not table_exists(con, EXPORT_IMPORTS):
+        return
+    found = con.execute(
+        f"select count(*) from {EXPORT_IMPORTS} where lower(username) = ? and username <> ?", [user, user]
+    ).fetchall()[0][0]
+    if not found:
+        return
+    with transaction(con):
+        for table in (EXPORT_IMPORTS, EXPORT_ENTRIES):
+            if table_exists(con, table):
+                con.execute(
+                    f"update {table} set username = ? where lower(username) = ? and username <> ?", [user, user, user]
+                )
+        if table_exists(con, REVIEWS):
+            con.execute(
+                f"update {REVIEWS} set username = ?, user_key = ? where lower(user_key) = ? and user_key <> ?",
+                [user, f"letterboxd:{user}", f"letterboxd:{user}", f"letterboxd:{user}"],
+            )
 
 
 def _later(new: dt.datetime | None, old: dt.datetime | None) -> bool:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from lbx_orchestration.cli import main
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
@@ -274,3 +273,37 @@ def test_a_title_of_symbols_is_kept_unresolved_and_the_rest_imported(tmp_path: P
     assert "has no letters or digits" in by_title["★"][3] and by_title["..."][2] == "unsearchable_title"
     out = _lbx("unmatched", "tester_1", "--db", str(db))
     assert out.returncode == 0 and "★" in out.stdout and "Traceback" not in out.stderr
+
+
+# --- one member per name, whatever its case ----------------------------------------------------
+
+
+def test_a_case_variant_is_the_same_member_and_old_variants_merge(tmp_path: Path) -> None:
+    from lbx_orchestration.core.importer import import_export
+
+    db = tmp_path / "w.duckdb"
+    export = write_folder(tmp_path / "e", minimal_files())
+    con = duckdb.connect(str(db))
+    try:
+        assert import_export(con, export, username="Tester_1").username == "tester_1"
+        # a warehouse written before names were folded: the same member under another case
+        con.execute("update raw.letterboxd_export_entries set username = 'TESTER_1'")
+        con.execute("update raw.letterboxd_imports set username = 'TESTER_1'")
+        con.execute("update ingest.reviews set username = 'TESTER_1', user_key = 'letterboxd:TESTER_1'")
+        fuller = write_folder(
+            tmp_path / "f",
+            {
+                **minimal_files(),
+                "watchlist.csv": "Date,Name,Year,Letterboxd URI\n2020-11-02,Heat,1995,https://boxd.it/2aHi\n",
+            },
+        )
+        report = import_export(con, fuller, username="tEsTeR_1")
+        assert report.username == "tester_1" and report.status == "updated"
+        users = con.execute(
+            "select distinct user_key from ingest.reviews where lower(user_key) like 'letterboxd:%'"
+        ).fetchall()
+        names = con.execute("select distinct username from raw.letterboxd_export_entries").fetchall()
+        ledger = con.execute("select distinct username from raw.letterboxd_imports").fetchall()
+    finally:
+        con.close()
+    assert users == [("letterboxd:tester_1",)] and names == [("tester_1",)] and ledger == [("tester_1",)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,17 @@ def test_upload_an_export(page, site, tmp_path: Path) -> None:
     assert page.locator("#new-list > li").count() > 0  # new films at once, from the upload's answer
     options = page.locator("#f-list option").all_inner_texts()
     assert any(o.startswith("Software History") for o in options)
+    key = page.locator("#member-key").inner_text()
+    assert page.locator("#member-key-box").is_visible() and key.startswith("lbxk_")
+    # a newer export, from the same browser: its cookie is the key, nothing to type
+    newer = shutil.copytree(SAMPLE_EXPORTS / "extratone_2024-04", tmp_path / "newer")
+    with (newer / "diary.csv").open("a", encoding="utf-8", newline="") as f:
+        f.write("2026-12-01,Heat,1995,https://boxd.it/2aHi,4.5,,,2026-11-30\r\n")
+    page.set_input_files("#export-file", str(zip_folder(newer, tmp_path / "newer.zip")))
+    page.get_by_role("button", name="Upload and recommend").click()
+    page.wait_for_function("document.querySelector('#status').textContent.includes('(updated)')", timeout=60_000)
+    assert "Imported page_tester" in page.locator("#status").inner_text()
+    assert page.locator("#member-key-box").is_hidden()  # a key is shown once, when it is issued
     # a bad file: the page says why, in words
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip at all")
@@ -144,6 +156,32 @@ def test_upload_an_export(page, site, tmp_path: Path) -> None:
     page.get_by_role("button", name="Upload and recommend").click()
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Upload refused')")
     assert "not a zip" in page.locator("#status").inner_text()
+
+
+def test_another_browser_needs_the_member_key(browser, site, tmp_path: Path) -> None:
+    url, _ = site
+    export = zip_folder(SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "export.zip")
+    owner = browser.new_context().new_page()
+    owner.goto(url)
+    owner.set_input_files("#export-file", str(export))
+    owner.get_by_label("Username (optional: read from the export)").fill("key_holder")
+    owner.get_by_role("button", name="Upload and recommend").click()
+    owner.wait_for_function("document.querySelector('#status').textContent.startsWith('Imported')", timeout=60_000)
+    key = owner.locator("#member-key").inner_text()
+    other = browser.new_context().new_page()
+    other.goto(url)
+    other.set_input_files("#export-file", str(export))
+    other.get_by_label("Username (optional: read from the export)").fill("Key_Holder")
+    other.get_by_role("button", name="Upload and recommend").click()
+    other.wait_for_function("document.querySelector('#status').textContent.startsWith('Upload refused')")
+    assert "only they can change their data" in other.locator("#status").inner_text()
+    other.locator("summary").click()
+    other.get_by_label("Member key", exact=False).fill(key)
+    other.get_by_role("button", name="Upload and recommend").click()
+    other.wait_for_function("document.querySelector('#status').textContent.startsWith('Imported')", timeout=60_000)
+    assert "Imported key_holder" in other.locator("#status").inner_text()
+    owner.context.close()
+    other.context.close()
 
 
 def test_readable_on_a_phone(browser, site) -> None:

@@ -367,8 +367,11 @@ class TmdbClient:
             return rows
         path = f"/movie/{tmdb_id}/watch/providers"
         p_status, providers = self._get(path, allow_404=True)
-        results = _field(path, providers, "results", dict) or {}
-        trimmed = {"id": tmdb_id, "results": {self.country: results.get(self.country)}}
+        results = providers.get("results") if isinstance(providers, dict) else None
+        if results is not None and not isinstance(results, dict):  # one odd field never loses the film
+            log.warning("TMDb %s: 'results' is %s, not a JSON object; providers dropped", path, _json_kind(results))
+            results = None
+        trimmed = {"id": tmdb_id, "results": {self.country: (results or {}).get(self.country)}}
         rows.append(CachedResponse(tmdb_id, self.endpoints[1], p_status, trimmed, _utc_now()))
         return rows
 

@@ -180,12 +180,16 @@ $("#upload-form").addEventListener("submit", async (event) => {
   const button = form.querySelector("button");
   const data = new FormData(form);
   if (!data.get("username")) data.delete("username");
+  if (!data.get("member_key")) data.delete("member_key");
   button.disabled = true;
   say("Importing your export and folding you into the model…");
   try {
     const body = await api("/api/imports", { method: "POST", body: data });
     $("#username").value = body.username;
     state.user = body.username;
+    $("#upload-key").value = "";
+    $("#member-key-box").hidden = !body.member_key;
+    $("#member-key").textContent = body.member_key || "";
     await fillLists(body.username);
     $("#filters-panel").hidden = false;
     renderRecommendations({ ...body, count: body.recommendations.length });
