@@ -282,6 +282,36 @@ def test_seen_films_meet_recommendable_films_by_title_and_year() -> None:
     assert hits.rows() == [("u1", 10515), ("u2", 438631)]
 
 
+def test_a_film_logged_under_an_alternative_title_is_seen() -> None:
+    assert partial_keys("Birdman or (The Unexpected Virtue of Ignorance)") == {
+        "birdman",
+        "unexpected virtue of ignorance",
+    }
+    assert "dr strangelove" in partial_keys("Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb")
+    assert partial_keys("Dune (2021)") == set()  # a year in brackets is not another title
+    seen = pl.DataFrame(
+        {
+            "user_key": ["u"] * 3,
+            "film_title": ["Birdman or (The Unexpected Virtue of Ignorance)", "Kill Bill: Volume 1", "Fast & Furious"],
+            "film_year": [2014, 2003, 2009],
+        },
+        schema_overrides={"film_year": pl.Int32},
+    )
+    films = pl.DataFrame(
+        {
+            "tmdb_id": [194662, 24, 13804, 1],
+            "title": ["Birdman", "Kill Bill: Vol. 1", "Fast and Furious", "Birdman of Alcatraz"],
+            "year": [2014, 2003, 2009, 1962],
+        },
+        schema_overrides={"year": pl.Int32},
+    )
+    assert seen_by_title(seen_title_keys(seen), film_title_keys(films)).rows() == [
+        ("u", 24),
+        ("u", 13804),
+        ("u", 194662),
+    ]
+
+
 def test_year_tolerance_is_one_year() -> None:
     seen = pl.DataFrame(
         {"user_key": ["u"] * 2, "film_title": ["Solaris", "Heat"], "film_year": [1973, None]},

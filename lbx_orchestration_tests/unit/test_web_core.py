@@ -194,7 +194,9 @@ def test_a_warehouse_without_serving_tables_gets_a_clear_503(tmp_path: Path) -> 
     )
     with TestClient(app) as client:
         r = client.get("/api/users/anyone/recommendations")
-        assert r.status_code == 503 and "no serving.user_recommendations yet" in r.json()["error"]
+        assert r.status_code == 503 and "nothing to serve yet" in r.json()["error"]
+        assert str(tmp_path) not in r.text and r.headers["retry-after"] == "60"  # the why is in the server log
+        assert "no serving.user_recommendations yet" in app.state.lbx.manager.last_error
         assert client.get("/").status_code == 200  # the page itself still loads
     missing = create_app(
         WebSettings(

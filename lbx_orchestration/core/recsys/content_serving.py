@@ -19,8 +19,10 @@ from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames
 from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
 from lbx_orchestration.core.recsys.new_films import FoldedUsers, content_recommendations, explain_rows, rated_films
 from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
-from lbx_orchestration.core.recsys.recommend import confidence_rows, decade
+from lbx_orchestration.core.recsys.present import member_shares, merge_frames, recent_cutoff
+from lbx_orchestration.core.recsys.recommend import confidence_rows, decade, read_seen_title_keys
 from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
 from lbx_orchestration.core.tables import INTERACTIONS, TMDB_CATALOG, TMDB_MOVIES
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
 from lbx_orchestration.core.warehouse import read_frame, table_exists
@@ -219,7 +221,12 @@ def new_films_for(
     trained, space, films = context.trained, context.space, context.films
     candidates, since = released_within(films.filter(_known_enough(policy)), policy.new_for_you_months)
     recs, _ = content_rows(
-        con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n, films
+        con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n + 10, films
+    )
+    recs = (  # a film logged under another title is seen too; the 10 spare rows stand in for it
+        not_seen_by_title(con, recs, films)
+        .filter(pl.int_range(pl.len()).over("user_key") < policy.new_for_you_top_n)
+        .with_columns(rank=(pl.int_range(pl.len()).over("user_key") + 1).cast(recs.schema["rank"]))
     )
     generated = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = (
@@ -233,6 +240,19 @@ def new_films_for(
         .sort("user_key", "rank")
     )
     return NewFilms(rows, candidates.height, since, trained)
+
+
+def not_seen_by_title(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
+    """``recs`` (user_key, tmdb_id, rank ...) without the films a member logged under another
+    title (core.seen: every name, a dropped subtitle or "or (...)" part, the year within one)."""
+    if recs.height == 0:
+        return recs
+    keys = read_seen_title_keys(con, recs["user_key"].unique().to_list())
+    names = film_title_keys(films.filter(pl.col("tmdb_id").is_in(recs["tmdb_id"].unique().to_list())))
+    seen = seen_recommendations(recs, keys, names)
+    return recs.join(seen.select("user_key", "tmdb_id"), on=["user_key", "tmdb_id"], how="anti").sort(
+        "user_key", "rank"
+    )
 
 
 def _known_enough(policy: ServingPolicy) -> pl.Expr:
@@ -262,19 +282,16 @@ def blend_main_list(
             return out
     trained, space, films = context.trained, context.space, context.films
     last_year = films["year"].max()
-    candidates = films.filter(pl.col("year") > (last_year or 0) - policy.blend_recent_years, _known_enough(policy))
-    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
-    recs, explainer = content_rows(
-        con,
-        trained,
-        space,
-        candidates,
-        out["user_key"].unique().to_list(),
-        policy.watchlist,
-        top_n,
-        films,
-        explain=False,
+    cutoff = recent_cutoff(last_year)
+    candidates = films.filter(
+        pl.col("year") >= min(cutoff, (last_year or 0) - policy.blend_recent_years + 1), _known_enough(policy)
     )
+    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
+    users = out["user_key"].unique().to_list()
+    recs, explainer = content_rows(
+        con, trained, space, candidates, users, policy.watchlist, top_n, films, explain=False
+    )
+    recs = not_seen_by_title(con, recs, films)
     year = pl.col("year")
     extra = with_film_columns(recs, films).with_columns(
         decade(year).alias("decade"),
@@ -283,7 +300,19 @@ def blend_main_list(
         pl.lit(trained.version).alias("model_version"),
         pl.lit(out["generated_at"][0]).alias("generated_at"),
     )
-    blended = blend_frames(out, extra.select(out.columns), top_n, weights)
+    # members whose latest films say how recent they watch get that share (core.recsys.present);
+    # the others get the fixed-weight fusion
+    years = films.select("tmdb_id", "year")
+    shares = member_shares(con, users, years, cutoff)
+    recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
+    by_share = pl.col("user_key").is_in(list(shares))
+    blended = pl.concat(
+        [
+            merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
+            blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
+        ],
+        how="vertical_relaxed",
+    )
     picked = blended.filter(pl.col("candidate") == "content")
     if picked.height:
         explained = picked.select("user_key", "tmdb_id").with_columns(_reason=explainer(picked))

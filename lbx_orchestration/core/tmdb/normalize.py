@@ -148,6 +148,9 @@ _NUMBERED = frozenset({"part", "chapter", "episode", "vol", "book"})
 _ELISION = re.compile(r"\b(l|d|j|qu|n|s|m|c)['’`ʼ]", re.IGNORECASE)
 _APOSTROPHES = re.compile(r"['’`ʼ]")
 _SUBTITLE = re.compile(r"\s*(?::|\s[-–—]\s)\s*")
+# an alternative title: "Birdman or (The Unexpected Virtue of Ignorance)", "Dr. Strangelove or: How I
+# Learned ...", "Nausicaä (of the Valley of the Wind)"
+_ALTERNATIVE = re.compile(r"\s+or\s*[:(,]\s*|\s*\(\s*(?=[^)]*[^\d\s)])", re.IGNORECASE)
 _AKA_PREFIX = re.compile(r"^\s*(?:a\.k\.a\.|aka)\s+", re.IGNORECASE)
 
 
@@ -198,11 +201,14 @@ def partial_keys(title: str | None) -> set[str]:
     (``"Laputa: Castle in the Sky"`` -> ``{"laputa", "castle in the sky"}``); empty when the
     title has no subtitle. A match on
     these alone is weaker than a full match and is only trusted with the same year."""
-    parts = _SUBTITLE.split(fix_mojibake(title or "").strip(), maxsplit=1)
+    text = fix_mojibake(title or "").strip()
+    parts = _ALTERNATIVE.split(text, maxsplit=1)
+    if len(parts) < 2 or not parts[0].strip():
+        parts = _SUBTITLE.split(text, maxsplit=1)
     if len(parts) < 2:
         return set()
     full = match_key(title)
-    main, subtitle = match_key(parts[0]), match_key(parts[1])
+    main, subtitle = match_key(parts[0]), match_key(parts[1].rstrip(") "))
     # a one-word subtitle ("Red", "The Movie") names too many other films to stand alone
     keys = {main, subtitle} if len(subtitle.split()) >= 2 else {main}
     return {k for k in keys if k and k != full}
