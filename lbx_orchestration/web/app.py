@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import polars as pl
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -575,11 +576,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/api/films/search")
     def search(
-        q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20
+        q: Annotated[str, Query(min_length=1, max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+        username: Annotated[str | None, Query(max_length=64, description="mark the films this member has seen")] = None,
     ) -> dict[str, Any]:
         """Search title, original title, overview, keywords, director and cast: BM25 and a dense (LSA)
-        retriever fused by reciprocal rank."""
+        retriever fused by reciprocal rank. With ``username``, each hit says whether they have seen it."""
         data = state.data()
+        seen = data.seen_by(username)
         hits = data.search_index.search(q, limit)
         rows = []
         for h in hits:
@@ -592,6 +596,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     "score": round(h.score, 5),
                     "lexical_rank": h.lexical_rank,
                     "dense_rank": h.dense_rank,
+                    **({"seen": int(film["tmdb_id"]) in seen} if username else {}),
                 }
             )
         return {"query": q, "count": len(rows), "retrievers": RETRIEVERS, "results": rows}
@@ -616,13 +621,22 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         }
 
     @app.get("/api/films/{tmdb_id}/similar")
-    def similar(tmdb_id: int, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10) -> dict[str, Any]:
+    def similar(
+        tmdb_id: int,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+        username: Annotated[str | None, Query(max_length=64, description="leave out this member's films")] = None,
+    ) -> dict[str, Any]:
         """Films nearest to this one: collaborative item vectors (truncated SVD of who saw what)
-        beside content vectors (LSA of the film's text), cosine."""
+        beside content vectors (LSA of the film's text), cosine. With ``username``, the films that
+        member has seen (under any title) are left out."""
         data = state.data()
         index = _film_or_404(data, tmdb_id)
+        allowed = None
+        if seen := data.seen_by(username):
+            allowed = np.ones(data.films.height, dtype=bool)
+            allowed[[data.film_index[i] for i in seen if i in data.film_index]] = False
         rows = []
-        for j, score in most_similar(data.vectors, index, limit):
+        for j, score in most_similar(data.vectors, index, limit, allowed):
             rows.append({**_film_row(data, data.films.row(j, named=True)), "similarity": round(score, 4)})
         film = data.films.row(index, named=True)
         return {"film": _film_row(data, film), "count": len(rows), "results": rows}

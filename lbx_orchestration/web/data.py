@@ -14,6 +14,7 @@ import polars as pl
 
 from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA, read_lists
 from lbx_orchestration.core.search import FilmSearch, interaction_vectors, item_vectors
+from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_title_keys
 from lbx_orchestration.core.tmdb.normalize import normalize_title
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ class ServingData:
         self.resolution = resolution
         self.lists = {u: resolve_list_films(frame, resolution, films) for u, frame in lists.items() if frame.height}
 
+        self.seen = member_seen(tables.get("member_seen"), films)
         self.model_metrics = tables.get("model_metrics")
         self.models_card = models_card
 
@@ -205,6 +207,9 @@ class ServingData:
             "model_version": frame["model_version"][0],
             "generated_at": str(frame["generated_at"].max()),
         }
+
+    def seen_by(self, username: str | None) -> set[int]:
+        return self.seen.get(username.lower(), set()) if username else set()
 
     # --- lookups -------------------------------------------------------------------------
     def user(self, username: str) -> tuple[str, pl.DataFrame] | None:
@@ -280,6 +285,7 @@ def load_serving_data(side_file: Path, lists_dir: Path, previous: ServingData | 
             "resolution",
             "watchlist",
             "imports",
+            "member_seen",
         )
         tables = {n: _read(con, n) for n in names}
     card = None
@@ -293,3 +299,17 @@ def load_serving_data(side_file: Path, lists_dir: Path, previous: ServingData | 
             except (OSError, ValueError) as exc:
                 log.warning("no model card at %s: %s", card_path, exc)
     return ServingData(tables, gather_lists(tables.get("imports"), lists_dir), card, previous)
+
+
+def member_seen(seen: pl.DataFrame | None, films: pl.DataFrame) -> dict[str, set[int]]:
+    """Member (lower-case name) -> TMDb ids of the films they have seen: by id, and by any title
+    they logged a film under (core.seen's rule: every name, dropped subtitles, the year within one)."""
+    if seen is None or seen.height == 0:
+        return {}
+    by_id = seen.drop_nulls("tmdb_id").select("user_key", pl.col("tmdb_id").cast(pl.Int64))
+    keys = seen_title_keys(seen.select("user_key", "film_title", "film_year"))
+    by_title = seen_by_title(keys, film_title_keys(films, ("title", "original_title")))
+    out: dict[str, set[int]] = {}
+    for key, film in pl.concat([by_id, by_title.select(by_id.columns)]).unique().iter_rows():
+        out.setdefault(key.split(":", 1)[-1].lower(), set()).add(int(film))
+    return out

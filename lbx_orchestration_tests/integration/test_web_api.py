@@ -444,3 +444,18 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
         server.terminate()
         out, _ = server.communicate(timeout=30)
     assert f"on http://127.0.0.1:{port}/" in out  # loopback by default
+
+
+def test_more_like_this_and_search_know_what_the_member_has_seen(client: TestClient, web_db: Path) -> None:
+    seen = member_films(web_db, MEMBER, watchlist=False) - {None}
+    films = client.app.state.lbx.manager.current.film_index
+    anchor = next(i for i in sorted(seen) if i in films)
+    plain = client.get(f"/api/films/{anchor}/similar", params={"limit": 30}).json()["results"]
+    assert {f["tmdb_id"] for f in plain} & seen  # his films are near each other ...
+    mine = client.get(f"/api/films/{anchor}/similar", params={"limit": 30, "username": "PatrickMJones"}).json()
+    assert mine["count"] == 30 and not {f["tmdb_id"] for f in mine["results"]} & seen  # ... and left out for him
+    title = client.get(f"/api/films/{anchor}").json()["title"]
+    hits = client.get("/api/films/search", params={"q": title, "username": MEMBER}).json()["results"]
+    assert any(h["tmdb_id"] == anchor and h["seen"] is True for h in hits)
+    assert all(h["seen"] for h in hits if h["tmdb_id"] in seen)  # (a title rule may mark more)
+    assert "seen" not in client.get("/api/films/search", params={"q": title}).json()["results"][0]

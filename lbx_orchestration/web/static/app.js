@@ -54,6 +54,7 @@ function card(film, { rank = null, reason = null, extra = null } = {}) {
     el("a", { href: film.letterboxd_url, target: "_blank", rel: "noopener", text: "Letterboxd" }));
   return el("li", { class: "card", "data-tmdb-id": film.tmdb_id }, picture(film),
     el("div", { class: "body" }, title,
+      film.seen ? el("p", { class: "seen", text: "✓ You have seen this" }) : null,
       film.genres && film.genres.length ? el("p", { class: "meta", text: film.genres.join(" · ") }) : null,
       reason ? el("p", { class: "reason", text: reason }) : null,
       extra ? el("p", { class: "meta", text: extra }) : null,
@@ -122,7 +123,9 @@ async function loadUser(username, { keepFilters = false } = {}) {
 async function showSimilar(film) {
   const section = $("#similar");
   try {
-    const body = await api(`/api/films/${film.tmdb_id}/similar?limit=8`);
+    const params = new URLSearchParams({ limit: "8" });
+    if (state.user) params.set("username", state.user);
+    const body = await api(`/api/films/${film.tmdb_id}/similar?${params}`);
     $("#similar-heading").textContent = `More like ${film.title}`;
     $("#similar-list").replaceChildren(...body.results.map((f) => card(f)));
     section.hidden = false;
@@ -210,7 +213,9 @@ $("#search-form").addEventListener("submit", async (event) => {
   const q = $("#q").value.trim();
   if (!q) return;
   try {
-    const body = await api(`/api/films/search?${new URLSearchParams({ q, limit: "12" })}`);
+    const params = new URLSearchParams({ q, limit: "12" });
+    if (state.user) params.set("username", state.user);
+    const body = await api(`/api/films/search?${params}`);
     $("#search-list").replaceChildren(...body.results.map((f) =>
       card(f, { extra: f.directors && f.directors.length ? `Directed by ${f.directors.join(", ")}` : null })));
     say(body.count ? `${body.count} films for “${q}”.` : `Nothing found for “${q}”.`);
