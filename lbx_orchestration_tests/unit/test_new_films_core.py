@@ -142,9 +142,16 @@ def test_reasons_name_the_rated_films_and_what_they_share() -> None:
         ("Amélie", 5.0, {"genre": ["Comedy"]}),
     ]
     reason = content_reason(candidate, rated)
-    assert reason == (
-        "because you rated Arrival, Lawrence of Arabia: same director (Denis Villeneuve) / "
-        "shared keywords (desert) / same genres (Science Fiction)"
+    assert (
+        reason == "like Arrival, which you rated 5★: same director (Denis Villeneuve) / same genres (Science Fiction)"
+    )
+    heist = {"word": ["heist", "detective", "robbery"], "genre": ["Crime"], "director": ["Someone Else"]}
+    loved = [
+        ("Amélie", 5.0, {"genre": ["Comedy"]}),
+        ("Heat", 5.0, {"word": ["heist", "detective"], "genre": ["Crime"]}),
+    ]
+    assert content_reason(heist, loved) == (
+        "like Heat, which you rated 5★: both about (heist, detective) / same genres (Crime)"
     )
     assert content_reason({"genre": ["Western"]}, rated) == "close to your taste in Western"
 
@@ -177,4 +184,4 @@ def test_films_without_credits_or_keywords_are_placed_by_overview_collection_and
     assert similar[0, 1] > similar[0, 2] and similar[2, 3] > similar[2, 1]
     tokens = {int(r["tmdb_id"]): film_tokens(r) for r in films.iter_rows(named=True)}
     reason = content_reason(tokens[2], [("Agent X: First Strike", 4.5, tokens[1])])
-    assert reason.startswith("because you rated Agent X: First Strike: same series (Agent X)")
+    assert reason.startswith("like Agent X: First Strike, which you rated 4.5★: same series (Agent X)")

@@ -19,12 +19,21 @@ from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE
 
 # how much one shared token of a block says about taste (a director says most)
-REASON_WEIGHTS = {"collection": 4.0, "director": 3.0, "keyword": 1.0, "cast": 1.0, "company": 0.5, "genre": 0.4}
+REASON_WEIGHTS = {
+    "collection": 4.0,
+    "director": 3.0,
+    "keyword": 1.0,
+    "cast": 1.0,
+    "word": 0.6,
+    "company": 0.5,
+    "genre": 0.4,
+}
 REASON_LABELS = {
     "collection": "same series",
     "director": "same director",
     "keyword": "shared keywords",
     "cast": "shared cast",
+    "word": "both about",
     "company": "same studio",
     "genre": "same genres",
 }
@@ -50,26 +59,26 @@ def _list(names: list[str], limit: int = 3) -> str:
     return ", ".join(names[:limit])
 
 
-def content_reason(candidate: Tokens, rated: Sequence[tuple[str, float, Tokens]], top: int = 2) -> str:
-    """The reason for one pick, from the user's rated films ``(title, rating, tokens)``."""
-    scored = []
+def content_reason(candidate: Tokens, rated: Sequence[tuple[str, float, Tokens]]) -> str:
+    """The reason for one pick: the member's nearest loved film, named with their rating, and what
+    the two share ("like Heat, which you rated 5★: same director (Michael Mann) / both about
+    heist, detective"). ``rated`` holds ``(title, rating, tokens)``, best-rated first."""
+    best = None
     for title, rating, tokens in rated:
         score, shared = overlap(candidate, tokens)
-        if score > 0:
-            scored.append((score, rating, title, shared))
-    if not scored:
+        if score > 0 and (best is None or (score, rating) > (best[0], best[1])):
+            best = (score, rating, title, shared)
+    if best is None:
         genres = _list(list(candidate.get("genre", ())))
         return f"close to your taste in {genres}" if genres else "close to your taste profile"
-    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
-    chosen = scored[:top]
-    merged: dict[str, list[str]] = {}
-    for _, _, _, shared in chosen:
-        for block, names in shared.items():
-            merged.setdefault(block, [])
-            merged[block] += [n for n in names if n not in merged[block]]
-    parts = [f"{REASON_LABELS[b]} ({_list(merged[b])})" for b in REASON_WEIGHTS if b in merged]
-    titles = ", ".join(title for _, _, title, _ in chosen)
-    return f"because you rated {titles}: " + " / ".join(parts[:3])
+    _, rating, title, shared = best
+    parts = [f"{REASON_LABELS[b]} ({_list(shared[b])})" for b in REASON_WEIGHTS if b in shared]
+    stars = f", which you rated {_stars(rating)}" if rating > 0 else ", which you logged"
+    return f"like {title}{stars}: " + " / ".join(parts[:3])
+
+
+def _stars(rating: float) -> str:
+    return f"{rating:g}★"
 
 
 def content_recommendations(
