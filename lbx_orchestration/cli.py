@@ -259,11 +259,31 @@ def cmd_tmdb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_members(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lbx_orchestration.core.member_eval import run_member_protocol, summary_markdown
+
+    db = _existing_warehouse(args, DEMO_FIRST)
+    if db is None:
+        return 1
+    with tempfile.TemporaryDirectory(prefix="lbx-members-") as work:
+        report = run_member_protocol(db, Path(work))
+    if args.json:
+        print(json.dumps({"cutoff": report.cutoff, "rows": report.rows(), "notes": report.notes}, indent=2))
+    else:
+        print(f"Member protocol on {db} (a copy; the warehouse is only read)\n")
+        print(summary_markdown(report))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from lbx_orchestration.core.recsys.protocol import DEFAULT_MODELS, read_movielens_ratings, run_protocol
 
     if args.split == "cold-films":
         return _eval_cold_films(args)
+    if args.split == "members":
+        return _eval_members(args)
     if args.items:
         print("--items is only used by --split cold-films", file=sys.stderr)
         return 2
@@ -728,7 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="run the evaluation protocol and print every model's metrics")
     p.add_argument("--ratings", help="a MovieLens-format ratings.csv (default: the warehouse)")
-    p.add_argument("--split", choices=["temporal", "random", "cold-films"], default="temporal")
+    p.add_argument("--split", choices=["temporal", "random", "cold-films", "members"], default="temporal")
     p.add_argument("--items", help="cold-films: film features from a MovieLens movies.csv (genres, year)")
     p.add_argument("--test-frac", type=float)
     p.add_argument("--relevance", default=str(RELEVANCE), help="rating threshold, or 'all' (every held-out film)")

@@ -303,12 +303,15 @@ def blend_main_list(
     # members whose latest films say how recent they watch get that share (core.recsys.present);
     # the others get the fixed-weight fusion
     years = films.select("tmdb_id", "year")
-    shares = member_shares(con, users, years, cutoff)
+    shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
     recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
+    prior = candidates.sort(["vote_count", "tmdb_id"], descending=True, nulls_last=True)["tmdb_id"].to_list()
     by_share = pl.col("user_key").is_in(list(shares))
     blended = pl.concat(
         [
-            merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
+            merge_frames(
+                out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n, prior
+            ),
             blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
         ],
         how="vertical_relaxed",

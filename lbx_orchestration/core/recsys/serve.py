@@ -41,6 +41,9 @@ class ServingPolicy:
     blend_collaborative_weight: float = 0.8
     blend_content_weight: float = 0.2
     blend_recent_years: int = 5
+    # the share of recent films follows the member's own latest films (core/recsys/present.py);
+    # off, every member gets the fixed-weight fusion above (the member protocol measures both)
+    blend_by_member_share: bool = True
     # serving.new_for_you: each member's top films of the catalogue's last N months
     new_for_you_months: int = 24
     new_for_you_top_n: int = 20
