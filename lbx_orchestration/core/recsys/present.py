@@ -126,7 +126,8 @@ def merge_frames(
             },
             schema_overrides={"tmdb_id": cf.schema["tmdb_id"]},
         )
-        parts.append(order.join(pool, on="tmdb_id", how="left").drop("rank").rename({"_rank": "rank"}))
+        joined = order.join(pool, on="tmdb_id", how="left").drop("rank").rename({"_rank": "rank"})
+        parts.append(joined.select(cf.columns))
     if not parts:
         return cf.clear()
     return pl.concat(parts, how="vertical_relaxed").select(cf.columns)
