@@ -39,6 +39,9 @@ CONTENT_MODELS = ("lightfm_cb", "lightfm_hybrid")
 DEFAULT_CONTENT_MODEL = "lightfm_cb"
 BASELINES = ("content", "content_plain", "tmdb_popularity", "random")
 COLD_MODELS = (*CONTENT_MODELS, *BASELINES)
+# what serving can use for films nobody has rated: either LightFM mode, or the content baseline
+# (a member's profile over the same features), whichever wins validation
+SERVABLE = (*CONTENT_MODELS, "content")
 COLD_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hr@10", "coverage@10")
 DEFAULT_COLD_FRAC = 0.2
 # TMDb's vote count is film metadata, not a community signal: given as a feature (log2 bins),
@@ -236,14 +239,34 @@ class ColdReport:
 
     @property
     def served(self) -> str | None:
-        """The content model chosen on validation (without validation, the default mode):
-        what serving uses for unseen films."""
-        content = [r for r in self.rows if r["model"] in CONTENT_MODELS]
+        """The servable model (a LightFM mode or the content baseline) with the best validation
+        NDCG@10 (without validation, the default mode): what serving uses for unseen films."""
+        content = [r for r in self.rows if r["model"] in SERVABLE]
         validated = [r for r in content if not math.isnan(r["validation_ndcg@10"])]
         if validated:
-            return max(validated, key=lambda r: r["validation_ndcg@10"])["model"]
+            return max(validated, key=lambda r: (r["validation_ndcg@10"], r["model"] in CONTENT_MODELS))["model"]
         names = [r["model"] for r in content]
         return DEFAULT_CONTENT_MODEL if DEFAULT_CONTENT_MODEL in names else (names[0] if names else None)
+
+    def choice_text(self) -> str:
+        """Which servable model won validation, and by how much (validation and test NDCG@10)."""
+        served = self.row(self.served) if self.served else None
+        if served is None:
+            return "No content model was measured."
+        others = [
+            r
+            for r in self.rows
+            if r["model"] in SERVABLE and r is not served and not math.isnan(r["validation_ndcg@10"])
+        ]
+        if math.isnan(served["validation_ndcg@10"]) or not others:
+            return f"Served: {served['model']} (no validation to choose on), test NDCG@10 {served['ndcg@10']:.4f}."
+        runner = max(others, key=lambda r: r["validation_ndcg@10"])
+        gain = served["validation_ndcg@10"] / runner["validation_ndcg@10"] - 1 if runner["validation_ndcg@10"] else 0
+        return (
+            f"Served: {served['model']}, the winner on validation (NDCG@10 {served['validation_ndcg@10']:.4f} "
+            f"against {runner['model']}'s {runner['validation_ndcg@10']:.4f}, {gain:+.1%}); on the test films "
+            f"{served['ndcg@10']:.4f} against {runner['ndcg@10']:.4f}."
+        )
 
     def row(self, model: str) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["model"] == model), None)
@@ -254,7 +277,7 @@ class ColdReport:
         for r in self.rows:
             name = f"{r['model']} (served)" if r["model"] == self.served else r["model"]
             lines.append("| " + " | ".join([name, *(_fmt(r.get(c, "")) for c in cols[1:])]) + " |")
-        parts = ["\n".join(lines), "", self.protocol_text()]
+        parts = ["\n".join(lines), "", self.choice_text(), "", self.protocol_text()]
         if self.notes:
             parts += ["", "Notes:", *(f"- {n}" for n in self.notes)]
         return "\n".join(parts) + "\n"
@@ -335,7 +358,8 @@ class ColdReport:
             )
             + ". "
             + (
-                "The served content model is the LightFM mode with the best validation NDCG@10."
+                "The served content model is the one of lightfm_cb, lightfm_hybrid and the content baseline "
+                "with the best validation NDCG@10, fitted on the same features it was measured with."
                 if s["tune"]
                 else f"Without validation the served content model is the default mode, {DEFAULT_CONTENT_MODEL}."
             )
@@ -366,8 +390,12 @@ def run_cold_protocol_on(
     budget: int | None = None,
     k_values: Sequence[int] = (10, 20),
     eval_users: int | None = EVAL_USERS,
+    vote_block: bool = False,
 ) -> ColdReport:
-    """The protocol on ``full`` (``build_interactions``' output, with ratings)."""
+    """The protocol on ``full`` (``build_interactions``' output, with ratings). TMDb vote counts
+    rank the ``tmdb_popularity`` baseline; with ``vote_block`` they are also a feature block of
+    every model (and ``content_plain`` measures the baseline without it). Serving fits without
+    the block, so the served model's figures are those measured without it."""
     unknown = [m for m in models if m not in COLD_MODELS]
     if unknown:
         raise ValueError(f"the cold-film protocol has no model(s) {unknown}; known: {list(COLD_MODELS)}")
@@ -375,8 +403,10 @@ def run_cold_protocol_on(
         raise ValueError("the cold-film protocol needs item features (the warehouse's, or --items movies.csv)")
     k_values = sorted({*k_values, 10, 20})
     plain = item_features
-    if vote_counts:
+    if vote_counts and vote_block:
         item_features = with_vote_bins(item_features, vote_counts)
+    elif "content_plain" in models:
+        models = [m for m in models if m != "content_plain"]  # the same as content without the block
     fold = ColdFold.build(full, item_features, test_frac, seed, relevance, eval_users)
     folds = {"": fold}
     # validation: the same protocol on the test fold's training films (seed + 1)
@@ -425,7 +455,7 @@ def run_cold_protocol_on(
         )
     settings = {
         "split": "cold-films",
-        "vote_bins": bool(vote_counts),
+        "vote_bins": bool(vote_counts) and vote_block,
         "test_frac": test_frac,
         "relevance": relevance,
         "seed": seed,

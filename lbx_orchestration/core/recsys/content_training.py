@@ -76,9 +76,9 @@ def fit_content_model(
     tune: bool = True,
 ) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
     """Cold-film protocol on ``full`` (every observation) with features from ``movies`` (flat
-    TMDb rows), then the chosen LightFM mode refitted on everything. Without ``tune`` every
-    model keeps its defaults, no validation hold-out is fitted and only the default mode is
-    measured and served."""
+    TMDb rows), then the validation winner (a LightFM mode or the content baseline) refitted on
+    everything, on the same features it was measured with. Without ``tune`` every model keeps its
+    defaults and only the default mode and the content baseline compete."""
     space = FeatureSpace.fit(movies)
     ids = movies["tmdb_id"].to_numpy().astype(np.int64)
     features = (ids, space.transform(movies))
@@ -87,13 +87,14 @@ def fit_content_model(
         full,
         features,
         votes,
-        # untuned, nothing is chosen: the default mode is measured (with the baselines its check
-        # needs), not the other one, a LightFM fit on the whole community saved
+        # untuned, the default mode and the content baseline are each validated with their default
+        # configuration (one LightFM fit more), so the baseline is served whenever it wins; the
+        # other mode is not measured, a LightFM fit on the whole community saved
         models=COLD_MODELS if tune else (DEFAULT_CONTENT_MODEL, *BASELINES),
         seed=seed,
         relevance=relevance,
-        budget=budget,
-        tune_models=tune,
+        budget=budget if tune else 1,
+        tune_models=True,
         n_observations=full.matrix.nnz,
     )
     served = report.served
