@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def _renamed_export(src: Path, dest: Path, username: str) -> Path:
     folder = shutil.copytree(src, dest)
     profile = folder / "profile.csv"
     original = read_export(src).username
-    profile.write_text(profile.read_text(encoding="utf-8").replace(original, username, 1), encoding="utf-8")
+    text = re.sub(re.escape(original), username, profile.read_text(encoding="utf-8"), count=1, flags=re.IGNORECASE)
+    profile.write_text(text, encoding="utf-8")
     return folder
 
 
@@ -96,7 +98,7 @@ def test_username_comes_from_letterboxds_file_name_without_profile(tmp_path: Pat
     write_zip(inbox / "letterboxd-Aguitov-2026-11-20-09-41-utc.zip", files)
     write_zip(inbox / "my-export.zip", {**files, "watchlist.csv": "Date,Name,Year,Letterboxd URI\n"})
     result = _evaluate(dg.DagsterInstance.ephemeral(), inbox, None)
-    assert [r.tags["lbx/member"] for r in result.run_requests] == ["Aguitov"]
+    assert [r.tags["lbx/member"] for r in result.run_requests] == ["aguitov"]  # one spelling per member
     [refused] = json.loads(result.cursor)["last_refused"]
     assert refused.startswith("refused my-export.zip: my-export.zip: no username given, no profile.csv")
     assert "letterboxd-<username>-<date>-utc.zip" in refused

@@ -34,26 +34,26 @@ def test_import_then_recs_then_a_refresh_keeps_the_member(
 
     assert main(["import", str(export), "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "Aguitov: imported" in out and "Top 10 of 50 for Aguitov" in out
-    first = _rows(warehouse_copy.duckdb_path, "letterboxd:Aguitov")
+    assert "aguitov: imported" in out and "Top 10 of 50 for aguitov" in out  # names are folded to lower case
+    first = _rows(warehouse_copy.duckdb_path, "letterboxd:aguitov")
     assert [r[0] for r in first] == list(range(1, 51))
     listed = [line.split("  ")[0].strip() for line in out.splitlines()[out.splitlines().index("") + 1 :]]
     assert "1" in listed  # the first ten are printed
 
     assert main(["recs", "aguitov", "--db", db, "--limit", "5"]) == 0  # names match without regard to case
-    assert "Recommendations for Aguitov (letterboxd" in capsys.readouterr().out
+    assert "Recommendations for aguitov (letterboxd" in capsys.readouterr().out
 
     # the nightly refresh (the whole graph) trains the member into the new model and keeps their list
     result = materialize(warehouse_copy)
     assert result.success
-    after = _rows(warehouse_copy.duckdb_path, "letterboxd:Aguitov")
+    after = _rows(warehouse_copy.duckdb_path, "letterboxd:aguitov")
     assert [r[0] for r in after] == list(range(1, 51))
     [mat] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "user_recommendations"]
     meta = mat.materialization.metadata
     assert meta["members"].value == 4 and meta["members_trained"].value == 4 and meta["members_folded_in"].value == 0
     con = duckdb.connect(db, read_only=True)
     trained = con.execute(
-        "select count(*) from features.user_item_interactions where user_key = 'letterboxd:Aguitov'"
+        "select count(*) from features.user_item_interactions where user_key = 'letterboxd:aguitov'"
     ).fetchall()[0][0]
     con.close()
     assert trained > 100

@@ -23,7 +23,7 @@ from lbx_orchestration.core.recsys.present import member_shares, merge_frames, r
 from lbx_orchestration.core.recsys.recommend import confidence_rows, decade, read_seen_title_keys
 from lbx_orchestration.core.recsys.serve import ServingPolicy
 from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
-from lbx_orchestration.core.tables import INTERACTIONS, TMDB_CATALOG, TMDB_MOVIES
+from lbx_orchestration.core.tables import INTERACTIONS, REVIEWS, TMDB_CATALOG, TMDB_MOVIES
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
 from lbx_orchestration.core.warehouse import read_frame, table_exists
 
@@ -245,7 +245,7 @@ def new_films_for(
 def not_seen_by_title(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
     """``recs`` (user_key, tmdb_id, rank ...) without the films a member logged under another
     title (core.seen: every name, a dropped subtitle or "or (...)" part, the year within one)."""
-    if recs.height == 0:
+    if recs.height == 0 or not table_exists(con, REVIEWS):
         return recs
     keys = read_seen_title_keys(con, recs["user_key"].unique().to_list())
     names = film_title_keys(films.filter(pl.col("tmdb_id").is_in(recs["tmdb_id"].unique().to_list())))
