@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -145,7 +146,8 @@ def _raise_unheeded_interrupt(main_ident: int | None, done: threading.Event, gra
             continue
         since = since or time.monotonic()
         if time.monotonic() - since >= grace and main_ident is not None:
-            logging.getLogger("lbx.runs").warning("interrupted while waiting for a pool slot: ending the run")
+            # printed, not logged: the Dagster CLI's logging setup may silence other loggers
+            print("lbx: interrupted while waiting for a pool slot: ending the run", file=sys.stderr, flush=True)
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(main_ident), ctypes.py_object(DagsterExecutionInterruptedError)
             )

@@ -255,11 +255,15 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks["every_member_served"]
     cm = next(e for e in result.get_asset_materialization_events() if e.asset_key.path == ["content_model"])
-    assert cm.materialization.metadata["served_mode"].value in ("lightfm_cb", "lightfm_hybrid")
+    assert cm.materialization.metadata["served_mode"].value in ("lightfm_cb", "lightfm_hybrid", "content")
     card = json.loads(next((tmp_path / "models" / "content").glob("*/card.json")).read_text())
     assert card["blend"] == {"collaborative_weight": 0.8, "content_weight": 0.2, "recent_years": 5}
-    # a first fit without tune measures each mode's defaults, no search, the default mode served
-    assert "No tuning" in card["protocol"] and card["name"] == "lightfm_cb"
+    # a first fit without tune validates the default mode and the content baseline with their defaults
+    # (no search) and serves the winner
+    assert "No hyperparameter search" in card["protocol"]
+    servable = [e for e in card["evaluations"] if e["model"] in ("lightfm_cb", "content")]
+    assert len(servable) == 2 and card["name"] == max(servable, key=lambda e: e["validation_ndcg@10"])["model"]
+    assert card["metrics"]["ndcg@10"] == next(e for e in servable if e["model"] == card["name"])["ndcg@10"]
     con = duckdb.connect(str(db), read_only=True)
     recs = read_frame(con, f"select * from {NEW_FOR_YOU}")
     con.close()

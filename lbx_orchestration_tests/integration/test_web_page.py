@@ -37,7 +37,14 @@ def site(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("web-page")
     db = copy_warehouse(materialized_warehouse.duckdb_path, root / "wh")
     app = create_app(
-        WebSettings(db=db, state_dir=root / "state", background_refresh=False, settle_seconds=0, warm_imports=False)
+        WebSettings(
+            db=db,
+            state_dir=root / "state",
+            background_refresh=False,
+            settle_seconds=0,
+            warm_imports=False,
+            imports_burst=20,  # every upload of these tests comes from one address
+        )
     )
     with serve_in_thread(app) as url:
         yield url, app
