@@ -332,7 +332,7 @@ def full_refresh(
 
 
 def _served(ws: Workspace) -> tuple[Any, Any]:
-    from lbx_orchestration.core.recsys.pipeline import load_trained
+    from lbx_orchestration.core.recsys.models.pipeline import load_trained
     from lbx_orchestration.core.warehouse import connect, read_frame
 
     with connect(ws.db, read_only=True) as con:
@@ -346,9 +346,9 @@ def fold_in(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
     """Median time of ``fold_in_user`` re-folding existing users' rows as new users."""
     import numpy as np
 
-    from lbx_orchestration.core.recsys.pipeline import latest_path, load_trained
-    from lbx_orchestration.core.recsys.recommend import fold_in_user, load_serving_inputs
-    from lbx_orchestration.core.recsys.serve import ServingPolicy
+    from lbx_orchestration.core.recsys.models.pipeline import latest_path, load_trained
+    from lbx_orchestration.core.recsys.serving.recommend import fold_in_user, load_serving_inputs
+    from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
     from lbx_orchestration.core.tables import INTERACTIONS
     from lbx_orchestration.core.warehouse import connect, read_frame
 

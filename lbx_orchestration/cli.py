@@ -278,7 +278,7 @@ def _eval_members(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from lbx_orchestration.core.recsys.protocol import DEFAULT_MODELS, read_movielens_ratings, run_protocol
+    from lbx_orchestration.core.recsys.evaluation.protocol import DEFAULT_MODELS, read_movielens_ratings, run_protocol
 
     if args.split == "cold-films":
         return _eval_cold_films(args)
@@ -293,7 +293,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         observations = read_movielens_ratings(args.ratings)
         source = args.ratings
     else:
-        from lbx_orchestration.core.recsys.training_data import load_training_data
+        from lbx_orchestration.core.recsys.data.training_data import load_training_data
 
         db = _warehouse(args)
         try:
@@ -323,8 +323,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_cold_films(args: argparse.Namespace) -> int:
-    from lbx_orchestration.core.recsys.cold import COLD_MODELS, DEFAULT_COLD_FRAC, run_cold_protocol
-    from lbx_orchestration.core.recsys.protocol import read_movielens_ratings
+    from lbx_orchestration.core.recsys.evaluation.cold import COLD_MODELS, DEFAULT_COLD_FRAC, run_cold_protocol
+    from lbx_orchestration.core.recsys.evaluation.protocol import read_movielens_ratings
 
     features, votes = None, {}
     if args.items and not args.ratings:
@@ -332,7 +332,10 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.items:
-            from lbx_orchestration.core.recsys.movielens_items import movielens_item_features, movielens_vote_counts
+            from lbx_orchestration.core.recsys.data.movielens_items import (
+                movielens_item_features,
+                movielens_vote_counts,
+            )
             from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 
             ids, matrix, _ = movielens_item_features(args.items)
@@ -341,7 +344,7 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         if args.ratings:
             observations, source = read_movielens_ratings(args.ratings), args.ratings
         else:
-            from lbx_orchestration.core.recsys.training_data import load_training_data, load_vote_counts
+            from lbx_orchestration.core.recsys.data.training_data import load_training_data, load_vote_counts
 
             db = _warehouse(args)
             observations, db_features = load_training_data(db)

@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lbx_orchestration.core import settings
-from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import (
     BUNDLED_EXPORTS_DIR,
     BUNDLED_MOVIELENS_DIR,

@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 from lbx_orchestration.core import member_eval  # noqa: E402
 from lbx_orchestration.core.member_eval import run_member_protocol, summary_markdown  # noqa: E402
-from lbx_orchestration.core.recsys.blend import BlendWeights  # noqa: E402
-from lbx_orchestration.core.recsys.blend_eval import choose_blend, run_blend_protocol  # noqa: E402
-from lbx_orchestration.core.recsys.cold import CONTENT_MODELS, run_cold_protocol, with_vote_bins  # noqa: E402
-from lbx_orchestration.core.recsys.present import TOLERANCE  # noqa: E402
-from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol  # noqa: E402
-from lbx_orchestration.core.recsys.training_data import film_years, load_training_data, load_vote_counts  # noqa: E402
+from lbx_orchestration.core.recsys.data.training_data import film_years, load_training_data, load_vote_counts  # noqa: E402
+from lbx_orchestration.core.recsys.evaluation.blend_eval import choose_blend, run_blend_protocol  # noqa: E402
+from lbx_orchestration.core.recsys.evaluation.cold import CONTENT_MODELS, run_cold_protocol, with_vote_bins  # noqa: E402
+from lbx_orchestration.core.recsys.evaluation.protocol import read_movielens_ratings, run_protocol  # noqa: E402
+from lbx_orchestration.core.recsys.serving.blend import BlendWeights  # noqa: E402
+from lbx_orchestration.core.recsys.serving.present import TOLERANCE  # noqa: E402
 from lbx_orchestration.core.settings import BUNDLED_MOVIELENS_DIR, RELEVANCE, duckdb_path  # noqa: E402
 from lbx_orchestration.core.warehouse import connect  # noqa: E402
 from lbx_orchestration.resources import LbxSettings  # noqa: E402

@@ -33,13 +33,19 @@ import polars as pl
 
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.observations import title_film_key
-from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE, known_films
-from lbx_orchestration.core.recsys.content_training import refit_content_model
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, load_trained, save_trained, train_for_serving
-from lbx_orchestration.core.recsys.present import LATEST, member_shares, recent_cutoff
-from lbx_orchestration.core.recsys.serve import ServingPolicy
-from lbx_orchestration.core.recsys.training_data import item_features, training_observations
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.training_data import item_features, training_observations
+from lbx_orchestration.core.recsys.models.content_training import refit_content_model
+from lbx_orchestration.core.recsys.models.pipeline import (
+    CARD_FILE,
+    latest_path,
+    load_trained,
+    save_trained,
+    train_for_serving,
+)
+from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE, known_films
+from lbx_orchestration.core.recsys.serving.present import LATEST, member_shares, recent_cutoff
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 from lbx_orchestration.core.tables import (
     EXPORT_ENTRIES,

@@ -28,9 +28,9 @@ from lbx_orchestration.core.importer import (
 )
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
 from lbx_orchestration.core.ownership import WebOwner
-from lbx_orchestration.core.recsys.content_serving import ContentContext, blend_main_list, new_films_for
-from lbx_orchestration.core.recsys.pipeline import ModelFileError, TrainedModel, load_trained
-from lbx_orchestration.core.recsys.recommend import (
+from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, TrainedModel, load_trained
+from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_main_list, new_films_for
+from lbx_orchestration.core.recsys.serving.recommend import (
     OUTPUT_COLUMNS,
     ServingInputs,
     fold_in_user,
@@ -38,7 +38,7 @@ from lbx_orchestration.core.recsys.recommend import (
     read_seen_title_keys,
     recommend_trained,
 )
-from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
 from lbx_orchestration.core.tables import MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource

@@ -12,10 +12,10 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
-from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
-from lbx_orchestration.core.recsys.prepared import cached_prepare
-from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, item_features, training_observations
+from lbx_orchestration.core.recsys.data.prepared import cached_prepare
+from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint, item_features, training_observations
+from lbx_orchestration.core.recsys.evaluation.metrics import PRIMARY_METRIC
+from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
 from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
 

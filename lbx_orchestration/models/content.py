@@ -1,6 +1,6 @@
 """The content model: scores films nobody has rated, for new_for_you and the blended main list.
 
-Its features come from flat TMDb rows (``core.recsys.content_features``), so a catalogue
+Its features come from flat TMDb rows (``core.recsys.data.content_features``), so a catalogue
 film that only exists in ``metadata.tmdb_catalog`` gets the same columns as the films the
 community logged. It is chosen and measured with the cold-film protocol, refitted on every
 interaction and saved under ``data/models/content/<version>/`` with a card that also holds
@@ -15,11 +15,11 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.recsys.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
-from lbx_orchestration.core.recsys.content_training import fit_content_model, refit_content_model
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path, save_trained
-from lbx_orchestration.core.recsys.training_data import inputs_fingerprint, training_observations
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint, training_observations
+from lbx_orchestration.core.recsys.models.content_training import fit_content_model, refit_content_model
+from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained
+from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.resources import LbxSettings

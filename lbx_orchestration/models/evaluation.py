@@ -9,10 +9,10 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.recsys.gate import decide
-from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS as METRIC_COLUMNS
-from lbx_orchestration.core.recsys.metrics import PRIMARY_METRIC
-from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
+from lbx_orchestration.core.recsys.evaluation.gate import decide
+from lbx_orchestration.core.recsys.evaluation.metrics import HEADLINE_METRICS as METRIC_COLUMNS
+from lbx_orchestration.core.recsys.evaluation.metrics import PRIMARY_METRIC
+from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.settings import GATE_CHAMPION_TOLERANCE, GATE_POPULARITY_FACTOR
 from lbx_orchestration.core.tables import MODEL_METRICS, accepted_model
 from lbx_orchestration.core.warehouse import read_frame, replace_rows, table_exists

@@ -7,9 +7,9 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.members import member_keys, member_recommendations
-from lbx_orchestration.core.recsys.content_serving import blend_main_list
-from lbx_orchestration.core.recsys.pipeline import load_trained
-from lbx_orchestration.core.recsys.recommend import load_serving_inputs, seen_by_title_count
+from lbx_orchestration.core.recsys.models.pipeline import load_trained
+from lbx_orchestration.core.recsys.serving.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs, seen_by_title_count
 from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS, latest_challenger
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar
 from lbx_orchestration.models.evaluation import model_evaluation

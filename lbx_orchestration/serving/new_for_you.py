@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_keys, member_observations
-from lbx_orchestration.core.recsys.content_serving import new_films_for
+from lbx_orchestration.core.recsys.serving.content_serving import new_films_for
 from lbx_orchestration.core.tables import INTERACTIONS, NEW_FOR_YOU
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table
 from lbx_orchestration.resources import LbxSettings

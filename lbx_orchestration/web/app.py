@@ -37,9 +37,9 @@ from lbx_orchestration.core.letterboxd.lists import read_lists
 from lbx_orchestration.core.letterboxd.usernames import is_username
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
-from lbx_orchestration.core.recsys.pipeline import load_trained
-from lbx_orchestration.core.recsys.recommend import load_serving_inputs
-from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.recsys.models.pipeline import load_trained
+from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
 from lbx_orchestration.core.tables import accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbError, TmdbRetryLater, TmdbSource

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from lbx_orchestration.cli import main
-from lbx_orchestration.core.recsys.pipeline import prune_versions
+from lbx_orchestration.core.recsys.models.pipeline import prune_versions
 from lbx_orchestration.runs import free_dead_runs
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize

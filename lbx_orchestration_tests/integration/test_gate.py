@@ -52,7 +52,7 @@ def test_a_degraded_model_is_blocked_and_the_old_recommendations_stay(warehouse_
 def test_a_nightly_refit_reuses_the_last_tuned_hyperparameters(warehouse_copy: Warehouse) -> None:
     import json
 
-    from lbx_orchestration.core.recsys.pipeline import CARD_FILE, latest_path
+    from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path
 
     before = json.loads((latest_path(warehouse_copy.models_dir, "als") / CARD_FILE).read_text())
     result = materialize_with_config(warehouse_copy, ["als_model"], {"ops": {"als_model": {"config": {"tune": False}}}})

@@ -141,14 +141,14 @@ def test_import_refuse_list_correct_and_keep_the_correction(tmp_path: Path, caps
 @pytest.mark.slow
 def test_a_seen_but_unmatched_film_is_never_recommended(warehouse_copy: Warehouse) -> None:
     from lbx_orchestration.core.members import member_observations
-    from lbx_orchestration.core.recsys.pipeline import load_trained
-    from lbx_orchestration.core.recsys.recommend import (
+    from lbx_orchestration.core.recsys.models.pipeline import load_trained
+    from lbx_orchestration.core.recsys.serving.recommend import (
         fold_in_user,
         load_serving_inputs,
         read_seen_title_keys,
         seen_by_title_count,
     )
-    from lbx_orchestration.core.recsys.serve import ServingPolicy
+    from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 
     export = write_folder(warehouse_copy.root / "tester_export", export_files())
     user_key = f"letterboxd:{USER}"

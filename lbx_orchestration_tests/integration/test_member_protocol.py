@@ -10,8 +10,8 @@ import duckdb
 import polars as pl
 
 from lbx_orchestration.core.member_eval import run_member_protocol, totals
-from lbx_orchestration.core.recsys.content_serving import known_films
-from lbx_orchestration.core.recsys.present import TOLERANCE, member_shares, recent_cutoff
+from lbx_orchestration.core.recsys.serving.content_serving import known_films
+from lbx_orchestration.core.recsys.serving.present import TOLERANCE, member_shares, recent_cutoff
 from lbx_orchestration_tests.support.warehouse import Warehouse
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.recsys.content_serving import blend_main_list
-from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.recsys.serving.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.tmdb.flatten import flatten_many
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
 from lbx_orchestration.core.warehouse import connect, read_frame, replace_table

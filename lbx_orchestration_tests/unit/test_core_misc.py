@@ -11,7 +11,7 @@ import pytest
 from lbx_orchestration.core.catalog import resolve_films, resolved_share
 from lbx_orchestration.core.letterboxd.export import read_export
 from lbx_orchestration.core.observations import REVIEW_SCHEMA, export_observations, movielens_observations
-from lbx_orchestration.core.recsys.gate import decide
+from lbx_orchestration.core.recsys.evaluation.gate import decide
 from lbx_orchestration.core.tfidf import keyword_tfidf
 from lbx_orchestration.core.tmdb.flatten import flatten_details
 from lbx_orchestration.core.tmdb.normalize import fix_mojibake, normalize_title, split_movielens_title

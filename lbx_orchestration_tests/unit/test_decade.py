@@ -5,7 +5,7 @@ import re
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core.recsys.recommend import decade
+from lbx_orchestration.core.recsys.serving.recommend import decade
 from lbx_orchestration.core.settings import DBT_PROJECT_DIR
 
 YEARS = [None, 1895, 1949, 1950, 1959, 1999, 2000, 2029, 2030, 2031, 2045]

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, cached_sparse, digest
+from lbx_orchestration.core.recsys.data.derived import cached_array, cached_frame, cached_sparse, digest
 
 
 def test_an_array_is_computed_once_and_read_back(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames, fuse_lists, recent_share
-from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
-from lbx_orchestration.core.recsys.new_films import content_reason
+from lbx_orchestration.core.recsys.data.content_features import FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, fuse_lists, recent_share
+from lbx_orchestration.core.recsys.serving.new_films import content_reason
 from lbx_orchestration.core.tmdb.discover import MAX_PAGES, DiscoverStats, discover_window, month_bounds
 
 
@@ -157,7 +157,7 @@ def test_reasons_name_the_rated_films_and_what_they_share() -> None:
 
 
 def test_thedata_present_ignores_a_few_members_logging_to_this_day() -> None:
-    from lbx_orchestration.core.recsys.blend_eval import data_present
+    from lbx_orchestration.core.recsys.evaluation.blend_eval import data_present
 
     community = [dt.datetime(2010 + i % 9, 6, 1) for i in range(990)]  # 2010-2018
     members = [dt.datetime(2026, 1, 1)] * 9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from lbx_orchestration.core.recsys.present import member_shares, merge_frames, quota_merge, recent_cutoff
+from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, quota_merge, recent_cutoff
 
 
 def test_the_recent_share_follows_the_member_and_spreads_down_the_list() -> None:

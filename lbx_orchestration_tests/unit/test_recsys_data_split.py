@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lbx_orchestration.core.recsys.data import Confidence, build_interactions, collapse_duplicates
-from lbx_orchestration.core.recsys.split import random_split, temporal_split, validation_split
+from lbx_orchestration.core.recsys.data.data import Confidence, build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.data.split import random_split, temporal_split, validation_split
 
 T0 = datetime(2024, 1, 1)
 

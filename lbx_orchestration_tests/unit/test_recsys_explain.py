@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.explain import (
+from lbx_orchestration.core.recsys.serving.explain import (
     FALLBACK_REASON,
     explain,
     item_vectors_from_interactions,
@@ -97,7 +97,7 @@ def test_bad_input_is_refused_with_the_cause() -> None:
 
 
 def test_best_columns_matches_a_stable_descending_sort_on_finite_gains() -> None:
-    from lbx_orchestration.core.recsys.explain import _best_columns
+    from lbx_orchestration.core.recsys.serving.explain import _best_columns
 
     rng = np.random.default_rng(0)
     for _ in range(500):
@@ -120,7 +120,7 @@ def test_reasons_are_the_same_with_sparse_and_dense_item_vectors() -> None:
 
 
 def test_explanation_embeddings_keep_the_item_cosines() -> None:
-    from lbx_orchestration.core.recsys.explain import explanation_embeddings
+    from lbx_orchestration.core.recsys.serving.explain import explanation_embeddings
 
     rng = np.random.default_rng(2)
     tastes = rng.integers(0, 4, size=300)  # users in 4 taste groups, each watching its own 20 films
@@ -144,7 +144,7 @@ def test_explanation_embeddings_keep_the_item_cosines() -> None:
 
 
 def test_a_shortlist_from_embeddings_then_exact_cosines_gives_the_exact_reasons() -> None:
-    from lbx_orchestration.core.recsys.explain import explanation_embeddings
+    from lbx_orchestration.core.recsys.serving.explain import explanation_embeddings
 
     rng = np.random.default_rng(3)
     train = sp.csr_matrix((rng.random((30, 60)) < 0.25) * 1.0)

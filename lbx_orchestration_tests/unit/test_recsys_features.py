@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.features import (
+from lbx_orchestration.core.recsys.data.features import (
     MISSING_FEATURE,
     item_feature_matrix,
     tfidf_block,

@@ -11,8 +11,8 @@ import pytest
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.evaluate import evaluate
-from lbx_orchestration.core.recsys.metrics import (
+from lbx_orchestration.core.recsys.evaluation.evaluate import evaluate
+from lbx_orchestration.core.recsys.evaluation.metrics import (
     coverage_at_k,
     hit_rate_at_k,
     hits_matrix,

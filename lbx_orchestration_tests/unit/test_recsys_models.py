@@ -11,8 +11,9 @@ import pytest
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.evaluate import evaluate
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.split import random_split
+from lbx_orchestration.core.recsys.evaluation.evaluate import evaluate
 from lbx_orchestration.core.recsys.models import (
     MODEL_REGISTRY,
     SEARCH_SPACES,
@@ -20,7 +21,6 @@ from lbx_orchestration.core.recsys.models import (
     load_model,
 )
 from lbx_orchestration.core.recsys.models.ease import EASERecommender
-from lbx_orchestration.core.recsys.split import random_split
 from lbx_orchestration.core.recsys.topk import top_k
 
 N_USERS, N_CLUSTERS, ITEMS_PER_CLUSTER = 240, 4, 30

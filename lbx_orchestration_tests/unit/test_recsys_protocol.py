@@ -11,17 +11,17 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.models import SEARCH_SPACES
-from lbx_orchestration.core.recsys.protocol import (
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.split import temporal_split, validation_split
+from lbx_orchestration.core.recsys.evaluation.protocol import (
     DEFAULT_MODELS,
     EvalReport,
     align_item_features,
     read_movielens_ratings,
     run_protocol,
 )
-from lbx_orchestration.core.recsys.split import temporal_split, validation_split
-from lbx_orchestration.core.recsys.tune import tune
+from lbx_orchestration.core.recsys.models import SEARCH_SPACES
+from lbx_orchestration.core.recsys.models.tune import tune
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/movielens"
 LIGHTFM_MODULE = "lbx_orchestration.core.recsys.models.lightfm_model"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.rerank import mmr_rerank
+from lbx_orchestration.core.recsys.serving.rerank import mmr_rerank
 
 # item 7 and item 3 point the same way; 9 and 1 are orthogonal to them and to each other
 VECTORS = np.zeros((10, 3))
@@ -86,7 +86,7 @@ def test_bad_input_is_refused_with_the_cause() -> None:
 
 @pytest.mark.parametrize("lambda_", [0.0, 0.5, 0.8])
 def test_the_batch_picks_what_each_user_alone_would(lambda_: float) -> None:
-    from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
+    from lbx_orchestration.core.recsys.serving.rerank import mmr_rerank_batch
 
     rng = np.random.default_rng(4)
     vectors = sp.random(300, 20, density=0.2, format="csr", random_state=5)

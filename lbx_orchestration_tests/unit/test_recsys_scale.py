@@ -12,12 +12,12 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.data import build_interactions
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint
+from lbx_orchestration.core.recsys.evaluation.protocol import read_movielens_ratings, run_protocol, sample_users
 from lbx_orchestration.core.recsys.models import create_model, load_model
 from lbx_orchestration.core.recsys.models.budget import MIN_PER_USER, budget_sample, rater_sample
-from lbx_orchestration.core.recsys.pipeline import memory_bound
-from lbx_orchestration.core.recsys.protocol import read_movielens_ratings, run_protocol, sample_users
-from lbx_orchestration.core.recsys.training_data import inputs_fingerprint
+from lbx_orchestration.core.recsys.models.pipeline import memory_bound
 from lbx_orchestration.core.tables import INTERACTIONS, MOVIE_FEATURES
 from lbx_orchestration.core.warehouse import read_frame
 
@@ -246,8 +246,8 @@ def _frame(train: sp.csr_matrix) -> pl.DataFrame:
 
 
 def test_the_prepared_split_is_cached_by_fingerprint(tmp_path: Path) -> None:
-    from lbx_orchestration.core.recsys.pipeline import train_for_serving
-    from lbx_orchestration.core.recsys.prepared import cached_prepare, prepare
+    from lbx_orchestration.core.recsys.data.prepared import cached_prepare, prepare
+    from lbx_orchestration.core.recsys.models.pipeline import train_for_serving
 
     df = read_movielens_ratings(MOVIELENS)
     reads: list[int] = []

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
-from lbx_orchestration.core.recsys.features import normalize_rows
+from lbx_orchestration.core.recsys.data.features import normalize_rows
 
 NAME = "content"
 

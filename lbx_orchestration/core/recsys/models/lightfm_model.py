@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
-from lbx_orchestration.core.recsys.features import normalize_rows
+from lbx_orchestration.core.recsys.data.features import normalize_rows
 from lbx_orchestration.core.recsys.models.budget import rater_sample
 from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.settings import SEED

@@ -15,13 +15,18 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.member_films import member_observations
-from lbx_orchestration.core.recsys.blend import BlendWeights, blend_frames
-from lbx_orchestration.core.recsys.content_features import FeatureSpace, film_tokens
-from lbx_orchestration.core.recsys.new_films import FoldedUsers, content_recommendations, explain_rows, rated_films
-from lbx_orchestration.core.recsys.pipeline import TrainedModel, latest_path, load_trained
-from lbx_orchestration.core.recsys.present import member_shares, merge_frames, recent_cutoff
-from lbx_orchestration.core.recsys.recommend import confidence_rows, decade, read_seen_title_keys
-from lbx_orchestration.core.recsys.serve import ServingPolicy
+from lbx_orchestration.core.recsys.data.content_features import FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
+from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames
+from lbx_orchestration.core.recsys.serving.new_films import (
+    FoldedUsers,
+    content_recommendations,
+    explain_rows,
+    rated_films,
+)
+from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, recent_cutoff
+from lbx_orchestration.core.recsys.serving.recommend import confidence_rows, decade, read_seen_title_keys
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
 from lbx_orchestration.core.tables import INTERACTIONS, REVIEWS, TMDB_CATALOG, TMDB_MOVIES
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
@@ -270,7 +275,7 @@ def blend_main_list(
 ) -> pl.DataFrame:
     """The main list with content candidates blended in: films of the last
     ``blend_recent_years`` years of the data, ranked by the content model, fused with the
-    collaborative list by weighted reciprocal rank (``core.recsys.blend``).
+    collaborative list by weighted reciprocal rank (``core.recsys.serving.blend``).
     Without a content model yet, the list is returned unchanged."""
     weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
     if weights.content_share == 0 or out.height == 0:
@@ -300,7 +305,7 @@ def blend_main_list(
         pl.lit(trained.version).alias("model_version"),
         pl.lit(out["generated_at"][0]).alias("generated_at"),
     )
-    # members whose latest films say how recent they watch get that share (core.recsys.present);
+    # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
     # the others get the fixed-weight fusion
     years = films.select("tmdb_id", "year")
     shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}

@@ -16,14 +16,18 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.observations import SEEN_KINDS
-from lbx_orchestration.core.recsys.data import Confidence
-from lbx_orchestration.core.recsys.derived import cached_array, cached_frame, cached_sparse, digest
-from lbx_orchestration.core.recsys.explain import EMBED_DIMS, explanation_embeddings, item_vectors_from_interactions
-from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.pipeline import TrainedModel
-from lbx_orchestration.core.recsys.protocol import align_item_features
-from lbx_orchestration.core.recsys.serve import ItemSide, ServingPolicy, UserSide, recommend_all, user_rows
-from lbx_orchestration.core.recsys.training_data import features_fingerprint, item_features
+from lbx_orchestration.core.recsys.data.data import Confidence
+from lbx_orchestration.core.recsys.data.derived import cached_array, cached_frame, cached_sparse, digest
+from lbx_orchestration.core.recsys.data.features import normalize_rows
+from lbx_orchestration.core.recsys.data.training_data import features_fingerprint, item_features
+from lbx_orchestration.core.recsys.evaluation.protocol import align_item_features
+from lbx_orchestration.core.recsys.models.pipeline import TrainedModel
+from lbx_orchestration.core.recsys.serving.explain import (
+    EMBED_DIMS,
+    explanation_embeddings,
+    item_vectors_from_interactions,
+)
+from lbx_orchestration.core.recsys.serving.serve import ItemSide, ServingPolicy, UserSide, recommend_all, user_rows
 from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from lbx_orchestration.core.recsys.data import collapse_duplicates
+from lbx_orchestration.core.recsys.data.data import collapse_duplicates
 from lbx_orchestration.core.settings import SEED
 
 

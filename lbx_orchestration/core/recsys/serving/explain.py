@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.features import normalize_rows
-from lbx_orchestration.core.recsys.rerank import cosine_matrix, unit_rows
+from lbx_orchestration.core.recsys.data.features import normalize_rows
+from lbx_orchestration.core.recsys.serving.rerank import cosine_matrix, unit_rows
 from lbx_orchestration.core.settings import RELEVANCE
 
 FALLBACK_REASON = "Popular with people whose taste matches yours"

@@ -19,13 +19,13 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.blend import BlendWeights, fuse_lists, recent_share
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.evaluate import relevance_matrix
-from lbx_orchestration.core.recsys.metrics import popular_items, ranking_metrics
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.split import temporal_split
+from lbx_orchestration.core.recsys.evaluation.evaluate import relevance_matrix
+from lbx_orchestration.core.recsys.evaluation.metrics import popular_items, ranking_metrics
+from lbx_orchestration.core.recsys.evaluation.protocol import align_item_features
 from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.protocol import align_item_features
-from lbx_orchestration.core.recsys.split import temporal_split
+from lbx_orchestration.core.recsys.serving.blend import BlendWeights, fuse_lists, recent_share
 from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 

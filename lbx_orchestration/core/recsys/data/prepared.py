@@ -23,8 +23,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.data import build_interactions, collapse_duplicates
-from lbx_orchestration.core.recsys.split import random_split, temporal_split
+from lbx_orchestration.core.recsys.data.data import build_interactions, collapse_duplicates
+from lbx_orchestration.core.recsys.data.split import random_split, temporal_split
 from lbx_orchestration.core.settings import SEED
 
 DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}

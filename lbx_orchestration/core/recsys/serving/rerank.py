@@ -22,7 +22,7 @@ def cosine_matrix(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray, norm
     """
     if sp.issparse(a) and sp.issparse(b):
         if not normalized:
-            from lbx_orchestration.core.recsys.features import normalize_rows
+            from lbx_orchestration.core.recsys.data.features import normalize_rows
 
             a, b = normalize_rows(a, "l2"), normalize_rows(b, "l2")
         return np.asarray((a @ b.T).toarray(), dtype=np.float64)

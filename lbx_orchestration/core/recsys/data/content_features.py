@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.features import normalize_rows
+from lbx_orchestration.core.recsys.data.features import normalize_rows
 
 BLOCK_WEIGHTS = {
     "genre": 1.0,

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.features import normalize_rows
+from lbx_orchestration.core.recsys.data.features import normalize_rows
 
 NO_GENRES = "(no genres listed)"
 _YEAR = re.compile(r"\((\d{4})\)\s*$")

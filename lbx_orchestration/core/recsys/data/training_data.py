@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.features import item_feature_matrix, tfidf_block
+from lbx_orchestration.core.recsys.data.features import item_feature_matrix, tfidf_block
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
 

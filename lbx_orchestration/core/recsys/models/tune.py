@@ -9,8 +9,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.evaluate import evaluate
-from lbx_orchestration.core.recsys.metrics import METRIC_NAMES, PRIMARY_METRIC
+from lbx_orchestration.core.recsys.evaluation.evaluate import evaluate
+from lbx_orchestration.core.recsys.evaluation.metrics import METRIC_NAMES, PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models import SEARCH_SPACES, create_model
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 

@@ -26,10 +26,10 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.metrics import ranking_metrics
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.evaluation.metrics import ranking_metrics
+from lbx_orchestration.core.recsys.evaluation.protocol import EVAL_USERS, align_item_features
 from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.protocol import EVAL_USERS, align_item_features
 from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
@@ -78,7 +78,7 @@ def with_vote_bins(
     block = sp.csr_matrix(
         (np.full(len(ids), weight, dtype=np.float32), (np.arange(len(ids)), bins)), shape=(len(ids), VOTE_BINS)
     )
-    from lbx_orchestration.core.recsys.features import normalize_rows
+    from lbx_orchestration.core.recsys.data.features import normalize_rows
 
     return ids, normalize_rows(sp.hstack([normalize_rows(matrix, "l1"), block], format="csr"), "l1")
 

@@ -25,9 +25,9 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions, Recommender
+from lbx_orchestration.core.recsys.data.prepared import Prepared, prepare
+from lbx_orchestration.core.recsys.evaluation.protocol import align_item_features, run_protocol
 from lbx_orchestration.core.recsys.models import create_model, load_model
-from lbx_orchestration.core.recsys.prepared import Prepared, prepare
-from lbx_orchestration.core.recsys.protocol import align_item_features, run_protocol
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 CARD_FILE = "card.json"

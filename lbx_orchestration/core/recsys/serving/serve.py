@@ -10,10 +10,10 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Recommender
-from lbx_orchestration.core.recsys.explain import (
+from lbx_orchestration.core.recsys.serving.explain import (
     explain,
 )
-from lbx_orchestration.core.recsys.rerank import mmr_rerank_batch
+from lbx_orchestration.core.recsys.serving.rerank import mmr_rerank_batch
 from lbx_orchestration.core.recsys.threads import default_threads
 from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE
@@ -37,11 +37,11 @@ class ServingPolicy:
     explain_top: int = 2
     min_rating: float = RELEVANCE
     # the main list fuses the collaborative list with the content model's films of the last
-    # blend_recent_years years of the data (core/recsys/blend.py: weighted reciprocal rank)
+    # blend_recent_years years of the data (core/recsys/serving/blend.py: weighted reciprocal rank)
     blend_collaborative_weight: float = 0.8
     blend_content_weight: float = 0.2
     blend_recent_years: int = 5
-    # the share of recent films follows the member's own latest films (core/recsys/present.py);
+    # the share of recent films follows the member's own latest films (core/recsys/serving/present.py);
     # off, every member gets the fixed-weight fusion above (the member protocol measures both)
     blend_by_member_share: bool = True
     # serving.new_for_you: each member's top films of the catalogue's last N months

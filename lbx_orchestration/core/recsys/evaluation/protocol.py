@@ -15,23 +15,23 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.evaluate import evaluate
-from lbx_orchestration.core.recsys.metrics import HEADLINE_METRICS, PRIMARY_METRIC
-from lbx_orchestration.core.recsys.models import (
-    MODEL_REGISTRY,
-    NEEDS_ITEM_FEATURES,
-    create_model,
-)
-from lbx_orchestration.core.recsys.prepared import (  # noqa: F401 (sample_users: imported from here too)
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.prepared import (  # noqa: F401 (sample_users: imported from here too)
     DEFAULT_TEST_FRAC,
     EVAL_USERS,
     Prepared,
     prepare,
     sample_users,
 )
-from lbx_orchestration.core.recsys.split import validation_split
-from lbx_orchestration.core.recsys.tune import tune
+from lbx_orchestration.core.recsys.data.split import validation_split
+from lbx_orchestration.core.recsys.evaluation.evaluate import evaluate
+from lbx_orchestration.core.recsys.evaluation.metrics import HEADLINE_METRICS, PRIMARY_METRIC
+from lbx_orchestration.core.recsys.models import (
+    MODEL_REGISTRY,
+    NEEDS_ITEM_FEATURES,
+    create_model,
+)
+from lbx_orchestration.core.recsys.models.tune import tune
 from lbx_orchestration.core.settings import RELEVANCE, SEED
 
 DEFAULT_MODELS = tuple(MODEL_REGISTRY)  # every registered model, in registry order

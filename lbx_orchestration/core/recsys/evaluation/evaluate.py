@@ -14,8 +14,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions, Recommender
-from lbx_orchestration.core.recsys.data import build_interactions
-from lbx_orchestration.core.recsys.metrics import popular_items, ranking_metrics
+from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.evaluation.metrics import popular_items, ranking_metrics
 from lbx_orchestration.core.recsys.topk import top_k
 from lbx_orchestration.core.settings import RELEVANCE
 

@@ -13,17 +13,17 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.cold import (
+from lbx_orchestration.core.recsys.data.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.evaluation.cold import (
     BASELINES,
     COLD_MODELS,
     DEFAULT_CONTENT_MODEL,
     ColdReport,
     run_cold_protocol_on,
 )
-from lbx_orchestration.core.recsys.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.evaluation.protocol import align_item_features
 from lbx_orchestration.core.recsys.models import create_model
-from lbx_orchestration.core.recsys.pipeline import TrainedModel
-from lbx_orchestration.core.recsys.protocol import align_item_features
+from lbx_orchestration.core.recsys.models.pipeline import TrainedModel
 
 
 def refit_content_model(

@@ -1,0 +1,1 @@
+"""Metrics, the evaluation protocols (temporal, cold films, blend) and the gate."""

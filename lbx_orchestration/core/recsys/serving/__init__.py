@@ -1,0 +1,1 @@
+"""Top-N lists: filters, diversity, reasons, the content model's new films and the blend."""
