@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import duckdb
 import numpy as np
 import polars as pl
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -49,6 +50,8 @@ from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
     load_serving_data,
+    member_seen,
+    read_member_seen,
     resolve_list_films,
     tmdb_online,
 )
@@ -132,7 +135,7 @@ class WebState:
         self.settings = settings
         self.lists_dir = settings.directory / "lists"
         # members imported since the snapshot: (list, their Letterboxd lists, their new films)
-        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]] = {}
+        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, set[int]]] = {}
         self.swap_lock = threading.Lock()
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
@@ -145,12 +148,12 @@ class WebState:
         previous = self.manager.current
         data = load_serving_data(side_file, self.lists_dir, previous if isinstance(previous, ServingData) else None)
         with self.swap_lock:  # a member imported meanwhile stays served until the snapshot has them
-            for user, (recs, lists, new_films) in list(self.overlays.items()):
+            for user, (recs, lists, new_films, seen) in list(self.overlays.items()):
                 have = data.user(user)
                 if have is not None and have[1]["generated_at"].max() >= recs["generated_at"].max():
                     del self.overlays[user]
                 else:
-                    data = data.with_member(recs["username"][0], recs, lists, new_films)
+                    data = data.with_member(recs["username"][0], recs, lists, new_films, seen)
         return data
 
     def tmdb_source(self) -> TmdbSource:
@@ -172,11 +175,13 @@ class WebState:
             )
         return current  # type: ignore[return-value]
 
-    def add_member(self, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None) -> None:
+    def add_member(
+        self, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None, seen: set[int]
+    ) -> None:
         user = recs["username"][0]
         with self.swap_lock:
-            self.overlays[user.lower()] = (recs, lists, new_films)
-            self.manager.current = self.data().with_member(user, recs, lists, new_films)
+            self.overlays[user.lower()] = (recs, lists, new_films, seen)
+            self.manager.current = self.data().with_member(user, recs, lists, new_films, seen)
 
 
 # --- shaping rows -----------------------------------------------------------------------------
@@ -810,5 +815,11 @@ def _import(state: WebState, path: Path, username: str | None, owner: WebOwner) 
     if recs.height:
         data = state.data()
         member_lists = resolve_list_films(lists, data.resolution, data.films) if lists.height else None
-        state.add_member(recs, member_lists, done.new_films)
+        try:  # their seen films at once ("more like this", search); else from the next snapshot
+            with state.manager.lock, connect(state.settings.db, read_only=True, wait_seconds=5) as con:
+                seen = member_seen(read_member_seen(con, f"letterboxd:{user}"), data.films).get(user, set())
+        except (WarehouseError, duckdb.Error) as exc:
+            log.warning("seen films of %s not read now: %s", user, exc)
+            seen = set()
+        state.add_member(recs, member_lists, done.new_films, seen)
     return done.report, recs, done.note

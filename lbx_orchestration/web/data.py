@@ -13,8 +13,10 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA, read_lists
+from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.search import FilmSearch, interaction_vectors, item_vectors
 from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_title_keys
+from lbx_orchestration.core.tables import STG_REVIEWS
 from lbx_orchestration.core.tmdb.normalize import normalize_title
 
 log = logging.getLogger(__name__)
@@ -218,7 +220,12 @@ class ServingData:
         return None if frame is None else (self.usernames[key], frame)
 
     def with_member(
-        self, username: str, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None = None
+        self,
+        username: str,
+        recs: pl.DataFrame,
+        lists: pl.DataFrame | None,
+        new_films: pl.DataFrame | None = None,
+        seen: set[int] | None = None,
     ) -> ServingData:
         """A shallow copy that also serves ``username``'s freshly folded-in recommendations (and
         new films)."""
@@ -240,6 +247,8 @@ class ServingData:
             clone.lists = {**self.lists, key: lists}
         if new_films is not None:
             clone.new_films = {**self.new_films, key: new_film_rows(new_films)}
+        if seen is not None:
+            clone.seen = {**self.seen, key: seen}
         return clone
 
     def poster(self, poster_url: str | None, poster_path: str | None) -> str | None:
@@ -313,3 +322,14 @@ def member_seen(seen: pl.DataFrame | None, films: pl.DataFrame) -> dict[str, set
     for key, film in pl.concat([by_id, by_title.select(by_id.columns)]).unique().iter_rows():
         out.setdefault(key.split(":", 1)[-1].lower(), set()).add(int(film))
     return out
+
+
+def read_member_seen(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
+    """One member's seen films as the snapshot's ``member_seen`` has them (an upload is served at
+    once, before the next snapshot)."""
+    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
+    return con.sql(
+        f"select distinct user_key, tmdb_id, film_title, film_year from {STG_REVIEWS} "
+        f"where user_key = ? and kind in ({kinds})",
+        params=[user_key],
+    ).pl()

@@ -459,3 +459,17 @@ def test_more_like_this_and_search_know_what_the_member_has_seen(client: TestCli
     assert any(h["tmdb_id"] == anchor and h["seen"] is True for h in hits)
     assert all(h["seen"] for h in hits if h["tmdb_id"] in seen)  # (a title rule may mark more)
     assert "seen" not in client.get("/api/films/search", params={"q": title}).json()["results"][0]
+
+
+def test_a_fresh_upload_is_served_with_its_seen_films_before_the_next_snapshot(
+    client: TestClient, tmp_path: Path, fresh_buckets
+) -> None:
+    export = zip_folder(SAMPLE_EXPORTS / "extratone_2024-04", tmp_path / "e.zip")
+    r = client.post(
+        "/api/imports", files={"file": ("e.zip", export.read_bytes(), "application/zip")}, data={"username": "just_now"}
+    )
+    assert r.status_code == 200, r.text
+    data = client.app.state.lbx.manager.current
+    assert len(data.seen_by("just_now")) > 300  # the overlay carries them, no snapshot needed
+    hit = client.get("/api/films/search", params={"q": "The Shawshank Redemption", "username": "just_now"}).json()
+    assert hit["results"][0]["tmdb_id"] == 278 and hit["results"][0]["seen"] is True
