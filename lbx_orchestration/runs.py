@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,8 @@ from dagster._core.execution.retries import RetryMode
 from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster._core.executor.base import Executor
 from dagster._utils.interrupts import check_captured_interrupt
+
+from lbx_orchestration.core.processes import pid_exists
 
 POOLS = ("duckdb",)
 
@@ -43,12 +44,8 @@ class FreedRun:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        return True
     try:  # a recycled pid belongs to some unrelated program: not our run
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

@@ -38,6 +38,7 @@ from lbx_orchestration.core.letterboxd.lists import read_lists
 from lbx_orchestration.core.letterboxd.usernames import is_username
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
+from lbx_orchestration.core.processes import pid_exists
 from lbx_orchestration.core.recsys.models.pipeline import load_trained
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
@@ -390,7 +391,7 @@ def _remove_stale_uploads(directory: Path) -> int:
     removed = 0
     for folder in directory.glob(f"{UPLOAD_PREFIX}*"):
         pid = folder.name[len(UPLOAD_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and pid_exists(int(pid)):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed += 1
@@ -403,16 +404,6 @@ def _seconds_until(when: dt.datetime | None) -> int:
     now = dt.datetime.now(dt.UTC)
     when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # TmdbRetryLater's is naive UTC
     return max(1, math.ceil((when - now).total_seconds()))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- the app ----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -18,23 +17,13 @@ import pytest
 from lbx_orchestration.cli import main
 from lbx_orchestration.core.recsys.models.pipeline import prune_versions
 from lbx_orchestration.runs import free_dead_runs
+from lbx_orchestration_tests.support.lbx_cli import POOL_CONFIG, POOL_HOLDER, run_lbx
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 from lbx_orchestration_tests.unit.export_builders import REAL_EXPORTS, minimal_files, write_folder
 
 REPO = Path(__file__).resolve().parents[2]
-POOL_CONFIG = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
-
-
-def _lbx(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lbx_orchestration.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        cwd=REPO,
-    )
+_lbx = run_lbx
 
 
 def _hold(db: Path, seconds: float, read_only: bool = False) -> subprocess.Popen:
@@ -50,20 +39,7 @@ def _hold(db: Path, seconds: float, read_only: bool = False) -> subprocess.Popen
 
 # --- a killed run must not block the ones after it --------------------------------------------
 
-CHILD = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    import dagster as dg
-
-    marker = Path(sys.argv[1])
-
-    @dg.asset(pool="duckdb")
-    def slow_writer() -> None:
-        marker.write_text("in the pool")
-        time.sleep(300)
-
-    dg.materialize([slow_writer], instance=dg.DagsterInstance.get())
-""")
+CHILD = POOL_HOLDER
 
 
 def test_a_killed_run_frees_its_pool_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -19,44 +18,18 @@ import dagster as dg
 import duckdb
 
 from lbx_orchestration.cli import main
+from lbx_orchestration_tests.support.lbx_cli import POOL_CONFIG, POOL_HOLDER, REPO, run_lbx
 from lbx_orchestration_tests.support.recorded_server import RecordedServer, Response
 from lbx_orchestration_tests.support.warehouse import Warehouse
 from lbx_orchestration_tests.unit.export_builders import REAL_EXPORTS, minimal_files, write_folder
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tmdb"
-POOL_CONFIG = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
-
-HOLDER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    import dagster as dg
-
-    marker = Path(sys.argv[1])
-
-    @dg.asset(pool="duckdb")
-    def slow_writer() -> None:
-        marker.write_text("in the pool")
-        time.sleep(300)
-
-    dg.materialize([slow_writer], instance=dg.DagsterInstance.get())
-""")
-
-
-def _lbx(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lbx_orchestration.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        cwd=REPO,
-    )
+_lbx = run_lbx
 
 
 def _hold_the_pool(tmp_path: Path, home: Path) -> subprocess.Popen:
     marker, script = tmp_path / "marker", tmp_path / "holder.py"
-    script.write_text(HOLDER)
+    script.write_text(POOL_HOLDER)
     child = subprocess.Popen([sys.executable, str(script), str(marker)], env={**os.environ, "DAGSTER_HOME": str(home)})
     deadline = time.monotonic() + 120
     while not marker.exists():

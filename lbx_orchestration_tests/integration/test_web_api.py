@@ -14,17 +14,9 @@ from fastapi.testclient import TestClient
 from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA
 from lbx_orchestration.web.app import WebSettings, create_app
 from lbx_orchestration.web.ratelimit import TokenBuckets
-from lbx_orchestration_tests.support.web import SAMPLE_EXPORTS, Writer, copy_warehouse, zip_folder
+from lbx_orchestration_tests.support.web import SAMPLE_EXPORTS, Writer, copy_warehouse, query, zip_folder
 
 MEMBER = "patrickmjones"
-
-
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def member_films(db: Path, username: str, watchlist: bool) -> set[int]:

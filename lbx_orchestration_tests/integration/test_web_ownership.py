@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 
-from lbx_orchestration_tests.support.web import SAMPLE_EXPORTS, copy_warehouse, free_port, start_lbx_serve, zip_folder
+from lbx_orchestration_tests.support.lbx_cli import run_lbx
+from lbx_orchestration_tests.support.web import (
+    SAMPLE_EXPORTS,
+    copy_warehouse,
+    free_port,
+    query,
+    start_lbx_serve,
+    zip_folder,
+)
 from lbx_orchestration_tests.unit.export_builders import PROFILE, minimal_files, write_zip
 
 REPO = Path(__file__).resolve().parents[2]
 VICTIM = "patrickmjones"  # a bundled member: created by the operator
-
-
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def entries(db: Path, user: str) -> int:
@@ -150,13 +148,7 @@ def test_the_owner_gets_a_key_and_only_they_change_their_member(served, tmp_path
 
 def test_the_operator_issues_a_key_for_a_member_they_created(served, tmp_path: Path) -> None:
     base, db = served
-    run = subprocess.run(
-        [sys.executable, "-m", "lbx_orchestration.cli", "member", "key", "MelvinCarvalho", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    run = run_lbx("member", "key", "MelvinCarvalho", "--db", str(db))
     assert run.returncode == 0, run.stderr
     key = next(w for w in run.stdout.split() if w.startswith("lbxk_"))
     export = zip_folder(SAMPLE_EXPORTS / "melvincarvalho_2021-11", tmp_path / "m.zip").read_bytes()
@@ -166,13 +158,7 @@ def test_the_operator_issues_a_key_for_a_member_they_created(served, tmp_path: P
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "melvincarvalho" and "lbx_key_melvincarvalho=" in r.headers["set-cookie"]
         assert upload(member, export).status_code == 200  # the browser now remembers it
-    unknown = subprocess.run(
-        [sys.executable, "-m", "lbx_orchestration.cli", "member", "key", "nobody_here", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    unknown = run_lbx("member", "key", "nobody_here", "--db", str(db))
     assert unknown.returncode == 1 and "no member 'nobody_here'" in unknown.stderr
 
 

@@ -20,6 +20,17 @@ import uvicorn
 SAMPLE_EXPORTS = Path(__file__).resolve().parents[2] / "lbx_orchestration/sample_data/letterboxd_exports"
 
 
+def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of ``sql`` on ``db``, read-only, the connection closed at once."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def copy_warehouse(source_db: Path, target_dir: Path) -> Path:
     """The DuckDB file alone: the served model's path in serving.model_metrics still points at
     the session's model folder, which nothing here writes."""
