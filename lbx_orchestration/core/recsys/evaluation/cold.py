@@ -341,13 +341,13 @@ class ColdReport:
             f"ranks all {st['n_cold_films']} held-out films and nothing else; {relevant}. {tuning} "
             "tmdb_popularity orders the held-out films by TMDb vote count (log1p; films without one "
             "count 0); random is a seeded random order; content is the member's profile over the same "
-            "features (confidence-weighted sum of unit feature vectors), ranked by cosine; content_plain "
-            "is the same baseline without the vote-count block. "
+            "features (confidence-weighted sum of unit feature vectors), ranked by cosine. "
             + (
                 f"The features include TMDb's vote count as {VOTE_BINS} log2 bins (one-hot, weight "
-                f"{VOTE_BIN_WEIGHT:g} against the other features' L1-normalised row). "
+                f"{VOTE_BIN_WEIGHT:g} against the other features' L1-normalised row); content_plain is the "
+                "content baseline without them. "
                 if s.get("vote_bins")
-                else ""
+                else "TMDb's vote count is not a feature of any model (serving fits without it). "
             )
             + f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users"
             + (
