@@ -28,7 +28,7 @@ def test_a_member_of_the_classics_keeps_the_collaborative_list() -> None:
 
 def test_recent_films_the_collaborative_list_holds_count_and_stock_limits_the_share() -> None:
     merged = quota_merge([1, 50, 2, 3], {50, 60}, [60], share=1.0, n=4)
-    assert [i for i, _ in merged] == [50, 1, 60, 2]  # two recent films only: old ones fill the rest
+    assert [i for i, _ in merged] == [1, 50, 2, 60]  # two recent films only: old ones fill the rest
     assert dict(merged)[50] == "collaborative" and dict(merged)[60] == "content"
 
 
@@ -64,6 +64,6 @@ def test_merge_frames_keeps_members_without_a_share_as_they_were() -> None:
     cf = pl.DataFrame({"user_key": ["u", "u", "v", "v"], "rank": [1, 2, 1, 2], "tmdb_id": [1, 2, 1, 2]})
     cb = pl.DataFrame({"user_key": ["u", "v"], "rank": [1, 1], "tmdb_id": [9, 9]})
     out = merge_frames(cf, cb, {9}, {"u": 0.5}, 2)
-    assert out.filter(pl.col("user_key") == "u")["tmdb_id"].to_list() == [9, 1]
+    assert out.filter(pl.col("user_key") == "u")["tmdb_id"].to_list() == [1, 9]
     assert out.filter(pl.col("user_key") == "v")["tmdb_id"].to_list() == [1, 2]
-    assert out["candidate"].to_list() == ["content", "collaborative", "collaborative", "collaborative"]
+    assert out["candidate"].to_list() == ["collaborative", "content", "collaborative", "collaborative"]

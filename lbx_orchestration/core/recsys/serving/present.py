@@ -87,10 +87,11 @@ def quota_merge(
     want = min(round(max(0.0, min(1.0, share)) * n), len(pool))
     take_old = min(n - want, len(old))
     want = min(n - take_old, len(pool))  # too few old films: recent ones fill the rest
-    chosen = [
+    # the collaborative list's best film first: on a tie of positions its film goes before a recent one
+    chosen = [(i, (k + 0.5) / take_old, "collaborative") for k, i in enumerate(old[:take_old])]
+    chosen += [
         (i, (k + 0.5) / want, "content" if i not in cf_recent else "collaborative") for k, i in enumerate(pool[:want])
     ]
-    chosen += [(i, (k + 0.5) / take_old, "collaborative") for k, i in enumerate(old[:take_old])]
     chosen.sort(key=lambda c: c[1])
     return [(i, source) for i, _, source in chosen]
 
