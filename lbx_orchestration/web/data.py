@@ -324,12 +324,17 @@ def member_seen(seen: pl.DataFrame | None, films: pl.DataFrame) -> dict[str, set
     return out
 
 
+def member_seen_sql(table: str = STG_REVIEWS) -> str:
+    """Letterboxd members' seen films, by id and by the title they logged, from ``table`` (dbt's
+    stg_reviews, or the snapshot's view of it)."""
+    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
+    return (
+        f"select distinct user_key, tmdb_id, film_title, film_year from {table} "
+        f"where starts_with(user_key, 'letterboxd:') and kind in ({kinds})"
+    )
+
+
 def read_member_seen(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
     """One member's seen films as the snapshot's ``member_seen`` has them (an upload is served at
     once, before the next snapshot)."""
-    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
-    return con.sql(
-        f"select distinct user_key, tmdb_id, film_title, film_year from {STG_REVIEWS} "
-        f"where user_key = ? and kind in ({kinds})",
-        params=[user_key],
-    ).pl()
+    return con.sql(member_seen_sql() + " and user_key = ?", params=[user_key]).pl()

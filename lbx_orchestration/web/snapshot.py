@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 
 from lbx_orchestration.core import tables as t
-from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.warehouse import WarehouseDamaged, check_intact
+from lbx_orchestration.web.data import member_seen_sql
 
 log = logging.getLogger(__name__)
 SIDE_FILE = "serving.duckdb"
@@ -95,11 +95,7 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
     "imports": ((t.EXPORT_IMPORTS,), f"select username, source_name from src.{t.EXPORT_IMPORTS}"),
     # what each Letterboxd member has seen, by id and by the title they logged: "more like this"
     # leaves it out and search marks it
-    "member_seen": (
-        (t.STG_REVIEWS,),
-        f"""select distinct user_key, tmdb_id, film_title, film_year from src.{t.STG_REVIEWS}
-            where starts_with(user_key, 'letterboxd:') and kind in ({", ".join(f"'{k}'" for k in SEEN_KINDS)})""",
-    ),
+    "member_seen": ((t.STG_REVIEWS,), member_seen_sql(f"src.{t.STG_REVIEWS}")),
 }
 
 

@@ -21,13 +21,13 @@ import duckdb
 import polars as pl
 
 from lbx_orchestration.core.observations import SEEN_KINDS
+from lbx_orchestration.core.recsys.serving.blend import RRF_K
 from lbx_orchestration.core.tables import STG_REVIEWS
 from lbx_orchestration.core.warehouse import read_frame, table_exists
 
 LATEST = 100  # the member's latest logged films their share is read from
 RECENT_YEARS = 7
 TOLERANCE = 0.1  # the list's recent share stays within this of the member's, stock allowing
-RRF_K = 60
 PRIOR_WEIGHT = 1.0
 
 
