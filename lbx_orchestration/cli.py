@@ -187,6 +187,12 @@ def _match_lines(report) -> str:
     per_file = [f"{KIND_FILES.get(k, k)} {m}/{n}" for k, (m, n) in report.by_kind.items()]
     if per_file:
         lines.append("  per file: " + ", ".join(per_file))
+    if report.tv:
+        per_tv = ", ".join(f"{KIND_FILES.get(k, k)} {n}" for k, n in report.tv_by_kind.items())
+        lines.append(
+            f"  TV entries (miniseries, episodes), counted apart from films and never matched to one: "
+            f"{report.tv}" + (f" ({per_tv})" if per_tv else "")
+        )
     unmatched = report.films - report.resolved
     if unmatched:
         lines.append(
@@ -568,6 +574,8 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     db = _existing_warehouse(args, IMPORT_FIRST)
     if db is None:
         return 1
+    import polars as pl
+
     from lbx_orchestration.core.tables import REVIEWS
 
     with connect(db, read_only=True) as con:
@@ -578,6 +586,8 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
     if frame is None:
         print(f"unknown user {args.username!r}: nothing imported for them in {db}", file=sys.stderr)
         return 1
+    is_tv = pl.col("media_type").fill_null("") == "tv"
+    tv, frame = frame.filter(is_tv), frame.filter(~is_tv)
     rows = []
     for row in frame.iter_rows(named=True):
         status, best = _status(row)
@@ -604,7 +614,34 @@ def cmd_unmatched(args: argparse.Namespace) -> int:
             )
         )
         print(f'\nfix one with: lbx match {args.username} "TITLE" YEAR TMDB_ID')
+        print(UNMATCHED_MAY_BE_TV)
+    if tv.height:
+        print(f"\n{args.username}: {tv.height} TV entries (miniseries, episodes), counted apart from films\n")
+        print(_table(_tv_rows(tv), ["title", "year", "rating", "seen as", "TMDb TV"], {"title": 40, "TMDb TV": 60}))
     return 0
+
+
+UNMATCHED_MAY_BE_TV = (
+    "\nSome of these may be TV series or episodes, which TMDb's film catalogue lacks: with live TMDb "
+    "(TMDB_API_KEY) lbx looks them up as TV and lists them apart; the bundled snapshot holds films only."
+)
+
+
+def _tv_rows(tv) -> list[dict]:
+    rows = []
+    for row in tv.iter_rows(named=True):
+        show = f"{row['candidate_title'] or '?'} ({row['candidate_year'] or '?'})" if row["candidate_title"] else ""
+        where = f"#tv/{row['tmdb_tv_id']}" if row["tmdb_tv_id"] is not None else "(the source said TV)"
+        rows.append(
+            {
+                "title": row["film_title"],
+                "year": row["film_year"],
+                "rating": row["rating"],
+                "seen as": ",".join(sorted({k for ks in row["kinds"] for k in ks.split(",")})),
+                "TMDb TV": f"{show} {where}".strip(),
+            }
+        )
+    return rows
 
 
 def cmd_match(args: argparse.Namespace) -> int:

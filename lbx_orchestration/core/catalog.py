@@ -3,6 +3,11 @@
 A member's corrections (``lbx match``) live in the overrides table and win over search on
 every run; a candidate more than a year off is refused and kept, with the reason, for the
 member to confirm or correct.
+
+A TV entry (a miniseries or an episode Letterboxd lists among films) is stored as TV:
+``media_type`` 'tv', its TMDb TV id in ``tmdb_tv_id`` and ``tmdb_id`` null, because TMDb's TV
+ids are another numbering than its film ids: nothing that reads ``tmdb_id`` (interactions,
+seen films, lists) can take a show for a film.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import polars as pl
 from lbx_orchestration.core.tables import OVERRIDES
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.normalize import match_key, title_from_slug
-from lbx_orchestration.core.tmdb.resolve import resolve_by_search
+from lbx_orchestration.core.tmdb.resolve import Resolution, resolve_by_search
+from lbx_orchestration.core.tmdb.tv import TV_SOURCE, TvMatch, resolve_tv, tv_reason, wants_tv
 
 #: bumped when resolution rules change: stored resolutions of another version are redone
 RESOLVER_VERSION = "2"
@@ -37,7 +43,10 @@ RESOLUTION_SCHEMA: dict[str, pl.DataType] = {
     "candidate_year": pl.Int32(),
     "reason": pl.Utf8(),
     "resolver": pl.Utf8(),
+    "media_type": pl.Utf8(),  # 'movie' (tmdb_id is a film), 'tv' (tmdb_tv_id is a show), null: unknown
+    "tmdb_tv_id": pl.Int64(),
 }
+MOVIE, TV = "movie", "tv"
 
 OVERRIDES_SCHEMA: dict[str, pl.DataType] = {
     "username": pl.Utf8(),
@@ -139,7 +148,10 @@ def resolve_films(
     """One resolution row per ``film_key``.
 
     ``films`` has film_key, film_title, film_year, tmdb_id (null where the source has none),
-    and optionally film_slug (a Letterboxd film link, tried when the title finds nothing).
+    and optionally film_slug (a Letterboxd film link, tried when the title finds nothing),
+    tmdb_type and tmdb_tv_id (a source that knows an entry is TV: a Letterboxd film page's
+    ``data-tmdb-type``/``/tv/ID/`` link, an RSS item's ``tmdb:tvId``). A film whose title search
+    finds no exact title is looked up as TMDb TV too (live TMDb only, see :mod:`core.tmdb.tv`).
     ``known`` holds earlier resolutions by film_key: those of this resolver version with an id
     are kept and not searched again. ``overrides`` (see :data:`OVERRIDES`) win over everything
     but an id the source itself carries.
@@ -156,7 +168,11 @@ def resolve_films(
             rows.append(_row(film, int(film["tmdb_id"]), "source", 1.0))
         elif override is not None:
             rows.append(_row(film, override, "override", 1.0))
-        elif film["film_key"] in done and done[film["film_key"]]["tmdb_id"] is not None:
+        elif _tv_from_source(film):
+            rows.append(_tv_row(film, film.get("tmdb_tv_id"), TV_SOURCE, 1.0, "the source says this is TV"))
+        elif film["film_key"] in done and (
+            done[film["film_key"]]["tmdb_id"] is not None or done[film["film_key"]]["media_type"] == TV
+        ):
             rows.append(done[film["film_key"]])
         elif film["film_title"] and not match_key(film["film_title"]):
             rows.append(_unsearchable(film, source))
@@ -167,6 +183,10 @@ def resolve_films(
                 by_slug = resolve_by_search(source, slug_title, film["film_year"] or slug_year)
                 if by_slug.tmdb_id is not None:
                     res = by_slug
+            tv = resolve_tv(source, film["film_title"], film["film_year"]) if wants_tv(res) else None
+            if tv is not None:
+                rows.append(_tv_search_row(film, tv, res))
+                continue
             rows.append(
                 _row(
                     film,
@@ -204,6 +224,26 @@ def _unsearchable(film: dict, source: TmdbSource) -> dict:
     return _row(film, None, "unsearchable_title", 0.0, candidates=0, reason=reason)
 
 
+def _tv_from_source(film: dict) -> bool:
+    return film.get("tmdb_tv_id") is not None or film.get("tmdb_type") == TV
+
+
+def _tv_search_row(film: dict, tv: TvMatch, res: Resolution) -> dict:
+    row = _tv_row(film, tv.tmdb_tv_id, tv.method, tv.confidence, tv_reason(tv, res))
+    row["candidates"] = res.candidates
+    row["candidate_id"] = res.tmdb_id or res.candidate_id  # the film search's best, for the record
+    row["candidate_title"] = tv.name
+    row["candidate_year"] = tv.first_air_year
+    return row
+
+
+def _tv_row(film: dict, tmdb_tv_id: int | None, method: str, confidence: float, reason: str) -> dict:
+    row = _row(film, None, method, confidence, reason=reason)
+    row["media_type"] = TV
+    row["tmdb_tv_id"] = int(tmdb_tv_id) if tmdb_tv_id is not None else None
+    return row
+
+
 def _row(
     film: dict,
     tmdb_id: int | None,
@@ -234,30 +274,61 @@ def _row(
         "candidate_year": candidate_year,
         "reason": reason,
         "resolver": RESOLVER_VERSION,
+        "media_type": MOVIE if tmdb_id is not None else None,
+        "tmdb_tv_id": None,
     }
 
 
+def is_tv() -> pl.Expr:
+    return pl.col("media_type").fill_null("") == TV
+
+
+def tv_entries(resolutions: pl.DataFrame) -> pl.DataFrame:
+    """The entries resolved as TV: counted apart from films, never matched to one."""
+    if "media_type" not in resolutions.columns:
+        return resolutions.clear()
+    return resolutions.filter(is_tv())
+
+
+def films_only(resolutions: pl.DataFrame) -> pl.DataFrame:
+    if "media_type" not in resolutions.columns:
+        return resolutions
+    return resolutions.filter(~is_tv())
+
+
 def resolved_share(resolutions: pl.DataFrame, keys: Iterable[str] | None = None) -> float:
-    frame = resolutions if keys is None else resolutions.filter(pl.col("film_key").is_in(list(keys)))
+    """The share of films (TV entries left out: they are no film to match) with a TMDb id."""
+    frame = films_only(resolutions)
+    frame = frame if keys is None else frame.filter(pl.col("film_key").is_in(list(keys)))
     if frame.is_empty():
         return 1.0
     return float(frame["tmdb_id"].is_not_null().mean())
 
 
 def unmatched(resolutions: pl.DataFrame) -> pl.DataFrame:
-    """The films a member should look at: no id (refused, not found) or ambiguous."""
-    return resolutions.filter(pl.col("tmdb_id").is_null() | pl.col("ambiguous"))
+    """The films a member should look at: no id (refused, not found) or ambiguous; not TV."""
+    return films_only(resolutions).filter(pl.col("tmdb_id").is_null() | pl.col("ambiguous"))
 
 
 def match_summary(observations: pl.DataFrame, resolutions: pl.DataFrame) -> dict[str, tuple[int, int]]:
     """Per kind of observation (rating, watched, diary, ...: one per export file): (films with a
-    TMDb id, films). Films are distinct film keys; an id from the source itself counts."""
+    TMDb id, films). Films are distinct film keys; an id from the source itself counts; TV
+    entries are no films (see :func:`tv_summary`)."""
     ids = resolutions.select("film_key", pl.col("tmdb_id").alias("_resolved")).unique("film_key")
+    tv = tv_entries(resolutions).select("film_key")
     frame = (
         observations.select("kind", "film_key", "tmdb_id")
+        .join(tv, on="film_key", how="anti")
         .join(ids, on="film_key", how="left")
         .group_by("kind", "film_key")
         .agg(pl.coalesce("tmdb_id", "_resolved").is_not_null().any().alias("matched"))
     )
     out = frame.group_by("kind").agg(pl.col("matched").sum(), pl.len()).sort("kind")
     return {r["kind"]: (int(r["matched"]), int(r["len"])) for r in out.iter_rows(named=True)}
+
+
+def tv_summary(observations: pl.DataFrame, resolutions: pl.DataFrame) -> dict[str, int]:
+    """Per kind of observation: how many distinct TV entries (see :func:`tv_entries`)."""
+    tv = tv_entries(resolutions).select("film_key").unique()
+    out = observations.select("kind", "film_key").unique().join(tv, on="film_key").group_by("kind").len().sort("kind")
+    return {r["kind"]: int(r["len"]) for r in out.iter_rows(named=True)}

@@ -27,6 +27,8 @@ from lbx_orchestration.core.catalog import (
     read_overrides,
     resolve_films,
     reusable,
+    tv_entries,
+    tv_summary,
     upgrade_resolution_table,
 )
 from lbx_orchestration.core.letterboxd.errors import ExportError
@@ -62,11 +64,13 @@ class ImportReport:
     content_sha256: str
     scrape_date: dt.date
     counts: dict[str, int] = field(default_factory=dict)
-    films: int = 0  # distinct film keys (a boxd.it code, or title + year for diary rows)
+    films: int = 0  # distinct film keys (a boxd.it code, or title + year for diary rows), TV left out
     resolved: int = 0  # of those, how many have a TMDb id
     resolved_share: float = 0.0
     tmdb_films: int = 0  # distinct TMDb ids among them
     by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (matched, films)
+    tv: int = 0  # distinct entries resolved as TV (miniseries, episodes): no films, never matched to one
+    tv_by_kind: dict[str, int] = field(default_factory=dict)  # kind -> TV entries
 
     def share(self, kind: str) -> tuple[int, int, float]:
         """(matched, films, share) for one kind of observation (rating, watched, diary ...)."""
@@ -88,6 +92,7 @@ class ImportReport:
             "resolved": self.resolved,
             "resolved_share": round(self.resolved_share, 4),
             "tmdb_films": self.tmdb_films,
+            "tv_entries": self.tv,
             **{f"{kind}_matched": m for kind, (m, _) in self.by_kind.items()},
             **{f"{kind}_films": n for kind, (_, n) in self.by_kind.items()},
             "rated_matched_share": round(self.share("rating")[2], 4),
@@ -331,7 +336,8 @@ def _counts(export: LetterboxdExport) -> dict[str, int]:
 
 
 def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame) -> ImportReport:
-    films = prepared.films
+    tv = tv_entries(resolutions).select("film_key").unique()
+    films = prepared.films.join(tv, on="film_key", how="anti")
     ids = films.join(resolutions.select("film_key", pl.col("tmdb_id").alias("_rid")), on="film_key", how="left")
     resolved_ids = ids.select(pl.coalesce("tmdb_id", "_rid")).to_series().drop_nulls()
     resolved_keys = int(ids.filter(pl.coalesce("tmdb_id", "_rid").is_not_null()).height)
@@ -346,6 +352,8 @@ def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame)
         resolved_share=resolved_keys / films.height if films.height else 1.0,
         tmdb_films=int(resolved_ids.n_unique()),
         by_kind=match_summary(prepared.observations, resolutions),
+        tv=prepared.films.height - films.height,
+        tv_by_kind=tv_summary(prepared.observations, resolutions),
     )
 
 

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.catalog import read_overrides, resolve_films, resolved_share, unmatched
+from lbx_orchestration.core.catalog import read_overrides, resolve_films, resolved_share, tv_entries, unmatched
 from lbx_orchestration.core.tables import CATALOG, RESOLUTION, REVIEWS, TMDB_MOVIES, TMDB_RAW, UNRESOLVED
 from lbx_orchestration.core.tmdb.flatten import flatten_many, to_json
 from lbx_orchestration.core.warehouse import markdown_preview, read_frame, replace_table, table_exists
@@ -29,7 +29,8 @@ MIN_RESOLVED_SHARE = 0.5
     deps=[reviews],
     description="One row per film keyed by TMDb id. MovieLens links and RSS give ids; export rows "
     "are resolved by normalised title + year against TMDb (search, or the bundled snapshot). "
-    "A candidate more than a year off is refused. Unresolved, refused and ambiguous films are kept "
+    "A candidate more than a year off is refused; TV entries (live TMDb /search/tv) are kept as TV, "
+    "never as a film. Unresolved, refused and ambiguous films are kept "
     f"in {UNRESOLVED} with their best candidates and the reason; a member's "
     "corrections (`lbx match`, metadata.film_overrides) win over search. " + ATTRIBUTION,
     check_specs=[
@@ -95,6 +96,7 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
             "letterboxd_resolved_share": share,
             "letterboxd_rated_resolved_share": rated_share,
             "refused": int((resolutions["method"] == "refused").sum()),
+            "tv_entries": tv_entries(resolutions).height,
             "overrides": overrides.height,
             "unresolved_or_ambiguous": unresolved.height,
             "methods": dg.MetadataValue.json(methods),

@@ -706,6 +706,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "films": report.films,
             "resolved": report.resolved,
             "resolved_share": round(report.resolved_share, 4),
+            "tv_entries": report.tv,  # miniseries and episodes: counted apart, never matched to a film
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
             "recommendations": _rec_rows(data, rows[:MAX_LIMIT]),
             "new_films": data.new_films.get(report.username.lower(), []),

@@ -400,6 +400,16 @@ class TmdbClient:
         _, body = self._get("/search/movie", params)
         return _objects("/search/movie", _field("/search/movie", body, "results", list) or [])
 
+    def search_tv(self, title: str, year: int | None = None) -> list[dict[str, Any]]:
+        """TV shows by name (``/search/tv``): id, name, original_name, first_air_date, popularity ..."""
+        if not title or not title.strip():
+            raise ValueError("search_tv needs a non-empty title")
+        params: dict[str, Any] = {"query": title.strip(), "include_adult": "false"}
+        if year is not None:
+            params["first_air_date_year"] = int(year)
+        _, body = self._get("/search/tv", params)
+        return _objects("/search/tv", _field("/search/tv", body, "results", list) or [])
+
     def alternative_titles(self, tmdb_id: int) -> list[str]:
         """A film's other titles (``/movie/{id}/alternative_titles``), read through the cache
         when the client has one; a 404 is an empty list (and is cached too)."""

@@ -197,7 +197,8 @@ $("#upload-form").addEventListener("submit", async (event) => {
     $("#filters-panel").hidden = false;
     renderRecommendations({ ...body, count: body.recommendations.length });
     renderNewFilms(body.new_films || []);
-    const matched = `${body.resolved} of ${body.films} films matched to TMDb`;
+    const tv = body.tv_entries ? `; ${body.tv_entries} TV ${body.tv_entries === 1 ? "entry" : "entries"} counted apart` : "";
+    const matched = `${body.resolved} of ${body.films} films matched to TMDb${tv}`;
     say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
       : `Imported ${body.username}: ${matched} (${body.status}).`);
     $("#results").focus();
