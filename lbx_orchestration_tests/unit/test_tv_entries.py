@@ -189,3 +189,20 @@ def test_summaries_read_resolutions_without_the_tv_columns(columns: list[str]) -
         {"kind": ["rating"], "film_key": ["lb:a"], "tmdb_id": [None]}, schema_overrides={"tmdb_id": pl.Int64}
     )
     assert match_summary(obs, res) == {"rating": (1, 1)} and tv_summary(obs, res) == {}
+
+
+def test_a_resolution_table_of_an_older_lbx_gains_the_tv_columns_and_keeps_its_rows() -> None:
+    import duckdb
+
+    from lbx_orchestration.core.catalog import upgrade_resolution_table
+    from lbx_orchestration.core.warehouse import read_frame
+
+    con = duckdb.connect()
+    con.execute("create schema metadata")
+    con.execute("create table metadata.old_resolution (film_key varchar, tmdb_id bigint, resolver varchar)")
+    con.execute("insert into metadata.old_resolution values ('lb:a', 862, '2')")
+    upgrade_resolution_table(con, "metadata.old_resolution")
+    row = con.execute("select film_key, tmdb_id, media_type, tmdb_tv_id from metadata.old_resolution").fetchall()
+    assert row == [("lb:a", 862, None, None)]
+    known = read_frame(con, "select * from metadata.old_resolution")
+    assert reusable(known)["tmdb_id"].to_list() == [862] and tv_entries(known).height == 0
