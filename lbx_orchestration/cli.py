@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from lbx_orchestration.core.recsys.data.overview_modes import DEFAULT_OVERVIEW, OVERVIEW_MODES
 from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
@@ -274,7 +275,7 @@ def _eval_members(args: argparse.Namespace) -> int:
     if db is None:
         return 1
     with tempfile.TemporaryDirectory(prefix="lbx-members-") as work:
-        report = run_member_protocol(db, Path(work))
+        report = run_member_protocol(db, Path(work), overview=args.overview)
     if args.json:
         print(json.dumps({"cutoff": report.cutoff, "rows": report.rows(), "notes": report.notes}, indent=2))
     else:
@@ -350,11 +351,17 @@ def _eval_cold_films(args: argparse.Namespace) -> int:
         if args.ratings:
             observations, source = read_movielens_ratings(args.ratings), args.ratings
         else:
-            from lbx_orchestration.core.recsys.data.training_data import load_training_data, load_vote_counts
+            from lbx_orchestration.core.recsys.data.training_data import (
+                load_content_movies,
+                load_training_data,
+                load_vote_counts,
+            )
+            from lbx_orchestration.core.recsys.models.content_training import content_features
 
             db = _warehouse(args)
-            observations, db_features = load_training_data(db)
-            features = features or db_features
+            observations, _ = load_training_data(db)
+            # the features the content model is fitted and served with
+            features = features or content_features(load_content_movies(db), args.overview)[1]
             votes = votes or load_vote_counts(db)
             source = str(db)
     except (FileNotFoundError, ValueError) as exc:
@@ -790,6 +797,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratings", help="a MovieLens-format ratings.csv (default: the warehouse)")
     p.add_argument("--split", choices=["temporal", "random", "cold-films", "members"], default="temporal")
     p.add_argument("--items", help="cold-films: film features from a MovieLens movies.csv (genres, year)")
+    p.add_argument(
+        "--overview",
+        choices=OVERVIEW_MODES,
+        default=DEFAULT_OVERVIEW,
+        help="cold-films and members: how the content features read a film's overview (default %(default)s)",
+    )
     p.add_argument("--test-frac", type=float)
     p.add_argument("--relevance", default=str(RELEVANCE), help="rating threshold, or 'all' (every held-out film)")
     p.add_argument("--models", help="comma-separated subset of the models")

@@ -120,6 +120,9 @@ class LbxSettings(dg.ConfigurableResource):
     new_film_min_votes: int = Field(
         default=_POLICY.new_film_min_votes, description="new_for_you and the blend: fewest TMDb votes of a new film"
     )
+    new_film_min_rating: float = Field(
+        default=_POLICY.new_film_min_rating, description="new_for_you and the blend: lowest TMDb rating of a new film"
+    )
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(
@@ -138,6 +141,7 @@ class LbxSettings(dg.ConfigurableResource):
             new_for_you_months=self.new_for_you_months,
             new_for_you_top_n=self.new_for_you_top_n,
             new_film_min_votes=self.new_film_min_votes,
+            new_film_min_rating=self.new_film_min_rating,
         )
 
 

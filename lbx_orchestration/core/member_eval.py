@@ -33,8 +33,13 @@ import polars as pl
 
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.observations import title_film_key
+from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW
 from lbx_orchestration.core.recsys.data.data import build_interactions
-from lbx_orchestration.core.recsys.data.training_data import item_features, training_observations
+from lbx_orchestration.core.recsys.data.training_data import (
+    CONTENT_MOVIES_SQL,
+    item_features,
+    training_observations,
+)
 from lbx_orchestration.core.recsys.models.content_training import refit_content_model
 from lbx_orchestration.core.recsys.models.pipeline import (
     CARD_FILE,
@@ -53,7 +58,6 @@ from lbx_orchestration.core.tables import (
     INTERACTIONS,
     MODEL_METRICS,
     RESOLUTION,
-    TMDB_MOVIES,
     accepted_model,
 )
 from lbx_orchestration.core.tmdb.base import TmdbSource
@@ -201,7 +205,9 @@ def _baselines(
     return {"popularity": popular, "recent_popularity": [int(t) for t in fresh if int(t) not in seen][:50]}
 
 
-def refit_without(db: Path, hidden: dict[str, list[int]], models_dir: Path, seed: int = SEED) -> None:
+def refit_without(
+    db: Path, hidden: dict[str, list[int]], models_dir: Path, seed: int = SEED, overview: str = DEFAULT_OVERVIEW
+) -> None:
     """Take the members' hidden films out of ``db``'s interactions, refit the served model (its
     card's hyperparameters, no search) and the content model on the rest into ``models_dir``,
     and point ``db``'s served model at the refit."""
@@ -218,22 +224,27 @@ def refit_without(db: Path, hidden: dict[str, list[int]], models_dir: Path, seed
         card = load_trained(served.path)
         observations = training_observations(con)
         features = item_features(con)
-        movies = read_frame(con, f"select * from {TMDB_MOVIES} where media_type = 'movie' or media_type is null")
+        movies = read_frame(con, f"select * from {CONTENT_MOVIES_SQL}")
         content_card = json.loads((latest_path(served.path.parents[1], CONTENT_ALIAS) / CARD_FILE).read_text())
         params = {k: v for k, v in card.params.items() if k != "seed"}
         trained = train_for_serving(
             card.name, observations, features, params_override=params, tune=False, seed=seed, relevance=RELEVANCE
         )
         path = save_trained(trained, models_dir)
-        content, space = refit_content_model(build_interactions(observations), movies, content_card, seed)
+        content, space = refit_content_model(build_interactions(observations), movies, content_card, seed, overview)
         space.save(save_trained(content, models_dir, alias=CONTENT_ALIAS) / FEATURE_SPACE_FILE)
         con.execute(f"update {MODEL_METRICS} set path = ? where path = ?", [str(path), str(served.path)])
 
 
 def run_member_protocol(
-    db: Path, workdir: Path, tmdb_source: TmdbSource | None = None, hide: float = HIDE
+    db: Path,
+    workdir: Path,
+    tmdb_source: TmdbSource | None = None,
+    hide: float = HIDE,
+    overview: str = DEFAULT_OVERVIEW,
 ) -> MemberReport:
-    """Run the protocol on a copy of ``db`` in ``workdir`` (the original is only read)."""
+    """Run the protocol on a copy of ``db`` in ``workdir`` (the original is only read);
+    ``overview`` chooses how the refitted content model reads films' overviews."""
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / "members-eval.duckdb"
     shutil.copyfile(db, copy)
@@ -244,7 +255,7 @@ def run_member_protocol(
         cutoff = recent_cutoff(films["year"].max())
         recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
         plans = {m: hidden_films(con, m, hide) for m in members}
-    refit_without(copy, {m: hidden for m, (_, hidden) in plans.items()}, workdir / "models")
+    refit_without(copy, {m: hidden for m, (_, hidden) in plans.items()}, workdir / "models", overview=overview)
     results, notes = [], []
     for member, (entries, hidden) in plans.items():
         kept = entries.filter(~pl.col("tmdb_id").is_in(hidden) | pl.col("tmdb_id").is_null())

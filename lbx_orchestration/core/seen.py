@@ -16,6 +16,14 @@ import polars as pl
 from lbx_orchestration.core.tmdb.normalize import match_key, partial_keys
 
 YEAR_TOLERANCE = 1
+
+
+def not_tv_clause(resolution: str) -> str:
+    """A filter on ``film_key`` leaving out entries resolved as TV (a show's title must not hide
+    the film of the same name)."""
+    return f"film_key not in (select film_key from {resolution} where media_type = 'tv')"
+
+
 KEYS_SCHEMA = {"key": pl.Utf8, "partial": pl.Boolean}
 
 

@@ -201,6 +201,14 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
+def column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    schema, name = _split(table)
+    query = (
+        "select count(*) from information_schema.columns where table_schema = ? and table_name = ? and column_name = ?"
+    )
+    return bool(scalar(con, query, [schema, name, column]))
+
+
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:
     """The first value of the first row. Fetches everything: duckdb 2.0 blocks a connection
     that still has unfetched rows."""

@@ -15,17 +15,20 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW, FEATURES_VERSION
 from lbx_orchestration.core.recsys.data.data import build_interactions
-from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint, training_observations
+from lbx_orchestration.core.recsys.data.training_data import (
+    CONTENT_MOVIES_SQL,
+    inputs_fingerprint,
+    training_observations,
+)
 from lbx_orchestration.core.recsys.models.content_training import fit_content_model, refit_content_model
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained
 from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
-from lbx_orchestration.core.tables import TMDB_MOVIES
 from lbx_orchestration.core.warehouse import read_frame
 from lbx_orchestration.resources import LbxSettings
 
-#: the films the content model learns from (``select * from`` it)
-MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is null"
+MOVIES_SQL = CONTENT_MOVIES_SQL
 
 
 def blend_settings(settings: LbxSettings) -> dict[str, Any]:
@@ -59,10 +62,11 @@ def _last_card(models_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     group_name="models",
     kinds={"python", "lightfm"},
     deps=["user_item_interactions", "tmdb_movies"],
-    description="LightFM over TMDb content (genres, directors, cast, keywords, language, decade, runtime), "
-    "chosen between its CB and hybrid modes with the cold-film protocol (films held out with all their "
-    "ratings) and gated against the content baseline and TMDb popularity; the card holds the blend "
-    "weights of the main list. Scores catalogue films nobody has rated.",
+    description="A model over TMDb content (genres, directors, cast, keywords, language, decade, runtime, "
+    "collection, companies, TMDb's vote count and rating, and the overview's meaning as a WordLlama "
+    "embedding), chosen among LightFM's CB and hybrid modes and the content baseline with the cold-film "
+    "protocol (films held out with all their ratings) and gated against TMDb popularity; the card holds "
+    "the blend weights of the main list. Scores catalogue films nobody has rated.",
     check_specs=[
         dg.AssetCheckSpec(
             "beats_content_baselines",
@@ -102,7 +106,12 @@ def content_model(
     space.save(path / FEATURE_SPACE_FILE)
     card = json.loads((path / CARD_FILE).read_text())
     card["blend"] = blend_settings(settings)
-    card["features"] = {"source": "flat TMDb rows", "columns": len(space.names)}
+    card["features"] = {
+        "source": "flat TMDb rows",
+        "columns": len(space.names),
+        "overview": space.overview,
+        "version": FEATURES_VERSION,
+    }
     card["input_fingerprint"] = fingerprint
     (path / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
     return _result(
@@ -118,7 +127,15 @@ def _fingerprint(con: Any, settings: LbxSettings) -> str:
     """What a fit depends on: the seen interactions, the films' TMDb rows, the protocol and
     blend settings (computed in DuckDB, without reading the rows)."""
     movies = con.execute(f"select count(*), sum(hash(columns(*))) from {MOVIES_SQL}").fetchall()[0]
-    spec = [inputs_fingerprint(con), repr(movies), settings.seed, settings.relevance, blend_settings(settings)]
+    spec = [
+        inputs_fingerprint(con),
+        repr(movies),
+        settings.seed,
+        settings.relevance,
+        blend_settings(settings),
+        FEATURES_VERSION,
+        DEFAULT_OVERVIEW,
+    ]
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -15,9 +15,10 @@ import polars as pl
 from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA, read_lists
 from lbx_orchestration.core.observations import SEEN_KINDS
 from lbx_orchestration.core.search import FilmSearch, interaction_vectors, item_vectors
-from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_title_keys
-from lbx_orchestration.core.tables import STG_REVIEWS
+from lbx_orchestration.core.seen import film_title_keys, not_tv_clause, seen_by_title, seen_title_keys
+from lbx_orchestration.core.tables import RESOLUTION, STG_REVIEWS
 from lbx_orchestration.core.tmdb.normalize import normalize_title
+from lbx_orchestration.core.warehouse import column_exists
 
 log = logging.getLogger(__name__)
 POSTER_BASE = "https://image.tmdb.org/t/p/w342"
@@ -324,17 +325,19 @@ def member_seen(seen: pl.DataFrame | None, films: pl.DataFrame) -> dict[str, set
     return out
 
 
-def member_seen_sql(table: str = STG_REVIEWS) -> str:
+def member_seen_sql(table: str = STG_REVIEWS, resolution: str | None = RESOLUTION) -> str:
     """Letterboxd members' seen films, by id and by the title they logged, from ``table`` (dbt's
-    stg_reviews, or the snapshot's view of it)."""
+    stg_reviews, or the snapshot's view of it); entries ``resolution`` knows as TV are left out."""
     kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
     return (
         f"select distinct user_key, tmdb_id, film_title, film_year from {table} "
         f"where starts_with(user_key, 'letterboxd:') and kind in ({kinds})"
+        + (f" and {not_tv_clause(resolution)}" if resolution else "")
     )
 
 
 def read_member_seen(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.DataFrame:
     """One member's seen films as the snapshot's ``member_seen`` has them (an upload is served at
     once, before the next snapshot)."""
-    return con.sql(member_seen_sql() + " and user_key = ?", params=[user_key]).pl()
+    resolution = RESOLUTION if column_exists(con, RESOLUTION, "media_type") else None
+    return con.sql(member_seen_sql(resolution=resolution) + " and user_key = ?", params=[user_key]).pl()

@@ -53,6 +53,16 @@ def signature(db: Path) -> Signature | None:
     return Signature(tuple(parts), newest)
 
 
+def _has_tv_column(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the attached warehouse's film resolutions tell TV apart (older ones do not)."""
+    schema, name = t.RESOLUTION.split(".")
+    query = (
+        "select count(*) from information_schema.columns where table_catalog = 'src' "
+        "and table_schema = ? and table_name = ? and column_name = 'media_type'"
+    )
+    return bool(con.execute(query, [schema, name]).fetchall()[0][0])
+
+
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     return bool(
@@ -95,7 +105,7 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
     "imports": ((t.EXPORT_IMPORTS,), f"select username, source_name from src.{t.EXPORT_IMPORTS}"),
     # what each Letterboxd member has seen, by id and by the title they logged: "more like this"
     # leaves it out and search marks it
-    "member_seen": ((t.STG_REVIEWS,), member_seen_sql(f"src.{t.STG_REVIEWS}")),
+    "member_seen": ((t.STG_REVIEWS,), member_seen_sql(f"src.{t.STG_REVIEWS}", resolution=None)),
 }
 
 
@@ -120,6 +130,8 @@ def export_serving_tables(db: Path, target: Path) -> list[str]:
         try:
             for name, (needs, query) in EXPORTS.items():
                 if all(_exists(con, n) for n in needs):
+                    if name == "member_seen" and _has_tv_column(con):
+                        query = member_seen_sql(f"src.{t.STG_REVIEWS}", resolution=f"src.{t.RESOLUTION}")
                     con.execute(f"create table {name} as {query}")
                     written.append(name)
         finally:

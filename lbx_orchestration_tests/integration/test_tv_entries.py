@@ -109,12 +109,17 @@ def test_import_counts_tv_apart_and_unmatched_lists_it_apart(
 
 @pytest.mark.slow
 def test_a_shows_id_is_never_a_film_in_lists_or_seen_films(warehouse_copy: Warehouse) -> None:
-    """Baby Reindeer's TV id is made to equal Laputa's film id (10515): the member's show must
-    not mark Laputa seen, nor put 10515 among their films."""
+    """Baby Reindeer's TV id is made to equal Laputa's film id (10515), and the show is logged
+    under Laputa's own title and year: the member's show must not mark Laputa seen, by id or by
+    title, nor put 10515 among their films."""
     from lbx_orchestration.core.importer import import_export
     from lbx_orchestration.core.members import member_observations
     from lbx_orchestration.core.recsys.models.pipeline import load_trained
-    from lbx_orchestration.core.recsys.serving.recommend import fold_in_user, load_serving_inputs
+    from lbx_orchestration.core.recsys.serving.recommend import (
+        fold_in_user,
+        load_serving_inputs,
+        read_seen_title_keys,
+    )
     from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
     from lbx_orchestration.web.data import member_seen, read_member_seen
 
@@ -129,6 +134,13 @@ def test_a_shows_id_is_never_a_film_in_lists_or_seen_films(warehouse_copy: Wareh
                 f"select media_type, tmdb_tv_id, tmdb_id from {RESOLUTION} where film_key = 'lb:v1'"
             ).fetchall()
             assert row == [("tv", laputa, None)]
+            title, year = con.execute(
+                f"select title, year from metadata.tmdb_movies where tmdb_id = {laputa}"
+            ).fetchone()
+            con.execute(
+                "update ingest.reviews set film_title = ?, film_year = ? where film_key = 'lb:v1'", [title, year]
+            )
+            assert read_seen_title_keys(con, user_key).height > 0  # the member's films still count
             path = con.execute(
                 "select path from serving.model_metrics where served and accepted order by evaluated_at desc limit 1"
             ).fetchall()[0][0]

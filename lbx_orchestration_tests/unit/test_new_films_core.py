@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import polars as pl
@@ -185,3 +186,37 @@ def test_films_without_credits_or_keywords_are_placed_by_overview_collection_and
     tokens = {int(r["tmdb_id"]): film_tokens(r) for r in films.iter_rows(named=True)}
     reason = content_reason(tokens[2], [("Agent X: First Strike", 4.5, tokens[1])])
     assert reason.startswith("like Agent X: First Strike, which you rated 4.5★: same series (Agent X)")
+
+
+def test_the_overview_meaning_places_films_that_share_no_word(tmp_path, monkeypatch) -> None:
+    """WordLlama, read offline from its own wheel: two heist stories that share no word of four
+    letters or more sit closer to each other than to a seaside romance."""
+    monkeypatch.setenv("LBX_CACHE_DIR", str(tmp_path))
+    base = {"genres": ["Drama"], "original_language": "en", "year": 2023, "runtime": 100}
+    films = pl.DataFrame(
+        [
+            {"tmdb_id": 1, **base, "overview": "A crew of thieves plans to rob a bank vault."},
+            {"tmdb_id": 2, **base, "overview": "Burglars attempt the robbery of a casino safe."},
+            {"tmdb_id": 3, **base, "overview": "Two lonely people fall in love by the sea."},
+            {"tmdb_id": 4, **base, "overview": None},
+        ]
+    )
+    space = FeatureSpace.fit(films, overview="wordllama")
+    assert space.overview == "wordllama" and not space.vocab["word"]
+    matrix = space.transform(films).toarray()
+    overview = matrix[:, [i for i, n in enumerate(space.names) if n.startswith("overview:")]]
+    assert overview.shape[1] == 64 and not overview[3].any()  # no overview, no meaning
+    unit = overview[:3] / np.linalg.norm(overview[:3], axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2] + 0.1
+    assert (tmp_path / "overview_embeddings.parquet").exists()  # the next transform reads them back
+    np.testing.assert_allclose(space.transform(films).toarray(), matrix, atol=1e-6)
+
+
+def test_votes_and_rating_are_features_and_an_old_space_reads_overviews_as_words(tmp_path) -> None:
+    acclaimed = film_tokens(_film(1, vote_count=15000, vote_average=8.4))
+    assert acclaimed["votes"] == ["13"] and acclaimed["rating"] == ["8.5"]
+    unknown = film_tokens(_film(2, vote_count=5, vote_average=9.0))
+    assert unknown["rating"] == []  # five votes say nothing about quality
+    old = tmp_path / "feature_space.json"
+    old.write_text(json.dumps({"vocab": {"genre": ["Drama"]}, "weights": {"genre": 1.0}}))
+    assert FeatureSpace.load(old).overview == "words"

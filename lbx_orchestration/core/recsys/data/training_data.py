@@ -99,6 +99,20 @@ def load_vote_counts(db: Path) -> dict[int, float]:
         return vote_counts(con)
 
 
+#: the films the content model learns from (``select * from`` it): TMDb's flat rows, films only
+CONTENT_MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is null"
+
+
+def load_content_movies(db: Path) -> pl.DataFrame:
+    """The flat TMDb rows the content model is fitted on, from a warehouse file (read-only)."""
+    if not Path(db).exists():
+        raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
+    with connect(db, read_only=True) as con:
+        if not table_exists(con, TMDB_MOVIES):
+            raise FileNotFoundError(f"{db} has no {TMDB_MOVIES}: materialize the metadata group first")
+        return read_frame(con, f"select * from {CONTENT_MOVIES_SQL}")
+
+
 def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:
     """Observations and item features from a warehouse file (read-only), for `lbx eval` and `make eval`."""
     if not Path(db).exists():

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from lbx_orchestration.core.recsys.base import Interactions
-from lbx_orchestration.core.recsys.data.content_features import FeatureSpace
+from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW, FeatureSpace
 from lbx_orchestration.core.recsys.evaluation.cold import (
     BASELINES,
     COLD_MODELS,
@@ -26,11 +27,23 @@ from lbx_orchestration.core.recsys.models import create_model
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel
 
 
+def content_features(
+    movies: pl.DataFrame, overview: str = DEFAULT_OVERVIEW
+) -> tuple[FeatureSpace, tuple[np.ndarray, sp.csr_matrix]]:
+    """The feature space of ``movies`` (flat TMDb rows) and their rows in it, keyed by TMDb id:
+    what the content model is measured, fitted and served with."""
+    space = FeatureSpace.fit(movies, overview=overview)
+    return space, (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
+
+
 def refit_content_model(
-    full: Interactions, movies: pl.DataFrame, last_card: dict[str, Any], seed: int
+    full: Interactions,
+    movies: pl.DataFrame,
+    last_card: dict[str, Any],
+    seed: int,
+    overview: str = DEFAULT_OVERVIEW,
 ) -> tuple[TrainedModel, FeatureSpace]:
-    space = FeatureSpace.fit(movies)
-    features = (movies["tmdb_id"].to_numpy().astype(np.int64), space.transform(movies))
+    space, features = content_features(movies, overview)
     trained = _fit_on_everything(
         last_card["name"],
         last_card["params"],
@@ -74,14 +87,13 @@ def fit_content_model(
     relevance: float | None,
     budget: int | None,
     tune: bool = True,
+    overview: str = DEFAULT_OVERVIEW,
 ) -> tuple[TrainedModel, FeatureSpace, ColdReport]:
     """Cold-film protocol on ``full`` (every observation) with features from ``movies`` (flat
     TMDb rows), then the validation winner (a LightFM mode or the content baseline) refitted on
     everything, on the same features it was measured with. Without ``tune`` every model keeps its
     defaults and only the default mode and the content baseline compete."""
-    space = FeatureSpace.fit(movies)
-    ids = movies["tmdb_id"].to_numpy().astype(np.int64)
-    features = (ids, space.transform(movies))
+    space, features = content_features(movies, overview)
     votes = {int(t): float(v) for t, v in movies.select("tmdb_id", "vote_count").drop_nulls().iter_rows()}
     report = run_cold_protocol_on(
         full,

@@ -262,8 +262,11 @@ def not_seen_by_title(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame, films:
 
 def _known_enough(policy: ServingPolicy) -> pl.Expr:
     """New films worth proposing: with features this thin (a 2023 film offline has genres,
-    language and runtime), a film few people have voted on is a guess nobody would trust."""
-    return pl.col("vote_count").fill_null(0) >= policy.new_film_min_votes
+    language and runtime), a film few people have voted on is a guess nobody would trust, and
+    one its viewers rated poorly is a pick nobody would thank us for."""
+    return (pl.col("vote_count").fill_null(0) >= policy.new_film_min_votes) & (
+        pl.col("vote_average").fill_null(0) >= policy.new_film_min_rating
+    )
 
 
 def blend_main_list(

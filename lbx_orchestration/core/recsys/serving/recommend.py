@@ -28,9 +28,15 @@ from lbx_orchestration.core.recsys.serving.explain import (
     item_vectors_from_interactions,
 )
 from lbx_orchestration.core.recsys.serving.serve import ItemSide, ServingPolicy, UserSide, recommend_all, user_rows
-from lbx_orchestration.core.seen import film_title_keys, seen_by_title, seen_recommendations, seen_title_keys
-from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, REVIEWS, TMDB_MOVIES
-from lbx_orchestration.core.warehouse import read_frame
+from lbx_orchestration.core.seen import (
+    film_title_keys,
+    not_tv_clause,
+    seen_by_title,
+    seen_recommendations,
+    seen_title_keys,
+)
+from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, RESOLUTION, REVIEWS, TMDB_MOVIES
+from lbx_orchestration.core.warehouse import column_exists, read_frame
 
 OUTPUT_COLUMNS = (
     "username",
@@ -96,6 +102,8 @@ def read_seen_title_keys(con: duckdb.DuckDBPyConnection, users: str | Sequence[s
     this user or these users."""
     kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
     where = f"kind in ({kinds}) and film_title is not null"
+    if column_exists(con, RESOLUTION, "media_type"):
+        where += " and " + not_tv_clause(RESOLUTION)
     keys = [users] if isinstance(users, str) else None if users is None else list(users)
     seen = read_frame(
         con,

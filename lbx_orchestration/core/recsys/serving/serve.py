@@ -48,6 +48,7 @@ class ServingPolicy:
     new_for_you_months: int = 24
     new_for_you_top_n: int = 20
     new_film_min_votes: int = 200  # TMDb votes a new film needs to be proposed (new_for_you, blend)
+    new_film_min_rating: float = 6.0  # and TMDb's average rating it needs (over those votes)
 
 
 def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
