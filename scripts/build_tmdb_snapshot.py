@@ -5,7 +5,8 @@ Each record has the shape of TMDb's movie-details response with
 ``append_to_response=credits,keywords``; a field no dump holds stays absent.
 ``_lbx`` records which dumps contributed and, for films no dump describes, the
 MovieLens title so the snapshot can still resolve them by title. The films of 2018-2024
-(``recent-2018-2024/``) bring details without overview, keywords or credits.
+(``recent-2018-2024/``) bring details with overview, collection and production companies (what
+the content model reads) but without keywords or credits.
 
 Usage: python scripts/build_tmdb_snapshot.py [--dumps ../shared/data/tmdb]
        [--movielens lbx_orchestration/sample_data/movielens] [--out ...movies.jsonl.gz]
@@ -73,13 +74,20 @@ def _set_figures(r: dict[str, Any], row: dict[str, str]) -> None:
 
 
 def _add_recent(r: dict[str, Any], row: dict[str, str]) -> None:
-    """A row of TMDb movie details (2018-2024). The overview, tagline, images and company
-    lists are left out: nothing in lbx reads them and they would triple the snapshot."""
+    """A row of TMDb movie details (2018-2024). The overview, collection and companies are what
+    the content model reads of a film nobody has rated (ids and names only); the tagline and
+    images are left out."""
     _set_titles(r, row)
     _set(r, "imdb_id", row["imdb_id"])
     genres = ast.literal_eval(row["genres"]) if row["genres"] else []
     _set(r, "genres", [{"id": g["id"], "name": g["name"]} for g in genres])
     _set(r, "original_language", row["original_language"])
+    _set(r, "overview", row["overview"].strip())
+    collection = ast.literal_eval(row["belongs_to_collection"]) if row["belongs_to_collection"] else None
+    if isinstance(collection, dict) and collection.get("name"):
+        _set(r, "belongs_to_collection", {"id": collection.get("id"), "name": collection["name"]})
+    companies = ast.literal_eval(row["production_companies"]) if row["production_companies"] else []
+    _set(r, "production_companies", [{"id": c.get("id"), "name": c["name"]} for c in companies if c.get("name")])
     _set_figures(r, row)
     _set(r, "status", row["status"])
 

@@ -92,6 +92,9 @@ def content_model(
     # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
     full = build_interactions(observations)
     del observations
+    if last is not None and not _same_features(last[1]):
+        # its metrics were measured on other features: measure again, as a first fit does
+        last = None
     if last is not None:
         trained, space = refit_content_model(full, movies, last[1], settings.seed)
         report = None
@@ -121,6 +124,12 @@ def content_model(
         cold_films=report.to_markdown() if report else trained.protocol,
         fingerprint=fingerprint,
     )
+
+
+def _same_features(card: dict[str, Any]) -> bool:
+    """Whether ``card`` was measured on the features a fit would use now."""
+    features = card.get("features") or {}
+    return features.get("version") == FEATURES_VERSION and features.get("overview") == DEFAULT_OVERVIEW
 
 
 def _fingerprint(con: Any, settings: LbxSettings) -> str:

@@ -220,3 +220,27 @@ def test_votes_and_rating_are_features_and_an_old_space_reads_overviews_as_words
     old = tmp_path / "feature_space.json"
     old.write_text(json.dumps({"vocab": {"genre": ["Drama"]}, "weights": {"genre": 1.0}}))
     assert FeatureSpace.load(old).overview == "words"
+
+
+def test_the_nearest_loved_film_is_the_closest_story_when_nothing_else_is_shared() -> None:
+    """Offline a recent film has no cast, crew or keywords: of two loved films of its genres the
+    one whose overview means the same is named, and the reason says so."""
+    from lbx_orchestration.core.recsys.data.overview_embedding import embed_overviews
+    from lbx_orchestration.core.recsys.serving.new_films import MEANING
+
+    heist, romance, candidate = embed_overviews(
+        [
+            "A crew of professional thieves plans to rob a bank vault.",
+            "Two lonely people fall in love by the sea.",
+            "Burglars attempt the robbery of a casino safe.",
+        ]
+    )
+    rated = [
+        ("Seaside Love", 5.0, {"genre": ["Drama"], MEANING: romance}),
+        ("Heat", 4.5, {"genre": ["Drama"], MEANING: heist}),
+    ]
+    reason = content_reason({"genre": ["Drama"], MEANING: candidate}, rated)
+    assert reason == "like Heat, which you rated 4.5★: a story close to it / same genres (Drama)"
+    # without meaning the tie goes to the better-rated film, named by genre alone
+    plain = [(t, r, {"genre": tok["genre"]}) for t, r, tok in rated]
+    assert content_reason({"genre": ["Drama"]}, plain) == "like Seaside Love, which you rated 5★: same genres (Drama)"

@@ -56,7 +56,7 @@ BLOCK_WEIGHTS = {
 #: the overview's meaning, against the other blocks' (each sums to its weight)
 OVERVIEW_WEIGHT = 1.0
 #: changes whenever the features of the same rows change: the content model refits then
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 #: TMDb's average rating means little below this many votes
 RATED_VOTES = 20
 LIST_COLUMNS = {
@@ -73,7 +73,7 @@ having help here into just know last life like live lives long made make makes m
 never only other over own same should since some soon still such take takes than that their them then
 there these they things this those through time together under until upon very want wants well were
 what when where which while will with world would year years young your himself herself itself
-themselves story film movie"""
+themselves story film movie able tell tells become becomes begin begins called named whose along"""
 STOP_WORDS = frozenset(_STOP.split())
 RUNTIME_BANDS = (0, 80, 95, 110, 130, 160)
 

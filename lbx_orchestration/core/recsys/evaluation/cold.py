@@ -347,7 +347,9 @@ class ColdReport:
                 f"{VOTE_BIN_WEIGHT:g} against the other features' L1-normalised row); content_plain is the "
                 "content baseline without them. "
                 if s.get("vote_bins")
-                else "TMDb's vote count is not a feature of any model (serving fits without it). "
+                else "Every model is measured on the features it is served with (no block is added for the "
+                "protocol; the warehouse's content features carry TMDb's vote count and rating as their own "
+                "blocks, MovieLens' --items features do not). "
             )
             + f"Metrics as in the main protocol, averaged over {s['n_users_evaluated']} users"
             + (

@@ -15,10 +15,12 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.member_films import member_observations
-from lbx_orchestration.core.recsys.data.content_features import FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.data.content_features import WORD, FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, embed_overviews
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames
 from lbx_orchestration.core.recsys.serving.new_films import (
+    MEANING,
     FoldedUsers,
     content_recommendations,
     explain_rows,
@@ -28,6 +30,7 @@ from lbx_orchestration.core.recsys.serving.present import member_shares, merge_f
 from lbx_orchestration.core.recsys.serving.recommend import confidence_rows, decade, read_seen_title_keys
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
+from lbx_orchestration.core.settings import cache_dir
 from lbx_orchestration.core.tables import INTERACTIONS, REVIEWS, TMDB_CATALOG, TMDB_MOVIES
 from lbx_orchestration.core.tmdb.flatten import TMDB_MOVIE_SCHEMA
 from lbx_orchestration.core.warehouse import read_frame, table_exists
@@ -143,9 +146,7 @@ def content_rows(
         excluded.setdefault(key, set()).add(int(film))
     titles = dict(films.select("tmdb_id", "title").iter_rows())
     needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
-    tokens = {
-        int(r["tmdb_id"]): film_tokens(r) for r in films.filter(pl.col("tmdb_id").is_in(needed)).iter_rows(named=True)
-    }
+    tokens = film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(needed)), common_words(films))
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
@@ -163,6 +164,34 @@ def content_rows(
         for model, train, idx, keys in groups
     ]
     return pl.concat(parts), lambda rows: explain_rows(rows, rated, tokens)
+
+
+#: an overview word more of the known films use says nothing a reason could name ("great", "however")
+COMMON_WORD_SHARE = 0.01
+
+
+def common_words(films: pl.DataFrame) -> set[str]:
+    """Overview words more than ``COMMON_WORD_SHARE`` of ``films`` use."""
+    words = (
+        films.select(pl.col("overview").str.to_lowercase().str.extract_all(WORD.pattern).list.unique().alias("w"))
+        .explode("w")
+        .drop_nulls()
+        .group_by("w")
+        .len()
+    )
+    return set(words.filter(pl.col("len") > COMMON_WORD_SHARE * films.height)["w"].to_list())
+
+
+def film_tokens_with_meaning(films: pl.DataFrame, common: set[str] | frozenset[str] = frozenset()) -> dict[int, dict]:
+    """Each film's tokens (``film_tokens``) without the ``common`` overview words, and its
+    overview's meaning, for the reasons."""
+    vectors = embed_overviews(films["overview"].to_list(), cache_dir() / CACHE_FILE)
+    tokens = {}
+    for r, v in zip(films.iter_rows(named=True), vectors, strict=True):
+        t = film_tokens(r)
+        t["word"] = [w for w in t["word"] if w not in common]
+        tokens[int(r["tmdb_id"])] = {**t, MEANING: v}
+    return tokens
 
 
 def _observations_of(con: duckdb.DuckDBPyConnection, user_keys: list[str], interactions: pl.DataFrame) -> pl.DataFrame:
