@@ -118,3 +118,18 @@ def test_non_feed_is_refused(body: bytes) -> None:
     with pytest.raises(NotAFeedError, match="not an RSS feed"):
         parse_feed(body, "someone")
     assert issubclass(NotAFeedError, PageError)
+
+
+def test_a_tv_item_is_never_a_film() -> None:
+    """Letterboxd's feed names a show's TMDb id as tmdb:tvId (no tmdb:movieId): the item is
+    left out rather than matched to a film by its title. The first item of a real feed is
+    turned into a show here."""
+    raw = (FIXTURES / "rss" / "2026-08_sdiamond.rss.xml").read_text(encoding="utf-8")
+    films = parse_feed(raw, "sdiamond")
+    first = films[0]
+    item = re.search(r"<item>.*?</item>", raw, re.S).group(0)
+    assert f"<tmdb:movieId>{first['tmdb_id']}</tmdb:movieId>" in item
+    show = item.replace(f"<tmdb:movieId>{first['tmdb_id']}</tmdb:movieId>", "<tmdb:tvId>87108</tmdb:tvId>")
+    rows = parse_feed(raw.replace(item, show), "sdiamond")
+    assert len(rows) == len(films) - 1
+    assert first["guid"] not in {r["guid"] for r in rows}

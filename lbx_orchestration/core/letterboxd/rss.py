@@ -81,6 +81,8 @@ def parse_feed(xml: bytes | str, username: str) -> list[dict[str, Any]]:
         title = fields.get("letterboxd:filmTitle") or fields.get("filmTitle")
         if not title:  # list items (guid letterboxd-list-N) carry no film fields
             continue
+        if fields.get("tmdb:tvId") or fields.get("tvId"):
+            continue  # a TV show or episode: never a film, never matched to one by its title
         link = fields.get("link", "")
         slug = _FILM_LINK_RE.search(link)
         rows.append(
