@@ -47,6 +47,7 @@ from lbx_orchestration.core.tables import accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbError, TmdbRetryLater, TmdbSource
 from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
 from lbx_orchestration.core.warehouse import WarehouseBusy, WarehouseError, connect, duckdb_path
+from lbx_orchestration.web import guest as guest_route
 from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
@@ -112,6 +113,8 @@ class WebSettings:
     max_upload_bytes: int = 20 * 2**20
     imports_burst: float = 3  # imports a client may start at once ...
     imports_per_minute: float = 2  # ... and how fast that allowance refills
+    guests_burst: float = 10  # guest lists (POST /api/guest) a client may ask at once ...
+    guests_per_minute: float = 10  # ... and how fast that allowance refills
     refresh_seconds: float = 2.0
     settle_seconds: float = 1.0
     background_refresh: bool = True
@@ -144,6 +147,7 @@ class WebState:
         self._tmdb: TmdbSource | None = None
         self._tmdb_lock = threading.Lock()
         self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
+        self.guest_buckets = TokenBuckets(settings.guests_burst, settings.guests_per_minute / 60)
 
     def _load(self, side_file: Path) -> ServingData:
         previous = self.manager.current
@@ -312,6 +316,8 @@ class UploadGuard:
             refusal = cross_origin_refusal(scope)
             if refusal is None and scope["method"] == "POST" and scope["path"] == "/api/imports":
                 refusal = self.refuse(scope)
+            elif refusal is None and scope["method"] == "POST" and scope["path"] == "/api/guest":
+                refusal = guest_route.refuse_early(scope, self.state.guest_buckets)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -724,6 +730,27 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 secure=request.url.scheme == "https",
             )
         return response
+
+    @app.post("/api/guest")
+    async def guest(request: Request) -> dict[str, Any]:
+        """A list for someone without an export: JSON ``{"films": ["Heat (1995) 5", "Collateral", ...],
+        "ratings": {title: stars} (optional), "basis": "all" | "latest50" | "five" | "four_up" | "three_up",
+        "limit": 1-50}``. Each title is matched to TMDb (the answer says what it became, or that it was
+        not found); the guest is folded into the served model for this answer only, and none of the
+        films given is proposed. Nothing about the guest is stored."""
+        try:
+            films, basis, limit = guest_route.read_request(await request.body())
+            return await run_in_threadpool(guest_route.answer, state, films, basis, limit)
+        except guest_route.GuestRefused as exc:
+            raise _error(exc.status, exc.message, **exc.extra) from None
+        except (WarehouseBusy, WarehouseError) as exc:
+            log.warning("guest list refused: %s", type(exc).__name__)
+            raise _error(503, "the served model cannot be read right now; try again in a minute") from None
+        except TmdbRetryLater as exc:
+            wait = _seconds_until(exc.retry_at)
+            raise _error(503, f"TMDb is rate limiting this server: try again in {wait} s") from None
+        except TmdbError:
+            raise _error(502, "TMDb, which lbx asks to identify the films, did not answer usably") from None
 
     return app
 
