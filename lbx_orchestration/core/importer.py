@@ -33,8 +33,9 @@ from lbx_orchestration.core.catalog import (
 )
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.export import LetterboxdExport, read_export
+from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA, read_lists
 from lbx_orchestration.core.observations import export_observations
-from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, RESOLUTION, REVIEWS
+from lbx_orchestration.core.tables import EXPORT_ENTRIES, EXPORT_IMPORTS, EXPORT_LISTS, RESOLUTION, REVIEWS
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.warehouse import read_frame, registered, replace_many, table_exists, transaction
 
@@ -108,6 +109,7 @@ class PreparedImport:
     scrape_date: dt.date
     observations: pl.DataFrame
     films: pl.DataFrame  # film_key, film_title, film_year, tmdb_id: one row per film
+    lists: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LIST_SCHEMA))  # lists/*.csv
 
     @property
     def username(self) -> str:
@@ -145,7 +147,7 @@ def prepare_import(
     films = observations.group_by("film_key", maintain_order=True).agg(
         pl.col("film_title").first(), pl.col("film_year").first(), pl.col("tmdb_id").max()
     )
-    return PreparedImport(export, scrape_date, observations, films)
+    return PreparedImport(export, scrape_date, observations, films, read_lists(path))
 
 
 def last_import(con: duckdb.DuckDBPyConnection, username: str) -> LedgerEntry | None:
@@ -264,7 +266,9 @@ def write_import(
         check_newer(prepared, _with_removals(con, prepared, current))
     resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
     unchanged = current is not None and current.content_sha256 == export.content_sha256
+    lists = {EXPORT_LISTS: (list_rows(prepared), {"username": [user]})}  # not in the content hash
     if unchanged and not _later(export.exported_at, current.exported_at):
+        replace_many(con, lists)
         return _report(prepared, "unchanged", resolutions)
     status: Status = "imported" if current is None else "unchanged" if unchanged else "updated"
     ledger = pl.DataFrame(
@@ -280,7 +284,7 @@ def write_import(
         schema=IMPORTS_SCHEMA,
     )
     if unchanged:  # the same content exported again later: only the ledger learns of it
-        replace_many(con, {EXPORT_IMPORTS: (ledger, None)})
+        replace_many(con, {EXPORT_IMPORTS: (ledger, None), **lists})
         return _report(prepared, status, resolutions)
     merge_case_variants(con, user)
     entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))
@@ -297,10 +301,16 @@ def write_import(
                 {"scrape_date": [prepared.scrape_date], "source": [EXPORT_SOURCE], "user_key": [f"letterboxd:{user}"]},
             ),
             RESOLUTION: (fresh, {"film_key": fresh["film_key"].to_list()}),
+            **lists,
             **(extra or {}),
         },
     )
     return _report(prepared, status, resolutions)
+
+
+def list_rows(prepared: PreparedImport) -> pl.DataFrame:
+    """The export's lists as raw.letterboxd_lists rows: the member's name, then the list's rows."""
+    return prepared.lists.select(pl.lit(prepared.username, pl.Utf8).alias("username"), *LIST_SCHEMA)
 
 
 def merge_case_variants(con: duckdb.DuckDBPyConnection, user: str) -> None:

@@ -52,3 +52,18 @@ def member_observations(con: duckdb.DuckDBPyConnection, user_key: str) -> pl.Dat
         """,
         [user_key],
     )
+
+
+def all_member_observations_sql(table: str = STG_REVIEWS) -> str:
+    """``member_observations`` for every Letterboxd member at once, with their ``user_key``: what
+    the web snapshot keeps so a filtered list can fold a member in without the warehouse."""
+    kinds = ", ".join(f"'{k}'" for k in SEEN_KINDS)
+    return f"""
+        select user_key, tmdb_id,
+               arg_max(rating, event_at) filter (where rating is not null) as rating,
+               bool_or(kind in ({kinds})) as seen,
+               bool_or(kind = 'watchlist') as on_watchlist
+        from {table}
+        where starts_with(user_key, '{MEMBER_PREFIX}') and tmdb_id is not null
+        group by user_key, tmdb_id
+        """

@@ -14,6 +14,7 @@ MOVIELENS_RATINGS = "raw.movielens_ratings"
 MOVIELENS_MOVIES = "raw.movielens_movies"
 EXPORT_ENTRIES = "raw.letterboxd_export_entries"
 EXPORT_IMPORTS = "raw.letterboxd_imports"  # one row per export file ever imported (append-only)
+EXPORT_LISTS = "raw.letterboxd_lists"  # every film of every list in a member's newest export
 MEMBER_KEYS = "raw.member_keys"  # who may change a member from the web: one key hash per member
 
 # ingest: one observation table, partitioned by scrape date, and the users

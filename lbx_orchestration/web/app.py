@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import duckdb
@@ -40,6 +40,7 @@ from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
 from lbx_orchestration.core.processes import pid_exists
 from lbx_orchestration.core.recsys.models.pipeline import load_trained
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
@@ -57,6 +58,7 @@ from lbx_orchestration.web.data import (
     resolve_list_films,
     tmdb_online,
 )
+from lbx_orchestration.web.ranking import ServedInputs, rank_member
 from lbx_orchestration.web.ratelimit import TokenBuckets
 from lbx_orchestration.web.snapshot import SnapshotManager
 
@@ -80,6 +82,10 @@ Year = Annotated[int | None, Query(ge=1870, le=2100)]
 Decade = Annotated[str | None, Query(max_length=10, description="1970s, 2000s ... or pre_1950")]
 Text = Annotated[str | None, Query(max_length=100)]
 Country = Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 country")]
+WatchlistChoice = Annotated[
+    Literal["exclude", "include", "only"],
+    Query(description="leave the member's watchlist out (default), count it as any film, or rank only it"),
+]
 ListName = Annotated[
     str | None,
     Query(alias="list", max_length=200, description="one of the member's Letterboxd lists, by name or slug"),
@@ -95,7 +101,8 @@ class RecommendationQuery:
     decade: Decade = None
     min_year: Year = None
     max_year: Year = None
-    exclude_watchlist: bool = False
+    watchlist: WatchlistChoice = "exclude"
+    exclude_watchlist: bool = False  # older clients: the watchlist is left out by default anyway
     provider: Text = None
     country: Country = None
     list_name: ListName = None
@@ -144,6 +151,7 @@ class WebState:
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
         self.inputs_cache: dict = {}  # core.members.onboard's: the accepted model and its serving inputs
+        self.served = ServedInputs(settings.db, self.inputs_cache, self.manager.lock)  # filtered lists
         self._tmdb: TmdbSource | None = None
         self._tmdb_lock = threading.Lock()
         self.buckets = TokenBuckets(settings.imports_burst, settings.imports_per_minute / 60)
@@ -240,32 +248,27 @@ def _canonical(value: str, known: list[str], what: str) -> str:
 
 
 def _filtered(
-    data: ServingData, username: str, query: RecommendationQuery
+    data: ServingData, username: str, query: RecommendationQuery, served: ServedInputs | None = None
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]:
+    """The member's list under ``query``. Unfiltered: the stored list. Filtered (or another
+    watchlist choice): ranked on request among every film they have not seen, when ``served``
+    can give the model; else filtered within the stored top 50, said in a note."""
     name = _member_or_404(data, username)
     genre, decade, provider, country = query.genre, query.decade, query.provider, query.country
     min_year, max_year, list_name = query.min_year, query.max_year, query.list_name
-    rows = data.rows[name.lower()]
-    applied: dict[str, Any] = {"limit": query.limit}
+    applied: dict[str, Any] = {"limit": query.limit, "watchlist": query.watchlist}
     notes: list[str] = []
     if min_year is not None and max_year is not None and min_year > max_year:
         raise _error(422, f"min_year {min_year} is after max_year {max_year}")
     if genre:
-        applied["genre"] = g = _canonical(genre, data.genres, "genre")
-        rows = [r for r in rows if g in r["genres"]]
+        applied["genre"] = _canonical(genre, data.genres, "genre")
     if decade:
-        applied["decade"] = d = _canonical(decade, data.decades, "decade")
-        rows = [r for r in rows if r["decade"] == d]
+        applied["decade"] = _canonical(decade, data.decades, "decade")
     if min_year is not None:
         applied["min_year"] = min_year
-        rows = [r for r in rows if r["year"] is not None and r["year"] >= min_year]
     if max_year is not None:
         applied["max_year"] = max_year
-        rows = [r for r in rows if r["year"] is not None and r["year"] <= max_year]
-    if query.exclude_watchlist:
-        applied["exclude_watchlist"] = True
-        watch = data.watchlists.get(name.lower(), set())
-        rows = [r for r in rows if r["tmdb_id"] not in watch]
+    only: set[int] | None = None
     if provider:
         if not data.providers_available:
             raise _error(422, OFFLINE_PROVIDERS)
@@ -277,29 +280,78 @@ def _filtered(
             )
         applied["provider"] = p = _canonical(provider, data.provider_names, "provider")
         applied["country"] = PROVIDER_COUNTRY
-        rows = [r for r in rows if p in (r["providers"] or ())]
+        on = data.films.filter(pl.col("providers").list.contains(p))
+        only = set(on["tmdb_id"].to_list())
     if list_name:
-        lists = data.lists.get(name.lower())
-        if lists is None:
-            raise _error(404, f"{name} has no Letterboxd lists in the export lbx imported")
-        wanted = list_name.strip().lower()
-        chosen = lists.filter(
-            (pl.col("list_slug").str.to_lowercase() == wanted) | (pl.col("list_name").str.to_lowercase() == wanted)
-        )
-        if chosen.height == 0:
-            raise _error(404, f"{name} has no list {list_name!r}", known=sorted(set(lists["list_slug"].to_list())))
-        applied["list"] = chosen["list_slug"][0]
-        members = set(chosen["tmdb_id"].drop_nulls().to_list())
-        rows = [r for r in rows if r["tmdb_id"] in members]
-        notes.append(
-            "the list filter keeps the films of the list among this member's top "
-            f"{MAX_LIMIT} recommendations (films of the list they have seen are never recommended)"
-        )
+        slug, films = _member_list(data, name, list_name)
+        applied["list"] = slug
+        only = films if only is None else only & films
     if not data.providers_available:
         notes.append(OFFLINE_PROVIDERS)
     if not tmdb_online():
         notes.append("TMDb is offline (no TMDB_API_KEY): no poster URLs")
+    narrowed = len(applied) > 2 or query.watchlist != "exclude"
+    if narrowed and served is not None:
+        ranked = _ranked(data, name, query, applied, only, served)
+        if ranked is not None:
+            return name, ranked, applied, notes
+        notes.append(f"the served model could not be loaded just now: filtered within the stored top {MAX_LIMIT}")
+    rows = [r for r in data.rows[name.lower()] if _passes(r, applied, only)]
+    if query.watchlist == "only":
+        watch = data.watchlists.get(name.lower(), set())
+        rows = [r for r in rows if r["tmdb_id"] in watch]
     return name, rows[: query.limit], applied, notes
+
+
+def _passes(row: dict[str, Any], applied: dict[str, Any], only: set[int] | None) -> bool:
+    year = row["year"]
+    return (
+        ("genre" not in applied or applied["genre"] in row["genres"])
+        and ("decade" not in applied or row["decade"] == applied["decade"])
+        and ("min_year" not in applied or (year is not None and year >= applied["min_year"]))
+        and ("max_year" not in applied or (year is not None and year <= applied["max_year"]))
+        and (only is None or row["tmdb_id"] in only)
+    )
+
+
+def _member_list(data: ServingData, name: str, list_name: str) -> tuple[str, set[int]]:
+    lists = data.lists.get(name.lower())
+    if lists is None:
+        raise _error(404, f"{name} has no Letterboxd lists in the export lbx imported")
+    wanted = list_name.strip().lower()
+    chosen = lists.filter(
+        (pl.col("list_slug").str.to_lowercase() == wanted) | (pl.col("list_name").str.to_lowercase() == wanted)
+    )
+    if chosen.height == 0:
+        raise _error(404, f"{name} has no list {list_name!r}", known=sorted(set(lists["list_slug"].to_list())))
+    return chosen["list_slug"][0], set(chosen["tmdb_id"].drop_nulls().to_list())
+
+
+def _ranked(
+    data: ServingData,
+    name: str,
+    query: RecommendationQuery,
+    applied: dict[str, Any],
+    only: set[int] | None,
+    served: ServedInputs,
+) -> list[dict[str, Any]] | None:
+    """The member folded into the served model among the films the filter lets through."""
+    observations = data.observations.get(name.lower())
+    if observations is None or not observations["seen"].any():
+        return None
+    inputs = served.get(data.served_path)
+    if inputs is None:
+        return None
+    keep = FilmFilter(
+        genre=applied.get("genre"),
+        decade=applied.get("decade"),
+        min_year=applied.get("min_year"),
+        max_year=applied.get("max_year"),
+        only_ids=None if only is None else frozenset(only),
+        excluded_ids=frozenset(data.seen_by(name)),
+    )
+    recs = rank_member(inputs, name, observations, keep, query.limit, query.watchlist)
+    return data.plain_rows(data.with_posters(recs)) if recs.height else []
 
 
 class UploadGuard:
@@ -507,13 +559,20 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         username: str, query: RecommendationQuery
     ) -> tuple[ServingData, tuple[str, list[dict[str, Any]], dict[str, Any], list[str]]]:
         data = state.data()
-        return data, _filtered(data, username, query)
+        return data, _filtered(data, username, query, state.served)
 
     @app.get("/api/users/{username}/recommendations", response_class=JSONResponse)
     async def recommendations(username: str, query: Annotated[RecommendationQuery, Depends()]) -> JSONResponse:
         """A member's recommendations (usernames match without regard to case), best first, filtered.
-        Answered from memory on the event loop: filtering 50 rows is microseconds."""
-        data, (name, rows, applied, notes) = recommendations_frame(username, query)
+        The unfiltered list is answered from memory on the event loop; a filtered one folds the
+        member into the served model (tens of milliseconds) in a worker thread."""
+        unfiltered = not (query.genre or query.decade or query.provider or query.list_name) and (
+            query.min_year is None and query.max_year is None and query.watchlist == "exclude"
+        )
+        if unfiltered:
+            data, (name, rows, applied, notes) = recommendations_frame(username, query)
+        else:
+            data, (name, rows, applied, notes) = await run_in_threadpool(recommendations_frame, username, query)
         return JSONResponse(
             {
                 **data.headers[name.lower()],

@@ -68,10 +68,13 @@ def export_paths() -> list[Path]:
     return [c for r in roots if r.exists() for c in sorted(r.iterdir()) if c.is_dir() or c.suffix.lower() == ".zip"]
 
 
-def gather_lists(imports: pl.DataFrame | None, lists_dir: Path) -> dict[str, pl.DataFrame]:
-    """Lists of the members whose export lbx knows: the exports in LBX_EXPORT_DIRS (matched to
-    a member through raw.letterboxd_imports' source name) and the uploads' lists kept in
-    ``lists_dir`` (``<username>.parquet``)."""
+def gather_lists(
+    imports: pl.DataFrame | None, lists_dir: Path, stored: pl.DataFrame | None = None
+) -> dict[str, pl.DataFrame]:
+    """Lists of the members whose export lbx knows: ``stored`` (raw.letterboxd_lists, written with
+    each import) wins; a warehouse imported before lbx stored lists falls back to the exports in
+    LBX_EXPORT_DIRS (matched to a member through raw.letterboxd_imports' source name) and the
+    lists older uploads kept in ``lists_dir`` (``<username>.parquet``)."""
     out: dict[str, pl.DataFrame] = {}
     if imports is not None and imports.height:
         by_source = {r["source_name"]: r["username"] for r in imports.iter_rows(named=True)}
@@ -86,6 +89,9 @@ def gather_lists(imports: pl.DataFrame | None, lists_dir: Path) -> dict[str, pl.
     if lists_dir.exists():
         for file in lists_dir.glob("*.parquet"):
             out[file.stem.lower()] = pl.read_parquet(file)
+    if stored is not None and stored.height:
+        for (user,), frame in stored.partition_by("username", as_dict=True).items():
+            out[str(user).lower()] = frame.select(*LIST_SCHEMA)
     return out
 
 
@@ -107,6 +113,9 @@ class ServingData:
         if catalog is not None:
             films = pl.concat([films, catalog], how="diagonal_relaxed")
         films = films.unique("tmdb_id", keep="first").sort("tmdb_id")
+        names = tables.get("film_names")
+        if names is not None and "alt_titles" not in films.columns:
+            films = films.join(names.unique("tmdb_id"), on="tmdb_id", how="left")
         for column, dtype in (
             ("original_title", pl.Utf8),
             ("overview", pl.Utf8),
@@ -117,6 +126,8 @@ class ServingData:
             ("directors", pl.List(pl.Utf8)),
             ("cast_top", pl.List(pl.Utf8)),
             ("keywords", pl.List(pl.Utf8)),
+            ("original_language", pl.Utf8),
+            ("alt_titles", pl.List(pl.Utf8)),
         ):
             if column not in films.columns:
                 films = films.with_columns(pl.lit(None, dtype).alias(column))
@@ -167,6 +178,12 @@ class ServingData:
         self.lists = {u: resolve_list_films(frame, resolution, films) for u, frame in lists.items() if frame.height}
 
         self.seen = member_seen(tables.get("member_seen"), films)
+        self.observations: dict[str, pl.DataFrame] = {}
+        observed = tables.get("member_observations")
+        if observed is not None:
+            for (user_key,), frame in observed.partition_by("user_key", as_dict=True).items():
+                self.observations[str(user_key).split(":", 1)[-1].lower()] = frame.drop("user_key")
+        self.served_path = served_model_path(tables.get("model_metrics"))
         self.model_metrics = tables.get("model_metrics")
         self.models_card = models_card
 
@@ -186,7 +203,23 @@ class ServingData:
 
     def _shape(self, user: str, frame: pl.DataFrame) -> None:
         """Plain rows, ready for JSON, so a request filters a Python list instead of a frame."""
-        self.rows[user] = [
+        self.rows[user] = self.plain_rows(frame)
+        self.headers[user] = {
+            "username": frame["username"][0],
+            "source": frame["source"][0],
+            "model": frame["model"][0],
+            "model_version": frame["model_version"][0],
+            "generated_at": str(frame["generated_at"].max()),
+        }
+
+    def with_posters(self, recs: pl.DataFrame) -> pl.DataFrame:
+        """serving.user_recommendations rows with the film's poster and providers."""
+        extra = self.films.select("tmdb_id", "poster_path", "poster_url", "providers")
+        return recs.join(extra, on="tmdb_id", how="left").sort("rank")
+
+    @staticmethod
+    def plain_rows(frame: pl.DataFrame) -> list[dict]:
+        return [
             {
                 "rank": r["rank"],
                 "tmdb_id": r["tmdb_id"],
@@ -203,13 +236,6 @@ class ServingData:
             }
             for r in frame.iter_rows(named=True)
         ]
-        self.headers[user] = {
-            "username": frame["username"][0],
-            "source": frame["source"][0],
-            "model": frame["model"][0],
-            "model_version": frame["model_version"][0],
-            "generated_at": str(frame["generated_at"].max()),
-        }
 
     def seen_by(self, username: str | None) -> set[int]:
         return self.seen.get(username.lower(), set()) if username else set()
@@ -227,6 +253,7 @@ class ServingData:
         lists: pl.DataFrame | None,
         new_films: pl.DataFrame | None = None,
         seen: set[int] | None = None,
+        observations: pl.DataFrame | None = None,
     ) -> ServingData:
         """A shallow copy that also serves ``username``'s freshly folded-in recommendations (and
         new films)."""
@@ -250,6 +277,8 @@ class ServingData:
             clone.new_films = {**self.new_films, key: new_film_rows(new_films)}
         if seen is not None:
             clone.seen = {**self.seen, key: seen}
+        if observations is not None:
+            clone.observations = {**self.observations, key: observations}
         return clone
 
     def poster(self, poster_url: str | None, poster_path: str | None) -> str | None:
@@ -291,24 +320,34 @@ def load_serving_data(side_file: Path, lists_dir: Path, previous: ServingData | 
             "model_metrics",
             "films",
             "tmdb_sources",
+            "film_names",
             "interactions",
             "resolution",
             "watchlist",
             "imports",
             "member_seen",
+            "lists",
+            "member_observations",
         )
         tables = {n: _read(con, n) for n in names}
     card = None
-    metrics = tables.get("model_metrics")
-    if metrics is not None and metrics.height:
-        served = metrics.filter(pl.col("served") & pl.col("accepted")).sort("evaluated_at", descending=True)
-        if served.height:
-            card_path = Path(served["path"][0]) / "card.json"
-            try:
-                card = json.loads(card_path.read_text())
-            except (OSError, ValueError) as exc:
-                log.warning("no model card at %s: %s", card_path, exc)
-    return ServingData(tables, gather_lists(tables.get("imports"), lists_dir), card, previous)
+    served = served_model_path(tables.get("model_metrics"))
+    if served is not None:
+        card_path = served / "card.json"
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("no model card at %s: %s", card_path, exc)
+    lists = gather_lists(tables.get("imports"), lists_dir, tables.get("lists"))
+    return ServingData(tables, lists, card, previous)
+
+
+def served_model_path(metrics: pl.DataFrame | None) -> Path | None:
+    """The folder of the model members' lists come from (core.tables.accepted_model's rule)."""
+    if metrics is None or metrics.height == 0:
+        return None
+    served = metrics.filter(pl.col("served") & pl.col("accepted")).sort("evaluated_at", descending=True)
+    return Path(served["path"][0]) if served.height else None
 
 
 def member_seen(seen: pl.DataFrame | None, films: pl.DataFrame) -> dict[str, set[int]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from lbx_orchestration.core import tables as t
+from lbx_orchestration.core.member_films import all_member_observations_sql
 from lbx_orchestration.core.warehouse import WarehouseDamaged, check_intact
 from lbx_orchestration.web.data import member_seen_sql
 
@@ -103,6 +104,9 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
             where r.kind = 'watchlist' and coalesce(r.tmdb_id, res.tmdb_id) is not null""",
     ),
     "imports": ((t.EXPORT_IMPORTS,), f"select username, source_name from src.{t.EXPORT_IMPORTS}"),
+    "lists": ((t.EXPORT_LISTS,), f"select * from src.{t.EXPORT_LISTS}"),
+    # each member's films with ratings and watchlist: a filtered list folds the member in from them
+    "member_observations": ((t.STG_REVIEWS,), all_member_observations_sql(f"src.{t.STG_REVIEWS}")),
     # what each Letterboxd member has seen, by id and by the title they logged: "more like this"
     # leaves it out and search marks it
     "member_seen": ((t.STG_REVIEWS,), member_seen_sql(f"src.{t.STG_REVIEWS}", resolution=None)),

@@ -1,0 +1,84 @@
+"""A member's list ranked on request inside a filter (genre, decade, years, a set of films) and
+a watchlist choice.
+
+The stored list holds the top 50 of everything: filtering it leaves a handful of films for a
+narrow filter ("Horror, 1970s" kept one). Here the filter narrows the films the model may pick
+before ranking, and the member is folded into the served model (tens of milliseconds), so a
+filter returns as many films as asked whenever the catalogue holds that many.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, fold_in_user
+
+Watchlist = Literal["exclude", "include", "only"]
+WATCHLIST_CHOICES: tuple[str, ...] = ("exclude", "include", "only")
+
+
+@dataclass(frozen=True)
+class FilmFilter:
+    genre: str | None = None
+    decade: str | None = None
+    min_year: int | None = None
+    max_year: int | None = None
+    only_ids: frozenset[int] | None = None  # a list's or a provider's films; None: any film
+    excluded_ids: frozenset[int] = frozenset()  # films the member has seen under another id or title
+
+
+def film_mask(films: pl.DataFrame, keep: FilmFilter) -> np.ndarray:
+    """Which of ``films`` (tmdb_id, year, genres, decade; the model's items in order) pass."""
+    expr = pl.lit(True)
+    if keep.genre:
+        expr &= pl.col("genres").list.contains(keep.genre)
+    if keep.decade:
+        expr &= pl.col("decade") == keep.decade
+    if keep.min_year is not None:
+        expr &= pl.col("year") >= keep.min_year
+    if keep.max_year is not None:
+        expr &= pl.col("year") <= keep.max_year
+    if keep.only_ids is not None:
+        expr &= pl.col("tmdb_id").is_in(list(keep.only_ids))
+    if keep.excluded_ids:
+        expr &= ~pl.col("tmdb_id").is_in(list(keep.excluded_ids))
+    return films.select(expr.fill_null(False)).to_series().to_numpy().astype(bool)
+
+
+def watchlist_ids(observations: pl.DataFrame) -> frozenset[int]:
+    """The member's watchlist films they have not seen yet."""
+    rows = observations.filter(pl.col("on_watchlist") & ~pl.col("seen"))
+    return frozenset(int(i) for i in rows["tmdb_id"].to_list())
+
+
+def ranked_for_member(
+    inputs: ServingInputs,
+    user_key: str,
+    observations: pl.DataFrame,
+    keep: FilmFilter,
+    limit: int,
+    watchlist: Watchlist = "exclude",
+) -> pl.DataFrame:
+    """Up to ``limit`` films for the member (``observations``: tmdb_id, rating, seen,
+    on_watchlist) among the films ``keep`` lets through, best first, with reasons; the rows of
+    serving.user_recommendations. ``watchlist``: leave it out, treat it as any film, or rank
+    only it."""
+    if watchlist not in WATCHLIST_CHOICES:
+        raise ValueError(f"watchlist must be one of {WATCHLIST_CHOICES}, not {watchlist!r}")
+    if watchlist == "only":
+        wanted = watchlist_ids(observations)
+        keep = dataclasses.replace(keep, only_ids=wanted if keep.only_ids is None else keep.only_ids & wanted)
+    allowed = inputs.allowed & film_mask(inputs.films, keep)
+    policy = dataclasses.replace(
+        inputs.policy,
+        top_n=limit,
+        candidates=max(inputs.policy.candidates, 4 * limit),
+        watchlist="exclude" if watchlist == "exclude" else "ignore",
+    )
+    narrowed = dataclasses.replace(inputs, allowed=allowed, policy=policy)
+    return fold_in_user(narrowed, user_key, observations)
