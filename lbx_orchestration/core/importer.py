@@ -72,6 +72,10 @@ class ImportReport:
     by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (matched, films)
     tv: int = 0  # distinct entries resolved as TV (miniseries, episodes): no films, never matched to one
     tv_by_kind: dict[str, int] = field(default_factory=dict)  # kind -> TV entries
+    # one film logged in the diary (keyed by title + year) and rated (keyed by its boxd.it code)
+    # is two film keys: these count it once, by TMDb id, or by title and year when unmatched
+    distinct_films: int = 0
+    distinct_matched: int = 0
 
     def share(self, kind: str) -> tuple[int, int, float]:
         """(matched, films, share) for one kind of observation (rating, watched, diary ...)."""
@@ -94,6 +98,8 @@ class ImportReport:
             "resolved_share": round(self.resolved_share, 4),
             "tmdb_films": self.tmdb_films,
             "tv_entries": self.tv,
+            "distinct_films": self.distinct_films,
+            "distinct_matched": self.distinct_matched,
             **{f"{kind}_matched": m for kind, (m, _) in self.by_kind.items()},
             **{f"{kind}_films": n for kind, (_, n) in self.by_kind.items()},
             "rated_matched_share": round(self.share("rating")[2], 4),
@@ -364,7 +370,19 @@ def _report(prepared: PreparedImport, status: Status, resolutions: pl.DataFrame)
         by_kind=match_summary(prepared.observations, resolutions),
         tv=prepared.films.height - films.height,
         tv_by_kind=tv_summary(prepared.observations, resolutions),
+        distinct_films=int(resolved_ids.n_unique()) + _unmatched_titles(ids),
+        distinct_matched=int(resolved_ids.n_unique()),
     )
+
+
+def _unmatched_titles(ids: pl.DataFrame) -> int:
+    """Distinct (title, year) among film keys without a TMDb id, leaving out those another key
+    of the same title and year has a TMDb id for (the same film)."""
+    found = pl.coalesce("tmdb_id", "_rid").is_not_null()
+    titles = ids.select(pl.col("film_title").str.strip_chars().str.to_lowercase(), "film_year", found.alias("_found"))
+    matched = titles.filter(pl.col("_found")).select("film_title", "film_year")
+    unmatched = titles.filter(~pl.col("_found")).select("film_title", "film_year").unique()
+    return unmatched.join(matched, on=["film_title", "film_year"], how="anti", nulls_equal=True).height
 
 
 def import_export(

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
 from lbx_orchestration.core.letterboxd.usernames import is_username
+from lbx_orchestration.core.member_films import member_key, member_observations
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
 from lbx_orchestration.core.processes import pid_exists
@@ -145,8 +146,8 @@ class WebState:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self.lists_dir = settings.directory / "lists"
-        # members imported since the snapshot: (list, their Letterboxd lists, their new films)
-        self.overlays: dict[str, tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None, set[int]]] = {}
+        # members imported since the snapshot: (list, Letterboxd lists, new films, seen ids, observations)
+        self.overlays: dict[str, tuple] = {}
         self.swap_lock = threading.Lock()
         self.manager = SnapshotManager(settings.db, settings.directory, self._load, settings.settle_seconds)
         self.imports_ready = False
@@ -161,12 +162,12 @@ class WebState:
         previous = self.manager.current
         data = load_serving_data(side_file, self.lists_dir, previous if isinstance(previous, ServingData) else None)
         with self.swap_lock:  # a member imported meanwhile stays served until the snapshot has them
-            for user, (recs, lists, new_films, seen) in list(self.overlays.items()):
+            for user, (recs, lists, new_films, seen, observed) in list(self.overlays.items()):
                 have = data.user(user)
                 if have is not None and have[1]["generated_at"].max() >= recs["generated_at"].max():
                     del self.overlays[user]
                 else:
-                    data = data.with_member(recs["username"][0], recs, lists, new_films, seen)
+                    data = data.with_member(recs["username"][0], recs, lists, new_films, seen, observed)
         return data
 
     def tmdb_source(self) -> TmdbSource:
@@ -189,12 +190,17 @@ class WebState:
         return current  # type: ignore[return-value]
 
     def add_member(
-        self, recs: pl.DataFrame, lists: pl.DataFrame | None, new_films: pl.DataFrame | None, seen: set[int]
+        self,
+        recs: pl.DataFrame,
+        lists: pl.DataFrame | None,
+        new_films: pl.DataFrame | None,
+        seen: set[int],
+        observed: pl.DataFrame | None = None,
     ) -> None:
         user = recs["username"][0]
         with self.swap_lock:
-            self.overlays[user.lower()] = (recs, lists, new_films, seen)
-            self.manager.current = self.data().with_member(user, recs, lists, new_films, seen)
+            self.overlays[user.lower()] = (recs, lists, new_films, seen, observed)
+            self.manager.current = self.data().with_member(user, recs, lists, new_films, seen, observed)
 
 
 # --- shaping rows -----------------------------------------------------------------------------
@@ -772,6 +778,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "resolved": report.resolved,
             "resolved_share": round(report.resolved_share, 4),
             "tv_entries": report.tv,  # miniseries and episodes: counted apart, never matched to a film
+            "distinct_films": report.distinct_films,  # a film in the diary and rated counts once
+            "distinct_matched": report.distinct_matched,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
             "recommendations": _rec_rows(data, rows[:MAX_LIMIT]),
             "new_films": data.new_films.get(report.username.lower(), []),
@@ -884,11 +892,6 @@ def _import(state: WebState, path: Path, username: str | None, owner: WebOwner) 
             "details); nothing was imported, try again later",
         ) from None
     user = done.report.username
-    if lists.height:
-        state.lists_dir.mkdir(parents=True, exist_ok=True)
-        tmp = state.lists_dir / f".{user}.parquet.tmp"
-        lists.write_parquet(tmp)
-        tmp.replace(state.lists_dir / f"{user}.parquet")
     recs = done.recommendations
     if recs.height:
         data = state.data()
@@ -896,8 +899,9 @@ def _import(state: WebState, path: Path, username: str | None, owner: WebOwner) 
         try:  # their seen films at once ("more like this", search); else from the next snapshot
             with state.manager.lock, connect(state.settings.db, read_only=True, wait_seconds=5) as con:
                 seen = member_seen(read_member_seen(con, f"letterboxd:{user}"), data.films).get(user, set())
+                observed = member_observations(con, member_key(user))  # filtered lists at once
         except (WarehouseError, duckdb.Error) as exc:
             log.warning("seen films of %s not read now: %s", user, exc)
-            seen = set()
-        state.add_member(recs, member_lists, done.new_films, seen)
+            seen, observed = set(), None
+        state.add_member(recs, member_lists, done.new_films, seen, observed)
     return done.report, recs, done.note
