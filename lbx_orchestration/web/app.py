@@ -66,6 +66,7 @@ from lbx_orchestration.web.snapshot import SnapshotManager
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_LIMIT = 50
+TMDB_FILM = "https://www.themoviedb.org/movie/{}"
 PROVIDER_COUNTRY = "US"  # the country TmdbClient asks watch/providers for (its default)
 OFFLINE_PROVIDERS = (
     "provider filtering needs live TMDb watch/providers data: set TMDB_API_KEY (or TMDB_READ_TOKEN) "
@@ -685,6 +686,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             "directors": row.get("directors") or [],
             "cast": row.get("cast_top") or [],
             "keywords": row.get("keywords") or [],
+            "runtime": row.get("runtime") or None,
+            "providers": (row.get("providers") or []) if data.providers_available else None,
+            "provider_country": PROVIDER_COUNTRY,
+            "tmdb_url": TMDB_FILM.format(tmdb_id),
         }
 
     @app.get("/api/films/{tmdb_id}/similar")

@@ -119,6 +119,7 @@ class ServingData:
         for column, dtype in (
             ("original_title", pl.Utf8),
             ("overview", pl.Utf8),
+            ("runtime", pl.Int64),
             ("poster_path", pl.Utf8),
             ("poster_url", pl.Utf8),
             ("providers", pl.List(pl.Utf8)),

@@ -83,14 +83,14 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
     "films": (
         (t.CATALOG, t.TMDB_MOVIES),
         f"""select tmdb_id, coalesce(m.title, c.title) as title, m.original_title,
-                   coalesce(m.year, c.year) as year, m.overview, m.genres, m.directors, m.cast_top,
+                   coalesce(m.year, c.year) as year, m.runtime, m.overview, m.genres, m.directors, m.cast_top,
                    m.keywords, m.providers, m.poster_path, m.poster_url, m.vote_count, m.popularity
             from src.{t.CATALOG} c full join src.{t.TMDB_MOVIES} m using (tmdb_id)""",
     ),
     # films of the release-month catalogue nobody has logged: new_for_you's, searchable too
     "catalog_films": (
         (t.TMDB_CATALOG,),
-        f"""select tmdb_id, title, original_title, year, overview, genres, directors, cast_top, keywords,
+        f"""select tmdb_id, title, original_title, year, runtime, overview, genres, directors, cast_top, keywords,
                    providers, poster_path, poster_url, vote_count, popularity
             from src.{t.TMDB_CATALOG}""",
     ),

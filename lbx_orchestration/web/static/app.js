@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { user: null, meta: null };
+const state = { user: null, meta: null, film: null };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,6 +48,8 @@ function card(film, { rank = null, reason = null, extra = null } = {}) {
   const title = el("h3", {}, rank ? el("span", { class: "rank", text: `${rank}.` }) : null,
     document.createTextNode(`${film.title}${film.year ? ` (${film.year})` : ""}`));
   const links = el("div", { class: "links" },
+    el("button", { type: "button", class: "secondary", "data-film": film.tmdb_id,
+      "aria-label": `About ${film.title}`, text: "About", onclick: () => showFilm(film.tmdb_id) }),
     el("button", { type: "button", class: "secondary", "data-similar": film.tmdb_id,
       "aria-label": `More like ${film.title}`, text: "More like this",
       onclick: () => showSimilar(film) }),
@@ -114,11 +116,81 @@ async function loadUser(username, { keepFilters = false } = {}) {
     $("#filters-panel").hidden = false;
     renderRecommendations(body);
     say(body.count ? `Model ${body.model}, ${body.count} films.` : "No film matches these filters.");
-    history.replaceState(null, "", `?user=${encodeURIComponent(body.username)}`);
+    rememberView();
   } catch (err) {
     say(err.message, true);
   }
 }
+
+// The view (member, filters, watchlist choice, open film) lives in the query string, so a link
+// to it can be shared and a reload shows it again.
+function rememberView() {
+  const params = state.user ? filterParams() : new URLSearchParams();
+  if (state.user) params.set("user", state.user);
+  if (params.get("watchlist") === "exclude") params.delete("watchlist");
+  if (params.get("limit") === "20") params.delete("limit");
+  if (state.film) params.set("film", state.film);
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function restoreFilters(params) {
+  for (const field of $("#filters").elements) {
+    if (field.name && params.has(field.name)) field.value = params.get(field.name);
+  }
+}
+
+async function restoreView() {
+  const params = new URLSearchParams(location.search);
+  const user = params.get("user");
+  if (user) {
+    $("#username").value = user;
+    await Promise.all([fillLists(user), fillNewFilms(user)]);
+    restoreFilters(params);
+    await loadUser(user, { keepFilters: true });
+  }
+  const film = Number(params.get("film"));
+  if (film > 0) await showFilm(film);
+}
+
+async function showFilm(tmdbId) {
+  try {
+    const film = await api(`/api/films/${tmdbId}`);
+    const params = new URLSearchParams({ limit: "8" });
+    if (state.user) params.set("username", state.user);
+    const similar = await api(`/api/films/${tmdbId}/similar?${params}`).catch(() => ({ results: [] }));
+    $("#film-heading").textContent = `${film.title}${film.year ? ` (${film.year})` : ""}`;
+    const facts = [film.runtime ? `${film.runtime} min` : null, film.genres.join(" · ") || null,
+      film.original_title && film.original_title !== film.title ? `original title: ${film.original_title}` : null];
+    $("#film-facts").textContent = facts.filter(Boolean).join(" — ");
+    $("#film-overview").textContent = film.overview || "No overview in lbx's TMDb metadata.";
+    const people = [film.directors.length ? `Directed by ${film.directors.join(", ")}` : null,
+      film.cast.length ? `With ${film.cast.slice(0, 8).join(", ")}` : null];
+    $("#film-people").textContent = people.filter(Boolean).join(". ");
+    $("#film-where").textContent = film.providers === null
+      ? "Where to watch: needs TMDb online (TMDB_API_KEY)."
+      : film.providers.length ? `Streaming in ${film.provider_country} on ${film.providers.join(", ")}`
+        : `Not streaming in ${film.provider_country} according to TMDb.`;
+    $("#film-letterboxd").href = film.letterboxd_url;
+    $("#film-tmdb").href = film.tmdb_url;
+    $("#film-similar-heading").textContent = state.user ? `More like this, none you have seen` : "More like this";
+    $("#film-similar").replaceChildren(...similar.results.map((f) => card(f)));
+    state.film = film.tmdb_id;
+    rememberView();
+    const section = $("#film");
+    section.hidden = false;
+    section.focus();
+    section.scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+$("#film-close").addEventListener("click", () => {
+  $("#film").hidden = true;
+  state.film = null;
+  rememberView();
+});
 
 async function showSimilar(film) {
   const section = $("#similar");
@@ -159,8 +231,7 @@ async function init() {
   } catch (err) {
     say(err.message, true);
   }
-  const fromUrl = new URLSearchParams(location.search).get("user");
-  if (fromUrl) { $("#username").value = fromUrl; loadUser(fromUrl); }
+  await restoreView();
 }
 
 $("#user-form").addEventListener("submit", (event) => {
@@ -198,7 +269,7 @@ $("#upload-form").addEventListener("submit", async (event) => {
     renderRecommendations({ ...body, count: body.recommendations.length });
     renderNewFilms(body.new_films || []);
     const tv = body.tv_entries ? `; ${body.tv_entries} TV ${body.tv_entries === 1 ? "entry" : "entries"} counted apart` : "";
-    const matched = `${body.resolved} of ${body.films} films matched to TMDb${tv}`;
+    const matched = `${body.distinct_matched} of ${body.distinct_films} films matched to TMDb${tv}`;
     say(body.note ? `Imported ${body.username} (${matched}), but: ${body.note}`
       : `Imported ${body.username}: ${matched} (${body.status}).`);
     $("#results").focus();
