@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# dg compares the active virtualenv with the project's .venv and warns when none is active: this is it
+DG := VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg
 export DAGSTER_HOME := $(CURDIR)/.dagster
 export LBX_DUCKDB_PATH ?= $(CURDIR)/data/lbx.duckdb
 export OPENBLAS_NUM_THREADS ?= 1
@@ -33,7 +35,7 @@ demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
 
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg dev
+	$(DG) dev
 
 # the browser test drives Debian's chromium (Playwright downloads no browser here); CI runs as root
 chromium:
@@ -42,7 +44,7 @@ chromium:
 test: install dbt-parse chromium $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/dg check defs
+	$(DG) check defs
 	$(BIN)/python -m pytest -q
 
 # the same two commands as .pre-commit-config.yaml

@@ -8,15 +8,14 @@ import datetime as dt
 import dagster as dg
 
 from lbx_orchestration.ingest.assets import reviews
-from lbx_orchestration.metadata.catalog import release_month_partitions, tmdb_catalog
-from lbx_orchestration.partitions import add_scrape_date, scrape_date_partitions
+from lbx_orchestration.metadata.catalog import tmdb_catalog
+from lbx_orchestration.partitions import add_scrape_date
 
 NIGHTLY_CRON = "0 3 * * *"
 
 nightly_refresh_job = dg.define_asset_job(
     "nightly_refresh_job",
     selection=dg.AssetSelection.assets(reviews).downstream(),
-    partitions_def=scrape_date_partitions,
     description="Collect the day's observations (exports imported that day, RSS when enabled), then "
     "rebuild features, refit and evaluate the models (reusing the last tuned hyperparameters: the "
     "models' config default is tune=false) and refresh every member's list.",
@@ -41,7 +40,6 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
 tmdb_catalog_job = dg.define_asset_job(
     "tmdb_catalog_job",
     selection=dg.AssetSelection.assets(tmdb_catalog),
-    partitions_def=release_month_partitions,
     description="Refresh months of the TMDb catalogue.",
 )
 

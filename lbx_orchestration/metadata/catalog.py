@@ -9,6 +9,8 @@ This product uses the TMDB API but is not endorsed or certified by TMDB.
 """
 
 import datetime as dt
+import hashlib
+import warnings
 from typing import Any
 
 import dagster as dg
@@ -83,8 +85,33 @@ def live_month(
 
 @dg.asset(
     group_name="metadata",
+    kinds={"python"},
+    description="What the TMDb catalogue is drawn from: the TMDb source (live API or the bundled snapshot) "
+    "and the vote-count and rating floors. Its data version changes with them, so tmdb_catalog's months "
+    "show as stale when the source or a floor changes. Writes nothing to the warehouse.",
+)
+def tmdb_catalog_source(tmdb: TmdbResource, settings: LbxSettings) -> dg.MaterializeResult:
+    """An unpartitioned root above ``tmdb_catalog``: Dagster 1.13 launches the global "Materialize
+    all" only when the partitioned roots of the selection share one partitioning, and otherwise
+    offers tmdb_catalog's months and fails the launch; with this root it backfills every partition."""
+    described = {
+        "tmdb_source": tmdb.describe(),
+        "min_vote_count": settings.catalog_min_vote_count,
+        "min_rating": settings.catalog_min_rating,
+    }
+    version = hashlib.sha256(repr(sorted(described.items())).encode()).hexdigest()[:16]
+    return dg.MaterializeResult(metadata=described, data_version=dg.DataVersion(version))
+
+
+# deliberate: a backfill of many months is one run, and only the beta backfill_policy does that
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning)
+
+
+@dg.asset(
+    group_name="metadata",
     kinds={"python", "duckdb"},
     pool="duckdb",
+    deps=[tmdb_catalog_source],
     partitions_def=release_month_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="TMDb films by release month (metadata.tmdb_catalog): live /discover/movie per month "
