@@ -1,15 +1,10 @@
-"""Film search: BM25 over title, original title, overview, keywords, director and cast, a dense
-retriever (LSA: TF-IDF reduced by truncated SVD, which runs offline from scikit-learn alone),
-the two fused by reciprocal rank; and item vectors for "more like this".
-
-No pretrained sentence model is used: the ones on PyPI that carry their weights pull in torch
-and CUDA wheels (gigabytes), and the light ones download weights at run time.
+"""The parts of film search: BM25 over title, original title, overview, keywords, director and
+cast, LSA (TF-IDF reduced by truncated SVD, offline from scikit-learn alone), reciprocal rank
+fusion; and item vectors for "more like this". ``film_search.FilmSearch`` puts them together.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,17 +14,11 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+from lbx_orchestration.core.search_text import tokenize
+
 RRF_K = 60
 # how often each field's tokens count in a film's document (a crude BM25F)
 FIELD_WEIGHTS = {"title": 3, "original_title": 2, "directors": 2, "cast_top": 1, "keywords": 1, "overview": 1}
-
-
-def tokenize(text: str | None) -> list[str]:
-    if not text:
-        return []
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return _TOKEN.findall(plain)
 
 
 def _field_text(value: object) -> str:
@@ -40,14 +29,14 @@ def _field_text(value: object) -> str:
     return str(value)
 
 
-def film_documents(films: pl.DataFrame) -> list[list[str]]:
-    """Token lists, one per row of ``films`` (any of the FIELD_WEIGHTS columns may be missing)."""
-    fields = [f for f in FIELD_WEIGHTS if f in films.columns]
+def film_documents(films: pl.DataFrame, weights: dict[str, int] = FIELD_WEIGHTS) -> list[list[str]]:
+    """Token lists, one per row of ``films`` (any of the ``weights`` columns may be missing)."""
+    fields = [f for f in weights if f in films.columns]
     docs = []
     for row in films.select(fields).iter_rows(named=True):
         tokens: list[str] = []
         for field in fields:
-            tokens.extend(tokenize(_field_text(row[field])) * FIELD_WEIGHTS[field])
+            tokens.extend(tokenize(_field_text(row[field])) * weights[field])
         docs.append(tokens)
     return docs
 
@@ -128,6 +117,8 @@ class Hit:
     score: float  # the fused reciprocal-rank score
     lexical_rank: int | None
     dense_rank: int | None
+    title_rank: int | None = None  # rank by character trigrams of the film's names
+    match: str = "text"  # "title", "leading title", "person", "language" or "text"
 
 
 def reciprocal_rank_fusion(rankings: Sequence[np.ndarray], k: int = RRF_K) -> list[tuple[int, float, list[int | None]]]:
@@ -139,27 +130,6 @@ def reciprocal_rank_fusion(rankings: Sequence[np.ndarray], k: int = RRF_K) -> li
             ranks.setdefault(index, [None] * len(rankings))[r] = position
     order = sorted(fused, key=lambda i: (-fused[i], i))
     return [(i, fused[i], ranks[i]) for i in order]
-
-
-class FilmSearch:
-    """BM25 + LSA over the films' text, fused by reciprocal rank."""
-
-    def __init__(self, films: pl.DataFrame, dims: int = 128, depth: int = 100) -> None:
-        docs = film_documents(films)
-        self.bm25 = Bm25(docs)
-        self.lsa = Lsa(docs, dims=dims)
-        self.depth = depth
-
-    def search(self, query: str, limit: int = 20) -> list[Hit]:
-        tokens = tokenize(query)
-        if not tokens:
-            return []
-        lexical = _ranking(self.bm25.scores(tokens), self.depth)
-        dense_scores = self.lsa.scores(tokens)
-        # the dense ranking only adds films whose text is close enough to mean something
-        dense = _ranking(dense_scores, self.depth, floor=0.2) if dense_scores is not None else np.array([], int)
-        fused = reciprocal_rank_fusion([lexical, dense])
-        return [Hit(i, s, r[0], r[1]) for i, s, r in fused[:limit]]
 
 
 def interaction_vectors(

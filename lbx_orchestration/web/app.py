@@ -74,8 +74,11 @@ OFFLINE_PROVIDERS = (
 )
 RETRIEVERS = {
     "lexical": "BM25 (k1=1.2, b=0.75) over title x3, original title x2, director x2, cast, keywords, overview",
-    "dense": "LSA: TF-IDF of the same text reduced to 128 dimensions by truncated SVD (scikit-learn), cosine",
+    "titles": "TF-IDF of character trigrams over title, original title and other names (finds misspellings)",
+    "dense": "none in search: LSA and WordLlama both lowered MRR in benchmarks/search_bench.py (docs/search.md)",
     "fusion": f"reciprocal rank fusion, k={RRF_K}, top 100 of each",
+    "rules": "a title equal to the query first, then titles starting with it, then a director or cast member "
+    "named in full; a language named in the query keeps that original language; weak hits are cut",
 }
 
 
@@ -648,8 +651,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
         username: Annotated[str | None, Query(max_length=64, description="mark the films this member has seen")] = None,
     ) -> dict[str, Any]:
-        """Search title, original title, overview, keywords, director and cast: BM25 and a dense (LSA)
-        retriever fused by reciprocal rank. With ``username``, each hit says whether they have seen it."""
+        """Search titles (any of a film's names, misspelt or not), director, cast, keywords and
+        overview; ``limit`` is a maximum: hits under the relevance floor are left out. With
+        ``username``, each hit says whether they have seen it."""
         data = state.data()
         seen = data.seen_by(username)
         hits = data.search_index.search(q, limit)
@@ -664,6 +668,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                     "score": round(h.score, 5),
                     "lexical_rank": h.lexical_rank,
                     "dense_rank": h.dense_rank,
+                    "title_rank": h.title_rank,
+                    "match": h.match,
+                    "original_language": film.get("original_language"),
                     **({"seen": int(film["tmdb_id"]) in seen} if username else {}),
                 }
             )

@@ -12,9 +12,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from lbx_orchestration.core.film_search import FilmSearch
 from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA, read_lists
 from lbx_orchestration.core.observations import SEEN_KINDS
-from lbx_orchestration.core.search import FilmSearch, interaction_vectors, item_vectors
+from lbx_orchestration.core.search import interaction_vectors, item_vectors
 from lbx_orchestration.core.seen import film_title_keys, not_tv_clause, seen_by_title, seen_title_keys
 from lbx_orchestration.core.tables import RESOLUTION, STG_REVIEWS
 from lbx_orchestration.core.tmdb.normalize import normalize_title

@@ -84,15 +84,23 @@ EXPORTS: dict[str, tuple[tuple[str, ...], str]] = {
         (t.CATALOG, t.TMDB_MOVIES),
         f"""select tmdb_id, coalesce(m.title, c.title) as title, m.original_title,
                    coalesce(m.year, c.year) as year, m.runtime, m.overview, m.genres, m.directors, m.cast_top,
-                   m.keywords, m.providers, m.poster_path, m.poster_url, m.vote_count, m.popularity
+                   m.keywords, m.providers, m.poster_path, m.poster_url, m.vote_count, m.popularity,
+                   m.original_language
             from src.{t.CATALOG} c full join src.{t.TMDB_MOVIES} m using (tmdb_id)""",
     ),
     # films of the release-month catalogue nobody has logged: new_for_you's, searchable too
     "catalog_films": (
         (t.TMDB_CATALOG,),
         f"""select tmdb_id, title, original_title, year, runtime, overview, genres, directors, cast_top, keywords,
-                   providers, poster_path, poster_url, vote_count, popularity
+                   providers, poster_path, poster_url, vote_count, popularity, original_language
             from src.{t.TMDB_CATALOG}""",
+    ),
+    # the other names a film is known by (MovieLens' title and "also known as"): search finds them
+    "film_names": (
+        (t.TMDB_RAW,),
+        f"""select tmdb_id, list_filter([json_extract_string(body, '$._lbx.movielens_title'),
+                   json_extract_string(body, '$._lbx.movielens_aka')], lambda x: x is not null) as alt_titles
+            from src.{t.TMDB_RAW}""",
     ),
     "tmdb_sources": ((t.TMDB_RAW,), f"select source_kind, count(*) as films from src.{t.TMDB_RAW} group by 1"),
     "interactions": ((t.INTERACTIONS,), f"select user_key, tmdb_id from src.{t.INTERACTIONS} where seen"),

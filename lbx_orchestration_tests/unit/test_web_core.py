@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from lbx_orchestration.core.film_search import FilmSearch
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import parse_list, read_lists
 from lbx_orchestration.core.search import (
     Bm25,
-    FilmSearch,
     item_vectors,
     most_similar,
     reciprocal_rank_fusion,
