@@ -67,6 +67,11 @@ bench: install dbt-parse
 bench-web: install
 	$(BIN)/python benchmarks/web_load.py
 
+# film search: 175 queries made from the demo warehouse, MRR and recall@10 per kind for each
+# dense retriever; needs `make demo` first; results in benchmarks/results/search.json (docs/search.md)
+bench-search: install
+	$(BIN)/python benchmarks/search_bench.py --db $(LBX_DUCKDB_PATH)
+
 serve: install
 	$(BIN)/lbx serve
 

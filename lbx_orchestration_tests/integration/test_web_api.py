@@ -190,12 +190,12 @@ def test_bad_input_gets_a_clear_json_error(client: TestClient, path: str, status
     assert needle in r.json()["error"]
 
 
-def test_search_fuses_bm25_and_the_dense_retriever(client: TestClient) -> None:
+def test_search_fuses_bm25_and_the_title_trigrams(client: TestClient) -> None:
     body = client.get("/api/films/search", params={"q": "kubrick", "limit": 10}).json()
     titles = [x["title"] for x in body["results"]]
     assert "The Shining" in titles  # found by its director
-    assert all(x["lexical_rank"] or x["dense_rank"] for x in body["results"])
-    assert any(x["dense_rank"] for x in body["results"]) and "LSA" in body["retrievers"]["dense"]
+    assert all(x["lexical_rank"] or x["title_rank"] for x in body["results"])
+    assert "trigrams" in body["retrievers"]["titles"]
     scores = [x["score"] for x in body["results"]]
     assert scores == sorted(scores, reverse=True)
     star = client.get("/api/films/search", params={"q": "star wars"}).json()["results"]
