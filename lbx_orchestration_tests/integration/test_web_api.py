@@ -92,18 +92,22 @@ def test_new_films_match_the_warehouse_and_open_like_any_film(client: TestClient
     assert client.get("/api/users/nobody-here/new").status_code == 404
 
 
-def test_filters_keep_exactly_the_matching_films(client: TestClient, web_db: Path) -> None:
+def test_filters_rank_every_unseen_film_and_give_the_count_asked(client: TestClient, web_db: Path) -> None:
     rows = warehouse_list(web_db, MEMBER)
     genre = rows[0][5][0]
+    seen = member_films(web_db, MEMBER, watchlist=False)
+    watch = member_films(web_db, MEMBER, watchlist=True)
     cases = {
-        (("genre", genre.upper()),): [r for r in rows if genre in r[5]],
-        (("decade", rows[0][6]),): [r for r in rows if r[6] == rows[0][6]],
-        (("min_year", 1990), ("max_year", 1999)): [r for r in rows if r[3] and 1990 <= r[3] <= 1999],
+        (("genre", genre.upper()),): lambda x: genre in x["genres"],
+        (("decade", rows[0][6]),): lambda x: x["decade"] == rows[0][6],
+        (("min_year", 1990), ("max_year", 1999)): lambda x: 1990 <= x["year"] <= 1999,
     }
-    for params, expected in cases.items():
+    for params, passes in cases.items():
         body = client.get(f"/api/users/{MEMBER}/recommendations", params={**dict(params), "limit": 50}).json()
-        assert [x["tmdb_id"] for x in body["recommendations"]] == [r[1] for r in expected], params
-        assert expected, params
+        got = body["recommendations"]
+        assert body["count"] == 50 and all(passes(x) for x in got), params  # more than the stored top 50 holds
+        assert not {x["tmdb_id"] for x in got} & (seen | watch), params
+        assert [x["rank"] for x in got] == list(range(1, 51)) and all(x["reason"] for x in got), params
 
 
 def test_exclude_watchlist_and_list_filters(client: TestClient, web_db: Path) -> None:
@@ -158,7 +162,7 @@ def test_list_filter_keeps_the_lists_films_in_rank_order(client: TestClient, web
         lists = client.get("/api/users/davidblue/lists").json()["lists"]
         assert {"slug": "to-try", "name": "To try", "films": 4, "films_known": 3} in lists
         body = client.get("/api/users/DAVIDBLUE/recommendations", params={"list": "TO-TRY", "limit": 50}).json()
-        assert [x["tmdb_id"] for x in body["recommendations"]] == [r[1] for r in picked]
+        assert {x["tmdb_id"] for x in body["recommendations"]} == {r[1] for r in picked}  # ranked on request
     finally:
         (state.lists_dir / "davidblue.parquet").unlink()
         state.manager.refresh(force=True)
@@ -339,12 +343,13 @@ def test_providers_and_posters_when_tmdb_data_is_live(
     try:
         assert state.manager.refresh(force=True)
         body = client.get(f"/api/users/{MEMBER}/recommendations", params={"provider": "netflix", "limit": 50}).json()
-        assert [x["tmdb_id"] for x in body["recommendations"]] == ids
+        assert {x["tmdb_id"] for x in body["recommendations"]} == set(ids)
         assert body["filters"]["provider"] == "Netflix" and body["filters"]["country"] == "US"
         assert body["recommendations"][0]["poster_url"] is None  # no key: no TMDb images
         monkeypatch.setenv("TMDB_API_KEY", "test-key-not-used")
         body = client.get(f"/api/users/{MEMBER}/recommendations", params={"provider": "Netflix"}).json()
-        assert body["recommendations"][0]["poster_url"] == f"https://image.tmdb.org/t/p/w342/p{ids[0]}.jpg"
+        first = body["recommendations"][0]["tmdb_id"]
+        assert body["recommendations"][0]["poster_url"] == f"https://image.tmdb.org/t/p/w342/p{first}.jpg"
         r = client.get(f"/api/users/{MEMBER}/recommendations", params={"provider": "Netflix", "country": "GB"})
         assert r.status_code == 422 and "US only" in r.json()["error"]
         r = client.get(f"/api/users/{MEMBER}/recommendations", params={"provider": "Blockbuster"})
