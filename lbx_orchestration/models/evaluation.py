@@ -17,11 +17,8 @@ from lbx_orchestration.core.settings import GATE_CHAMPION_TOLERANCE, GATE_POPULA
 from lbx_orchestration.core.tables import MODEL_METRICS, accepted_model
 from lbx_orchestration.core.warehouse import read_frame, replace_rows, table_exists
 from lbx_orchestration.models.assets import MODEL_ASSETS
+from lbx_orchestration.models.metric_history import column, comparison_markdown, recent_evaluations, served_series
 from lbx_orchestration.resources import LbxSettings
-
-
-def column(metric: str) -> str:
-    return metric.replace("@", "_at_")
 
 
 class EvaluationConfig(dg.Config):
@@ -76,19 +73,6 @@ def metrics_table(frame: pl.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=schema)
 
 
-def metric_series(frame: pl.DataFrame) -> dict[str, float]:
-    """One numeric key per metric and model (``ndcg_at_10__ease``): the UI plots each over runs,
-    and keys of one metric sort together so the models line up side by side."""
-    out = {}
-    rows = sorted(frame.iter_rows(named=True), key=lambda r: r["model"])
-    for m in METRIC_COLUMNS:
-        for row in rows:
-            value = row[column(m)]
-            if value == value:  # not NaN
-                out[f"{column(m)}__{row['model']}"] = round(float(value), 4)
-    return out
-
-
 @dg.asset(
     group_name="models",
     kinds={"python", "duckdb"},
@@ -129,6 +113,7 @@ def model_evaluation(
             else None
         )
         replace_rows(con, MODEL_METRICS, frame, {"run_id": [context.run_id]})
+        history = recent_evaluations(con)
     served_row = frame.filter(pl.col("served")).row(0, named=True)
     decision = decide(
         challenger=served_row["model"],
@@ -144,8 +129,9 @@ def model_evaluation(
         "served_model": served_row["model"],
         "served_version": served_row["version"],
         "metrics": metrics_table(frame),
+        "comparison": dg.MetadataValue.md(comparison_markdown(history, METRIC_COLUMNS)),
         "protocol": dg.MetadataValue.md(cards[served].protocol),
-        **metric_series(frame),
+        **served_series(served_row, METRIC_COLUMNS),
     }
     gate: dict[str, Any] = {
         "challenger": decision.challenger,

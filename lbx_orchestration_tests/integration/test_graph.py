@@ -153,8 +153,9 @@ def test_definitions_load() -> None:
 
 
 def test_the_ui_can_compare_every_metric_of_every_model(materialized_warehouse: Warehouse) -> None:
-    """One numeric key per metric and model (plotted over runs, models side by side), a typed
-    table rather than cut-off Markdown, rounded gate values, no fake zero for a missing champion."""
+    """Every model on each metric in one comparison (shared scale, over runs), numeric (plotted)
+    keys for the served model only, a typed table rather than cut-off Markdown, rounded gate
+    values, no fake zero for a missing champion."""
     from lbx_orchestration.models.evaluation import METRIC_COLUMNS, column
 
     result = materialized_warehouse.result
@@ -163,10 +164,13 @@ def test_the_ui_can_compare_every_metric_of_every_model(materialized_warehouse: 
     models = {r.data["model"] for r in meta["metrics"].value.records}
     assert {"popularity", "itemknn", "ease", "als", "lightfm_hybrid"} <= models
     assert [c.name for c in meta["metrics"].value.schema.columns] == ["model", *map(column, METRIC_COLUMNS)]
-    for model in models:
-        for metric in METRIC_COLUMNS:
-            value = meta[f"{column(metric)}__{model}"].value
-            assert isinstance(value, float) and value == round(value, 4)
+    plotted = {key for key, value in meta.items() if isinstance(value.value, float)}
+    assert plotted == {f"served_{column(metric)}" for metric in METRIC_COLUMNS}
+    for key in plotted:
+        assert meta[key].value == round(meta[key].value, 4)
+    comparison = meta["comparison"].value
+    assert all(f"**{metric}**" in comparison for metric in METRIC_COLUMNS)
+    assert all(f"| {model}" in comparison for model in models)
     [gate] = [c for c in result.get_asset_check_evaluations() if c.check_name == "served_model_gate"]
     assert gate.metadata["champion"].value == "none yet" and "champion_ndcg_at_10" not in gate.metadata
     assert gate.metadata["challenger_ndcg_at_10"].value == round(gate.metadata["challenger_ndcg_at_10"].value, 4)
