@@ -32,6 +32,7 @@ from lbx_orchestration.core.warehouse import connect
 GUEST_KEY = "guest:guest"  # never stored: the fold-in's name for the one user it scores
 FUZZY_CUTOFF = 0.8
 FUZZY_CANDIDATES = 8
+EXACT_METHODS = frozenset({"search_exact_title", "search_exact_original_title", "search_alternative_title"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def match_films(source: TmdbSource, films: list[GuestFilm], catalogue: Catalogue
 def _match(source: TmdbSource, film: GuestFilm, catalogue: Catalogue) -> GuestMatch:
     if film.whole:  # "Alien 3": the number may be the title's, not a rating
         found = _resolve(source, film.whole, film.year, catalogue)
-        if found is not None and found[0].tmdb_id is not None:
+        if found is not None and found[0].method in EXACT_METHODS:
             return _matched(GuestFilm(film.text, film.whole, film.year, None), *found, catalogue)
     resolution, results = _resolve(source, film.title, film.year, catalogue) or (None, [])
     if resolution is None or resolution.tmdb_id is None:

@@ -48,7 +48,8 @@ def parse_line(text: str) -> GuestFilm:
     "/5") or stars; a year only counts in brackets, so "Blade Runner 2049" stays a title."""
     line = " ".join(str(text).split())
     rest, rating = _split_rating(line)
-    whole = line if rating is not None and _NUMBER.search(line) else None
+    bare = _NUMBER.search(line)  # "Alien 3": a whole number with no "/5" or star may be the title's
+    whole = line if rating is not None and bare and bare.group().strip().isdigit() else None
     year = None
     if found := _YEAR.match(rest):
         if found["rest"] and rating is None:
@@ -115,7 +116,7 @@ def _from_object(n: int, item: dict[str, Any]) -> GuestFilm:
 def _rating(n: int, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GuestInputError(f"film {n}: 'rating' must be a number from 0.5 to 5")
-    if not MIN_RATING <= value <= MAX_RATING or not (value * 2).is_integer():
+    if not MIN_RATING <= value <= MAX_RATING or not float(value * 2).is_integer():
         raise GuestInputError(f"film {n}: rating {value} is not on Letterboxd's scale (0.5 to 5, in halves)")
     return float(value)
 

@@ -297,3 +297,47 @@ $("#search-form").addEventListener("submit", async (event) => {
 });
 
 init();
+
+// --- a guest: no export, a few typed films; nothing is kept --------------------------------
+function matchLine(m) {
+  if (!m.tmdb_id) return `${m.input}: not found${m.suggestion ? ` (nearest: ${m.suggestion})` : ""}`;
+  const name = `${m.title}${m.year ? ` (${m.year})` : ""}`;
+  const unused = m.counted ? "" : (m.in_model ? ", not in the chosen basis" : ", unknown to the model");
+  return `${m.input} → ${name}, confidence ${Math.round(m.confidence * 100)}%${unused}`;
+}
+
+function renderGuest(body) {
+  $("#guest-matches").replaceChildren(...(body.matches || []).map((m) =>
+    el("li", { class: m.tmdb_id ? (m.counted ? "found" : "unused") : "missing", text: matchLine(m) })));
+  const recs = body.recommendations || [];
+  $("#guest-list-heading").textContent = recs.length ? `${recs.length} films for you` : "";
+  $("#guest-list").replaceChildren(...recs.map((r) => card(r, { rank: r.rank, reason: r.reason })));
+  $("#guest-result").hidden = false;
+}
+
+$("#guest-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.currentTarget.querySelector("button");
+  const films = $("#guest-films").value.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (!films.length) return;
+  button.disabled = true;
+  say(`Matching ${films.length} films and folding them into the model…`);
+  try {
+    const response = await fetch("/api/guest", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ films, basis: $("#guest-basis").value }),
+    });
+    let body = null;
+    try { body = await response.json(); } catch { /* not JSON */ }
+    if (body && body.matches) renderGuest(body);
+    if (!response.ok) throw new Error((body && body.error) || `${response.status} ${response.statusText}`);
+    const missing = body.not_found.length ? `; not found: ${body.not_found.join(", ")}` : "";
+    say(`${body.count} films from ${body.counted} of yours (model ${body.model})${missing}.`);
+    $("#guest-list-heading").focus();
+  } catch (err) {
+    say(`No list: ${err.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+});
