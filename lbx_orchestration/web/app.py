@@ -50,6 +50,7 @@ from lbx_orchestration.core.tmdb.base import TmdbError, TmdbRetryLater, TmdbSour
 from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
 from lbx_orchestration.core.warehouse import WarehouseBusy, WarehouseError, connect, duckdb_path
 from lbx_orchestration.web import guest as guest_route
+from lbx_orchestration.web.dagster_events import report_upload
 from lbx_orchestration.web.data import (
     LETTERBOXD_TMDB,
     ServingData,
@@ -903,6 +904,7 @@ def _import(state: WebState, path: Path, username: str | None, owner: WebOwner) 
             "TMDb, which lbx asks to identify your films, did not answer usably (the server log has the "
             "details); nothing was imported, try again later",
         ) from None
+    report_upload(done)  # the same events in Dagster as `lbx import`
     user = done.report.username
     recs = done.recommendations
     if recs.height:
