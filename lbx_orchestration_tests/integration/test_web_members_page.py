@@ -130,7 +130,7 @@ def test_an_upload_stores_its_lists_counts_distinct_films_and_filters_at_once(se
     assert drama["count"] == 30 and all("Drama" in x["genres"] for x in drama["recommendations"])
 
 
-def test_an_older_warehouse_without_the_lists_table_has_no_lists(materialized_warehouse, tmp_path: Path) -> None:
+def test_an_older_warehouse_without_the_lists_table_still_answers(materialized_warehouse, tmp_path: Path) -> None:
     db = copy_warehouse(materialized_warehouse.duckdb_path, tmp_path / "wh")
     with duckdb.connect(str(db)) as con:
         con.execute("drop table raw.letterboxd_lists")
@@ -139,7 +139,9 @@ def test_an_older_warehouse_without_the_lists_table_has_no_lists(materialized_wa
     )
     with TestClient(create_app(settings)) as client:
         r = client.get(f"/api/users/{MEMBER}/lists")
-        assert r.status_code == 200 and r.json()["lists"] == []
+        # the bundled export's list, read from LBX_EXPORT_DIRS as before lists were stored
+        assert r.status_code == 200 and [x["name"] for x in r.json()["lists"]] == [LIST_NAME]
+        assert client.get("/api/users/melvincarvalho/lists").json()["lists"] == []
         assert client.get(f"/api/users/{MEMBER}/recommendations", params={"list": "x"}).status_code == 404
         assert client.get(f"/api/users/{MEMBER}/recommendations", params={"genre": "Drama"}).json()["count"] == 20
 
