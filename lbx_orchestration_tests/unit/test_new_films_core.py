@@ -176,7 +176,7 @@ def test_films_without_credits_or_keywords_are_placed_by_overview_collection_and
             {"tmdb_id": 4, **base, "overview": "Seaside bakery rivals", "companies": ["Dough"]},
         ]
     )
-    space = FeatureSpace.fit(films)
+    space = FeatureSpace.fit(films, overview="words")
     assert {"collection:Agent X", "company:Dough", "word:rogue", "word:warhead", "word:bakery"} <= set(space.names)
     assert "word:another" not in space.names  # common English words say nothing
     unit = space.transform(films).toarray()
