@@ -1,0 +1,1 @@
+"""Interactions and splits, training data read from the warehouse, film feature spaces."""
