@@ -415,7 +415,7 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
 
     import httpx
 
-    from lbx_orchestration_tests.support.web import free_port, start_lbx_serve
+    from lbx_orchestration_tests.support.web import free_port, start_lbx_serve, wait_until_up
 
     missing = subprocess.run(
         [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(tmp_path / "no.duckdb")],
@@ -430,15 +430,7 @@ def test_lbx_serve_binds_loopback_and_serves_page_and_api(web_db: Path, tmp_path
         web_db, port, tmp_path / "state", env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
-            time.sleep(0.5)
+        wait_until_up(server, f"http://127.0.0.1:{port}")
         assert "<title>lbx" in httpx.get(f"http://127.0.0.1:{port}/").text
         body = httpx.get(f"http://127.0.0.1:{port}/api/users/{MEMBER}/recommendations", params={"limit": 3}).json()
         assert [x["tmdb_id"] for x in body["recommendations"]] == [r[1] for r in warehouse_list(web_db, MEMBER)[:3]]

@@ -22,6 +22,7 @@ from lbx_orchestration_tests.support.web import (
     free_port,
     query,
     start_lbx_serve,
+    wait_until_up,
     zip_folder,
 )
 
@@ -48,16 +49,8 @@ def server(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = start_lbx_serve(db, port, root / "state", env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
-            time.sleep(0.5)
+        wait_until_up(proc, url, timeout=240)
         yield url, db
     finally:
         proc.terminate()

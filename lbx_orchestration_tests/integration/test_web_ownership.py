@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from lbx_orchestration_tests.support.web import (
     free_port,
     query,
     start_lbx_serve,
+    wait_until_up,
     zip_folder,
 )
 from lbx_orchestration_tests.unit.export_builders import PROFILE, minimal_files, write_zip
@@ -59,16 +59,7 @@ def served(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                health = httpx.get(f"{base}/api/health", timeout=2)
-                if health.status_code == 200 and health.json()["imports_ready"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
-            time.sleep(0.5)
+        wait_until_up(server, base, ready=lambda health: health["imports_ready"])
         yield base, db
     finally:
         server.terminate()

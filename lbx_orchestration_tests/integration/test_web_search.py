@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from lbx_orchestration_tests.support.web import copy_warehouse, free_port, start_lbx_serve
+from lbx_orchestration_tests.support.web import copy_warehouse, free_port, start_lbx_serve, wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +22,7 @@ def server(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
     proc = start_lbx_serve(db, port, root / "state", env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
-            time.sleep(0.5)
+        wait_until_up(proc, url)
         yield url
     finally:
         proc.terminate()

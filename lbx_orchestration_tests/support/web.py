@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,25 @@ def start_lbx_serve(
     command = [sys.executable, "-m", "lbx_orchestration.cli", "serve", "--db", str(db), "--port", str(port)]
     command += ["--state-dir", str(state_dir), "--log-level", "warning", *(extra or [])]
     return subprocess.Popen(command, env=env, **popen)
+
+
+def wait_until_up(
+    proc: subprocess.Popen, url: str, timeout: float = 180, ready: Callable[[dict], bool] = lambda health: True
+) -> None:
+    """Poll ``url``'s /api/health until it answers 200 (and ``ready`` holds for its body); fails
+    when the child exits or ``timeout`` seconds pass."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = httpx.get(f"{url}/api/health", timeout=2)
+            if health.status_code == 200 and ready(health.json()):
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "lbx serve did not come up"
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
