@@ -206,3 +206,21 @@ def test_a_resolution_table_of_an_older_lbx_gains_the_tv_columns_and_keeps_its_r
     assert row == [("lb:a", 862, None, None)]
     known = read_frame(con, "select * from metadata.old_resolution")
     assert reusable(known)["tmdb_id"].to_list() == [862] and tv_entries(known).height == 0
+
+
+def test_a_tv_search_tmdb_cannot_answer_leaves_the_entry_a_film_and_a_refused_key_stops() -> None:
+    from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError
+    from lbx_orchestration.core.tmdb.tv import resolve_tv
+
+    class Broken:
+        kind = "live"
+
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def search_tv(self, title: str, year: int | None = None) -> list:
+            raise self.error
+
+    assert resolve_tv(Broken(TmdbError("TMDb /search/tv answered HTTP 404")), "Baby Reindeer", 2024) is None
+    with pytest.raises(TmdbAuthError):
+        resolve_tv(Broken(TmdbAuthError("401")), "Baby Reindeer", 2024)

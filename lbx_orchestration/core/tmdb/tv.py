@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lbx_orchestration.core.tmdb.base import TmdbSource
+from lbx_orchestration.core.tmdb.base import TmdbAuthError, TmdbError, TmdbRetryLater, TmdbSource
 from lbx_orchestration.core.tmdb.normalize import match_key
 from lbx_orchestration.core.tmdb.resolve import MAX_YEAR_DISTANCE, Resolution, _year_of
 
@@ -93,9 +93,20 @@ def match_episode(title: str, year: int | None, results: list[dict[str, Any]]) -
 def resolve_tv(source: TmdbSource, title: str, year: int | None) -> TvMatch | None:
     """Ask TMDb TV about one entry (at most two searches); None when the source has no TV
     search (the snapshot) or no show fits."""
-    search = getattr(source, "search_tv", None)
-    if search is None or not match_key(title):
+    lookup = getattr(source, "search_tv", None)
+    if lookup is None or not match_key(title):
         return None
+
+    def search(query: str, aired: int | None) -> list[dict[str, Any]]:
+        # a TV search TMDb cannot answer leaves the entry an unmatched film; a refused key or a
+        # long rate limit stops the import as the film search would
+        try:
+            return lookup(query, aired)
+        except (TmdbAuthError, TmdbRetryLater):
+            raise
+        except TmdbError:
+            return []
+
     found = match_show(title, year, search(title, year))
     if found is not None:
         return found
