@@ -305,13 +305,32 @@ def _filtered(
     if narrowed and served is not None:
         ranked = _ranked(data, name, query, applied, only, served)
         if ranked is not None:
-            return name, ranked, applied, notes
+            return name, _with_stored_picks(ranked, data.rows[name.lower()], applied, only, query), applied, notes
         notes.append(f"the served model could not be loaded just now: filtered within the stored top {MAX_LIMIT}")
     rows = [r for r in data.rows[name.lower()] if _passes(r, applied, only)]
     if query.watchlist == "only":
         watch = data.watchlists.get(name.lower(), set())
         rows = [r for r in rows if r["tmdb_id"] in watch]
     return name, rows[: query.limit], applied, notes
+
+
+def _with_stored_picks(
+    ranked: list[dict[str, Any]],
+    stored: list[dict[str, Any]],
+    applied: dict[str, Any],
+    only: set[int] | None,
+    query: RecommendationQuery,
+) -> list[dict[str, Any]]:
+    """``ranked`` with the stored list's films that pass the filter but were not ranked (the
+    content model's recent picks: the collaborative model cannot score them) at their stored rank."""
+    if query.watchlist == "only":
+        return ranked
+    have = {r["tmdb_id"] for r in ranked}
+    out = list(ranked)
+    for row in stored:
+        if row["tmdb_id"] not in have and _passes(row, applied, only):
+            out.insert(min(int(row["rank"]) - 1, len(out)), row)
+    return [{**row, "rank": n} for n, row in enumerate(out[: query.limit], start=1)]
 
 
 def _passes(row: dict[str, Any], applied: dict[str, Any], only: set[int] | None) -> bool:
