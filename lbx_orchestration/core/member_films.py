@@ -62,7 +62,8 @@ def all_member_observations_sql(table: str = STG_REVIEWS) -> str:
         select user_key, tmdb_id,
                arg_max(rating, event_at) filter (where rating is not null) as rating,
                bool_or(kind in ({kinds})) as seen,
-               bool_or(kind = 'watchlist') as on_watchlist
+               bool_or(kind = 'watchlist') as on_watchlist,
+               max(event_at) filter (where kind in ({kinds})) as last_at
         from {table}
         where starts_with(user_key, '{MEMBER_PREFIX}') and tmdb_id is not null
         group by user_key, tmdb_id

@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from lbx_orchestration.core.guest_input import BASES
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
 from lbx_orchestration.core.letterboxd.usernames import is_username
@@ -41,7 +42,7 @@ from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
 from lbx_orchestration.core.processes import pid_exists
 from lbx_orchestration.core.recsys.models.pipeline import load_trained
-from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, basis_observations
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
@@ -92,6 +93,10 @@ WatchlistChoice = Annotated[
     Literal["exclude", "include", "only"],
     Query(description="leave the member's watchlist out (default), count it as any film, or rank only it"),
 ]
+BasisChoice = Annotated[
+    Literal["all", "latest50", "five", "four_up", "three_up"],
+    Query(description="what the list is based on: every film (default), the latest 50, 5★ only, 4★ and up, 3★ and up"),
+]
 ListName = Annotated[
     str | None,
     Query(alias="list", max_length=200, description="one of the member's Letterboxd lists, by name or slug"),
@@ -112,6 +117,7 @@ class RecommendationQuery:
     provider: Text = None
     country: Country = None
     list_name: ListName = None
+    basis: BasisChoice = "all"
 
 
 @dataclass
@@ -267,7 +273,7 @@ def _filtered(
     name = _member_or_404(data, username)
     genre, decade, provider, country = query.genre, query.decade, query.provider, query.country
     min_year, max_year, list_name = query.min_year, query.max_year, query.list_name
-    applied: dict[str, Any] = {"limit": query.limit, "watchlist": query.watchlist}
+    applied: dict[str, Any] = {"limit": query.limit, "watchlist": query.watchlist, "basis": query.basis}
     notes: list[str] = []
     if min_year is not None and max_year is not None and min_year > max_year:
         raise _error(422, f"min_year {min_year} is after max_year {max_year}")
@@ -301,10 +307,12 @@ def _filtered(
         notes.append(OFFLINE_PROVIDERS)
     if not tmdb_online():
         notes.append("TMDb is offline (no TMDB_API_KEY): no poster URLs")
-    narrowed = len(applied) > 2 or query.watchlist != "exclude"
+    narrowed = len(applied) > 3 or query.watchlist != "exclude" or query.basis != "all"
     if narrowed and served is not None:
         ranked = _ranked(data, name, query, applied, only, served)
         if ranked is not None:
+            if query.basis != "all":  # the stored list is based on every film
+                return name, ranked, applied, notes
             return name, _with_stored_picks(ranked, data.rows[name.lower()], applied, only, query), applied, notes
         notes.append(f"the served model could not be loaded just now: filtered within the stored top {MAX_LIMIT}")
     rows = [r for r in data.rows[name.lower()] if _passes(r, applied, only)]
@@ -369,6 +377,9 @@ def _ranked(
     observations = data.observations.get(name.lower())
     if observations is None or not observations["seen"].any():
         return None
+    observations = basis_observations(observations, query.basis)
+    if not observations["seen"].any():
+        raise _error(422, f"{name} has no films for basis {query.basis!r} ({BASES[query.basis]})")
     inputs = served.get(data.served_path)
     if inputs is None:
         return None

@@ -61,6 +61,20 @@ def recs(url: str, user: str = MEMBER, **params) -> httpx.Response:
     return httpx.get(f"{url}/api/users/{user}/recommendations", params=params, timeout=60)
 
 
+def test_the_list_can_be_based_on_the_latest_films_or_the_best_rated(server) -> None:
+    url, db = server
+    seen, watch = member_films(db, MEMBER, False), member_films(db, MEMBER, True)
+    every = recs(url, basis="all", genre="drama", limit=30).json()
+    lists = {basis: recs(url, basis=basis, genre="drama", limit=30).json() for basis in ("five", "latest50")}
+    for basis, body in lists.items():
+        ids = [x["tmdb_id"] for x in body["recommendations"]]
+        assert body["filters"]["basis"] == basis and body["count"] == 30, basis
+        assert not set(ids) & (seen | watch), basis  # films outside the basis are still seen
+        assert ids != [x["tmdb_id"] for x in every["recommendations"]], basis  # another basis, another list
+    bad = recs(url, basis="sometimes")
+    assert bad.status_code == 422 and "basis" in bad.json()["error"]
+
+
 def test_filters_watchlist_lists_and_film_details_over_http(server) -> None:
     url, db = server
     seen, watch = member_films(db, MEMBER, False), member_films(db, MEMBER, True)

@@ -132,6 +132,17 @@ def test_search_and_more_like_this(page, site) -> None:
     assert page.evaluate("document.activeElement.id") == "similar"  # focus moves to the new section
 
 
+def test_search_finds_the_film_first(page, site) -> None:
+    url, _ = site
+    page.goto(url)
+    page.get_by_label("Title, director, cast, keywords or plot").fill("godfather")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#search-list > li")
+    titles = page.locator("#search-list h3").all_inner_texts()
+    assert titles[0].startswith("The Godfather") and "Part" not in titles[0], titles
+    assert len(titles) < 12  # a relevance floor, not a fixed count
+
+
 def test_upload_an_export(page, site, tmp_path: Path) -> None:
     url, _ = site
     export = zip_folder(SAMPLE_EXPORTS / "extratone_2024-04", tmp_path / "export.zip")

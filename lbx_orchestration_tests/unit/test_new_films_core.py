@@ -244,3 +244,23 @@ def test_the_nearest_loved_film_is_the_closest_story_when_nothing_else_is_shared
     # without meaning the tie goes to the better-rated film, named by genre alone
     plain = [(t, r, {"genre": tok["genre"]}) for t, r, tok in rated]
     assert content_reason({"genre": ["Drama"]}, plain) == "like Seaside Love, which you rated 5★: same genres (Drama)"
+
+
+def test_a_basis_keeps_the_films_it_names_and_the_watchlist() -> None:
+    from lbx_orchestration.core.recsys.serving.filtered import basis_observations
+
+    obs = pl.DataFrame(
+        {
+            "tmdb_id": [1, 2, 3, 4, 5],
+            "rating": [5.0, 4.0, 3.0, None, None],
+            "seen": [True, True, True, True, False],
+            "on_watchlist": [False, False, False, False, True],
+            "last_at": [dt.datetime(2020, 1, d) for d in (1, 2, 3, 4, 5)],
+        }
+    )
+    assert basis_observations(obs, "five")["tmdb_id"].to_list() == [1, 5]
+    assert basis_observations(obs, "four_up")["tmdb_id"].to_list() == [1, 2, 5]
+    assert basis_observations(obs, "three_up")["tmdb_id"].to_list() == [1, 2, 3, 5]
+    assert basis_observations(obs, "all").height == 5
+    assert basis_observations(obs, "latest50").height == 5  # fewer than 50 seen: all of them
+    assert basis_observations(obs.drop("last_at"), "latest50").height == 5

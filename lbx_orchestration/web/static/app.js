@@ -128,6 +128,7 @@ function rememberView() {
   const params = state.user ? filterParams() : new URLSearchParams();
   if (state.user) params.set("user", state.user);
   if (params.get("watchlist") === "exclude") params.delete("watchlist");
+  if (params.get("basis") === "all") params.delete("basis");
   if (params.get("limit") === "20") params.delete("limit");
   if (state.film) params.set("film", state.film);
   const query = params.toString();

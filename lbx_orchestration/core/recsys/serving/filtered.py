@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from lbx_orchestration.core.guest_input import BASES, LATEST, MIN_RATING_OF
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, fold_in_user
 
 Watchlist = Literal["exclude", "include", "only"]
@@ -54,6 +55,27 @@ def watchlist_ids(observations: pl.DataFrame) -> frozenset[int]:
     """The member's watchlist films they have not seen yet."""
     rows = observations.filter(pl.col("on_watchlist") & ~pl.col("seen"))
     return frozenset(int(i) for i in rows["tmdb_id"].to_list())
+
+
+def basis_observations(observations: pl.DataFrame, basis: str) -> pl.DataFrame:
+    """The member's observations a list is based on (``core.guest_input.BASES``): the seen films
+    of the basis, and every watchlist row (the watchlist choice still applies). Films outside the
+    basis are no signal; they stay out of the list through the filter's ``excluded_ids``."""
+    if basis == "all":
+        return observations
+    seen = pl.col("seen")
+    floor = MIN_RATING_OF.get(basis)
+    if floor is not None:
+        chosen = seen & (pl.col("rating").fill_null(0) >= floor)
+    elif basis == "latest50" and "last_at" in observations.columns:
+        latest = observations.filter(seen).sort("last_at", descending=True, nulls_last=True).head(LATEST)
+        chosen = pl.col("tmdb_id").is_in(latest["tmdb_id"].to_list())
+    elif basis == "latest50":
+        chosen = seen  # no dates to order by (an upload before the next snapshot): every film
+    else:
+        raise ValueError(f"basis must be one of {list(BASES)}, not {basis!r}")
+    on_list = pl.col("on_watchlist").fill_null(False) & ~seen
+    return observations.filter(chosen | on_list)
 
 
 def ranked_for_member(
