@@ -15,19 +15,16 @@ from lbx_orchestration.core.letterboxd.lists import LIST_SCHEMA
 from lbx_orchestration.core.tables import EXPORT_LISTS
 from lbx_orchestration.web.app import WebSettings, create_app
 from lbx_orchestration.web.ratelimit import TokenBuckets
-from lbx_orchestration_tests.support.web import SAMPLE_EXPORTS, Writer, copy_warehouse, query, zip_folder
+from lbx_orchestration_tests.support.web import (
+    SAMPLE_EXPORTS,
+    Writer,
+    copy_warehouse,
+    member_films,
+    query,
+    zip_folder,
+)
 
 MEMBER = "patrickmjones"
-
-
-def member_films(db: Path, username: str, watchlist: bool) -> set[int]:
-    """TMDb ids of a Letterboxd member's watchlist, or (``watchlist`` False) of the rest of their export."""
-    kind = "=" if watchlist else "<>"
-    sql = f"""
-        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
-        left join metadata.film_resolution res using (film_key)
-        where r.user_key = ? and r.kind {kind} 'watchlist'"""
-    return {row[0] for row in query(db, sql, [f"letterboxd:{username}"])}
 
 
 def settings(db: Path, state: Path, **kw) -> WebSettings:

@@ -4,8 +4,6 @@ a real `lbx serve` process on 127.0.0.1 over a copy of the session warehouse, an
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,10 +17,9 @@ from lbx_orchestration.web.app import WebSettings, create_app
 from lbx_orchestration_tests.support.web import (
     SAMPLE_EXPORTS,
     copy_warehouse,
-    free_port,
+    lbx_serve_child,
+    member_films,
     query,
-    start_lbx_serve,
-    wait_until_up,
     zip_folder,
 )
 
@@ -32,29 +29,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
-def member_films(db: Path, username: str, watchlist: bool) -> set[int]:
-    kind = "=" if watchlist else "<>"
-    sql = f"""
-        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
-        left join metadata.film_resolution res using (film_key)
-        where r.user_key = ? and r.kind {kind} 'watchlist'"""
-    return {row[0] for row in query(db, sql, [f"letterboxd:{username}"])} - {None}
-
-
 @pytest.fixture(scope="module")
 def server(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("members-page")
-    db = copy_warehouse(materialized_warehouse.duckdb_path, root / "wh")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = start_lbx_serve(db, port, root / "state", env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(proc, url, timeout=240)
-        yield url, db
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with lbx_serve_child(materialized_warehouse.duckdb_path, tmp_path_factory.mktemp("members-page")) as site:
+        yield site
 
 
 def recs(url: str, user: str = MEMBER, **params) -> httpx.Response:

@@ -3,30 +3,16 @@ first, a misspelling, a director, fewer hits than asked when the rest is noise, 
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import httpx
 import pytest
 
-from lbx_orchestration_tests.support.web import copy_warehouse, free_port, start_lbx_serve, wait_until_up
+from lbx_orchestration_tests.support.web import lbx_serve_child
 
 
 @pytest.fixture(scope="module")
 def server(materialized_warehouse, tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("web-search")
-    db = copy_warehouse(materialized_warehouse.duckdb_path, root / "wh")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = start_lbx_serve(db, port, root / "state", env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(proc, url)
+    with lbx_serve_child(materialized_warehouse.duckdb_path, tmp_path_factory.mktemp("web-search")) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def search(url: str, q: str, **params) -> list[dict]:

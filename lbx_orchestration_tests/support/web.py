@@ -140,3 +140,31 @@ class Writer:
         self.release()
         if self.proc.poll() is None:
             self.proc.kill()
+
+
+@contextlib.contextmanager
+def lbx_serve_child(warehouse: Path, root: Path, timeout: float = 240) -> Iterator[tuple[str, Path]]:
+    """`lbx serve` in a child process on a copy of ``warehouse`` under ``root``: (its URL, the copy)."""
+    import os
+
+    db = copy_warehouse(warehouse, root / "wh")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = start_lbx_serve(db, port, root / "state", env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(proc, url, timeout=timeout)
+        yield url, db
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def member_films(db: Path, username: str, watchlist: bool) -> set[int]:
+    """TMDb ids of a Letterboxd member's watchlist, or (``watchlist`` False) of the rest of their export."""
+    kind = "=" if watchlist else "<>"
+    sql = f"""
+        select coalesce(r.tmdb_id, res.tmdb_id) from ingest.reviews r
+        left join metadata.film_resolution res using (film_key)
+        where r.user_key = ? and r.kind {kind} 'watchlist'"""
+    return {row[0] for row in query(db, sql, [f"letterboxd:{username}"])} - {None}
