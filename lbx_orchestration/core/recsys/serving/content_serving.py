@@ -102,12 +102,14 @@ class ContentContext:
     trained: TrainedModel
     space: FeatureSpace
     films: pl.DataFrame  # known_films
+    common: frozenset[str]  # common_words(films): left out of the reasons
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, models_dir: Path) -> ContentContext:
         """FileNotFoundError before the first content model."""
         trained, space = load_content(models_dir)
-        return cls(trained, space, known_films(con))
+        films = known_films(con)
+        return cls(trained, space, films, frozenset(common_words(films)))
 
 
 def content_rows(
@@ -120,6 +122,7 @@ def content_rows(
     top_n: int,
     films: pl.DataFrame,
     explain: bool = True,
+    common: frozenset[str] | set[str] | None = None,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
@@ -146,7 +149,8 @@ def content_rows(
         excluded.setdefault(key, set()).add(int(film))
     titles = dict(films.select("tmdb_id", "title").iter_rows())
     needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
-    tokens = film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(needed)), common_words(films))
+    common = common_words(films) if common is None else common
+    tokens = film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(needed)), common)
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
@@ -255,7 +259,15 @@ def new_films_for(
     trained, space, films = context.trained, context.space, context.films
     candidates, since = released_within(films.filter(_known_enough(policy)), policy.new_for_you_months)
     recs, _ = content_rows(
-        con, trained, space, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n + 10, films
+        con,
+        trained,
+        space,
+        candidates,
+        user_keys,
+        policy.watchlist,
+        policy.new_for_you_top_n + 10,
+        films,
+        common=context.common,
     )
     recs = (  # a film logged under another title is seen too; the 10 spare rows stand in for it
         not_seen_by_title(con, recs, films)
@@ -326,7 +338,7 @@ def blend_main_list(
     top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
     users = out["user_key"].unique().to_list()
     recs, explainer = content_rows(
-        con, trained, space, candidates, users, policy.watchlist, top_n, films, explain=False
+        con, trained, space, candidates, users, policy.watchlist, top_n, films, explain=False, common=context.common
     )
     recs = not_seen_by_title(con, recs, films)
     year = pl.col("year")
