@@ -15,6 +15,7 @@ from lbx_orchestration.core.recsys.data.overview_modes import DEFAULT_OVERVIEW, 
 from lbx_orchestration.core.settings import RELEVANCE, SEED, duckdb_path
 from lbx_orchestration.core.tables import NEW_FOR_YOU, RECOMMENDATIONS
 from lbx_orchestration.core.warehouse import WarehouseError, connect, read_frame, table_exists
+from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 DEMO_FIRST = "run `make demo` first (or set LBX_DUCKDB_PATH)"
 IMPORT_FIRST = "import an export first (`lbx import`)"
@@ -74,7 +75,7 @@ def _warehouse(args: argparse.Namespace) -> Path:
 def _existing_warehouse(args: argparse.Namespace, hint: str) -> Path | None:
     """The warehouse a command reads, or None once the member is told how to create it."""
     db = _warehouse(args)
-    if not db.exists():
+    if not warehouse_exists(db):
         print(f"no warehouse at {db}: {hint}", file=sys.stderr)
         return None
     return db

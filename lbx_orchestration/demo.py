@@ -80,6 +80,25 @@ def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
     from lbx_orchestration.definitions import defs
     from lbx_orchestration.metadata.catalog import tmdb_catalog
 
+    first, last = catalog_range(months)
+    result = dg.materialize(
+        [tmdb_catalog],
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+            "lbx/origin": "make-demo",
+        },
+    )
+    print(f"tmdb_catalog {first[:7]}..{last[:7]}: {'success' if result.success else 'FAILED'}")
+
+
+def catalog_range(months: int = 24) -> tuple[str, str]:
+    """The first and last release-month partition keys of the catalogue's last ``months``."""
+    from lbx_orchestration.definitions import defs
+
     source = defs.resources["tmdb"].source()
     today = dt.datetime.now(dt.UTC).date()
     if source.kind == "live":
@@ -89,18 +108,7 @@ def catalog_months(instance: dg.DagsterInstance, months: int = 24) -> None:
         last = max((dt.date.fromisoformat(d) for d in dates if len(d) == 10 and d <= today.isoformat()), default=today)
     index = last.year * 12 + last.month - 1 - (months - 1)
     first = dt.date(index // 12, index % 12 + 1, 1)
-    result = dg.materialize(
-        [tmdb_catalog],
-        resources=defs.resources,
-        instance=instance,
-        raise_on_error=False,
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.replace(day=1).isoformat(),
-            "lbx/origin": "make-demo",
-        },
-    )
-    print(f"tmdb_catalog {first:%Y-%m}..{last:%Y-%m}: {'success' if result.success else 'FAILED'}")
+    return first.isoformat(), last.replace(day=1).isoformat()
 
 
 def _is_monthly(asset: dg.AssetsDefinition) -> bool:

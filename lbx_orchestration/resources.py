@@ -5,6 +5,8 @@ is live only when ``TMDB_API_KEY`` or ``TMDB_READ_TOKEN`` is set; everything els
 the bundled, offline data.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.core import settings
+from lbx_orchestration.core import lake, settings
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import (
     BUNDLED_EXPORTS_DIR,
@@ -29,8 +31,26 @@ from lbx_orchestration.core.settings import (
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.tmdb.client import DEFAULT_BASE_URL
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
+from lbx_orchestration.core.warehouse import ensure_parent
 
 _POLICY = ServingPolicy()  # the serving defaults live there
+
+
+class WarehouseResource(DuckDBResource):
+    """dagster-duckdb's resource for a DuckDB file; a DuckLake target (``ducklake:...``) is
+    attached through ``core.lake`` with its extensions and S3 secret, which DuckDBResource cannot."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[Any]:
+        if not lake.is_lake(self.database):
+            with super().get_connection() as con:
+                yield con
+            return
+        con = lake.open_lake(self.database)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 class TmdbResource(dg.ConfigurableResource):
@@ -156,11 +176,11 @@ def build_resources(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     else:
         tmdb = SnapshotTmdbResource(snapshot_path=str(settings.tmdb_snapshot()))
     warehouse = settings.duckdb_path()
-    warehouse.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ yet
+    ensure_parent(warehouse)  # a fresh clone has no data/ yet
     inbox = settings.inbox_dir()
     inbox.mkdir(parents=True, exist_ok=True)  # nor an inbox
     resources: dict[str, Any] = {
-        "duckdb": DuckDBResource(database=str(warehouse)),
+        "duckdb": WarehouseResource(database=str(warehouse)),
         "tmdb": tmdb,
         "letterboxd": LetterboxdResource(inbox_dir=str(inbox), export_dirs=settings.export_dirs()),
         "settings": LbxSettings(movielens_dir=str(settings.movielens_dir())),

@@ -54,7 +54,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The process of the run's newest event: the one executing its steps."""
+    """The process that started the run (RUN_START), else that of its newest event.
+
+    Under Celery a step's events carry the worker's pid, which lives on after the run (or on
+    another host): the run's own process is the one that started it and coordinates the steps.
+    """
+    started = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_START, limit=1).records
+    for record in started:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.pid is not None:
+            return int(event.pid)
     records = instance.get_records_for_run(run_id, ascending=False, limit=50).records
     for record in records:
         event = record.event_log_entry.dagster_event
@@ -161,7 +170,10 @@ def freeing_executor(executor_def: dg.ExecutorDefinition) -> dg.ExecutorDefiniti
                 logging.getLogger("lbx.runs").warning(str(item))
         except Exception as exc:  # a run is never stopped by its own clean-up
             logging.getLogger("lbx.runs").warning("could not check for dead runs' pool slots: %s", exc)
-        return _InterruptibleExecutor(executor_def.executor_creation_fn(init_context))
+        inner = executor_def.executor_creation_fn(init_context)
+        # Celery's loop reads its own executor's settings (app_args) and checks for interrupts
+        # every second while it waits: it is used as it is
+        return inner if executor_def.name == "celery" else _InterruptibleExecutor(inner)
 
     return dg.ExecutorDefinition(
         name=executor_def.name,

@@ -37,6 +37,14 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"lbx/origin": "nightly"})
 
 
+full_refresh_job = dg.define_asset_job(
+    "full_refresh_job",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(tmdb_catalog),
+    description="Everything for one scrape date, sources included: the first night of an empty "
+    "warehouse, and what `make demo` materializes (the release-month catalogue has its own job).",
+)
+
+
 tmdb_catalog_job = dg.define_asset_job(
     "tmdb_catalog_job",
     selection=dg.AssetSelection.assets(tmdb_catalog),

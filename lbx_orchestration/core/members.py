@@ -43,6 +43,7 @@ from lbx_orchestration.core.settings import duckdb_path
 from lbx_orchestration.core.tables import MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
+from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 
 def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs) -> tuple[pl.DataFrame, dict]:
@@ -107,7 +108,7 @@ def onboard(
     started = time.perf_counter()
     db = Path(db) if db is not None else duckdb_path()
     prepared = prepare_import(path, username, scrape_date)  # parse with no lock held
-    if db.exists():
+    if warehouse_exists(db):
         with connect(db, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait) as con:
             if owner is not None:  # refuse a stranger before any TMDb look-up
                 owner.check(con, prepared.username)

@@ -53,8 +53,45 @@ def _path(name: str, default: Path) -> Path:
 
 
 def duckdb_path() -> Path:
-    """The warehouse file (``LBX_DUCKDB_PATH``)."""
-    return _path("LBX_DUCKDB_PATH", REPO_ROOT / "data" / "lbx.duckdb")
+    """The warehouse: ``LBX_WAREHOUSE`` (a DuckDB file, ``ducklake:sqlite:PATH`` or
+    ``ducklake:postgres:DSN``), else the file ``LBX_DUCKDB_PATH``, else data/lbx.duckdb.
+
+    A DuckLake target travels as a Path like a file does; ``core.lake`` tells them apart.
+    """
+    return Path(_get("LBX_WAREHOUSE") or _get("LBX_DUCKDB_PATH") or REPO_ROOT / "data" / "lbx.duckdb")
+
+
+def lake_data_path() -> str | None:
+    """Where a DuckLake warehouse keeps its Parquet files: a folder or ``s3://bucket/prefix/``
+    (``LBX_WAREHOUSE_DATA``). Needed when the catalogue is created; stored in it after."""
+    return _get("LBX_WAREHOUSE_DATA")
+
+
+def s3_settings() -> dict[str, str] | None:
+    """S3-compatible storage for DuckLake's files: endpoint (host:port) and keys from the environment."""
+    key, secret = _get("AWS_ACCESS_KEY_ID"), _get("AWS_SECRET_ACCESS_KEY")
+    if not (key and secret):
+        return None
+    endpoint = _get("LBX_S3_ENDPOINT") or ""
+    loopback = endpoint.startswith(("127.0.0.1", "localhost", "[::1]"))
+    return {
+        "key_id": key,
+        "secret": secret,
+        "endpoint": endpoint,
+        "region": _get("AWS_REGION") or "us-east-1",
+        "use_ssl": _get("LBX_S3_USE_SSL") or ("false" if loopback else "true"),
+    }
+
+
+def duckdb_extension_dir() -> Path:
+    """DuckDB's extension_directory (``LBX_DUCKDB_EXTENSIONS``): inside the project, so that a
+    CI run as another user finds what the first run installed from the wheels."""
+    return _path("LBX_DUCKDB_EXTENSIONS", REPO_ROOT / ".duckdb" / "extensions")
+
+
+def executor() -> str:
+    """How a run executes its steps (``LBX_EXECUTOR``): ``in_process`` (default) or ``celery``."""
+    return (_get("LBX_EXECUTOR") or "in_process").lower()
 
 
 def data_dir() -> Path:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from lbx_orchestration.core import lake
 from lbx_orchestration.core.settings import duckdb_path
 
 if TYPE_CHECKING:  # polars is imported by duckdb's .pl() when a frame is read: `lbx recs` never needs it
@@ -112,7 +113,7 @@ def _highest_used_block(path: Path) -> int | str | None:
 
 def check_intact(path: Path) -> None:
     """Raise WarehouseDamaged (naming the file and the cause) before anything opens a damaged file."""
-    if not path.exists() or path.is_dir():
+    if lake.is_lake(path) or not path.exists() or path.is_dir():
         return
     why = damage(path)
     if why is not None:
@@ -139,6 +140,13 @@ def open_with_wait(
     each wait through ``on_wait``; then WarehouseBusy names the holder. A file that is not a
     DuckDB database raises WarehouseDamaged naming the file.
     """
+    if lake.is_lake(path):
+        # a lake has no file lock: its catalogue orders concurrent writers (conflicts retry)
+        try:
+            return lake.open_lake(path, read_only=read_only)
+        except duckdb.Error as exc:
+            why = lake.scrub(str(exc))  # DuckDB quotes a Postgres DSN, password included
+            raise WarehouseError(f"the warehouse {lake.describe(path)} cannot be attached: {why}") from None
     target = Path(path)
     deadline = time.monotonic() + max(wait_seconds, 0.0)
     delay = 0.2
@@ -177,12 +185,22 @@ def connect(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     target = Path(path) if path is not None else duckdb_path()
     if not read_only:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(target)
     con = open_with_wait(target, read_only=read_only, wait_seconds=wait_seconds, on_wait=on_wait)
     try:
         yield con
     finally:
         con.close()
+
+
+def exists(target: str | Path) -> bool:
+    return lake.exists(target) if lake.is_lake(target) else Path(target).exists()
+
+
+def ensure_parent(target: str | Path) -> None:
+    """The folder of a warehouse file exists (a fresh clone has no data/); a lake makes its own."""
+    if not lake.is_lake(target):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _split(table: str) -> tuple[str, str]:

@@ -17,7 +17,8 @@ from dagster_dbt import (
 )
 from dagster_duckdb import DuckDBResource
 
-from lbx_orchestration.core.settings import DBT_PROJECT_DIR, dbt_executable, duckdb_path
+from lbx_orchestration.core import lake
+from lbx_orchestration.core.settings import DBT_PROJECT_DIR, dbt_executable, duckdb_extension_dir, duckdb_path
 from lbx_orchestration.core.tables import KEYWORD_TFIDF, TMDB_MOVIES
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import (
@@ -36,7 +37,26 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 def _warehouse_vars(warehouse: Path) -> str:
     # profiles.yml reads the path from this var: nothing needs to write the environment at run time
-    return json.dumps({"lbx_duckdb_path": str(warehouse)})
+    if not lake.is_lake(warehouse):
+        return json.dumps({"lbx_duckdb_path": str(warehouse)})
+    return json.dumps(
+        {
+            "lbx_warehouse": str(warehouse),
+            "lbx_lake_data": lake.data_path(warehouse),
+            "lbx_duckdb_extensions": str(duckdb_extension_dir()),
+        }
+    )
+
+
+def _dbt_target(warehouse: Path) -> list[str]:
+    """The profile's target for this warehouse: the file (dev), or a lake with local or S3 files."""
+    if not lake.is_lake(warehouse):
+        return []
+    return ["--target", "lake_s3" if lake.data_path(warehouse).startswith("s3://") else "lake"]
+
+
+def _absolute(warehouse: str) -> Path:
+    return Path(warehouse) if lake.is_lake(warehouse) else Path(warehouse).resolve()
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -53,7 +73,7 @@ def _manifest_is_stale(project: DbtProject) -> bool:
 if _manifest_is_stale(dbt_project):
     # parse (offline, no database needed) before the assets are built from the manifest, with
     # the vars dbt_features passes so that its `dbt build` can reuse this parse
-    parse_vars = _warehouse_vars(duckdb_path().resolve())
+    parse_vars = _warehouse_vars(_absolute(str(duckdb_path())))
     subprocess.run(
         [dbt_executable(), "--quiet", "parse", "--profiles-dir", ".", "--vars", parse_vars],
         cwd=DBT_PROJECT_DIR,
@@ -102,7 +122,7 @@ def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
         raise dg.Failure(description=f"dbt could not take the write lock on the warehouse: {exc}") from exc
     waited = time.monotonic() - started
     if waited > 1:
-        log.info(f"dbt: the warehouse {warehouse} is free after {waited:.1f} s")
+        log.info(f"dbt: the warehouse {lake.describe(warehouse)} is free after {waited:.1f} s")
     return waited
 
 
@@ -114,7 +134,7 @@ def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
 def dbt_features(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, settings: LbxSettings
 ) -> Iterator[Any]:
-    warehouse = Path(duckdb.database).resolve()
+    warehouse = _absolute(duckdb.database)
     timeout, waited = settings.lock_timeout, 0.0
     # DuckDB admits one writer per file and dbt fails at once when another process has the file
     # open: wait for the lock here, then start dbt. dbt keeps its connection for the whole build,
@@ -122,7 +142,11 @@ def dbt_features(
     # the file in the seconds between this wait and dbt's connection, wait and start dbt again.
     for _ in range(_DBT_STARTS):
         waited += _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
-        invocation = dbt.cli(["build", "--vars", _warehouse_vars(warehouse)], context=context, raise_on_error=False)
+        invocation = dbt.cli(
+            ["build", "--vars", _warehouse_vars(warehouse), *_dbt_target(warehouse)],
+            context=context,
+            raise_on_error=False,
+        )
         events = 0
         for event in invocation.stream():
             events += 1
@@ -133,9 +157,10 @@ def dbt_features(
         if events or _LOCK_ERROR not in str(error):
             raise error
         holder = lock_holder(str(error))
-        context.log.warning(f"dbt: the warehouse {warehouse} was taken by {holder} as dbt started; waiting again")
+        where = lake.describe(warehouse)
+        context.log.warning(f"dbt: the warehouse {where} was taken by {holder} as dbt started; waiting again")
     raise dg.Failure(
-        description=f"dbt could not take the write lock on the warehouse {warehouse}: {holder} took it "
+        description=f"dbt could not take the write lock on the warehouse {lake.describe(warehouse)}: {holder} took it "
         f"each of the {_DBT_STARTS} times dbt started; wait for it to finish and run again"
     )
 

@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from lbx_orchestration.core import lake
 from lbx_orchestration.core.guest_input import BASES
 from lbx_orchestration.core.letterboxd.errors import ExportError
 from lbx_orchestration.core.letterboxd.lists import read_lists
@@ -46,6 +47,7 @@ from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, basis_obs
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
+from lbx_orchestration.core.settings import data_dir
 from lbx_orchestration.core.tables import accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbError, TmdbRetryLater, TmdbSource
 from lbx_orchestration.core.tmdb.sources import tmdb_source_from_env
@@ -142,7 +144,10 @@ class WebSettings:
 
     @property
     def directory(self) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(self.db).parent / "web"
+        if self.state_dir:
+            return Path(self.state_dir)
+        # a lake has no folder of its own: the snapshot goes to the data folder
+        return data_dir() / "web" if lake.is_lake(self.db) else Path(self.db).parent / "web"
 
 
 class ApiError(HTTPException):

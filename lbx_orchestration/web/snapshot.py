@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from lbx_orchestration.core import lake
 from lbx_orchestration.core import tables as t
 from lbx_orchestration.core.member_films import all_member_observations_sql
 from lbx_orchestration.core.warehouse import WarehouseDamaged, check_intact
@@ -40,6 +41,11 @@ class Signature:
 
 
 def signature(db: Path) -> Signature | None:
+    if lake.is_lake(db):
+        if not lake.exists(db):
+            return None
+        found = lake.version(db)  # a lake changes by snapshots, not by a file's mtime
+        return Signature(((found[0], 0),), found[1]) if found else None
     if not db.exists():
         return None
     parts, newest = [], 0.0
@@ -133,7 +139,10 @@ def export_serving_tables(db: Path, target: Path) -> list[str]:
     con = duckdb.connect(str(target))
     try:
         try:
-            con.execute(f"attach '{db}' as src (read_only)")
+            if lake.is_lake(db):
+                lake.attach(con, db, "src", read_only=True)
+            else:
+                con.execute(f"attach '{db}' as src (read_only)")
         except duckdb.Error as exc:
             if "lock" in str(exc).lower():
                 raise WarehouseBusy(f"{db} is being written by another process") from exc

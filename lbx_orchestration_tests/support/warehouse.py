@@ -23,13 +23,11 @@ class Warehouse:
     result: dg.ExecuteInProcessResult | None = None
 
     def resources(self, **settings) -> dict:
-        from dagster_duckdb import DuckDBResource
-
-        from lbx_orchestration.resources import LbxSettings, build_resources
+        from lbx_orchestration.resources import LbxSettings, WarehouseResource, build_resources
 
         return build_resources(
             {
-                "duckdb": DuckDBResource(database=str(self.duckdb_path)),
+                "duckdb": WarehouseResource(database=str(self.duckdb_path)),
                 "settings": LbxSettings(models_dir=str(self.models_dir), tune_budget=1, **settings),
             }
         )
@@ -42,6 +40,7 @@ def materialize(
 
     with pytest.MonkeyPatch.context() as env:  # for this run only, as `dagster dev` would see it
         env.setenv("LBX_DUCKDB_PATH", str(warehouse.duckdb_path))
+        env.setenv("LBX_WAREHOUSE", str(warehouse.duckdb_path))  # a file, or a DuckLake catalogue
         defs = build_definitions()
         # tmdb_catalog (release-month partitions) runs on its own
         assets = [

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lbx_orchestration.core import lake
 from lbx_orchestration.core.tables import TMDB_CACHE
 from lbx_orchestration.core.tmdb.base import TmdbError
 
@@ -66,11 +67,14 @@ class TmdbCache:
             self.path: Path | None = None
         else:
             self.path = Path(target)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._factory = lambda: duckdb.connect(str(self.path))
+            if lake.is_lake(self.path):
+                self._factory = lambda: lake.open_lake(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._factory = lambda: duckdb.connect(str(self.path))
 
     def __repr__(self) -> str:
-        return f"TmdbCache({str(self.path) if self.path else 'con_factory'})"
+        return f"TmdbCache({lake.describe(self.path) if self.path else 'con_factory'})"
 
     @contextmanager
     def _connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:

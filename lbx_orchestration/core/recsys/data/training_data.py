@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from lbx_orchestration.core.recsys.data.features import item_feature_matrix, tfidf_block
 from lbx_orchestration.core.tables import CATALOG, INTERACTIONS, KEYWORD_TFIDF, MOVIE_FEATURES, TMDB_MOVIES
 from lbx_orchestration.core.warehouse import connect, read_frame, table_exists
+from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 
 def training_observations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -93,7 +94,7 @@ def film_years(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
 
 
 def load_vote_counts(db: Path) -> dict[int, float]:
-    if not Path(db).exists():
+    if not warehouse_exists(db):
         raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
     with connect(db, read_only=True) as con:
         return vote_counts(con)
@@ -105,7 +106,7 @@ CONTENT_MOVIES_SQL = f"{TMDB_MOVIES} where media_type = 'movie' or media_type is
 
 def load_content_movies(db: Path) -> pl.DataFrame:
     """The flat TMDb rows the content model is fitted on, from a warehouse file (read-only)."""
-    if not Path(db).exists():
+    if not warehouse_exists(db):
         raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
     with connect(db, read_only=True) as con:
         if not table_exists(con, TMDB_MOVIES):
@@ -115,7 +116,7 @@ def load_content_movies(db: Path) -> pl.DataFrame:
 
 def load_training_data(db: Path) -> tuple[pl.DataFrame, tuple[np.ndarray, sp.csr_matrix]]:
     """Observations and item features from a warehouse file (read-only), for `lbx eval` and `make eval`."""
-    if not Path(db).exists():
+    if not warehouse_exists(db):
         raise FileNotFoundError(f"no warehouse at {db}: run `make demo` first")
     with connect(db, read_only=True) as con:
         return training_observations(con), item_features(con)
