@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 export LBX_DUCKDB_PATH ?= $(CURDIR)/data/lbx.duckdb
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test ui install lint eval bench bench-web serve snapshot dbt-parse clean chromium
+.PHONY: demo demo-distributed test ui install lint eval bench bench-web serve snapshot dbt-parse clean chromium
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -33,6 +33,11 @@ dbt-parse: install
 
 demo: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lbx demo
+
+# the distributed profile on loopback: Postgres, Redis and an S3 stand-in (installed and started by
+# scripts/services.sh), two Celery workers, DuckLake on Postgres + S3; data/distributed/summary.json
+demo-distributed: install dbt-parse
+	$(BIN)/python scripts/demo_distributed.py
 
 ui: install dbt-parse $(DAGSTER_HOME)/dagster.yaml
 	$(DG) dev

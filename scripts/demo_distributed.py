@@ -95,8 +95,12 @@ class Processes:
             try:
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
+                pass
+            try:  # the group too: the daemon's code servers outlive a SIGTERM to it
                 os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+            except ProcessLookupError:
+                pass
+            child.wait()
 
 
 def launch(job: str, tags: dict[str, str], env: dict[str, str]) -> None:
