@@ -165,20 +165,20 @@ def runs_in_postgres(services: dict[str, str]) -> int:
         return int(cur.fetchone()[0])
 
 
-def check_recs(env: dict[str, str]) -> int:
+def check_recs(env: dict[str, str], member: str) -> int:
     out = subprocess.run(
-        [str(BIN / "lbx"), "recs", MEMBER, "--limit", "10"], env=env, cwd=REPO, capture_output=True, text=True
+        [str(BIN / "lbx"), "recs", member, "--limit", "10"], env=env, cwd=REPO, capture_output=True, text=True
     )
     rows = [line for line in out.stdout.splitlines() if line[:1].isdigit()]
     if out.returncode != 0 or not rows:
-        raise RuntimeError(f"lbx recs {MEMBER} gave no list from the lake: {out.stderr.strip()[-400:]}")
+        raise RuntimeError(f"lbx recs {member} gave no list from the lake: {out.stderr.strip()[-400:]}")
     return len(rows)
 
 
-def check_serve(procs: Processes, env: dict[str, str]) -> int:
+def check_serve(procs: Processes, env: dict[str, str], member: str) -> int:
     port = free_port()
     procs.start("serve", [str(BIN / "lbx"), "serve", "--port", str(port)], env)
-    url = f"http://127.0.0.1:{port}/api/users/{MEMBER}/recommendations"
+    url = f"http://127.0.0.1:{port}/api/users/{member}/recommendations"
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -190,11 +190,22 @@ def check_serve(procs: Processes, env: dict[str, str]) -> int:
         except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"lbx serve gave no list for {MEMBER} from the lake within 120 s")
+            raise RuntimeError(f"lbx serve gave no list for {member} from the lake within 120 s")
         time.sleep(1)
 
 
-def run(out: Path, workers: int, timeout: float) -> dict:
+def run_timing(instance, run) -> dict:
+    """Wall time of a run (from its record in Postgres) and each step's time."""
+    record = instance.get_run_record_by_id(run.run_id)
+    steps = {
+        s.step_key: round(s.end_time - s.start_time, 3)
+        for s in instance.get_run_step_stats(run.run_id)
+        if s.start_time and s.end_time
+    }
+    return {"seconds": round(record.end_time - record.start_time, 1), "steps": steps}
+
+
+def run(out: Path, workers: int, timeout: float, extra_env: dict[str, str] | None = None, member: str = MEMBER) -> dict:
     started = time.perf_counter()
     if out.exists():
         subprocess.run(["bash", str(SERVICES), "stop", str(out / "services")], check=False)
@@ -203,7 +214,7 @@ def run(out: Path, workers: int, timeout: float) -> dict:
     procs = Processes(out / "logs")
     try:
         services = start_services(out / "services")
-        env = {**os.environ, **profile_env(out, services)}
+        env = {**os.environ, **profile_env(out, services), **(extra_env or {})}
         home = Path(env["DAGSTER_HOME"])
         home.mkdir(parents=True)
         shutil.copy(REPO / "config" / "distributed" / "dagster.yaml", home / "dagster.yaml")
@@ -237,7 +248,8 @@ def run(out: Path, workers: int, timeout: float) -> dict:
         launch("full_refresh_job", {"dagster/partition": PARTITION, "lbx/origin": origin}, env)
         runs = wait_for_runs(instance, origin, 1, timeout)
         graph_seconds = time.perf_counter() - graph_started
-        all_runs = [*instance.get_runs(filters=dg.RunsFilter(tags={"lbx/origin": origin + "-catalog"})), *runs]
+        catalog_runs = instance.get_runs(filters=dg.RunsFilter(tags={"lbx/origin": origin + "-catalog"}))
+        all_runs = [*catalog_runs, *runs]
         failed = [r.run_id for r in all_runs if r.status != dg.DagsterRunStatus.SUCCESS]
         if failed:
             raise RuntimeError(f"runs did not succeed: {failed} (logs in {out / 'logs'})")
@@ -251,8 +263,10 @@ def run(out: Path, workers: int, timeout: float) -> dict:
             "runs_in_postgres": runs_in_postgres(services),
             "run_ids": [r.run_id for r in all_runs],
             "graph_seconds": round(graph_seconds, 1),
-            "recs_rows": check_recs(env),
-            "serve_recommendations": check_serve(procs, env),
+            "catalog_run": run_timing(instance, catalog_runs[0]),
+            "full_refresh_run": run_timing(instance, runs[0]),
+            "recs_rows": check_recs(env, member),
+            "serve_recommendations": check_serve(procs, env, member),
         }
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -18,7 +18,13 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core import lake
-from lbx_orchestration.core.settings import DBT_PROJECT_DIR, dbt_executable, duckdb_extension_dir, duckdb_path
+from lbx_orchestration.core.settings import (
+    DBT_PROJECT_DIR,
+    dbt_executable,
+    duckdb_extension_dir,
+    duckdb_path,
+    s3_settings,
+)
 from lbx_orchestration.core.tables import KEYWORD_TFIDF, TMDB_MOVIES
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import (
@@ -39,13 +45,15 @@ def _warehouse_vars(warehouse: Path) -> str:
     # profiles.yml reads the path from this var: nothing needs to write the environment at run time
     if not lake.is_lake(warehouse):
         return json.dumps({"lbx_duckdb_path": str(warehouse)})
-    return json.dumps(
-        {
-            "lbx_warehouse": str(warehouse),
-            "lbx_lake_data": lake.data_path(warehouse),
-            "lbx_duckdb_extensions": str(duckdb_extension_dir()),
-        }
-    )
+    values = {
+        "lbx_warehouse": str(warehouse),
+        "lbx_lake_data": lake.data_path(warehouse),
+        "lbx_duckdb_extensions": str(duckdb_extension_dir()),
+    }
+    s3 = s3_settings()
+    if s3 is not None:
+        values["lbx_s3_use_ssl"] = s3["use_ssl"]
+    return json.dumps(values)
 
 
 def _dbt_target(warehouse: Path) -> list[str]:

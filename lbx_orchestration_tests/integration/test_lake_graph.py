@@ -13,14 +13,14 @@ import pytest
 
 from lbx_orchestration.core import lake
 from lbx_orchestration.core.settings import REPO_ROOT
-from lbx_orchestration.core.tables import RECOMMENDATIONS, REVIEWS, STG_REVIEWS, USER_ITEM_INTERACTIONS
+from lbx_orchestration.core.tables import INTERACTIONS, RECOMMENDATIONS, REVIEWS, STG_REVIEWS
 from lbx_orchestration.web.snapshot import export_serving_tables
 from lbx_orchestration_tests.support.warehouse import Warehouse, materialize
 
 pytestmark = pytest.mark.slow
 
 LBX = str(Path(sys.executable).parent / "lbx")
-COUNTED = (REVIEWS, STG_REVIEWS, USER_ITEM_INTERACTIONS)
+COUNTED = (REVIEWS, STG_REVIEWS, INTERACTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,18 @@ def test_a_postgres_lake_without_data_path_or_keys_is_refused_by_name(monkeypatc
         "ducklake:postgres:host=127.0.0.1 password=*** dbname=x"
     )
     assert json.dumps(lake.describe("ducklake:sqlite:/a/b.sqlite")) == '"ducklake:sqlite:/a/b.sqlite"'
+
+
+def test_duckdb_cli_opens_the_warehouse_file(materialized_warehouse: Warehouse) -> None:
+    """PyPI's duckdb-cli (1.5.6, a dev dependency) reads the file lbx's DuckDB 1.5.5 writes."""
+    cli = Path(sys.executable).parent / "duckdb"
+    query = f"select count(distinct username) as members from {RECOMMENDATIONS}"
+    done = subprocess.run(
+        [str(cli), "-readonly", "-csv", str(materialized_warehouse.duckdb_path), "-c", query],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(materialized_warehouse.duckdb_path), read_only=True) as con:
+        expected = con.execute(query).fetchall()[0][0]
+    assert done.stdout.split() == ["members", str(expected)]
