@@ -22,6 +22,7 @@ from lbx_orchestration.schedules import (
     nightly_refresh_schedule,
     tmdb_catalog_job,
     tmdb_catalog_schedule,
+    weekly_retrain_schedule,
 )
 from lbx_orchestration.serving import assets as serving_assets
 from lbx_orchestration.serving import new_for_you as new_for_you_assets
@@ -65,7 +66,7 @@ def build_definitions(resource_overrides: dict | None = None) -> dg.Definitions:
         asset_checks=checks,
         jobs=[onboard_member_job, nightly_refresh_job, full_refresh_job, tmdb_catalog_job],
         sensors=[letterboxd_inbox_sensor, stale_run_sensor],
-        schedules=[nightly_refresh_schedule, tmdb_catalog_schedule],
+        schedules=[nightly_refresh_schedule, weekly_retrain_schedule, tmdb_catalog_schedule],
         resources=build_resources(resource_overrides),
         executor=freeing_executor(run_executor()),
     )

@@ -1,6 +1,13 @@
-"""The nightly refresh: today's scrape date of ``reviews`` and everything downstream of it.
+"""Two cadences: a nightly refresh that follows what changed, and a weekly full retrain.
 
-The schedule is off by default (turn it on in the UI under Automation, or run the job by hand).
+- nightly (03:00 UTC): that day's ``reviews`` partition, the films it brings, the incremental dbt
+  models (only users with new observations), and every member's list from the served model, with
+  members whose films changed since it was trained folded in: their new ratings count that night.
+  No model is refitted.
+- weekly (Sunday 04:00 UTC): every asset for the day, sources included, dbt from scratch
+  (``--full-refresh``), every model refitted on every rating up to then, evaluated and gated.
+
+Both schedules are off by default (turn them on in the UI under Automation).
 """
 
 import datetime as dt
@@ -13,12 +20,18 @@ from lbx_orchestration.partitions import add_scrape_date
 
 NIGHTLY_CRON = "0 3 * * *"
 
+WEEKLY_CRON = "0 4 * * 0"
+
+#: the models, the content model and their evaluation: refitted and gated by the weekly retrain only
+TRAINING = dg.AssetSelection.groups("models")
+
 nightly_refresh_job = dg.define_asset_job(
     "nightly_refresh_job",
-    selection=dg.AssetSelection.assets(reviews).downstream(),
-    description="Collect the day's observations (exports imported that day, RSS when enabled), then "
-    "rebuild features, refit and evaluate the models (reusing the last tuned hyperparameters: the "
-    "models' config default is tune=false) and refresh every member's list.",
+    selection=dg.AssetSelection.assets(reviews).downstream() - TRAINING,
+    description="Collect the day's observations (exports imported that day, RSS when enabled), resolve "
+    "the films they bring, update the features of the users they belong to (incremental dbt) and "
+    "rewrite every member's list from the served model, folding in the members whose films changed "
+    "since it was trained. No model is refitted: the weekly full_refresh_job does that.",
 )
 
 
@@ -40,9 +53,25 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
 full_refresh_job = dg.define_asset_job(
     "full_refresh_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(tmdb_catalog),
-    description="Everything for one scrape date, sources included: the first night of an empty "
-    "warehouse, and what `make demo` materializes (the release-month catalogue has its own job).",
+    description="The weekly full retrain: everything for one scrape date, sources included, dbt from "
+    "scratch, every model refitted on every rating up to then, evaluated and gated. Also the first "
+    "night of an empty warehouse (the release-month catalogue has its own job).",
+    config={"ops": {"dbt_features": {"config": {"full_refresh": True}}}},
 )
+
+
+@dg.schedule(
+    job=full_refresh_job,
+    cron_schedule=WEEKLY_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every Sunday at 04:00 UTC: the full retrain for that day's scrape date. Off by default.",
+)
+def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    when = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    day = when.astimezone(dt.UTC).date().isoformat()
+    add_scrape_date(context.instance, day)
+    return dg.RunRequest(run_key=f"weekly:{day}", partition_key=day, tags={"lbx/origin": "weekly"})
 
 
 tmdb_catalog_job = dg.define_asset_job(

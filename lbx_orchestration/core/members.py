@@ -28,6 +28,7 @@ from lbx_orchestration.core.importer import (
 )
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
 from lbx_orchestration.core.ownership import WebOwner
+from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_main_list, new_films_for
 from lbx_orchestration.core.recsys.serving.recommend import (
@@ -40,22 +41,24 @@ from lbx_orchestration.core.recsys.serving.recommend import (
 )
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
-from lbx_orchestration.core.tables import MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
+from lbx_orchestration.core.tables import INTERACTIONS, MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
 from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
 from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 
 def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs) -> tuple[pl.DataFrame, dict]:
-    """Lists for every member: those the model was trained on in one batch, the others (onboarded
-    since the last training) folded in one by one. Returns the rows and counts for metadata."""
+    """Lists for every member: those the model was trained on, with the films it was trained on, in
+    one batch; the others (onboarded, or with new films, since the last training) folded in one by
+    one, so a rating logged today counts tonight. Returns the rows and counts for metadata."""
     members = member_keys(con)
     trained = {str(k) for k in inputs.trained.interactions.user_ids}
-    in_model = [m for m in members if m in trained]
+    changed = changed_since_training(con, inputs.trained.interactions, [m for m in members if m in trained])
+    in_model = [m for m in members if m in trained and m not in changed]
     parts = [recommend_trained(inputs, in_model)] if in_model else []
     folded, empty = 0, []
     for key in members:
-        if key in trained:
+        if key in trained and key not in changed:
             continue
         observations = member_observations(con, key)
         if observations.filter(pl.col("seen")).height == 0:
@@ -64,7 +67,30 @@ def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs
         parts.append(fold_in_user(inputs, key, observations))
         folded += 1
     frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_recommendations()
-    return frame, {"members": len(members), "trained": len(in_model), "folded_in": folded, "no_seen_films": empty}
+    counts = {"members": len(members), "trained": len(in_model), "folded_in": folded, "no_seen_films": empty}
+    return frame, {**counts, "changed_since_training": len(changed)}
+
+
+def changed_since_training(con: duckdb.DuckDBPyConnection, interactions: Interactions, keys: list[str]) -> set[str]:
+    """Members with a seen film the model knows but did not train on for them: they logged it
+    after the fit. (Films outside the model's items cannot change its scores either way.)"""
+    if not keys:
+        return set()
+    rows = con.execute(
+        f"select user_key, list(tmdb_id) from {INTERACTIONS} where seen and user_key in "
+        f"(select unnest(?::varchar[])) group by user_key",
+        [keys],
+    ).fetchall()
+    known = set(interactions.item_ids.tolist())
+    index = {str(u): i for i, u in enumerate(interactions.user_ids)}
+    matrix = interactions.matrix
+    changed = set()
+    for key, films in rows:
+        row = index[key]
+        had = set(interactions.item_ids[matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]].tolist())
+        if any(film in known and film not in had for film in films):
+            changed.add(key)
+    return changed
 
 
 def empty_recommendations() -> pl.DataFrame:

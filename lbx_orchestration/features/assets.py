@@ -16,6 +16,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from lbx_orchestration.core import lake
 from lbx_orchestration.core.settings import (
@@ -116,6 +117,14 @@ class LbxDbtTranslator(DagsterDbtTranslator):
         return spec
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="rebuild incremental models from every observation (the weekly full_refresh_job "
+        "sets it); false: a nightly build takes only the users with newly collected observations",
+    )
+
+
 #: how many times dbt is started when another process takes the file as it starts
 _DBT_STARTS = 3
 _LOCK_ERROR = "Could not set lock"
@@ -140,7 +149,11 @@ def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
     pool="duckdb",
 )
 def dbt_features(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, settings: LbxSettings
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    settings: LbxSettings,
 ) -> Iterator[Any]:
     warehouse = _absolute(duckdb.database)
     timeout, waited = settings.lock_timeout, 0.0
@@ -151,7 +164,13 @@ def dbt_features(
     for _ in range(_DBT_STARTS):
         waited += _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
         invocation = dbt.cli(
-            ["build", "--vars", _warehouse_vars(warehouse), *_dbt_target(warehouse)],
+            [
+                "build",
+                "--vars",
+                _warehouse_vars(warehouse),
+                *_dbt_target(warehouse),
+                *(["--full-refresh"] if config.full_refresh else []),
+            ],
             context=context,
             raise_on_error=False,
         )

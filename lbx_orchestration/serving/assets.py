@@ -79,6 +79,8 @@ def user_recommendations(
             "members": counts["members"],
             "members_trained": counts["trained"],
             "members_folded_in": counts["folded_in"],
+            # members whose films changed since the served model was fitted: folded in tonight
+            "members_changed_since_training": counts["changed_since_training"],
             "model": served.model,
             "model_version": served.version,
             "distinct_films": out["tmdb_id"].n_unique(),

@@ -30,7 +30,7 @@ def test_models_refit_without_tuning_by_default_and_say_so() -> None:
     assert "set true to tune" in field.description
 
 
-def test_job_selects_reviews_and_everything_downstream() -> None:
+def test_nightly_takes_reviews_downstream_but_refits_no_model() -> None:
     defs = build_definitions()
     job = defs.resolve_job_def("nightly_refresh_job")
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
@@ -42,7 +42,8 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
             if child not in reached:
                 reached.add(child)
                 todo.append(child)
-    assert selected == {k.to_user_string() for k in reached} | {"reviews"}
+    training = {k.to_user_string() for k in graph.materializable_asset_keys if graph.get(k).group_name == "models"}
+    assert selected == ({k.to_user_string() for k in reached} | {"reviews"}) - training
     names = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert {
         "reviews",
@@ -51,14 +52,32 @@ def test_job_selects_reviews_and_everything_downstream() -> None:
         "tmdb_movies",
         "stg_reviews",
         "user_item_interactions",
-        "als_model",
-        "ease_model",
-        "model_evaluation",
         "user_recommendations",
+        "new_for_you",
     } <= names
+    assert not names & {"als_model", "ease_model", "lightfm_model", "content_model", "model_evaluation"}
     assert not selected & {"movielens_ratings", "letterboxd_exports"}
     [schedule] = [s for s in defs.schedules if s.name == "nightly_refresh_schedule"]
     assert schedule.job_name == "nightly_refresh_job"
+
+
+def test_weekly_retrain_rebuilds_everything_from_scratch() -> None:
+    from lbx_orchestration.schedules import WEEKLY_CRON, weekly_retrain_schedule
+
+    defs = build_definitions()
+    job = defs.resolve_job_def("full_refresh_job")
+    names = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
+    assert {"movielens_ratings", "reviews", "als_model", "content_model", "model_evaluation"} <= names
+    assert "tmdb_catalog" not in names
+    config = job.partitioned_config.get_run_config_for_partition_key("2026-12-06")
+    assert config == {"ops": {"dbt_features": {"config": {"full_refresh": True}}}}
+    when = dt.datetime(2026, 12, 6, 4, 0, tzinfo=dt.UTC)  # a Sunday
+    with dg.instance_for_test() as instance:
+        request = weekly_retrain_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        assert instance.get_dynamic_partitions("scrape_dates") == ["2026-12-06"]
+    assert request.partition_key == "2026-12-06" and request.run_key == "weekly:2026-12-06"
+    assert WEEKLY_CRON == "0 4 * * 0"
+    assert weekly_retrain_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 def test_catalog_tick_refreshes_the_current_and_previous_release_month() -> None:

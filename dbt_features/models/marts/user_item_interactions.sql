@@ -1,5 +1,28 @@
 -- One row per (user, film): the latest rating, whether it was seen, watchlisted or liked.
 -- The recommenders train on seen films; the watchlist only steers serving.
+--
+-- Incremental: a nightly build recomputes only the users with observations collected after the
+-- table's newest (`collected_through`), deleting and re-inserting all of each such user's rows;
+-- everyone else's rows are left as they are. The weekly full refresh (`dbt build --full-refresh`,
+-- full_refresh_job) rebuilds every row, which also takes in films resolved or corrected since.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='user_key',
+          on_schema_change='append_new_columns') }}
+
+{%- set incremental = is_incremental() and 'collected_through' in (
+    adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+
+with observations as (
+    select *
+    from {{ ref('stg_reviews') }}
+    where tmdb_id is not null
+    {%- if incremental %}
+      and user_key in (
+        select distinct user_key
+        from {{ source('ingest', 'reviews') }}
+        where scrape_date > (select max(collected_through) from {{ this }})
+      )
+    {%- endif %}
+)
 select
     user_key,
     any_value(platform) as platform,
@@ -12,7 +35,7 @@ select
     count(*) filter (where kind = 'diary') as diary_entries,
     coalesce(bool_or(rewatch), false) as rewatched,
     min(event_at) filter (where kind <> 'watchlist') as first_at,
-    coalesce(max(event_at) filter (where kind <> 'watchlist'), max(event_at)) as last_at
-from {{ ref('stg_reviews') }}
-where tmdb_id is not null
+    coalesce(max(event_at) filter (where kind <> 'watchlist'), max(event_at)) as last_at,
+    max(scrape_date) as collected_through
+from observations
 group by user_key, tmdb_id
