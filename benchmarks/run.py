@@ -37,7 +37,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+import library_overhead  # noqa: E402
 import synth  # noqa: E402
+from nightly_incremental import incremental_nightly  # noqa: E402
 
 DEFAULT_OUT = BENCH_DIR / "results"
 DEFAULT_WORK = BENCH_DIR / "work"
@@ -166,6 +168,8 @@ class Workspace:
     def environ(self) -> dict[str, str]:
         return {
             "LBX_DUCKDB_PATH": str(self.db),
+            "LBX_WAREHOUSE": str(self.db),  # never a lake or Celery the developer has exported
+            "LBX_EXECUTOR": "in_process",
             "LBX_MODELS_DIR": str(self.models),
             "LBX_MOVIELENS_DIR": str(self.data),
             "LBX_TMDB_SNAPSHOT": str(self.data / "tmdb" / "movies.jsonl.gz"),
@@ -567,7 +571,19 @@ ML32M_TARGETS: list[tuple[str, str, float, str]] = [
     ("a new member onboarded: `lbx import` as a cold command (slowest of 3)", "onboarding.max_seconds", 10, "s"),
     ("`lbx recs` as a cold command", "recs_query.cold_command_ms", 1000, "ms"),
     ("peak memory of the refresh", "full_refresh.peak_mb", 12_288, "MB"),
+    # issue 23: the nightly follows what changed; lbx's fits cost what the libraries cost
+    ("a night of 1,000 new ratings from 100 members (nightly_refresh_job)", "incremental_nightly.seconds", 60, "s"),
+    ("weekly full retrain", "full_refresh.seconds", 450, "s"),
+    ("ALS final fit ÷ implicit's fit", "library_ratio.als", 1.2, "x"),
+    ("EASE final fit ÷ the closed-form solve", "library_ratio.ease", 1.2, "x"),
 ]
+
+
+def library_ratio(ws: Workspace) -> dict[str, Any]:
+    """lbx's final fit of ALS and EASE ÷ the raw library call on the same matrix and hyperparameters."""
+    train, params = library_overhead.training_matrix(ws.db, ws.models)
+    detail = library_overhead.measure(train, params["als"], params["ease"], repeats=2)
+    return {"als": detail["als"]["ratio"], "ease": detail["ease"]["ratio"], "detail": detail}
 
 
 def targets_for(size: str) -> list[tuple[str, str, float, str]]:
@@ -592,7 +608,9 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "value": value,
             "met": value is not None and value <= limit,
         }
-        if path == "full_refresh.seconds" and not _get(result, "full_refresh.success"):
+        if path in ("full_refresh.seconds", "incremental_nightly.seconds") and not _get(
+            result, path.split(".")[0] + ".success"
+        ):
             row["met"] = False  # a refresh that stopped early (or left assets out) is no proof
         if ".models." in path:  # judged on the whole asset (tuning included); the refit beside it
             row["final_fit_seconds"] = _get(result, path.rsplit(".", 1)[0] + ".final_fit_seconds")
@@ -647,7 +665,12 @@ def run_size(
             result["onboarding"] = onboarding(ws, community)
             if extras:
                 result["models_rerun"] = rerun_models(ws)
+                # the nightly cadence: a night of new ratings through nightly_refresh_job, no refit
+                # (before `nightly`, whose reviews-only day would join this night's dbt build)
+                result["incremental_nightly"] = incremental_nightly(ws, community, _resources(ws, tune_budget))
                 result["nightly"] = nightly(ws, community, tune_budget)
+            if size.startswith("ml32m"):
+                result["library_ratio"] = library_ratio(ws)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result["peak_mb"] = max(sampler.peak_mb(), round(self_kb / 1024, 1))
@@ -771,7 +794,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         for t in evaluate_targets(results[big]):
             value = t["value"]
             lines.append(
-                f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
+                f"| {t['target']} | ≤ {_fmt(t['limit'], 0 if t['limit'] >= 10 else 1)} {t['unit']} | "
                 f"{_fmt(value)} {t['unit'] if value is not None else ''} | "
                 f"{'met' if t['met'] else '**missed**: ' + _why(t, results[big])} |"
             )
@@ -788,7 +811,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
             fit = t.get("final_fit_seconds")
             detail = f" (evaluation + final fit; final fit alone {_fmt(fit, 2)} s)" if fit is not None else ""
             lines.append(
-                f"| {t['target']} | ≤ {_fmt(t['limit'], 0)} {t['unit']} | "
+                f"| {t['target']} | ≤ {_fmt(t['limit'], 0 if t['limit'] >= 10 else 1)} {t['unit']} | "
                 f"{_fmt(value)} {t['unit'] if value is not None else ''}{detail} | "
                 f"{'met' if t['met'] else '**missed**: ' + _why(t, results[target_size])} |"
             )
@@ -816,6 +839,8 @@ def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
     """The measured reason a target was missed, from the run's own numbers."""
     refresh = result.get("full_refresh", {})
     if target["value"] is None:
+        if refresh.get("success"):
+            return "not measured: this result was written before the benchmark measured it"
         return "not measured (the run failed before this step; see failures in the JSON)"
     if "final_fit_seconds" in target and target["final_fit_seconds"] is not None:
         fit, total = target["final_fit_seconds"], target["value"]

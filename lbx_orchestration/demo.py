@@ -28,6 +28,8 @@ def materialize_graph(
         partition_key=partition,
         instance=instance,
         raise_on_error=False,
+        # everything, as the weekly retrain: dbt from scratch, not the nightly's increment
+        run_config={"ops": {"dbt_features": {"config": {"full_refresh": True}}}},
         **kwargs,
     )
 

@@ -18,7 +18,7 @@ from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.metadata.catalog import tmdb_catalog
 from lbx_orchestration.partitions import add_scrape_date
 
-NIGHTLY_CRON = "0 3 * * *"
+NIGHTLY_CRON = "0 3 * * 1-6"  # Sunday is the weekly retrain's
 
 WEEKLY_CRON = "0 4 * * 0"
 

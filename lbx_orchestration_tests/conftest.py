@@ -19,7 +19,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 (_SESSION_DIR / "dagster_home").mkdir()
 shutil.copy(Path(__file__).resolve().parents[1] / "config" / "dagster.yaml", _SESSION_DIR / "dagster_home")
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
-for secret in ("TMDB_API_KEY", "TMDB_READ_TOKEN"):
+for secret in ("TMDB_API_KEY", "TMDB_READ_TOKEN", "LBX_WAREHOUSE", "LBX_WAREHOUSE_DATA", "LBX_EXECUTOR"):
     os.environ.pop(secret, None)
 
 pytest_plugins = ["lbx_orchestration_tests.support.warehouse"]

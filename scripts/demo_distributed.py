@@ -289,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = run(args.out.resolve(), args.workers, args.timeout)
-    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+    except KeyboardInterrupt:
+        log("stopped (SIGTERM or Ctrl-C); every service and process it started was stopped")
+        return 1
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or ""
         log(f"failed: {exc} {detail.strip()[-600:]}")
         return 1

@@ -29,22 +29,37 @@ def is_lake(target: str | Path) -> bool:
 
 
 def catalogue_kind(target: str | Path) -> str:
-    """'sqlite' or 'postgres' (what the catalogue lives in)."""
-    kind = str(target)[len(PREFIX) :].split(":", 1)[0]
+    """'sqlite' or 'postgres' (what the catalogue lives in). A Postgres DSN must be libpq's
+    keyword form without a password: the target travels in logs, dbt's vars and run metadata,
+    so the password comes from PGPASSWORD (and a URI's '//' would not survive as a path)."""
+    kind, _, rest = str(target)[len(PREFIX) :].partition(":")
     if kind not in ("sqlite", "postgres"):
         raise LakeError(f"LBX_WAREHOUSE names a DuckLake catalogue in {kind!r}; lbx knows sqlite and postgres")
+    if kind == "postgres" and (rest.startswith(("postgres:", "postgresql:")) or "password" in rest.lower()):
+        raise LakeError(
+            "LBX_WAREHOUSE=ducklake:postgres: takes libpq's keyword form without a password "
+            "('host=… port=… user=… dbname=…'); put the password in PGPASSWORD"
+        )
     return kind
 
 
 def sqlite_path(target: str | Path) -> Path | None:
     text = str(target)
-    return Path(text[len(PREFIX + "sqlite:") :]) if text.startswith(PREFIX + "sqlite:") else None
+    return Path(text[len(PREFIX + "sqlite:") :]).absolute() if text.startswith(PREFIX + "sqlite:") else None
+
+
+def absolute(target: str | Path) -> str:
+    """The target with a SQLite catalogue's path made absolute (dbt runs in dbt_features/)."""
+    local = sqlite_path(target)
+    return f"{PREFIX}sqlite:{local}" if local is not None else str(target)
 
 
 def data_path(target: str | Path) -> str:
     """The setting, else a folder beside a SQLite catalogue; a Postgres catalogue must be told."""
     configured = settings.lake_data_path()
     if configured:
+        if "://" not in configured:
+            configured = str(Path(configured).absolute())
         return configured if configured.endswith("/") else configured + "/"
     local = sqlite_path(target)
     if local is None:
@@ -65,14 +80,14 @@ def _extension_file(name: str) -> Path:
 
 def load_extensions(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
     """LOAD each extension, installing it from its wheel into the project's extension folder first."""
-    folder = settings.duckdb_extension_dir()
+    folder = settings.duckdb_extension_dir().absolute()
     folder.mkdir(parents=True, exist_ok=True)
     con.execute(f"set extension_directory = '{_quote(str(folder))}'")
     for name in names:
         try:
             con.execute(f"load {name}")
-        except duckdb.Error:
-            con.execute(f"install '{_quote(str(_extension_file(name)))}'")
+        except duckdb.Error:  # not installed yet, or a broken copy: install it again from its wheel
+            con.execute(f"force install '{_quote(str(_extension_file(name)))}'")
             con.execute(f"load {name}")
 
 
@@ -95,7 +110,7 @@ def attach(con: duckdb.DuckDBPyConnection, target: str | Path, alias: str = ALIA
     if not files.startswith("s3://") and not read_only:
         Path(files).mkdir(parents=True, exist_ok=True)
     options = [f"data_path '{_quote(files)}'"] + (["read_only"] if read_only else [])
-    con.execute(f"attach '{_quote(str(target))}' as {alias} ({', '.join(options)})")
+    con.execute(f"attach '{_quote(absolute(target))}' as {alias} ({', '.join(options)})")
 
 
 def open_lake(target: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -118,7 +133,7 @@ def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
         f"key_id '{_quote(s3['key_id'])}'",
         f"secret '{_quote(s3['secret'])}'",
         f"region '{_quote(s3['region'])}'",
-        f"use_ssl {'true' if s3['use_ssl'].lower() in ('1', 'true', 'yes') else 'false'}",
+        f"use_ssl {s3['use_ssl']}",
     ]
     if s3["endpoint"]:
         fields += [f"endpoint '{_quote(s3['endpoint'])}'", "url_style 'path'"]
@@ -132,7 +147,8 @@ def _quote(text: str) -> str:
 
 def scrub(text: str) -> str:
     """``text`` with every ``password=...`` of a DSN blanked (DuckDB's errors quote the DSN)."""
-    return re.sub(r"(?i)(password\s*=\s*)('[^']*'|\S+)", r"\1***", text)
+    text = re.sub(r"(?i)(password\s*=\s*)('[^']*'|\S+)", r"\1***", text)
+    return re.sub(r"(//[^/@\s:]+:)[^@\s/]+@", r"\1***@", text)  # a URI's user:password@
 
 
 def describe(target: str | Path) -> str:

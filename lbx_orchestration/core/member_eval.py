@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from lbx_orchestration.core import lake
 from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.observations import title_film_key
 from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW
@@ -245,6 +246,11 @@ def run_member_protocol(
 ) -> MemberReport:
     """Run the protocol on a copy of ``db`` in ``workdir`` (the original is only read);
     ``overview`` chooses how the refitted content model reads films' overviews."""
+    if lake.is_lake(db):
+        raise ValueError(
+            "the member protocol works on a copy of a DuckDB file; a DuckLake warehouse cannot be copied "
+            "as one file: run it on the embedded profile's warehouse"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / "members-eval.duckdb"
     shutil.copyfile(db, copy)

@@ -73,11 +73,12 @@ def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs
 
 def changed_since_training(con: duckdb.DuckDBPyConnection, interactions: Interactions, keys: list[str]) -> set[str]:
     """Members with a seen film the model knows but did not train on for them: they logged it
-    after the fit. (Films outside the model's items cannot change its scores either way.)"""
+    after the fit. (Films outside the model's items cannot change its scores either way; a film
+    re-rated since the fit is not noticed: the weekly retrain takes it in.)"""
     if not keys:
         return set()
     rows = con.execute(
-        f"select user_key, list(tmdb_id) from {INTERACTIONS} where seen and user_key in "
+        f"select user_key, list(tmdb_id) from {INTERACTIONS} where seen and last_at is not null and user_key in "
         f"(select unnest(?::varchar[])) group by user_key",
         [keys],
     ).fetchall()

@@ -79,8 +79,12 @@ def s3_settings() -> dict[str, str] | None:
         "secret": secret,
         "endpoint": endpoint,
         "region": _get("AWS_REGION") or "us-east-1",
-        "use_ssl": _get("LBX_S3_USE_SSL") or ("false" if loopback else "true"),
+        "use_ssl": _truthy(_get("LBX_S3_USE_SSL") or ("false" if loopback else "true")),
     }
+
+
+def _truthy(value: str) -> str:
+    return "true" if value.strip().lower() in ("1", "true", "yes", "on") else "false"
 
 
 def duckdb_extension_dir() -> Path:
@@ -91,7 +95,10 @@ def duckdb_extension_dir() -> Path:
 
 def executor() -> str:
     """How a run executes its steps (``LBX_EXECUTOR``): ``in_process`` (default) or ``celery``."""
-    return (_get("LBX_EXECUTOR") or "in_process").lower()
+    value = (_get("LBX_EXECUTOR") or "in_process").lower()
+    if value not in ("in_process", "celery"):
+        raise ValueError(f"LBX_EXECUTOR={value!r}: lbx knows in_process and celery")
+    return value
 
 
 def data_dir() -> Path:

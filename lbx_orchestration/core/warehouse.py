@@ -144,6 +144,8 @@ def open_with_wait(
         # a lake has no file lock: its catalogue orders concurrent writers (conflicts retry)
         try:
             return lake.open_lake(path, read_only=read_only)
+        except lake.LakeError as exc:
+            raise WarehouseError(str(exc)) from None
         except duckdb.Error as exc:
             why = lake.scrub(str(exc))  # DuckDB quotes a Postgres DSN, password included
             raise WarehouseError(f"the warehouse {lake.describe(path)} cannot be attached: {why}") from None

@@ -47,9 +47,9 @@ def _warehouse_vars(warehouse: Path) -> str:
     if not lake.is_lake(warehouse):
         return json.dumps({"lbx_duckdb_path": str(warehouse)})
     values = {
-        "lbx_warehouse": str(warehouse),
+        "lbx_warehouse": lake.absolute(warehouse),
         "lbx_lake_data": lake.data_path(warehouse),
-        "lbx_duckdb_extensions": str(duckdb_extension_dir()),
+        "lbx_duckdb_extensions": str(duckdb_extension_dir().absolute()),
     }
     s3 = s3_settings()
     if s3 is not None:

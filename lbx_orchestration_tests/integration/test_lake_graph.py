@@ -94,6 +94,14 @@ def test_a_postgres_lake_without_data_path_or_keys_is_refused_by_name(monkeypatc
             lake.attach(con, "ducklake:sqlite:/nonexistent/catalog.sqlite", read_only=True)
     finally:
         con.close()
+    # the target travels in logs and dbt's vars: a password in it is refused, it belongs in PGPASSWORD
+    with pytest.raises(lake.LakeError, match="PGPASSWORD"):
+        lake.catalogue_kind("ducklake:postgres:host=127.0.0.1 password=hunter2 dbname=x")
+    with pytest.raises(lake.LakeError, match="PGPASSWORD"):
+        lake.catalogue_kind("ducklake:postgres:postgresql://lbx:hunter2@127.0.0.1/x")
+    assert lake.scrub("could not connect to postgresql://lbx:hunter2@127.0.0.1/x") == (
+        "could not connect to postgresql://lbx:***@127.0.0.1/x"
+    )
     assert lake.describe("ducklake:postgres:host=127.0.0.1 password=hunter2 dbname=x") == (
         "ducklake:postgres:host=127.0.0.1 password=*** dbname=x"
     )

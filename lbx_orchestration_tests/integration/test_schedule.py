@@ -17,7 +17,7 @@ def test_tick_adds_and_requests_that_days_partition() -> None:
         assert instance.get_dynamic_partitions("scrape_dates") == ["2026-11-21"]
     assert request.partition_key == "2026-11-21"
     assert request.run_key == "nightly:2026-11-21"
-    assert nightly_refresh_schedule.cron_schedule == "0 3 * * *"
+    assert nightly_refresh_schedule.cron_schedule == "0 3 * * 1-6"
     assert nightly_refresh_schedule.execution_timezone == "UTC"
     assert nightly_refresh_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     # the schedule sends no config: a launch from the UI runs exactly what the schedule runs

@@ -1,9 +1,10 @@
 -- One row per (user, film): the latest rating, whether it was seen, watchlisted or liked.
 -- The recommenders train on seen films; the watchlist only steers serving.
 --
--- Incremental: a nightly build recomputes only the users with observations collected after the
--- table's newest (`collected_through`), deleting and re-inserting all of each such user's rows;
--- everyone else's rows are left as they are. The weekly full refresh (`dbt build --full-refresh`,
+-- Incremental: a nightly build recomputes only the users whose newest collected observation is
+-- newer than their rows here (`collected_through`), or who have no rows here yet, deleting and
+-- re-inserting all of each such user's rows; everyone else's rows are left as they are. (A user
+-- collected twice on one day, or a backfill of an older day, waits for the full refresh.) The weekly full refresh (`dbt build --full-refresh`,
 -- full_refresh_job) rebuilds every row, which also takes in films resolved or corrected since.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='user_key',
           on_schema_change='append_new_columns') }}
@@ -17,9 +18,11 @@ with observations as (
     where tmdb_id is not null
     {%- if incremental %}
       and user_key in (
-        select distinct user_key
-        from {{ source('ingest', 'reviews') }}
-        where scrape_date > (select max(collected_through) from {{ this }})
+        select r.user_key
+        from (select user_key, max(scrape_date) as newest from {{ source('ingest', 'reviews') }} group by 1) r
+        left join (select user_key, max(collected_through) as built from {{ this }} group by 1) t
+            using (user_key)
+        where t.built is null or r.newest > t.built
       )
     {%- endif %}
 )
