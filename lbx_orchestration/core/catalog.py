@@ -25,7 +25,7 @@ from lbx_orchestration.core.tmdb.resolve import Resolution, resolve_by_search
 from lbx_orchestration.core.tmdb.tv import TV_SOURCE, TvMatch, resolve_tv, tv_reason, wants_tv
 
 #: bumped when resolution rules change: stored resolutions of another version are redone
-RESOLVER_VERSION = "2"
+RESOLVER_VERSION = "3"  # 3: a TV title never matches a film, so past fuzzy matches of TV titles are redone
 
 RESOLUTION_SCHEMA: dict[str, pl.DataType] = {
     "film_key": pl.Utf8(),

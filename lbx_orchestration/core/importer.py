@@ -246,13 +246,14 @@ def resolve_import(
     known: pl.DataFrame,
     tmdb_source: TmdbSource | None = None,
 ) -> ResolvedImport:
-    """Refuse an older export, then resolve the films the warehouse has not resolved yet."""
+    """Refuse an older export, then resolve the films the warehouse has not resolved yet (by
+    this resolver: ``known`` holds only the current version's, so an export imported again after
+    the rules changed has its films resolved again)."""
     check_newer(prepared, previous)
-    unchanged = previous is not None and previous.content_sha256 == prepared.export.content_sha256
     new_films = prepared.films.join(known.select("film_key"), on="film_key", how="anti")
     resolved = (
         resolve_films(new_films, tmdb_source or _default_source())
-        if new_films.height and not unchanged
+        if new_films.height
         else pl.DataFrame(schema=RESOLUTION_SCHEMA)
     )
     return ResolvedImport(prepared, previous, known, resolved)
@@ -273,8 +274,9 @@ def write_import(
     resolutions = pl.concat([plan.known, plan.resolved], how="vertical_relaxed")
     unchanged = current is not None and current.content_sha256 == export.content_sha256
     lists = {EXPORT_LISTS: (list_rows(prepared), {"username": [user]})}  # not in the content hash
+    redone = {RESOLUTION: (plan.resolved, {"film_key": plan.resolved["film_key"].to_list()})}
     if unchanged and not _later(export.exported_at, current.exported_at):
-        replace_many(con, lists)
+        replace_many(con, {**lists, **redone})
         return _report(prepared, "unchanged", resolutions)
     status: Status = "imported" if current is None else "unchanged" if unchanged else "updated"
     ledger = pl.DataFrame(
@@ -290,7 +292,7 @@ def write_import(
         schema=IMPORTS_SCHEMA,
     )
     if unchanged:  # the same content exported again later: only the ledger learns of it
-        replace_many(con, {EXPORT_IMPORTS: (ledger, None), **lists})
+        replace_many(con, {EXPORT_IMPORTS: (ledger, None), **lists, **redone})
         return _report(prepared, status, resolutions)
     merge_case_variants(con, user)
     entries = export.entries.with_columns(pl.lit(prepared.scrape_date, pl.Date).alias("scrape_date"))

@@ -22,6 +22,7 @@ cent to 74%).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
 import shutil
@@ -49,7 +50,12 @@ from lbx_orchestration.core.recsys.models.pipeline import (
     save_trained,
     train_for_serving,
 )
-from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE, known_films
+from lbx_orchestration.core.recsys.serving.content_serving import (
+    CONTENT_ALIAS,
+    FEATURE_SPACE_FILE,
+    known_films,
+    released_by,
+)
 from lbx_orchestration.core.recsys.serving.present import LATEST, member_shares, recent_cutoff
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import RELEVANCE, SEED
@@ -86,6 +92,7 @@ class MemberResult:
     hidden: list[int]
     own_recent_share: float | None
     lists: dict[str, list[int]] = field(default_factory=dict)
+    split: dt.date | None = None
 
     def hits(self, name: str, k: int) -> int:
         return len(set(self.lists.get(name, [])[:k]) & set(self.hidden))
@@ -136,7 +143,14 @@ def _members(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def hidden_films(con: duckdb.DuckDBPyConnection, member: str, hide: float = HIDE) -> tuple[pl.DataFrame, list[int]]:
+@dataclass(frozen=True)
+class Plan:
+    entries: pl.DataFrame  # the member's export entries with their TMDb ids
+    hidden: list[int]  # their latest ``hide`` share of rated films
+    split: dt.date | None  # the day the first hidden film was logged: the protocol serves as on it
+
+
+def hidden_films(con: duckdb.DuckDBPyConnection, member: str, hide: float = HIDE) -> Plan:
     """The member's export entries with their TMDb ids, and the ids of their latest ``hide`` share
     of rated films (by the day logged: the diary's watched date where there is one)."""
     raw = read_frame(con, f"select * from {EXPORT_ENTRIES} where lower(username) = ?", [member])
@@ -160,7 +174,9 @@ def hidden_films(con: duckdb.DuckDBPyConnection, member: str, hide: float = HIDE
     )
     ordered = rated.join(dates, on="tmdb_id", how="left").sort(["day", "tmdb_id"], descending=True, nulls_last=True)
     count = math.ceil(hide * ordered.height)
-    return entries, [int(t) for t in ordered.head(count)["tmdb_id"].to_list()]
+    chosen = ordered.head(count)
+    split = chosen["day"].drop_nulls().min() if count else None
+    return Plan(entries, [int(t) for t in chosen["tmdb_id"].to_list()], split if isinstance(split, dt.date) else None)
 
 
 def write_export(entries: pl.DataFrame, username: str, folder: Path) -> Path:
@@ -191,7 +207,7 @@ def write_export(entries: pl.DataFrame, username: str, folder: Path) -> Path:
 
 
 def _baselines(
-    con: duckdb.DuckDBPyConnection, films: pl.DataFrame, seen: set[int], recent: set[int], min_votes: int
+    con: duckdb.DuckDBPyConnection, films: pl.DataFrame, seen: set[int], recent: set[int], policy: ServingPolicy
 ) -> dict[str, list[int]]:
     logged = read_frame(
         con,
@@ -199,8 +215,12 @@ def _baselines(
     )
     popular = [int(t) for t in logged["tmdb_id"].to_list() if int(t) not in seen][:50]
     fresh = (
-        films.filter(pl.col("tmdb_id").is_in(list(recent)) & (pl.col("vote_count").fill_null(0) >= min_votes))
-        .sort(["popularity", "tmdb_id"], descending=True, nulls_last=True)["tmdb_id"]
+        films.filter(
+            pl.col("tmdb_id").is_in(list(recent)),
+            pl.col("vote_count").fill_null(0) >= policy.new_film_min_votes,
+            released_by(policy.as_of),
+        )
+        .sort(["vote_count", "tmdb_id"], descending=True, nulls_last=True)["tmdb_id"]
         .to_list()
     )
     return {"popularity": popular, "recent_popularity": [int(t) for t in fresh if int(t) not in seen][:50]}
@@ -261,12 +281,14 @@ def run_member_protocol(
         cutoff = recent_cutoff(films["year"].max())
         recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
         plans = {m: hidden_films(con, m, hide) for m in members}
-    refit_without(copy, {m: hidden for m, (_, hidden) in plans.items()}, workdir / "models", overview=overview)
+    refit_without(copy, {m: plan.hidden for m, plan in plans.items()}, workdir / "models", overview=overview)
     results, notes = [], []
-    for member, (entries, hidden) in plans.items():
+    for member, plan in plans.items():
+        entries, hidden = plan.entries, plan.hidden
         kept = entries.filter(~pl.col("tmdb_id").is_in(hidden) | pl.col("tmdb_id").is_null())
         lists: dict[str, list[int]] = {}
-        for suffix, variant in (("_ho", policy), ("_hf", replace(policy, blend_by_member_share=False))):
+        as_of = replace(policy, as_of=plan.split)  # nothing released after the split is known
+        for suffix, variant in (("_ho", as_of), ("_hf", replace(as_of, blend_by_member_share=False))):
             name = f"{member[:60]}{suffix}"
             folder = write_export(kept, name, workdir / name)
             done = onboard(folder, db=copy, tmdb_source=tmdb_source, policy=variant, wait_seconds=120)
@@ -293,9 +315,9 @@ def run_member_protocol(
                 ).fetchall()
             }
             own = member_shares(con, [key], films.select("tmdb_id", "year"), cutoff, LATEST).get(key)
-            lists.update(_baselines(con, films, seen, recent, policy.new_film_min_votes))
+            lists.update(_baselines(con, films, seen, recent, as_of))
         rated = entries.filter((pl.col("kind") == "rating") & pl.col("tmdb_id").is_not_null())["tmdb_id"].n_unique()
-        results.append(MemberResult(member, int(rated), hidden, own, lists))
+        results.append(MemberResult(member, int(rated), hidden, own, lists, plan.split))
     return MemberReport(results, recent, cutoff, notes)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from lbx_orchestration.core.catalog import RESOLVER_VERSION
 from lbx_orchestration.core.importer import OlderExport, import_export
 from lbx_orchestration.core.letterboxd.export import ExportError, read_export
 from lbx_orchestration.core.observations import export_observations
@@ -146,6 +147,23 @@ def test_same_export_again_is_unchanged_and_writes_nothing(db: Path) -> None:
     assert report.counts == {k: summary[k] for k in report.counts}
     assert report.scrape_date == NEXT_DAY and report.username == "melvincarvalho"
     assert snapshot(db) == before
+
+
+def test_the_same_export_after_a_resolver_change_is_resolved_again(db: Path) -> None:
+    # a warehouse whose resolutions an older resolver made (its rules, TV among them, have changed since)
+    con = duckdb.connect(str(db))
+    con.execute(
+        "update metadata.film_resolution set resolver = '2', tmdb_id = null where resolver = ?", [RESOLVER_VERSION]
+    )
+    report = import_export(con, REAL_EXPORTS["melvincarvalho"], scrape_date=NEXT_DAY)
+    rows = con.execute(
+        "select count(*), count(tmdb_id) from metadata.film_resolution where resolver = ?", [RESOLVER_VERSION]
+    ).fetchall()[0]
+    con.close()
+    assert report.status == "unchanged"
+    matched, total, _ = report.share("rating")
+    assert total > 0 and matched / total > 0.8  # not the 0 of N an old warehouse's rows would give
+    assert rows[0] >= report.films and rows[1] == report.resolved
 
 
 def _newer_export(tmp_path: Path) -> Path:

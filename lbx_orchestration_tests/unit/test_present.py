@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import polars as pl
 
+from lbx_orchestration.core.recsys.serving.new_films import with_prior
 from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, quota_merge, recent_cutoff
 
 
@@ -32,10 +34,15 @@ def test_recent_films_the_collaborative_list_holds_count_and_stock_limits_the_sh
     assert dict(merged)[50] == "collaborative" and dict(merged)[60] == "content"
 
 
-def test_the_quality_prior_reorders_recent_candidates_but_adds_none() -> None:
-    plain = quota_merge([1, 2], {7, 8, 9}, [7, 8, 9], share=0.5, n=2)
-    lifted = quota_merge([1, 2], {7, 8, 9}, [7, 8, 9], share=0.5, n=2, prior=[99, 9])
-    assert 7 in dict(plain) and 9 in dict(lifted) and 99 not in dict(lifted)
+def test_the_votes_prior_lifts_a_well_known_film_past_an_obscure_one_and_keeps_exclusions() -> None:
+    # the model prefers film 0 a little over film 1; film 1 is the most voted, film 0 the least
+    scores = np.array([[0.9, 0.8, 0.1, -np.inf], [0.9, 0.8, 0.1, 0.5]])
+    fused = with_prior(scores, prior=np.array([4.0, 1.0, 2.0, 3.0]))
+    assert fused[0].argmax() == 1 and fused[1].argmax() == 1
+    assert np.isneginf(fused[0, 3])  # an excluded film stays out
+    # without a real difference in votes the model's order is kept
+    same = with_prior(scores[1:], prior=np.ones(4))
+    assert list(np.argsort(-same[0])) == [0, 1, 3, 2]
 
 
 def test_member_shares_read_the_latest_logged_films(tmp_path) -> None:

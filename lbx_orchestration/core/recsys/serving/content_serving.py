@@ -83,6 +83,13 @@ def released_within(films: pl.DataFrame, months: int, today: dt.date | None = No
     return dated.filter(pl.col("_date") > start).drop("_date"), start
 
 
+def released_by(day: dt.date | None) -> pl.Expr:
+    """Films out on ``day`` (every film when None; a film without a date only then)."""
+    if day is None:
+        return pl.lit(True)
+    return pl.col("release_date").str.to_date("%Y-%m-%d", strict=False) <= day
+
+
 def _months_before(day: dt.date, months: int) -> dt.date:
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     return dt.date(year, month + 1, min(day.day, 28))
@@ -123,11 +130,13 @@ def content_rows(
     films: pl.DataFrame,
     explain: bool = True,
     common: frozenset[str] | set[str] | None = None,
+    prior: bool = True,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
-    since) are folded in from their own films."""
+    since) are folded in from their own films. With ``prior``, the order fuses the model's with
+    the candidates' TMDb votes (``new_films.with_prior``)."""
     interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
         con,
         f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
@@ -154,6 +163,7 @@ def content_rows(
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
+    ranks = vote_ranks(candidates) if prior else None
     # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
     groups = [(trained.model, trained.interactions.matrix, np.array([index[k] for k in trained_users]), trained_users)]
     if newcomers:
@@ -163,11 +173,28 @@ def content_rows(
         groups.append((FoldedUsers(trained.model, rows), rows, np.arange(len(newcomers)), newcomers))
     parts = [
         content_recommendations(
-            model, train, np.asarray(idx, dtype=np.int64), keys, ids, features, excluded, rated, tokens, top_n, explain
+            model,
+            train,
+            np.asarray(idx, dtype=np.int64),
+            keys,
+            ids,
+            features,
+            excluded,
+            rated,
+            tokens,
+            top_n,
+            explain,
+            ranks,
         )
         for model, train, idx, keys in groups
     ]
     return pl.concat(parts), lambda rows: explain_rows(rows, rated, tokens)
+
+
+def vote_ranks(candidates: pl.DataFrame) -> np.ndarray:
+    """Each candidate's rank by TMDb vote count (1 the most voted; ties share the best rank)."""
+    votes = candidates["vote_count"].fill_null(0).cast(pl.Float64)
+    return votes.rank(method="min", descending=True).to_numpy().astype(np.float64)
 
 
 #: an overview word more of the known films use says nothing a reason could name ("great", "however")
@@ -257,7 +284,9 @@ def new_films_for(
     FileNotFoundError when no content model has been fitted yet."""
     context = context or ContentContext.load(con, models_dir)
     trained, space, films = context.trained, context.space, context.films
-    candidates, since = released_within(films.filter(_known_enough(policy)), policy.new_for_you_months)
+    candidates, since = released_within(
+        films.filter(_known_enough(policy)), policy.new_for_you_months, today=policy.as_of
+    )
     recs, _ = content_rows(
         con,
         trained,
@@ -333,7 +362,9 @@ def blend_main_list(
     last_year = films["year"].max()
     cutoff = recent_cutoff(last_year)
     candidates = films.filter(
-        pl.col("year") >= min(cutoff, (last_year or 0) - policy.blend_recent_years + 1), _known_enough(policy)
+        pl.col("year") >= min(cutoff, (last_year or 0) - policy.blend_recent_years + 1),
+        _known_enough(policy),
+        released_by(policy.as_of),
     )
     top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
     users = out["user_key"].unique().to_list()
@@ -354,13 +385,10 @@ def blend_main_list(
     years = films.select("tmdb_id", "year")
     shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
     recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
-    prior = candidates.sort(["vote_count", "tmdb_id"], descending=True, nulls_last=True)["tmdb_id"].to_list()
     by_share = pl.col("user_key").is_in(list(shares))
     blended = pl.concat(
         [
-            merge_frames(
-                out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n, prior
-            ),
+            merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
             blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
         ],
         how="vertical_relaxed",

@@ -28,7 +28,6 @@ from lbx_orchestration.core.warehouse import read_frame, table_exists
 LATEST = 100  # the member's latest logged films their share is read from
 RECENT_YEARS = 7
 TOLERANCE = 0.1  # the list's recent share stays within this of the member's, stock allowing
-PRIOR_WEIGHT = 1.0
 
 
 def recent_cutoff(last_year: int | None, years: int = RECENT_YEARS) -> int:
@@ -69,7 +68,6 @@ def quota_merge(
     content: Sequence[int],
     share: float,
     n: int,
-    prior: Sequence[int] = (),
 ) -> list[tuple[int, str]]:
     """The member's list of ``n``: ``round(share * n)`` recent films (fewer when fewer are at hand)
     and collaborative films in the other slots, both spread evenly down the list. Returns
@@ -80,9 +78,6 @@ def quota_merge(
     score: dict[int, float] = {i: 1 / (RRF_K + r) for i, r in cf_recent.items()}
     for r, i in enumerate((i for i in dict.fromkeys(content) if i not in old), start=1):
         score[i] = score.get(i, 0.0) + 1 / (RRF_K + r)
-    # the quality prior (recent films by TMDb votes) lifts a candidate; it never adds one
-    for r, i in enumerate((i for i in prior if i in score), start=1):
-        score[i] += PRIOR_WEIGHT / (RRF_K + r)
     pool = sorted(score, key=lambda i: (-score[i], cf_recent.get(i, len(cf) + 1)))
     want = min(round(max(0.0, min(1.0, share)) * n), len(pool))
     take_old = min(n - want, len(old))
@@ -102,7 +97,6 @@ def merge_frames(
     recent: set[int],
     shares: dict[str, float],
     n: int,
-    prior: Sequence[int] = (),
 ) -> pl.DataFrame:
     """``quota_merge`` on recommendation rows (``user_key``, ``rank``, ``tmdb_id`` and any other
     columns, the same in both frames), for the members ``shares`` knows; the others keep their
@@ -117,7 +111,7 @@ def merge_frames(
             parts.append(frame.head(n))
             continue
         other = cb_by_user.get(key[0], cb.clear())
-        merged = quota_merge(frame["tmdb_id"].to_list(), recent, other["tmdb_id"].to_list(), share, n, prior)
+        merged = quota_merge(frame["tmdb_id"].to_list(), recent, other["tmdb_id"].to_list(), share, n)
         pool = pl.concat([frame, other]).unique("tmdb_id", keep="first", maintain_order=True).drop("candidate")
         order = pl.DataFrame(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -49,6 +50,9 @@ class ServingPolicy:
     new_for_you_top_n: int = 20
     new_film_min_votes: int = 200  # TMDb votes a new film needs to be proposed (new_for_you, blend)
     new_film_min_rating: float = 6.0  # and TMDb's average rating it needs (over those votes)
+    # serve as on this day: films released after it are not proposed and New for you's window ends
+    # there (the member protocol replays each member's past; None is today)
+    as_of: dt.date | None = None
 
 
 def _score_in_threads(model: Recommender, user_idx: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
