@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 from pathlib import Path
@@ -25,7 +26,16 @@ def test_every_member_is_scored_on_the_films_they_went_on_to_rate(warehouse_copy
     report = run_member_protocol(db, tmp_path / "work")
     assert _digest(db) == before  # the protocol works on a copy
     assert {r.member for r in report.results} == {"davidblue", "melvincarvalho", "patrickmjones"}
+    con = duckdb.connect(str(db), read_only=True)
+    released = dict(known_films(con).select("tmdb_id", "release_date").iter_rows())
+    con.close()
     for r in report.results:
+        # served as on the day the first hidden film was logged: nothing released later is proposed
+        assert r.split is not None and dt.date(2019, 1, 1) < r.split < dt.date(2024, 12, 31)
+        for name in ("main", "new_for_you", "recent_popularity"):
+            later = [t for t in r.lists[name] if (released.get(t) or "0000") > r.split.isoformat()]
+            assert later == [], (r.member, name, later)
+        assert len(r.lists["new_for_you"]) == 20
         assert len(r.hidden) == math.ceil(0.2 * r.rated)
         assert len(r.lists["main"]) == len(r.lists["main_fixed_blend"]) == 50
         assert r.hits("main", 50) == len(set(r.lists["main"]) & set(r.hidden))
