@@ -58,7 +58,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 eval: install
-	$(BIN)/python scripts/write_evaluation.py docs/evaluation.md
+	LBX_THREADS=$${LBX_THREADS:-1} $(BIN)/python scripts/write_evaluation.py docs/evaluation.md
 
 # 200 and 1,000 synthetic users through the real graph, fold-in, `lbx recs`, nightly increment,
 # and the TMDb client at its rate limit (about 100 s); results in benchmarks/results/

@@ -17,6 +17,10 @@ interactions, and the served collaborative model (its card's hyperparameters) an
 model are refitted on what is left before anyone is imported. A model that had seen a member's
 latest films would find them again (on the bundled data that lifts recall@50 from a few per
 cent to 74%).
+
+Each member is served as on the day they logged their first hidden film (``ServingPolicy.as_of``):
+films released after it are not proposed, and "New for you" covers the 24 months of releases
+before it, as it would have then. A film released later cannot be found, so it counts as a miss.
 """
 
 from __future__ import annotations
@@ -247,7 +251,7 @@ def refit_without(
         features = item_features(con)
         movies = read_frame(con, f"select * from {CONTENT_MOVIES_SQL}")
         content_card = json.loads((latest_path(served.path.parents[1], CONTENT_ALIAS) / CARD_FILE).read_text())
-        params = {k: v for k, v in card.params.items() if k != "seed"}
+        params = {k: v for k, v in card.params.items() if k not in ("seed", "num_threads")}
         trained = train_for_serving(
             card.name, observations, features, params_override=params, tune=False, seed=seed, relevance=RELEVANCE
         )

@@ -67,7 +67,7 @@ def _fit_on_everything(
 ) -> TrainedModel:
     """``name`` with ``params`` fitted on every observation, as a new version with ``card``'s
     metrics, protocol and evaluations."""
-    model = create_model(name, {k: v for k, v in params.items() if k not in ("seed", "mode")}, seed=seed)
+    model = create_model(name, {k: v for k, v in params.items() if k not in ("seed", "mode", "num_threads")}, seed=seed)
     model.fit(full.matrix, item_features=align_item_features(full.item_ids, features))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     return TrainedModel(

@@ -171,7 +171,7 @@ def train_for_serving(
     rows = {r["model"]: r for r in report.rows}
     if name not in rows:
         raise RuntimeError(f"{name} could not be evaluated: {'; '.join(report.notes) or 'no result'}")
-    params = {k: v for k, v in rows[name]["params"].items() if k != "seed"}
+    params = {k: v for k, v in rows[name]["params"].items() if k not in ("seed", "num_threads")}
     full = prepared.full
     features = align_item_features(full.item_ids, item_features) if item_features else None
     model = create_model(name, params, seed=seed)
