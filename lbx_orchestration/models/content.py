@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW, FEATURES_VERSION
-from lbx_orchestration.core.recsys.data.data import build_interactions
+from lbx_orchestration.core.recsys.data.prepared import cached_prepare
 from lbx_orchestration.core.recsys.data.training_data import (
     CONTENT_MOVIES_SQL,
     inputs_fingerprint,
@@ -87,11 +88,20 @@ def content_model(
         path, card = last
         return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
     with duckdb.get_connection() as con:
-        observations = training_observations(con)
         movies = read_frame(con, f"select * from {MOVIES_SQL}")
-    # one collapse into matrices, and the 32M-row frame let go: the cold split cuts their columns
-    full = build_interactions(observations)
-    del observations
+        interactions_key = inputs_fingerprint(con)
+
+    def read_observations() -> pl.DataFrame:
+        with duckdb.get_connection() as con:
+            return training_observations(con)
+
+    # the matrices the other models share (core.recsys.data.prepared): the 32M observations are
+    # collapsed once per input, by whichever model asset runs first, not again here
+    prepared, _ = cached_prepare(
+        Path(settings.models_dir), interactions_key, read_observations, test_frac=settings.test_frac, seed=settings.seed
+    )
+    full = prepared.full
+    del prepared
     if last is not None and not _same_features(last[1]):
         # its metrics were measured on other features: measure again, as a first fit does
         last = None

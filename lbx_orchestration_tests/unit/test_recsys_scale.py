@@ -263,6 +263,12 @@ def test_the_prepared_split_is_cached_by_fingerprint(tmp_path: Path) -> None:
     assert (again.train.matrix != first.train.matrix).nnz == 0 and (again.full.matrix != first.full.matrix).nnz == 0
     assert list(again.train.user_ids) == list(first.train.user_ids)
     assert again.test.equals(first.test) and again.split_stats == first.split_stats
+    # the content model takes its matrices from here: the same as collapsing the frame itself
+    own = build_interactions(df)
+    assert again.full.ratings is not None and own.ratings is not None
+    assert (again.full.matrix != own.matrix).nnz == 0 and list(again.full.item_ids) == list(own.item_ids)
+    same = np.isclose(again.full.ratings.data, own.ratings.data, equal_nan=True)
+    assert same.all() and (again.full.ratings.indices == own.ratings.indices).all()
     _, hit = cached_prepare(tmp_path, "data-2", read, eval_users=200)  # a changed input
     assert not hit and len(reads) == 2
     direct = prepare(df, eval_users=200)

@@ -32,7 +32,7 @@ DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
 #: films: ranking 87k films for 200k MovieLens raters would cost more than every fit together
 EVAL_USERS = 10_000
 #: bump when what ``prepare`` computes changes: old cached folders then no longer match
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: the ratings matrices are kept too (the content model's cold protocol reads them)
 CACHE_DIR = "_prepared"
 KEEP_CACHED = 2
 
@@ -95,13 +95,17 @@ def _save_interactions(path: Path, name: str, inter: Interactions) -> None:
     sp.save_npz(path / f"{name}.npz", inter.matrix.tocsr(), compressed=False)
     np.save(path / f"{name}_users.npy", inter.user_ids.astype(str))
     np.save(path / f"{name}_items.npy", inter.item_ids.astype(np.int64))
+    if inter.ratings is not None:
+        sp.save_npz(path / f"{name}_ratings.npz", inter.ratings.tocsr(), compressed=False)
 
 
 def _load_interactions(path: Path, name: str) -> Interactions:
+    ratings = path / f"{name}_ratings.npz"
     return Interactions(
         user_ids=np.load(path / f"{name}_users.npy").astype(object),
         item_ids=np.load(path / f"{name}_items.npy"),
         matrix=sp.load_npz(path / f"{name}.npz").tocsr(),
+        ratings=sp.load_npz(ratings).tocsr() if ratings.is_file() else None,
     )
 
 
