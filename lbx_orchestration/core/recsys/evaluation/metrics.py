@@ -124,7 +124,8 @@ def ranking_metrics(
 ) -> dict[str, float]:
     """Mean of every metric for every k, over rows of ``relevant`` with >= 1 entry.
 
-    Returns ``{"ndcg@10": ..., ..., "n_users_evaluated": n, "n_users_no_relevant": m}``.
+    Returns ``{"ndcg@10": ..., "ndcg@10_se": ..., ..., "n_users_evaluated": n, "n_users_no_relevant": m}``
+    (``_se``: the standard error of the mean over those users).
     """
     rel = sp.csr_matrix(relevant)
     n_rel = np.diff(rel.indptr)
@@ -137,7 +138,10 @@ def ranking_metrics(
         if not keep.any():
             out.update({f"{m}@{k}": float("nan") for m in METRIC_NAMES})
             continue
-        out[f"ndcg@{k}"] = float(ndcg_at_k(hits, n_rel, k).mean())
+        per_user = ndcg_at_k(hits, n_rel, k)
+        out[f"ndcg@{k}"] = float(per_user.mean())
+        # the standard error of that mean: what the sample of users leaves uncertain
+        out[f"ndcg@{k}_se"] = float(per_user.std(ddof=1) / np.sqrt(len(per_user))) if len(per_user) > 1 else 0.0
         out[f"recall@{k}"] = float(recall_at_k(hits, n_rel, k).mean())
         out[f"precision@{k}"] = float(precision_at_k(hits, k).mean())
         out[f"map@{k}"] = float(map_at_k(hits, n_rel, k).mean())

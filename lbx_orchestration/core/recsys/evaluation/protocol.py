@@ -19,6 +19,7 @@ from lbx_orchestration.core.recsys.data.data import build_interactions
 from lbx_orchestration.core.recsys.data.prepared import (  # noqa: F401 (sample_users: imported from here too)
     DEFAULT_TEST_FRAC,
     EVAL_USERS,
+    EVAL_USERS_REASON,
     Prepared,
     prepare,
     sample_users,
@@ -175,10 +176,17 @@ class EvalReport:
             sample = (
                 f" Scores cover a fixed sample of {scored} of the {total} users with held-out "
                 f"films, drawn with seed {s['seed']} (the same users for every model; "
-                f"validation during tuning uses a sample of the same size)."
+                f"validation during tuning uses a sample of the same size). {EVAL_USERS_REASON}"
             )
         else:
             sample = " Every user with held-out films was scored."
+        errors = [
+            f"{r['model']} {r['ndcg@10']:.4f} ± {1.96 * r['ndcg@10_se']:.4f}"
+            for r in self.rows
+            if isinstance(r.get("ndcg@10_se"), float) and r["ndcg@10_se"] == r["ndcg@10_se"]
+        ]
+        if errors:
+            sample += f" NDCG@10 with its 95% interval from the users' spread: {', '.join(errors)}."
         return (
             f"Protocol. {s['n_observations']} observations were collapsed to one per "
             "(user, film) (latest timestamp, latest non-null rating), then held out with "
