@@ -26,6 +26,7 @@ def incremental_nightly(ws: Any, community: synth.Community, resources: dict[str
     from lbx_orchestration.core.warehouse import connect, replace_rows
     from lbx_orchestration.definitions import build_definitions
     from lbx_orchestration.partitions import add_scrape_date
+    from lbx_orchestration.schedules import NIGHTLY_RUN_CONFIG
 
     day = SAMPLE_SCRAPE_DATE + dt.timedelta(days=2)  # the day after `nightly`'s reviews-only night
     entries = synth.daily_export_entries(community, day, PER_NIGHT_USERS, per_user=PER_USER, seed=23)
@@ -47,6 +48,7 @@ def incremental_nightly(ws: Any, community: synth.Community, resources: dict[str
         instance=instance,
         selection=selected,
         raise_on_error=False,
+        run_config=NIGHTLY_RUN_CONFIG,  # the job's own: only the new films' TMDb rows
     )
     seconds = time.perf_counter() - started
     steps = {

@@ -252,8 +252,16 @@ TUNE_RUN_CONFIG = {
 }
 
 
+#: full_refresh_job's own run config: dbt rebuilds every incremental model
+WEEKLY_RUN_CONFIG = {"ops": {"dbt_features": {"config": {"full_refresh": True}}}}
+
+
 def full_refresh(
-    ws: Workspace, sampler: MemorySampler, tune_budget: int | None, without: tuple[str, ...] = ()
+    ws: Workspace,
+    sampler: MemorySampler,
+    tune_budget: int | None,
+    without: tuple[str, ...] = (),
+    run_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     import dagster as dg
 
@@ -278,7 +286,7 @@ def full_refresh(
         raise_on_error=False,
         # the default config reuses tuned hyperparameters (as the nightly schedule does) unless
         # tuning is measured
-        run_config=None if tune_budget is None else TUNE_RUN_CONFIG,
+        run_config=run_config or (None if tune_budget is None else TUNE_RUN_CONFIG),
     )
     ended = time.time()
     failures = [e.message[:2000] for e in result.all_events if e.is_failure]
@@ -316,6 +324,9 @@ def full_refresh(
             "final_fit_seconds": fit,
             "eval_seconds": round(total - fit, 3) if total is not None and fit is not None else None,
             "ndcg@10": meta.get("ndcg@10"),
+            "ndcg@10_se": meta.get("ndcg@10_se"),
+            "skipped": meta.get("skipped"),
+            "reason": meta.get("reason") if meta.get("skipped") else None,
             "params": None,
         }
     checks = {
@@ -573,7 +584,8 @@ ML32M_TARGETS: list[tuple[str, str, float, str]] = [
     ("peak memory of the refresh", "full_refresh.peak_mb", 12_288, "MB"),
     # issue 23: the nightly follows what changed; lbx's fits cost what the libraries cost
     ("a night of 1,000 new ratings from 100 members (nightly_refresh_job)", "incremental_nightly.seconds", 60, "s"),
-    ("weekly full retrain", "full_refresh.seconds", 450, "s"),
+    ("weekly full retrain (full_refresh_job on the built warehouse)", "weekly_retrain.seconds", 450, "s"),
+    ("peak memory of the weekly retrain", "weekly_retrain.peak_mb", 9_216, "MB"),
     ("ALS final fit ÷ implicit's fit", "library_ratio.als", 1.2, "x"),
     ("EASE final fit ÷ the closed-form solve", "library_ratio.ease", 1.2, "x"),
 ]
@@ -608,7 +620,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "value": value,
             "met": value is not None and value <= limit,
         }
-        if path in ("full_refresh.seconds", "incremental_nightly.seconds") and not _get(
+        if path in ("full_refresh.seconds", "incremental_nightly.seconds", "weekly_retrain.seconds") and not _get(
             result, path.split(".")[0] + ".success"
         ):
             row["met"] = False  # a refresh that stopped early (or left assets out) is no proof
@@ -669,6 +681,9 @@ def run_size(
                 # (before `nightly`, whose reviews-only day would join this night's dbt build)
                 result["incremental_nightly"] = incremental_nightly(ws, community, _resources(ws, tune_budget))
                 result["nightly"] = nightly(ws, community, tune_budget)
+                # the weekly cadence on the warehouse those nights left: full_refresh_job's assets and
+                # config (dbt --full-refresh, every model that can win evaluated and refitted)
+                result["weekly_retrain"] = full_refresh(ws, sampler, tune_budget, without, WEEKLY_RUN_CONFIG)
             if size.startswith("ml32m"):
                 result["library_ratio"] = library_ratio(ws)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -694,6 +709,11 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def _size_key(name: str) -> tuple[int, int, str]:
     return (0, int(name), name) if name.isdigit() else (1, 0, name)
+
+
+def _kept_models(run: dict[str, Any]) -> str:
+    kept = [a for a, m in run.get("models", {}).items() if m.get("skipped")]
+    return ", ".join(kept) or "none"
 
 
 def write_readme(out: Path, notes: list[str] | None = None) -> Path:
@@ -772,6 +792,25 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
             "nightly reviews partition (~1,000 new rows)",
             lambda r: (
                 f"{_fmt(r.get('nightly', {}).get('seconds'), 2)} s ({_fmt(r.get('nightly', {}).get('new_rows'))} rows)"
+            ),
+        )
+        row(
+            "a night of new ratings: nightly_refresh_job (no refit)",
+            lambda r: (
+                f"{_fmt(r['incremental_nightly'].get('seconds'))} s "
+                f"({_fmt(r['incremental_nightly'].get('new_ratings'))} ratings, "
+                f"{_fmt(r['incremental_nightly'].get('members'))} members)"
+                if r.get("incremental_nightly")
+                else "—"
+            ),
+        )
+        row(
+            "**weekly retrain**: full_refresh_job on the built warehouse (models kept)",
+            lambda r: (
+                f"**{_fmt(r['weekly_retrain'].get('seconds'))}** / {_fmt(r['weekly_retrain'].get('peak_mb'), 0)} "
+                f"({_kept_models(r['weekly_retrain'])})"
+                if r.get("weekly_retrain")
+                else "—"
             ),
         )
         row(

@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from lbx_orchestration.core import lake, settings
+from lbx_orchestration.core.recsys.models.retrain import RetrainPolicy
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import (
     BUNDLED_EXPORTS_DIR,
@@ -142,6 +143,14 @@ class LbxSettings(dg.ConfigurableResource):
     )
     new_film_min_rating: float = Field(
         default=_POLICY.new_film_min_rating, description="new_for_you and the blend: lowest TMDb rating of a new film"
+    )
+    retrain_trailing_share: float = Field(
+        default=RetrainPolicy.share,
+        description="weekly retrain: a challenger below this share of the best NDCG@10 keeps its version "
+        "(0 refits every model)",
+    )
+    retrain_trailing_days: int = Field(
+        default=RetrainPolicy.days, description="weekly retrain: ... until its last evaluation is this many days old"
     )
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")

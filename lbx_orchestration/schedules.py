@@ -25,6 +25,9 @@ WEEKLY_CRON = "0 4 * * 0"
 #: the models, the content model and their evaluation: refitted and gated by the weekly retrain only
 TRAINING = dg.AssetSelection.groups("models")
 
+#: the nightly adds the new films' TMDb rows; the weekly retrain rebuilds every row
+NIGHTLY_RUN_CONFIG = {"ops": {"tmdb_movies": {"config": {"only_new": True}}}}
+
 nightly_refresh_job = dg.define_asset_job(
     "nightly_refresh_job",
     selection=dg.AssetSelection.assets(reviews).downstream() - TRAINING,
@@ -32,6 +35,7 @@ nightly_refresh_job = dg.define_asset_job(
     "the films they bring, update the features of the users they belong to (incremental dbt) and "
     "rewrite every member's list from the served model, folding in the members whose films changed "
     "since it was trained. No model is refitted: the weekly full_refresh_job does that.",
+    config=NIGHTLY_RUN_CONFIG,
 )
 
 

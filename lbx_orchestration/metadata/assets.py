@@ -5,10 +5,12 @@ but is not endorsed or certified by TMDB.
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from lbx_orchestration.core.catalog import read_overrides, resolve_films, resolved_share, tv_entries, unmatched
 from lbx_orchestration.core.tables import CATALOG, RESOLUTION, REVIEWS, TMDB_MOVIES, TMDB_RAW, UNRESOLVED
@@ -135,6 +137,85 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
     )
 
 
+class TmdbMoviesConfig(dg.Config):
+    only_new: bool = Field(
+        default=False,
+        description="fetch and flatten only the catalogue's films without a row (the nightly); "
+        "False rebuilds every row (the weekly retrain, a first build)",
+    )
+
+
+def _stored_rows(con: Any, ids: list[int]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The raw and flat rows already stored for films still in the catalogue, or None when
+    there are none to keep (a first build)."""
+    if not (table_exists(con, TMDB_RAW) and table_exists(con, TMDB_MOVIES)):
+        return None
+    wanted = "where list_contains(?::bigint[], tmdb_id)"
+    raw = read_frame(con, f"select * from {TMDB_RAW} {wanted}", [ids])
+    flat = read_frame(con, f"select * from {TMDB_MOVIES} {wanted}", [ids])
+    if flat.height == 0:
+        return None
+    both = set(raw["tmdb_id"].to_list()) & set(flat["tmdb_id"].to_list())
+    return raw.filter(pl.col("tmdb_id").is_in(both)), flat.filter(pl.col("tmdb_id").is_in(both))
+
+
+def _add_new_films(
+    context: dg.AssetExecutionContext,
+    config: TmdbMoviesConfig,
+    duckdb: DuckDBResource,
+    tmdb: TmdbResource,
+    ids: list[int],
+    kept: tuple[pl.DataFrame, pl.DataFrame],
+) -> dg.MaterializeResult:
+    """The nightly's tmdb_movies: the stored rows of films still in the catalogue, plus rows for
+    the films it gained. Rebuilding all 87k rows took 21 s of a 71 s night at ML-32M tenth size."""
+    raw_kept, flat_kept = kept
+    have = set(flat_kept["tmdb_id"].to_list())
+    new_ids = [i for i in ids if i not in have]
+    source = tmdb.source()
+    if source.kind == "live" and new_ids:
+        from lbx_orchestration.metadata.live import fetch_live
+
+        details, stats = fetch_live(context, duckdb, tmdb, source, new_ids)
+    else:
+        details = [d for d in (source.movie_details(i) for i in new_ids) if d is not None]
+        stats = {"requests": 0}
+    raw_new, flat_new = _frames(details, source.kind)
+    raw = pl.concat([raw_kept, raw_new], how="vertical_relaxed").sort("tmdb_id")
+    movies = pl.concat([flat_kept, flat_new], how="diagonal_relaxed").sort("tmdb_id")
+    with duckdb.get_connection() as con:
+        replace_table(con, TMDB_RAW, raw)
+        replace_table(con, TMDB_MOVIES, movies)
+    return dg.MaterializeResult(
+        metadata={
+            "tmdb_source": tmdb.describe(),
+            "source_kind": source.kind,
+            "only_new": True,
+            "films_requested": len(new_ids),
+            "films_kept": len(have),
+            "films_with_metadata": movies.height,
+            "missing": len(ids) - movies.height,
+            "http": dg.MetadataValue.json(stats),
+            "attribution": ATTRIBUTION,
+        }
+    )
+
+
+def _frames(details: list[dict], kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The raw JSON rows and the flat rows of ``details``."""
+    fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    raw = pl.DataFrame(
+        {
+            "tmdb_id": [int(d["id"]) for d in details],
+            "body": [to_json(d) for d in details],
+            "source_kind": [kind] * len(details),
+            "fetched_at": [fetched_at] * len(details),
+        },
+        schema={"tmdb_id": pl.Int64, "body": pl.Utf8, "source_kind": pl.Utf8, "fetched_at": pl.Datetime("us")},
+    )
+    return raw, flatten_many(details)
+
+
 @dg.asset(
     group_name="metadata",
     kinds={"python", "duckdb"},
@@ -145,9 +226,14 @@ def film_catalog(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb
     f"{TMDB_MOVIES}. Live API when TMDB_API_KEY/TMDB_READ_TOKEN is set, else the bundled "
     "snapshot. " + ATTRIBUTION,
 )
-def tmdb_movies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource) -> dg.MaterializeResult:
+def tmdb_movies(
+    context: dg.AssetExecutionContext, config: TmdbMoviesConfig, duckdb: DuckDBResource, tmdb: TmdbResource
+) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         ids = [r[0] for r in con.execute(f"select tmdb_id from {CATALOG} order by tmdb_id").fetchall()]
+        kept = _stored_rows(con, ids) if config.only_new else None
+    if kept is not None:
+        return _add_new_films(context, config, duckdb, tmdb, ids, kept)
     source = tmdb.source()
     if source.kind == "live":
         from lbx_orchestration.metadata.live import fetch_live
@@ -156,17 +242,7 @@ def tmdb_movies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb:
     else:
         details = [d for d in (source.movie_details(i) for i in ids) if d is not None]
         stats = {"requests": 0}
-    fetched_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    raw = pl.DataFrame(
-        {
-            "tmdb_id": [int(d["id"]) for d in details],
-            "body": [to_json(d) for d in details],
-            "source_kind": [source.kind] * len(details),
-            "fetched_at": [fetched_at] * len(details),
-        },
-        schema={"tmdb_id": pl.Int64, "body": pl.Utf8, "source_kind": pl.Utf8, "fetched_at": pl.Datetime("us")},
-    )
-    movies = flatten_many(details)
+    raw, movies = _frames(details, source.kind)
     with duckdb.get_connection() as con:
         replace_table(con, TMDB_RAW, raw)
         replace_table(con, TMDB_MOVIES, movies)

@@ -16,6 +16,7 @@ from lbx_orchestration.core.recsys.data.prepared import cached_prepare
 from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint, item_features, training_observations
 from lbx_orchestration.core.recsys.evaluation.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
+from lbx_orchestration.core.recsys.models.retrain import RetrainPolicy, trailing_reason
 from lbx_orchestration.core.tables import protected_model_paths
 from lbx_orchestration.resources import LbxSettings
 
@@ -65,12 +66,20 @@ def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.Materialize
         return None
     if card.get("input_fingerprint") != fingerprint:
         return None
+    reason = (
+        "inputs unchanged since this version was fitted (same interactions, features, "
+        "hyperparameters and protocol settings): kept it instead of refitting"
+    )
+    return _kept(path, card, reason, fingerprint)
+
+
+def _kept(path: Path, card: dict[str, Any], reason: str, fingerprint: str) -> dg.MaterializeResult:
+    """The result of a step that keeps the last saved version (``path``, ``card``) for ``reason``."""
     metadata: dict[str, Any] = {
         "version": card["version"],
         "path": str(path),
         "skipped": True,
-        "reason": "inputs unchanged since this version was fitted (same interactions, features, "
-        "hyperparameters and protocol settings): kept it instead of refitting",
+        "reason": reason,
         "input_fingerprint": fingerprint,
         "fit_seconds": 0.0,
         "users": card.get("n_users", 0),
@@ -87,6 +96,9 @@ def _unchanged(models_dir: Path, alias: str, fingerprint: str) -> dg.Materialize
         }
     )
     return dg.MaterializeResult(metadata=metadata)
+
+
+MODEL_ALIASES = ("popularity", "itemknn", "ease", "als", "lightfm")
 
 
 def _model_asset(
@@ -120,6 +132,13 @@ def _model_asset(
             unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
             if unchanged is not None:
                 return unchanged
+            with duckdb.get_connection() as con:
+                protected = protected_model_paths(con)
+            policy = RetrainPolicy(settings.retrain_trailing_share, settings.retrain_trailing_days)
+            why = trailing_reason(Path(settings.models_dir), alias, list(MODEL_ALIASES), protected, policy)
+            if why is not None:
+                path = latest_path(Path(settings.models_dir), alias)
+                return _kept(path, json.loads((path / CARD_FILE).read_text()), why, fingerprint)
 
         def read_observations() -> pl.DataFrame:
             with duckdb.get_connection() as con:

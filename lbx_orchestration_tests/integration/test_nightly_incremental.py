@@ -9,8 +9,16 @@ import polars as pl
 import pytest
 
 from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
-from lbx_orchestration.core.tables import EXPORT_ENTRIES, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS
+from lbx_orchestration.core.tables import (
+    EXPORT_ENTRIES,
+    INTERACTIONS,
+    MODEL_METRICS,
+    RECOMMENDATIONS,
+    TMDB_MOVIES,
+    TMDB_RAW,
+)
 from lbx_orchestration.partitions import add_scrape_date
+from lbx_orchestration.schedules import NIGHTLY_RUN_CONFIG
 from lbx_orchestration_tests.support.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -64,6 +72,11 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
             f"select tmdb_id, title, year from {RECOMMENDATIONS} where username = ? and rank = 1", [MEMBER]
         ).fetchall()[0]
         _log_a_new_rating(con, film)
+        # a catalogue film without its TMDb rows yet: the night adds them and keeps every other row
+        tmdb_rows = con.execute(f"select count(*) from {TMDB_MOVIES}").fetchall()[0][0]
+        gap = con.execute(f"select min(tmdb_id) from {TMDB_MOVIES}").fetchall()[0][0]
+        for table in (TMDB_MOVIES, TMDB_RAW):
+            con.execute(f"delete from {table} where tmdb_id = ?", [gap])
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LBX_DUCKDB_PATH", db)
@@ -81,8 +94,12 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
             instance=instance,
             selection=selected,
             raise_on_error=False,
+            run_config=NIGHTLY_RUN_CONFIG,
         )
     assert result.success
+    [tmdb] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "tmdb_movies"]
+    meta = {k: getattr(v, "value", v) for k, v in tmdb.materialization.metadata.items()}
+    assert meta["only_new"] is True and meta["films_requested"] == 1 and meta["films_kept"] == tmdb_rows - 1
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert not {"als_model", "ease_model", "lightfm_model", "content_model", "model_evaluation"} & done
     assert {"reviews", "user_item_interactions", "user_recommendations"} <= done
@@ -92,6 +109,8 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
     with duckdb.connect(db, read_only=True) as con:
         after, lists_after = _interactions(con), _lists(con)
         assert con.execute(f"select count(*) from {MODEL_METRICS}").fetchall()[0][0] == models
+        assert con.execute(f"select count(*) from {TMDB_MOVIES}").fetchall()[0][0] == tmdb_rows
+        assert con.execute(f"select count(*) from {TMDB_RAW} where tmdb_id = ?", [gap]).fetchall()[0][0] == 1
         seen = con.execute(
             f"select rating from {INTERACTIONS} where user_key = ? and tmdb_id = ? and seen",
             [f"letterboxd:{MEMBER}", film[0]],
