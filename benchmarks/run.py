@@ -262,6 +262,7 @@ def full_refresh(
     tune_budget: int | None,
     without: tuple[str, ...] = (),
     run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     import dagster as dg
 
@@ -287,6 +288,7 @@ def full_refresh(
         # the default config reuses tuned hyperparameters (as the nightly schedule does) unless
         # tuning is measured
         run_config=run_config or (None if tune_budget is None else TUNE_RUN_CONFIG),
+        tags=tags,
     )
     ended = time.time()
     failures = [e.message[:2000] for e in result.all_events if e.is_failure]
@@ -683,7 +685,11 @@ def run_size(
                 result["nightly"] = nightly(ws, community, tune_budget)
                 # the weekly cadence on the warehouse those nights left: full_refresh_job's assets and
                 # config (dbt --full-refresh, every model that can win evaluated and refitted)
-                result["weekly_retrain"] = full_refresh(ws, sampler, tune_budget, without, WEEKLY_RUN_CONFIG)
+                from lbx_orchestration.schedules import WEEKLY_TAGS
+
+                result["weekly_retrain"] = full_refresh(
+                    ws, sampler, tune_budget, without, WEEKLY_RUN_CONFIG, WEEKLY_TAGS
+                )
             if size.startswith("ml32m"):
                 result["library_ratio"] = library_ratio(ws)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

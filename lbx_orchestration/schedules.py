@@ -16,6 +16,7 @@ import dagster as dg
 
 from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.metadata.catalog import tmdb_catalog
+from lbx_orchestration.models.assets import RETRAIN_POLICY_TAG
 from lbx_orchestration.partitions import add_scrape_date
 
 NIGHTLY_CRON = "0 3 * * 1-6"  # Sunday is the weekly retrain's
@@ -54,6 +55,10 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"lbx/origin": "nightly"})
 
 
+#: the weekly retrain's runs apply the retrain policy (core/recsys/models/retrain.py): a challenger
+#: far behind keeps its version; any other run (make demo, "Materialize all") refits every model
+WEEKLY_TAGS = {RETRAIN_POLICY_TAG: "weekly"}
+
 full_refresh_job = dg.define_asset_job(
     "full_refresh_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(tmdb_catalog),
@@ -61,6 +66,7 @@ full_refresh_job = dg.define_asset_job(
     "scratch, every model refitted on every rating up to then, evaluated and gated. Also the first "
     "night of an empty warehouse (the release-month catalogue has its own job).",
     config={"ops": {"dbt_features": {"config": {"full_refresh": True}}}},
+    tags=WEEKLY_TAGS,
 )
 
 

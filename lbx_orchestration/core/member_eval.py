@@ -217,7 +217,8 @@ def _baselines(
         con,
         f"select tmdb_id, count(*) as n from {INTERACTIONS} where seen group by 1 order by n desc, tmdb_id limit 2000",
     )
-    popular = [int(t) for t in logged["tmdb_id"].to_list() if int(t) not in seen][:50]
+    out = set(films.filter(~released_by(policy.as_of).fill_null(True))["tmdb_id"].to_list())  # released later
+    popular = [int(t) for t in logged["tmdb_id"].to_list() if int(t) not in seen and int(t) not in out][:50]
     fresh = (
         films.filter(
             pl.col("tmdb_id").is_in(list(recent)),

@@ -99,6 +99,8 @@ def _kept(path: Path, card: dict[str, Any], reason: str, fingerprint: str) -> dg
 
 
 MODEL_ALIASES = ("popularity", "itemknn", "ease", "als", "lightfm")
+#: a run tagged with it applies the weekly retrain policy (schedules.full_refresh_job carries it)
+RETRAIN_POLICY_TAG = "lbx/retrain_policy"
 
 
 def _model_asset(
@@ -132,6 +134,7 @@ def _model_asset(
             unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
             if unchanged is not None:
                 return unchanged
+        if not config.tune and config.params is None and context.run.tags.get(RETRAIN_POLICY_TAG) == "weekly":
             with duckdb.get_connection() as con:
                 protected = protected_model_paths(con)
             policy = RetrainPolicy(settings.retrain_trailing_share, settings.retrain_trailing_days)

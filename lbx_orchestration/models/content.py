@@ -98,7 +98,12 @@ def content_model(
     # the matrices the other models share (core.recsys.data.prepared): the 32M observations are
     # collapsed once per input, by whichever model asset runs first, not again here
     prepared, _ = cached_prepare(
-        Path(settings.models_dir), interactions_key, read_observations, test_frac=settings.test_frac, seed=settings.seed
+        Path(settings.models_dir),
+        interactions_key,
+        read_observations,
+        test_frac=settings.test_frac,
+        seed=settings.seed,
+        ratings=True,
     )
     full = prepared.full
     del prepared

@@ -265,6 +265,8 @@ def test_the_prepared_split_is_cached_by_fingerprint(tmp_path: Path) -> None:
     assert again.test.equals(first.test) and again.split_stats == first.split_stats
     # the content model takes its matrices from here: the same as collapsing the frame itself
     own = build_interactions(df)
+    assert again.full.ratings is None  # read only when asked for
+    again, _ = cached_prepare(tmp_path, "data-1", read, eval_users=200, ratings=True)
     assert again.full.ratings is not None and own.ratings is not None
     assert (again.full.matrix != own.matrix).nnz == 0 and list(again.full.item_ids) == list(own.item_ids)
     same = np.isclose(again.full.ratings.data, own.ratings.data, equal_nan=True)

@@ -106,13 +106,14 @@ def _save_interactions(path: Path, name: str, inter: Interactions) -> None:
         sp.save_npz(path / f"{name}_ratings.npz", inter.ratings.tocsr(), compressed=False)
 
 
-def _load_interactions(path: Path, name: str) -> Interactions:
-    ratings = path / f"{name}_ratings.npz"
+def _load_interactions(path: Path, name: str, ratings: bool = False) -> Interactions:
+    """``ratings``: read the ratings matrix too (only the content model's cold protocol needs it)."""
+    stored = path / f"{name}_ratings.npz"
     return Interactions(
         user_ids=np.load(path / f"{name}_users.npy").astype(object),
         item_ids=np.load(path / f"{name}_items.npy"),
         matrix=sp.load_npz(path / f"{name}.npz").tocsr(),
-        ratings=sp.load_npz(ratings).tocsr() if ratings.is_file() else None,
+        ratings=sp.load_npz(stored).tocsr() if ratings and stored.is_file() else None,
     )
 
 
@@ -140,7 +141,7 @@ def save_prepared(prepared: Prepared, folder: Path) -> None:
         raise
 
 
-def load_prepared(folder: Path) -> Prepared:
+def load_prepared(folder: Path, ratings: bool = False) -> Prepared:
     meta = json.loads((folder / "prepared.json").read_text())
     return Prepared(
         settings=meta["settings"],
@@ -149,7 +150,7 @@ def load_prepared(folder: Path) -> Prepared:
         train=_load_interactions(folder, "train"),
         test=pl.read_parquet(folder / "test.parquet"),
         n_test_users=meta["n_test_users"],
-        full=_load_interactions(folder, "full"),
+        full=_load_interactions(folder, "full", ratings),
     )
 
 
@@ -161,16 +162,18 @@ def cached_prepare(
     test_frac: float | None = None,
     seed: int = SEED,
     eval_users: int | None = EVAL_USERS,
+    ratings: bool = False,
 ) -> tuple[Prepared, bool]:
     """The preparation of the observations ``read`` returns (called only on a miss), cached
     under ``<models_dir>/_prepared/<key>``; returns it and whether it came from the cache. A
-    damaged cached folder is prepared again."""
+    damaged cached folder is prepared again. ``ratings``: read the full ratings matrix from the
+    cache too (a fresh preparation always has it)."""
     key = json.dumps([PREPARE_VERSION, data_fingerprint, split, test_frac, seed, eval_users])
     root = Path(models_dir) / CACHE_DIR
     folder = root / uuid.uuid5(uuid.NAMESPACE_URL, key).hex[:16]
     if (folder / "prepared.json").is_file():
         try:
-            return load_prepared(folder), True
+            return load_prepared(folder, ratings), True
         except (OSError, ValueError, KeyError):
             shutil.rmtree(folder, ignore_errors=True)
     prepared = prepare(read(), split=split, test_frac=test_frac, seed=seed, eval_users=eval_users)

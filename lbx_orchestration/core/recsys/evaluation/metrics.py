@@ -141,7 +141,9 @@ def ranking_metrics(
         per_user = ndcg_at_k(hits, n_rel, k)
         out[f"ndcg@{k}"] = float(per_user.mean())
         # the standard error of that mean: what the sample of users leaves uncertain
-        out[f"ndcg@{k}_se"] = float(per_user.std(ddof=1) / np.sqrt(len(per_user))) if len(per_user) > 1 else 0.0
+        out[f"ndcg@{k}_se"] = (
+            float(per_user.std(ddof=1) / np.sqrt(len(per_user))) if len(per_user) > 1 else float("nan")
+        )
         out[f"recall@{k}"] = float(recall_at_k(hits, n_rel, k).mean())
         out[f"precision@{k}"] = float(precision_at_k(hits, k).mean())
         out[f"map@{k}"] = float(map_at_k(hits, n_rel, k).mean())

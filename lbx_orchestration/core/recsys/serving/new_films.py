@@ -159,12 +159,12 @@ def with_prior(scores: np.ndarray, prior: np.ndarray, weight: float = PRIOR_WEIG
     Members log well-known films far more than obscure ones, and a content model that only
     reads what a film is about ranks a 2023 film 200 people voted on beside one 8,000 did: the
     member protocol found the films they went on to log hundreds of places down. Films a row
-    excludes (-inf) stay excluded."""
+    excludes (-inf) and films it cannot score (NaN) stay out."""
     order = np.argsort(-scores, axis=1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :], axis=1)
     fused = 1.0 / (k + ranks) + weight / (k + np.asarray(prior, dtype=np.float64)[None, :])
-    return np.where(np.isneginf(scores), -np.inf, fused)
+    return np.where(np.isfinite(scores), fused, -np.inf)
 
 
 class FoldedUsers:
