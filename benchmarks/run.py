@@ -957,7 +957,7 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
             "years and ratings up to 2023, TMDb-shaped metadata for every film. The MovieLens folder is "
             "read through `LBX_MOVIELENS_DIR` as a user's fetched copy would be. A few synthetic "
             "Letterboxd members (exports of 120 rated films each) are who `user_recommendations` "
-            "writes lists for; MovieLens raters get none. Evaluation scores a seeded sample of 10,000 "
+            "writes lists for; MovieLens raters get none. Evaluation scores a seeded sample of 2,500 "
             "users with held-out films."
         )
     if big:
@@ -1013,17 +1013,19 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
         )
     parts.append(
         "What bounds the models at this size (each bound is written in the model's card): the collapse, "
-        "temporal split, matrices and the 10,000-user evaluation sample are prepared once per input and "
+        "temporal split, matrices and the 2,500-user evaluation sample are prepared once per input and "
         "cached beside the models (`_prepared/`, keyed by the interactions' fingerprint: the first model "
         "asset of a refresh pays for it, the others read it); a refit with fixed hyperparameters costs "
         "no validation fit; above 100M users x films item-kNN finds neighbours among the 20,000 "
         "most-rated films and EASE builds its Gram matrix, both from at most 2 billion pair updates "
         "(a seeded sample of raters, each capped at 1,000 films); ALS fits at most 8M pairs, then "
         "sweeps every pair once; LightFM fits at most 1M pairs from whole raters and folds the others in "
-        "when it scores them; `content_model` collapses the observations once into matrices and cuts "
-        "the cold-film hold-out from them by column; its first fit without `tune` measures the default "
-        "mode with its defaults and no validation fit, then fits everything (two LightFM fits), its "
-        "nightly refit is one fit, none when its inputs did not change. Serving computes the "
+        "when it scores them; `content_model` reads the same prepared matrices (with their ratings) "
+        "and cuts the cold-film hold-out from them by column; its first fit without `tune` validates "
+        "the default mode and the content baseline with their defaults, measures them on the test "
+        "films, then fits everything (three LightFM fits); a later refit is one fit, none when its "
+        "inputs did not change. The weekly retrain keeps a challenger's version while it trails the "
+        "best model by more than a fifth at an evaluation under 28 days old. Serving computes the "
         "explanation embeddings (a truncated SVD of every rating) once per model version and keeps "
         "them beside the model, which is most of `user_recommendations` on a new model; onboarding "
         "reads them."

@@ -12,18 +12,32 @@
 {%- set incremental = is_incremental() and 'collected_through' in (
     adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
 
+{%- set changed_sql %}
+    select r.user_key
+    from (select user_key, max(scrape_date) as newest from {{ source('ingest', 'reviews') }} group by 1) r
+    left join (select user_key, max(collected_through) as built from {{ this }} group by 1) t
+        using (user_key)
+    where t.built is null or r.newest > t.built
+{%- endset %}
+
+{#- The users are looked up first and written into the query as a list: DuckDB pushes a list of
+    constants through stg_reviews' window (partitioned by user) down to the scan, so a night reads
+    its users' rows only (0.02 s at ML-32M tenth size, against 3.3 s for the same filter as a
+    subquery, which deduplicates every row first). A very long list keeps the subquery. -#}
+{%- set changed = none %}
+{%- if incremental and execute %}
+    {%- set changed = run_query(changed_sql).columns[0].values() | list %}
+{%- endif %}
+
 with observations as (
     select *
     from {{ ref('stg_reviews') }}
     where tmdb_id is not null
-    {%- if incremental %}
-      and user_key in (
-        select r.user_key
-        from (select user_key, max(scrape_date) as newest from {{ source('ingest', 'reviews') }} group by 1) r
-        left join (select user_key, max(collected_through) as built from {{ this }} group by 1) t
-            using (user_key)
-        where t.built is null or r.newest > t.built
-      )
+    {%- if incremental and changed is not none and changed | length <= 20000 %}
+      and user_key in ({% for u in changed %}'{{ u | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}
+                       {%- if changed | length == 0 %}null{% endif %})
+    {%- elif incremental %}
+      and user_key in ({{ changed_sql }})
     {%- endif %}
 )
 select

@@ -156,7 +156,7 @@ def content_recommendations(
     return pl.DataFrame(out, schema=_SCHEMA)
 
 
-def with_prior(scores: np.ndarray, prior: np.ndarray, weight: float = PRIOR_WEIGHT, k: int = RRF_K) -> np.ndarray:
+def with_prior(scores: np.ndarray, prior: np.ndarray, weight: float | None = None, k: int = RRF_K) -> np.ndarray:
     """Reciprocal-rank fusion of each row's order by ``scores`` with ``prior`` (ranks from 1).
 
     Members log well-known films far more than obscure ones, and a content model that only
@@ -166,6 +166,7 @@ def with_prior(scores: np.ndarray, prior: np.ndarray, weight: float = PRIOR_WEIG
     order = np.argsort(-scores, axis=1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :], axis=1)
+    weight = PRIOR_WEIGHT if weight is None else weight
     fused = 1.0 / (k + ranks) + weight / (k + np.asarray(prior, dtype=np.float64)[None, :])
     return np.where(np.isfinite(scores), fused, -np.inf)
 
