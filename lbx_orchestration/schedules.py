@@ -29,9 +29,12 @@ TRAINING = dg.AssetSelection.groups("models")
 #: the nightly adds the new films' TMDb rows; the weekly retrain rebuilds every row
 NIGHTLY_RUN_CONFIG = {"ops": {"tmdb_movies": {"config": {"only_new": True}}}}
 
+#: the films' feature tables only the models read: rebuilt by the weekly retrain, not at night
+FILM_FEATURES = dg.AssetSelection.assets("stg_movies", "movie_features", "movie_feature_values", "keyword_tfidf")
+
 nightly_refresh_job = dg.define_asset_job(
     "nightly_refresh_job",
-    selection=dg.AssetSelection.assets(reviews).downstream() - TRAINING,
+    selection=dg.AssetSelection.assets(reviews).downstream() - TRAINING - FILM_FEATURES,
     description="Collect the day's observations (exports imported that day, RSS when enabled), resolve "
     "the films they bring, update the features of the users they belong to (incremental dbt) and "
     "rewrite every member's list from the served model, folding in the members whose films changed "

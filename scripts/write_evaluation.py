@@ -301,7 +301,7 @@ companies, TMDb's vote count and rating, the overview.
 {TOLERANCE:.0%} when the catalogue holds enough unseen recent films); `main_fixed_blend` is the
 same list with the fixed-weight fusion it had before; `new_for_you` is the 20 recent films of
 "New for you"; `popularity` and `recent_popularity` are the community's most-logged films and
-TMDb's most popular recent releases, the member's films left out.
+TMDb's most-voted recent releases, the member's films left out.
 
 {summary_markdown(members)}
 

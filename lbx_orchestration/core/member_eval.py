@@ -8,7 +8,7 @@ served model, blended with the content model, "New for you" written. The lists a
 against the hidden films: hits@20 and hits@50, recall@50, the share of recent releases in each
 list beside the member's own (their latest 100 logged films, hidden ones excluded), for the
 main list, for "New for you", for both together, and for two baselines on the same films
-(the community's most-logged films, and TMDb's most popular recent releases). The main list is
+(the community's most-logged films, and TMDb's most-voted recent releases). The main list is
 built twice: with the share of recent films following the member, and with the fixed-weight
 fusion it had before.
 
@@ -21,6 +21,8 @@ cent to 74%).
 Each member is served as on the day they logged their first hidden film (``ServingPolicy.as_of``):
 films released after it are not proposed, and "New for you" covers the 24 months of releases
 before it, as it would have then. A film released later cannot be found, so it counts as a miss.
+TMDb's vote counts are today's, not that day's: they carry some of what happened since into the
+quality floor and the votes prior.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from lbx_orchestration.core.settings import (
     duckdb_path,
     s3_settings,
 )
-from lbx_orchestration.core.tables import KEYWORD_TFIDF, TMDB_MOVIES
+from lbx_orchestration.core.tables import INTERACTIONS, KEYWORD_TFIDF, TMDB_MOVIES
 from lbx_orchestration.core.tfidf import keyword_tfidf as build_keyword_tfidf
 from lbx_orchestration.core.warehouse import (
     WarehouseBusy,
@@ -35,6 +35,7 @@ from lbx_orchestration.core.warehouse import (
     open_with_wait,
     read_frame,
     replace_table,
+    table_exists,
 )
 from lbx_orchestration.metadata.assets import tmdb_movies
 from lbx_orchestration.resources import LbxSettings
@@ -156,6 +157,10 @@ def dbt_features(
     settings: LbxSettings,
 ) -> Iterator[Any]:
     warehouse = _absolute(duckdb.database)
+    with duckdb.get_connection() as con:
+        # an empty warehouse's first build is a full one: its tests then check every row, as the
+        # weekly retrain's do (an incremental build tests the rows it collected that night)
+        full_refresh = config.full_refresh or not table_exists(con, INTERACTIONS)
     timeout, waited = settings.lock_timeout, 0.0
     # DuckDB admits one writer per file and dbt fails at once when another process has the file
     # open: wait for the lock here, then start dbt. dbt keeps its connection for the whole build,
@@ -169,7 +174,7 @@ def dbt_features(
                 "--vars",
                 _warehouse_vars(warehouse),
                 *_dbt_target(warehouse),
-                *(["--full-refresh"] if config.full_refresh else []),
+                *(["--full-refresh"] if full_refresh else []),
             ],
             context=context,
             raise_on_error=False,
