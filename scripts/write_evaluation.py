@@ -171,6 +171,37 @@ READINGS = {
 }
 
 
+def overview_verdict(best: dict[str, float], error: dict[str, float], reports: dict) -> str:
+    """Which reading to serve: the best on cold-film validation, unless others are within the 95%
+    interval of that measurement, in which case the member protocol (main list and New for you
+    together, hits@50) decides among them, validation breaking a tie."""
+    from lbx_orchestration.core.member_eval import totals
+
+    servable = {label: mode for label, mode in READINGS.items() if mode in reports}
+    top = max(servable, key=best.get)
+    close = [label for label in servable if best[top] - best[label] <= error[top]]
+    hits = {
+        label: next(t["hits@50"] for t in totals(reports[servable[label]]) if t["list"] == "main+new")
+        for label in close
+    }
+    chosen = max(close, key=lambda label: (hits[label], best[label]))
+    why = (
+        f"Validation NDCG@10: {', '.join(f'{servable[label]} {best[label]:.4f}' for label in servable)}; "
+        f"the best, {servable[top]}, is measured to ±{error[top]:.4f} (95%)"
+    )
+    if len(close) > 1:
+        why += (
+            f", so {', '.join(servable[label] for label in close)} cannot be told apart by it and the member "
+            "protocol decides (main + New for you, hits@50: "
+            + ", ".join(f"{servable[label]} {hits[label]}" for label in close)
+            + ")"
+        )
+    mode = servable[chosen]
+    if mode == DEFAULT_OVERVIEW:
+        return f"{why}. The served reading, {DEFAULT_OVERVIEW}, is this rule's choice."
+    return f"{why}. This rule now prefers {mode} to the served reading, {DEFAULT_OVERVIEW}."
+
+
 def overview_section(observations, movies, votes, members) -> str:
     from lbx_orchestration.core.member_eval import totals
 
@@ -183,10 +214,13 @@ def overview_section(observations, movies, votes, members) -> str:
         "|---|---|---|---|---|",
     ]
     best: dict[str, float] = {}
+    error: dict[str, float] = {}  # the 95% interval of the best row's NDCG@10 (its test measurement)
     for label, feats in variants.items():
         report = run_cold_protocol(observations, feats, votes, models=("lightfm_cb", "content"), budget=1)
         for r in report.rows:
-            best[label] = max(best.get(label, 0.0), r["validation_ndcg@10"])
+            if r["validation_ndcg@10"] > best.get(label, 0.0):
+                best[label] = r["validation_ndcg@10"]
+                error[label] = 1.96 * r.get("ndcg@10_se", 0.0)
             scores = f"{r['validation_ndcg@10']:.4f} | {r['ndcg@10']:.4f} | {r['recall@20']:.4f}"
             lines.append(f"| {label} | {r['model']} | {scores} |")
     member_lines = ["| overview read as | list | hits@20 | hits@50 | recall@50 |", "|---|---|---|---|---|"]
@@ -202,14 +236,7 @@ def overview_section(observations, movies, votes, members) -> str:
                 member_lines.append(
                     f"| {label} | {t['list']} | {t['hits@20']} | {t['hits@50']} | {t['recall@50']:.3f} |"
                 )
-    winner = max(best, key=best.get)
-    served = next(label for label, mode in READINGS.items() if mode == DEFAULT_OVERVIEW)
-    verdict = (
-        f"The served reading, {DEFAULT_OVERVIEW}, is the one whose best model won validation here ({best[served]:.4f})."
-        if winner == served
-        else f"Validation here preferred {winner} ({best[winner]:.4f}) to the served reading, "
-        f"{DEFAULT_OVERVIEW} ({best[served]:.4f})."
-    )
+    verdict = overview_verdict(best, error, reports)
     return f"""The content model's features read a film's overview one of three ways (`lbx eval --overview`):
 its words (lower-case words of four letters or more that at least two films use, minus common
 English words, one block weighted like the others), its meaning as a WordLlama sentence
