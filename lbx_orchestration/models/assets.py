@@ -12,7 +12,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from lbx_orchestration.core.recsys.data.prepared import cached_prepare
+from lbx_orchestration.core.recsys.data.prepared import Prepared, cached_prepare
 from lbx_orchestration.core.recsys.data.training_data import inputs_fingerprint, item_features, training_observations
 from lbx_orchestration.core.recsys.evaluation.metrics import PRIMARY_METRIC
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained, train_for_serving
@@ -98,6 +98,26 @@ def _kept(path: Path, card: dict[str, Any], reason: str, fingerprint: str) -> dg
     return dg.MaterializeResult(metadata=metadata)
 
 
+def shared_preparation(
+    duckdb: DuckDBResource, settings: LbxSettings, interactions_key: str, ratings: bool = False
+) -> tuple[Prepared, bool]:
+    """The split and matrices every model shares, made once per input by whichever model asset
+    runs first (``core.recsys.data.prepared``), and whether they came from the cache."""
+
+    def read_observations() -> pl.DataFrame:
+        with duckdb.get_connection() as con:
+            return training_observations(con)
+
+    return cached_prepare(
+        Path(settings.models_dir),
+        interactions_key,
+        read_observations,
+        test_frac=settings.test_frac,
+        seed=settings.seed,
+        ratings=ratings,
+    )
+
+
 MODEL_ALIASES = ("popularity", "itemknn", "ease", "als", "lightfm")
 #: a run tagged with it applies the weekly retrain policy (schedules.full_refresh_job carries it)
 RETRAIN_POLICY_TAG = "lbx/retrain_policy"
@@ -143,20 +163,11 @@ def _model_asset(
                 path = latest_path(Path(settings.models_dir), alias)
                 return _kept(path, json.loads((path / CARD_FILE).read_text()), why, fingerprint)
 
-        def read_observations() -> pl.DataFrame:
-            with duckdb.get_connection() as con:
-                return training_observations(con)
-
         if config.tune:  # tuning splits the training part again: it needs the frame itself
-            prepared, from_cache = read_observations(), False
-        else:  # the split and matrices every model shares, made once per input
-            prepared, from_cache = cached_prepare(
-                Path(settings.models_dir),
-                interactions_key,
-                read_observations,
-                test_frac=settings.test_frac,
-                seed=settings.seed,
-            )
+            with duckdb.get_connection() as con:
+                prepared, from_cache = training_observations(con), False
+        else:
+            prepared, from_cache = shared_preparation(duckdb, settings, interactions_key)
         with duckdb.get_connection() as con:
             features = item_features(con) if needs_features else None
         trained = train_for_serving(

@@ -13,20 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.data.content_features import DEFAULT_OVERVIEW, FEATURES_VERSION
-from lbx_orchestration.core.recsys.data.prepared import cached_prepare
 from lbx_orchestration.core.recsys.data.training_data import (
     CONTENT_MOVIES_SQL,
     inputs_fingerprint,
-    training_observations,
 )
 from lbx_orchestration.core.recsys.models.content_training import fit_content_model, refit_content_model
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained
 from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.warehouse import read_frame
+from lbx_orchestration.models.assets import shared_preparation
 from lbx_orchestration.resources import LbxSettings
 
 MOVIES_SQL = CONTENT_MOVIES_SQL
@@ -90,21 +88,9 @@ def content_model(
     with duckdb.get_connection() as con:
         movies = read_frame(con, f"select * from {MOVIES_SQL}")
         interactions_key = inputs_fingerprint(con)
-
-    def read_observations() -> pl.DataFrame:
-        with duckdb.get_connection() as con:
-            return training_observations(con)
-
-    # the matrices the other models share (core.recsys.data.prepared): the 32M observations are
-    # collapsed once per input, by whichever model asset runs first, not again here
-    prepared, _ = cached_prepare(
-        Path(settings.models_dir),
-        interactions_key,
-        read_observations,
-        test_frac=settings.test_frac,
-        seed=settings.seed,
-        ratings=True,
-    )
+    # the matrices the other models share: the 32M observations are collapsed once per input, by
+    # whichever model asset runs first, not again here
+    prepared, _ = shared_preparation(duckdb, settings, interactions_key, ratings=True)
     full = prepared.full
     del prepared
     if last is not None and not _same_features(last[1]):

@@ -31,8 +31,9 @@ DEFAULT_TEST_FRAC = {"temporal": 0.2, "random": 0.25}
 #: evaluation (and validation) scores a fixed, seeded sample of this many users with held-out
 #: films: ranking 87k films for 200k MovieLens raters would cost more than every fit together.
 #: The size is set by the error it leaves: 2,500 users give a 95% interval of ±0.012 on a mean
-#: NDCG@10 whose users spread with a standard deviation of 0.3 (1.96 x 0.3 / 50), under the
-#: gaps between the models at ML-32M size (0.02-0.09); each report states the interval it measured.
+#: NDCG@10 whose users spread with a standard deviation of 0.3 (1.96 x 0.3 / 50; measured 0.21-0.22
+#: for the models at ML-32M tenth size), under the gaps between the models at ML-32M size
+#: (0.02-0.09); each report states the interval it measured.
 EVAL_USERS = 2_500
 EVAL_USERS_REASON = (
     f"{EVAL_USERS:,} users bound the 95% interval of a mean NDCG@10 to about ±0.012 "
