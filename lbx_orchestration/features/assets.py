@@ -131,17 +131,22 @@ _DBT_STARTS = 3
 _LOCK_ERROR = "Could not set lock"
 
 
-def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> float:
-    """Seconds spent waiting until no other process has the file open (dbt needs to write it)."""
+def _wait_for_warehouse(warehouse: Path, seconds: float, log: Any) -> tuple[float, bool]:
+    """Seconds spent waiting until no other process has the file open (dbt needs to write it),
+    and whether the warehouse already holds the interactions (else dbt's build is a first one)."""
     started = time.monotonic()
     try:
-        open_with_wait(warehouse, wait_seconds=seconds, on_wait=lambda message: log.warning(f"dbt: {message}")).close()
+        con = open_with_wait(warehouse, wait_seconds=seconds, on_wait=lambda message: log.warning(f"dbt: {message}"))
     except WarehouseBusy as exc:
         raise dg.Failure(description=f"dbt could not take the write lock on the warehouse: {exc}") from exc
+    try:
+        built = table_exists(con, INTERACTIONS)
+    finally:
+        con.close()
     waited = time.monotonic() - started
     if waited > 1:
         log.info(f"dbt: the warehouse {lake.describe(warehouse)} is free after {waited:.1f} s")
-    return waited
+    return waited, built
 
 
 @dbt_assets(
@@ -157,17 +162,17 @@ def dbt_features(
     settings: LbxSettings,
 ) -> Iterator[Any]:
     warehouse = _absolute(duckdb.database)
-    with duckdb.get_connection() as con:
-        # an empty warehouse's first build is a full one: its tests then check every row, as the
-        # weekly retrain's do (an incremental build tests the rows it collected that night)
-        full_refresh = config.full_refresh or not table_exists(con, INTERACTIONS)
     timeout, waited = settings.lock_timeout, 0.0
     # DuckDB admits one writer per file and dbt fails at once when another process has the file
     # open: wait for the lock here, then start dbt. dbt keeps its connection for the whole build,
     # so a lock error can only come at its start, before any model ran; if another process took
     # the file in the seconds between this wait and dbt's connection, wait and start dbt again.
     for _ in range(_DBT_STARTS):
-        waited += _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
+        seconds, built = _wait_for_warehouse(warehouse, max(timeout - waited, 0.0), context.log)
+        waited += seconds
+        # an empty warehouse's first build is a full one: its tests then check every row, as the
+        # weekly retrain's do (an incremental build tests the rows it collected that night)
+        full_refresh = config.full_refresh or not built
         invocation = dbt.cli(
             [
                 "build",
