@@ -161,7 +161,6 @@ def _stored_rows(con: Any) -> tuple[pl.DataFrame, pl.DataFrame] | None:
 
 def _add_new_films(
     context: dg.AssetExecutionContext,
-    config: TmdbMoviesConfig,
     duckdb: DuckDBResource,
     tmdb: TmdbResource,
     ids: list[int],
@@ -173,13 +172,7 @@ def _add_new_films(
     have = set(flat_kept["tmdb_id"].to_list())
     new_ids = [i for i in ids if i not in have]
     source = tmdb.source()
-    if source.kind == "live" and new_ids:
-        from lbx_orchestration.metadata.live import fetch_live
-
-        details, stats = fetch_live(context, duckdb, tmdb, source, new_ids)
-    else:
-        details = [d for d in (source.movie_details(i) for i in new_ids) if d is not None]
-        stats = {"requests": 0}
+    details, stats = _fetch(context, duckdb, tmdb, source, new_ids)
     raw_new, flat_new = _frames(details, source.kind)
     raw = pl.concat([raw_kept, raw_new], how="vertical_relaxed").sort("tmdb_id")
     movies = pl.concat([flat_kept, flat_new], how="diagonal_relaxed").sort("tmdb_id")
@@ -199,6 +192,17 @@ def _add_new_films(
             "attribution": ATTRIBUTION,
         }
     )
+
+
+def _fetch(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, tmdb: TmdbResource, source: Any, ids: list[int]
+) -> tuple[list[dict], dict[str, Any]]:
+    """TMDb's details of ``ids`` (live API, or the snapshot) and the HTTP statistics."""
+    if source.kind == "live" and ids:
+        from lbx_orchestration.metadata.live import fetch_live
+
+        return fetch_live(context, duckdb, tmdb, source, ids)
+    return [d for d in (source.movie_details(i) for i in ids) if d is not None], {"requests": 0}
 
 
 def _frames(details: list[dict], kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -233,15 +237,9 @@ def tmdb_movies(
         ids = [r[0] for r in con.execute(f"select tmdb_id from {CATALOG} order by tmdb_id").fetchall()]
         kept = _stored_rows(con) if config.only_new else None
     if kept is not None:
-        return _add_new_films(context, config, duckdb, tmdb, ids, kept)
+        return _add_new_films(context, duckdb, tmdb, ids, kept)
     source = tmdb.source()
-    if source.kind == "live":
-        from lbx_orchestration.metadata.live import fetch_live
-
-        details, stats = fetch_live(context, duckdb, tmdb, source, ids)
-    else:
-        details = [d for d in (source.movie_details(i) for i in ids) if d is not None]
-        stats = {"requests": 0}
+    details, stats = _fetch(context, duckdb, tmdb, source, ids)
     raw, movies = _frames(details, source.kind)
     with duckdb.get_connection() as con:
         replace_table(con, TMDB_RAW, raw)

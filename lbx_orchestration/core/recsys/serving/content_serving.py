@@ -130,13 +130,12 @@ def content_rows(
     films: pl.DataFrame,
     explain: bool = True,
     common: frozenset[str] | set[str] | None = None,
-    prior: bool = True,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
-    since) are folded in from their own films. With ``prior``, the order fuses the model's with
-    the candidates' TMDb votes (``new_films.with_prior``)."""
+    since) are folded in from their own films. The order fuses the model's with the candidates'
+    TMDb votes (``new_films.with_prior``)."""
     interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
         con,
         f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
@@ -163,7 +162,7 @@ def content_rows(
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
-    ranks = vote_ranks(candidates) if prior else None
+    ranks = vote_ranks(candidates)
     # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
     groups = [(trained.model, trained.interactions.matrix, np.array([index[k] for k in trained_users]), trained_users)]
     if newcomers:
