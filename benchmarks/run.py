@@ -580,14 +580,14 @@ TARGETS: list[tuple[str, str, float, str]] = [
 
 #: the issue's targets at MovieLens-32M size (2 cores, 24 GB)
 ML32M_TARGETS: list[tuple[str, str, float, str]] = [
-    ("full refresh end to end", "full_refresh.seconds", 1200, "s"),
+    ("first build, from an empty warehouse", "first_build.seconds", 1200, "s"),
     ("a new member onboarded: `lbx import` as a cold command (slowest of 3)", "onboarding.max_seconds", 10, "s"),
     ("`lbx recs` as a cold command", "recs_query.cold_command_ms", 1000, "ms"),
-    ("peak memory of the refresh", "full_refresh.peak_mb", 12_288, "MB"),
+    ("peak memory of the first build", "first_build.peak_mb", 12_288, "MB"),
     # issue 23: the nightly follows what changed; lbx's fits cost what the libraries cost
     ("a night of 1,000 new ratings from 100 members (nightly_refresh_job)", "incremental_nightly.seconds", 60, "s"),
-    ("weekly full retrain (full_refresh_job on the built warehouse)", "weekly_retrain.seconds", 450, "s"),
-    ("peak memory of the weekly retrain", "weekly_retrain.peak_mb", 9_216, "MB"),
+    ("weekly full retrain (full_refresh_job on the built warehouse)", "full_refresh.seconds", 450, "s"),
+    ("peak memory of the weekly full retrain", "peak_mb", 9_216, "MB"),
     ("ALS final fit ÷ implicit's fit", "library_ratio.als", 1.2, "x"),
     ("EASE final fit ÷ the closed-form solve", "library_ratio.ease", 1.2, "x"),
 ]
@@ -598,6 +598,32 @@ def library_ratio(ws: Workspace) -> dict[str, Any]:
     train, params = library_overhead.training_matrix(ws.db, ws.models)
     detail = library_overhead.measure(train, params["als"], params["ease"], repeats=2)
     return {"als": detail["als"]["ratio"], "ease": detail["ease"]["ratio"], "detail": detail}
+
+
+def cadence_keys(result: dict[str, Any]) -> dict[str, Any]:
+    """An ML-32M result under the issue's keys: ``full_refresh`` is the weekly full retrain
+    (full_refresh_job on the built warehouse, what runs every week) and ``peak_mb`` its peak;
+    the build from an empty warehouse, which runs once, is ``first_build``, and the whole run's
+    peak ``run_peak_mb``. Results written before (``weekly_retrain``) are read the same way."""
+    if not str(result.get("size", "")).startswith("ml32m") or "weekly_retrain" not in result:
+        return result
+    out = dict(result)
+    out["first_build"] = out.pop("full_refresh")
+    out["full_refresh"] = out.pop("weekly_retrain")
+    out["run_peak_mb"] = out["peak_mb"]
+    out["peak_mb"] = out["full_refresh"].get("peak_mb")
+    out["targets"] = evaluate_targets(out)
+    return out
+
+
+def _first(result: dict[str, Any]) -> dict[str, Any]:
+    """The run that built the warehouse from empty (every size has one)."""
+    return result.get("first_build") or result["full_refresh"]
+
+
+def _weekly(result: dict[str, Any]) -> dict[str, Any]:
+    """The weekly full retrain, when the run measured one."""
+    return result["full_refresh"] if "first_build" in result else result.get("weekly_retrain") or {}
 
 
 def targets_for(size: str) -> list[tuple[str, str, float, str]]:
@@ -622,7 +648,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "value": value,
             "met": value is not None and value <= limit,
         }
-        if path in ("full_refresh.seconds", "incremental_nightly.seconds", "weekly_retrain.seconds") and not _get(
+        if path in ("first_build.seconds", "full_refresh.seconds", "incremental_nightly.seconds") and not _get(
             result, path.split(".")[0] + ".success"
         ):
             row["met"] = False  # a refresh that stopped early (or left assets out) is no proof
@@ -696,6 +722,7 @@ def run_size(
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result["peak_mb"] = max(sampler.peak_mb(), round(self_kb / 1024, 1))
     result["maxrss_mb"] = {"self": round(self_kb / 1024, 1), "largest_child": round(children_kb / 1024, 1)}
+    result = cadence_keys(result)
     result["targets"] = evaluate_targets(result)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{size}.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
@@ -726,7 +753,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
     results = {}
     for path in sorted(out.glob("*.json")):
         if path.stem in synth.SIZES:
-            results[path.stem] = json.loads(path.read_text())
+            results[path.stem] = cadence_keys(json.loads(path.read_text()))
     sizes = sorted(results, key=_size_key)
     lines = [
         "# Scale benchmark",
@@ -757,10 +784,10 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
         for stage in STAGES:
 
             def cell(r: dict, stage: str = stage) -> str:
-                st = r.get("full_refresh", {}).get("stages", {}).get(stage, {})
+                st = _first(r).get("stages", {}).get(stage, {})
                 text = f"{_fmt(st.get('seconds'))} / {_fmt(st.get('peak_mb'), 0)}"
-                if stage.startswith("model_") and stage[6:] in r["full_refresh"]["models"]:
-                    mm = r["full_refresh"]["models"][stage[6:]]
+                if stage.startswith("model_") and stage[6:] in _first(r)["models"]:
+                    mm = _first(r)["models"][stage[6:]]
                     text += (
                         f" (evaluation {_fmt(mm.get('eval_seconds'))}, final fit "
                         f"{_fmt(mm.get('final_fit_seconds'), 2)})"
@@ -769,8 +796,8 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
 
             row(stage, cell)
         row(
-            "**full refresh**",
-            lambda r: f"**{_fmt(r['full_refresh']['seconds'])}** / {_fmt(r['full_refresh']['peak_mb'], 0)}",
+            "**build from an empty warehouse** (the stages above)",
+            lambda r: f"**{_fmt(_first(r)['seconds'])}** / {_fmt(_first(r)['peak_mb'], 0)}",
         )
         row(
             "fold-in, served model (median ms/user)",
@@ -811,11 +838,11 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
             ),
         )
         row(
-            "**weekly retrain**: full_refresh_job on the built warehouse (models kept)",
+            "**weekly full retrain** (`full_refresh`): full_refresh_job on the built warehouse (models kept)",
             lambda r: (
-                f"**{_fmt(r['weekly_retrain'].get('seconds'))}** / {_fmt(r['weekly_retrain'].get('peak_mb'), 0)} "
-                f"({_kept_models(r['weekly_retrain'])})"
-                if r.get("weekly_retrain")
+                f"**{_fmt(_weekly(r).get('seconds'))}** / {_fmt(_weekly(r).get('peak_mb'), 0)} "
+                f"({_kept_models(_weekly(r))})"
+                if _weekly(r)
                 else "—"
             ),
         )
@@ -828,8 +855,8 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
                 else "—"
             ),
         )
-        row("served model / NDCG@10", lambda r: f"{r['full_refresh'].get('served_model')} / {_fmt(_served_ndcg(r), 4)}")
-        row("peak memory, whole run (MB)", lambda r: _fmt(r.get("peak_mb"), 0))
+        row("served model / NDCG@10", lambda r: f"{_first(r).get('served_model')} / {_fmt(_served_ndcg(r), 4)}")
+        row("peak memory, whole run (MB)", lambda r: _fmt(r.get("run_peak_mb", r.get("peak_mb")), 0))
         lines.append("")
     numeric = [s for s in sizes if not s.startswith("ml32m")]
     target_size = "1000" if "1000" in results else (numeric[-1] if numeric else None)
@@ -882,7 +909,7 @@ def write_readme(out: Path, notes: list[str] | None = None) -> Path:
 
 def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
     """The measured reason a target was missed, from the run's own numbers."""
-    refresh = result.get("full_refresh", {})
+    refresh = _first(result) if "full_refresh" in result else {}
     if target["value"] is None:
         if refresh.get("success"):
             return "not measured: this result was written before the benchmark measured it"
@@ -893,11 +920,13 @@ def _why(target: dict[str, Any], result: dict[str, Any]) -> str:
             f"the held-out evaluation (a fit on the training split, scored on the test split) takes "
             f"{total - fit:,.1f} s; the final fit on everything takes {fit:,.1f} s"
         )
-    if target["target"].startswith("full refresh") and not refresh.get("success"):
+    if target["target"].startswith(("full refresh", "first build")) and not refresh.get("success"):
         failed = "; ".join(f[:120] for f in refresh.get("failures", [])[:1]) or "?"
         left_out = ", ".join(result.get("without_assets") or []) or "nothing"
         return f"the run did not complete ({failed}); left out: {left_out}"
-    if target["target"].startswith("full refresh"):
+    if target["target"].startswith(("full refresh", "first build", "weekly")):
+        if target["target"].startswith("weekly"):
+            refresh = result.get("full_refresh", {})
         stages = sorted(((v.get("seconds") or 0.0, k) for k, v in refresh.get("stages", {}).items()), reverse=True)[:3]
         return "most time in " + ", ".join(f"{k} {v:,.0f} s" for v, k in stages)
     if target["target"].startswith("a new member"):
@@ -977,7 +1006,7 @@ def _default_notes(results: dict[str, dict[str, Any]]) -> list[str]:
 def _growth_note(results: dict[str, dict[str, Any]]) -> str:
     sizes = [s for s in ("200", "1000", "5000") if s in results]
     totals = " -> ".join(f"{_fmt(_get(results[s], 'full_refresh.seconds'), 0)} s" for s in sizes)
-    big = results[sizes[-1]]["full_refresh"]["stages"]
+    big = _first(results[sizes[-1]])["stages"]
     top = sorted(((v.get("seconds") or 0.0, k) for k, v in big.items()), reverse=True)[:3]
     return (
         f"Growth ({' -> '.join(sizes)} users): the full refresh takes {totals}. At {sizes[-1]} users "
@@ -994,7 +1023,7 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
     parts = []
     for size in (s for s in ("ml32m-tenth", "ml32m") if s in results):
         r = results[size]
-        fr = r["full_refresh"]
+        fr = _first(r)
         top = sorted(((v.get("seconds") or 0.0, k) for k, v in fr["stages"].items()), reverse=True)[:5]
         rerun = (r.get("models_rerun") or {}).get("seconds")
         if r.get("without_assets"):
@@ -1005,8 +1034,8 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
                 "at this size it had run over 30 minutes, on one core, without finishing."
             )
         parts.append(
-            f"At {size} ({r.get('started_at', '?')}) the full refresh took {fr['seconds']:,.0f} s (peak "
-            f"{r['peak_mb']:,.0f} MB); its largest stages: "
+            f"At {size} ({r.get('started_at', '?')}) the build from an empty warehouse took "
+            f"{fr['seconds']:,.0f} s (peak {fr['peak_mb']:,.0f} MB); its largest stages: "
             + ", ".join(f"{k} {v:,.0f} s" for v, k in top)
             + "."
             + (f" The five models again on the unchanged warehouse: {rerun:,.1f} s." if rerun is not None else "")
@@ -1034,8 +1063,8 @@ def _ml32m_note(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _served_ndcg(r: dict[str, Any]) -> float | None:
-    served = r["full_refresh"].get("served_model")
-    for alias, mm in r["full_refresh"].get("models", {}).items():
+    served = _first(r).get("served_model")
+    for alias, mm in _first(r).get("models", {}).items():
         if served and served.startswith(alias):
             return mm.get("ndcg@10")
     return None
@@ -1090,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.single:
         result = run_size(sizes[0], args.work, args.out, args.seed, args.tune_budget, without=tuple(args.without))
-        return 0 if result["full_refresh"]["success"] else 1
+        return 0 if _first(result)["success"] else 1
     status = 0
     for size in sizes:
         print(f"== {size} users", flush=True)
