@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from lbx_orchestration.core.importer import (
     ImportReport,
@@ -34,6 +36,7 @@ from lbx_orchestration.core.recsys.serving.content_serving import ContentContext
 from lbx_orchestration.core.recsys.serving.recommend import (
     OUTPUT_COLUMNS,
     ServingInputs,
+    confidence_rows,
     fold_in_user,
     load_serving_inputs,
     read_seen_title_keys,
@@ -43,7 +46,7 @@ from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
 from lbx_orchestration.core.tables import INTERACTIONS, MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
+from lbx_orchestration.core.warehouse import connect, read_frame, replace_rows, table_exists
 from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 
@@ -72,26 +75,29 @@ def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs
 
 
 def changed_since_training(con: duckdb.DuckDBPyConnection, interactions: Interactions, keys: list[str]) -> set[str]:
-    """Members with a seen film the model knows but did not train on for them: they logged it
-    after the fit. (Films outside the model's items cannot change its scores either way; a film
-    re-rated since the fit is not noticed: the weekly retrain takes it in.)"""
+    """Members whose row, as the model would build it now from user_item_interactions, is not the
+    row it was trained on: they logged, re-rated or removed a film since the fit (films outside
+    the model's items cannot change its scores either way)."""
     if not keys:
         return set()
-    rows = con.execute(
-        f"select user_key, list(tmdb_id) from {INTERACTIONS} where seen and last_at is not null and user_key in "
-        f"(select unnest(?::varchar[])) group by user_key",
+    seen = read_frame(
+        con,
+        f"select user_key, tmdb_id, rating from {INTERACTIONS} where seen and user_key in "
+        "(select unnest(?::varchar[]))",
         [keys],
-    ).fetchall()
-    known = set(interactions.item_ids.tolist())
+    )
+    members = np.asarray(keys, dtype=object)
+    now = confidence_rows(seen, members, interactions.item_ids)
     index = {str(u): i for i, u in enumerate(interactions.user_ids)}
-    matrix = interactions.matrix
-    changed = set()
-    for key, films in rows:
-        row = index[key]
-        had = set(interactions.item_ids[matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]].tolist())
-        if any(film in known and film not in had for film in films):
-            changed.add(key)
-    return changed
+    trained = sp.csr_matrix(interactions.matrix)[[index[k] for k in keys]]
+    return {key for i, key in enumerate(keys) if not _same_row(now[i], trained[i])}
+
+
+def _same_row(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
+    a.eliminate_zeros(), b.eliminate_zeros()
+    a.sort_indices(), b.sort_indices()
+    return np.array_equal(a.indices, b.indices) and np.allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
 
 
 def empty_recommendations() -> pl.DataFrame:

@@ -1,5 +1,6 @@
-"""The nightly cadence: one member logs a film, and the night changes their rows and their list
-only; no model is refitted. The weekly cadence leaves no member folded in."""
+"""The nightly cadence: one member logs a film and another's older day is collected again with a
+film re-rated, and the night changes their rows and their lists only; no model is refitted. The
+weekly cadence leaves no member folded in."""
 
 import datetime as dt
 
@@ -14,6 +15,8 @@ from lbx_orchestration.core.tables import (
     INTERACTIONS,
     MODEL_METRICS,
     RECOMMENDATIONS,
+    REVIEWS,
+    STG_REVIEWS,
     TMDB_MOVIES,
     TMDB_RAW,
 )
@@ -61,7 +64,22 @@ def _log_a_new_rating(con: duckdb.DuckDBPyConnection, film: tuple[int, str, int]
     con.unregister("_night")
 
 
-def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Warehouse) -> None:
+def _rerate_on_an_older_day(con: duckdb.DuckDBPyConnection, member: str) -> tuple[int, float]:
+    """``member``'s favourite film rated ½★ in the rows of the day already collected (a backfill of
+    that day, or its second collection): their newest scrape date stays what it was."""
+    key = f"letterboxd:{member}"
+    film, film_key = con.execute(
+        f"select tmdb_id, film_key from {STG_REVIEWS} where user_key = ? and rating is not null "
+        "and tmdb_id is not null order by rating desc, tmdb_id limit 1",
+        [key],
+    ).fetchall()[0]
+    con.execute(
+        f"update {REVIEWS} set rating = 0.5 where user_key = ? and film_key = ? and rating is not null", [key, film_key]
+    )
+    return film, 0.5
+
+
+def test_a_night_changes_only_the_members_whose_rows_changed(warehouse_copy: Warehouse) -> None:
     from lbx_orchestration.definitions import build_definitions
 
     db = str(warehouse_copy.duckdb_path)
@@ -72,6 +90,8 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
             f"select tmdb_id, title, year from {RECOMMENDATIONS} where username = ? and rank = 1", [MEMBER]
         ).fetchall()[0]
         _log_a_new_rating(con, film)
+        [second] = [m for m in sorted(lists) if m != MEMBER][:1]
+        rerated = _rerate_on_an_older_day(con, second)
         # a catalogue film without its TMDb rows yet: the night adds them and keeps every other row
         tmdb_rows = con.execute(f"select count(*) from {TMDB_MOVIES}").fetchall()[0][0]
         gap = con.execute(f"select min(tmdb_id) from {TMDB_MOVIES}").fetchall()[0][0]
@@ -104,7 +124,8 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
     assert not {"als_model", "ease_model", "lightfm_model", "content_model", "model_evaluation"} & done
     assert {"reviews", "user_item_interactions", "user_recommendations"} <= done
     [recs] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "user_recommendations"]
-    assert recs.materialization.metadata["members_changed_since_training"].value == 1
+    # both members are folded in: one logged a film, the other's row lost a favourite
+    assert recs.materialization.metadata["members_changed_since_training"].value == 2
 
     with duckdb.connect(db, read_only=True) as con:
         after, lists_after = _interactions(con), _lists(con)
@@ -115,12 +136,24 @@ def test_a_night_changes_only_the_member_who_logged_a_film(warehouse_copy: Wareh
             f"select rating from {INTERACTIONS} where user_key = ? and tmdb_id = ? and seen",
             [f"letterboxd:{MEMBER}", film[0]],
         ).fetchall()
-    key = f"letterboxd:{MEMBER}"
+        second_rating = con.execute(
+            f"select rating from {INTERACTIONS} where user_key = ? and tmdb_id = ?",
+            [f"letterboxd:{second}", rerated[0]],
+        ).fetchall()
+    key, other = f"letterboxd:{MEMBER}", f"letterboxd:{second}"
     assert seen == [(5.0,)]
     assert after[key][0] == interactions[key][0] + 1
-    assert {k: v for k, v in after.items() if k != key} == {k: v for k, v in interactions.items() if k != key}
+    assert second_rating == [(rerated[1],)]
+    assert after[other][0] == interactions[other][0] and after[other][1] != interactions[other][1]
+    changed = {key, other}
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in interactions.items() if k not in changed
+    }
     assert film[0] not in lists_after[MEMBER] and lists_after[MEMBER] != lists[MEMBER]
-    assert {k: v for k, v in lists_after.items() if k != MEMBER} == {k: v for k, v in lists.items() if k != MEMBER}
+    unchanged = {MEMBER, second}
+    assert {k: v for k, v in lists_after.items() if k not in unchanged} == {
+        k: v for k, v in lists.items() if k not in unchanged
+    }
 
 
 def test_after_a_full_retrain_no_member_is_folded_in_for_new_films(materialized_warehouse: Warehouse) -> None:
