@@ -68,13 +68,16 @@ def _rerate_on_an_older_day(con: duckdb.DuckDBPyConnection, member: str) -> tupl
     """``member``'s favourite film rated ½★ in the rows of the day already collected (a backfill of
     that day, or its second collection): their newest scrape date stays what it was."""
     key = f"letterboxd:{member}"
-    film, film_key = con.execute(
-        f"select tmdb_id, film_key from {STG_REVIEWS} where user_key = ? and rating is not null "
-        "and tmdb_id is not null order by rating desc, tmdb_id limit 1",
+    [film] = con.execute(
+        f"select tmdb_id from {STG_REVIEWS} where user_key = ? and rating is not null and tmdb_id is not null "
+        "order by rating desc, tmdb_id limit 1",
         [key],
     ).fetchall()[0]
+    # every rated observation of the film (a diary entry and the rating may name it differently)
     con.execute(
-        f"update {REVIEWS} set rating = 0.5 where user_key = ? and film_key = ? and rating is not null", [key, film_key]
+        f"update {REVIEWS} set rating = 0.5 where user_key = ? and rating is not null and observation_id in "
+        f"(select observation_id from {STG_REVIEWS} where user_key = ? and tmdb_id = ?)",
+        [key, key, film],
     )
     return film, 0.5
 
