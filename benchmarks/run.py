@@ -263,7 +263,10 @@ def full_refresh(
     without: tuple[str, ...] = (),
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    day: dt.date | None = None,
 ) -> dict[str, Any]:
+    """The whole daily graph for the ``day`` partition (default: the day the community was
+    collected, whose ``reviews`` partition holds every MovieLens rating)."""
     import dagster as dg
 
     from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
@@ -276,13 +279,14 @@ def full_refresh(
     selection = [
         a for a in _full_refresh_selection(defs) if not ({k.to_user_string() for k in _keys_of(a)} & set(without))
     ]
+    day = day or SAMPLE_SCRAPE_DATE
     instance = dg.DagsterInstance.ephemeral()
-    add_scrape_date(instance, str(SAMPLE_SCRAPE_DATE))
+    add_scrape_date(instance, str(day))
     started = time.time()
     result = dg.materialize(
         selection,
         resources=defs.resources,
-        partition_key=str(SAMPLE_SCRAPE_DATE),
+        partition_key=str(day),
         instance=instance,
         raise_on_error=False,
         # the default config reuses tuned hyperparameters (as the nightly schedule does) unless
@@ -709,12 +713,15 @@ def run_size(
                 # (before `nightly`, whose reviews-only day would join this night's dbt build)
                 result["incremental_nightly"] = incremental_nightly(ws, community, _resources(ws, tune_budget))
                 result["nightly"] = nightly(ws, community, tune_budget)
-                # the weekly cadence on the warehouse those nights left: full_refresh_job's assets and
+                # the weekly cadence on the warehouse those nights left, on the Sunday after them (its
+                # own `reviews` partition, as the schedule's run has): full_refresh_job's assets and
                 # config (dbt --full-refresh, every model that can win evaluated and refitted)
+                from lbx_orchestration.core.settings import SAMPLE_SCRAPE_DATE
                 from lbx_orchestration.schedules import WEEKLY_TAGS
 
+                sunday = SAMPLE_SCRAPE_DATE + dt.timedelta(days=3)
                 result["weekly_retrain"] = full_refresh(
-                    ws, sampler, tune_budget, without, WEEKLY_RUN_CONFIG, WEEKLY_TAGS
+                    ws, sampler, tune_budget, without, WEEKLY_RUN_CONFIG, WEEKLY_TAGS, day=sunday
                 )
             if size.startswith("ml32m"):
                 result["library_ratio"] = library_ratio(ws)

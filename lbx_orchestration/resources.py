@@ -152,6 +152,11 @@ class LbxSettings(dg.ConfigurableResource):
     retrain_trailing_days: int = Field(
         default=RetrainPolicy.days, description="weekly retrain: ... until its last evaluation is this many days old"
     )
+    content_refit_days: int = Field(
+        default=28,
+        description="weekly retrain: the content model keeps its version until it is this many days old "
+        "(0 refits it every week)",
+    )
     catalog_min_vote_count: int = Field(default=20, description="tmdb_catalog: fewest TMDb votes")
     catalog_min_rating: float = Field(default=5.0, description="tmdb_catalog: lowest TMDb rating")
     lock_timeout: float = Field(

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import polars as pl
-import scipy.sparse as sp
 
 from lbx_orchestration.core.importer import (
     ImportReport,
@@ -30,13 +28,12 @@ from lbx_orchestration.core.importer import (
 )
 from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, member_keys, member_observations
 from lbx_orchestration.core.ownership import WebOwner
-from lbx_orchestration.core.recsys.base import Interactions
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, TrainedModel, load_trained
+from lbx_orchestration.core.recsys.serving.changed import changed_since_training
 from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_main_list, new_films_for
 from lbx_orchestration.core.recsys.serving.recommend import (
     OUTPUT_COLUMNS,
     ServingInputs,
-    confidence_rows,
     fold_in_user,
     load_serving_inputs,
     read_seen_title_keys,
@@ -44,9 +41,9 @@ from lbx_orchestration.core.recsys.serving.recommend import (
 )
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.settings import duckdb_path
-from lbx_orchestration.core.tables import INTERACTIONS, MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
+from lbx_orchestration.core.tables import MEMBER_KEYS, NEW_FOR_YOU, RECOMMENDATIONS, accepted_model
 from lbx_orchestration.core.tmdb.base import TmdbSource
-from lbx_orchestration.core.warehouse import connect, read_frame, replace_rows, table_exists
+from lbx_orchestration.core.warehouse import connect, replace_rows, table_exists
 from lbx_orchestration.core.warehouse import exists as warehouse_exists
 
 
@@ -72,32 +69,6 @@ def member_recommendations(con: duckdb.DuckDBPyConnection, inputs: ServingInputs
     frame = pl.concat(parts, how="vertical_relaxed") if parts else empty_recommendations()
     counts = {"members": len(members), "trained": len(in_model), "folded_in": folded, "no_seen_films": empty}
     return frame, {**counts, "changed_since_training": len(changed)}
-
-
-def changed_since_training(con: duckdb.DuckDBPyConnection, interactions: Interactions, keys: list[str]) -> set[str]:
-    """Members whose row, as the model would build it now from user_item_interactions, is not the
-    row it was trained on: they logged, re-rated or removed a film since the fit (films outside
-    the model's items cannot change its scores either way)."""
-    if not keys:
-        return set()
-    seen = read_frame(
-        con,
-        f"select user_key, tmdb_id, rating from {INTERACTIONS} where seen and user_key in "
-        "(select unnest(?::varchar[]))",
-        [keys],
-    )
-    members = np.asarray(keys, dtype=object)
-    now = confidence_rows(seen, members, interactions.item_ids)
-    index = {str(u): i for i, u in enumerate(interactions.user_ids)}
-    trained = sp.csr_matrix(interactions.matrix)[[index[k] for k in keys]]
-    return {key for i, key in enumerate(keys) if not _same_row(now[i], trained[i])}
-
-
-def _same_row(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
-    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
-    a.eliminate_zeros(), b.eliminate_zeros()
-    a.sort_indices(), b.sort_indices()
-    return np.array_equal(a.indices, b.indices) and np.allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
 
 
 def empty_recommendations() -> pl.DataFrame:

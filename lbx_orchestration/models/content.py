@@ -22,9 +22,10 @@ from lbx_orchestration.core.recsys.data.training_data import (
 )
 from lbx_orchestration.core.recsys.models.content_training import fit_content_model, refit_content_model
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path, save_trained
+from lbx_orchestration.core.recsys.models.retrain import content_keep_reason
 from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.models.assets import shared_preparation
+from lbx_orchestration.models.assets import RETRAIN_POLICY_TAG, shared_preparation
 from lbx_orchestration.resources import LbxSettings
 
 MOVIES_SQL = CONTENT_MOVIES_SQL
@@ -85,6 +86,16 @@ def content_model(
         # fitted on exactly these inputs: the nightly refresh keeps it instead of refitting
         path, card = last
         return _result(card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint)
+    if last is not None and not _same_features(last[1]):
+        # its metrics were measured on other features: measure again, as a first fit does
+        last = None
+    if last is not None and context.run.tags.get(RETRAIN_POLICY_TAG) == "weekly":
+        why = content_keep_reason(last[1], settings.content_refit_days)
+        if why is not None:
+            path, card = last
+            return _result(
+                card, path, skipped=True, cold_films=card.get("protocol", ""), fingerprint=fingerprint, reason=why
+            )
     with duckdb.get_connection() as con:
         movies = read_frame(con, f"select * from {MOVIES_SQL}")
         interactions_key = inputs_fingerprint(con)
@@ -93,9 +104,6 @@ def content_model(
     prepared, _ = shared_preparation(duckdb, settings, interactions_key, ratings=True)
     full = prepared.full
     del prepared
-    if last is not None and not _same_features(last[1]):
-        # its metrics were measured on other features: measure again, as a first fit does
-        last = None
     if last is not None:
         trained, space = refit_content_model(full, movies, last[1], settings.seed)
         report = None
@@ -149,7 +157,9 @@ def _fingerprint(con: Any, settings: LbxSettings) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _result(card: dict[str, Any], path: Path, skipped: bool, cold_films: str, fingerprint: str) -> dg.MaterializeResult:
+def _result(
+    card: dict[str, Any], path: Path, skipped: bool, cold_films: str, fingerprint: str, reason: str | None = None
+) -> dg.MaterializeResult:
     by = {r["model"]: r["ndcg@10"] for r in card.get("evaluations", [])}
     served = by[card["name"]]
     # the content baseline may be what is served (it won validation): then TMDb popularity is the bar
@@ -161,7 +171,10 @@ def _result(card: dict[str, Any], path: Path, skipped: bool, cold_films: str, fi
             "path": str(path),
             "skipped": skipped,
             **(
-                {"reason": "inputs unchanged since this version was fitted (same interactions, films and settings)"}
+                {
+                    "reason": reason
+                    or "inputs unchanged since this version was fitted (same interactions, films and settings)"
+                }
                 if skipped
                 else {}
             ),

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, LATEST_FILE
-from lbx_orchestration.core.recsys.models.retrain import RetrainPolicy, trailing_reason
+from lbx_orchestration.core.recsys.models.retrain import RetrainPolicy, content_keep_reason, trailing_reason
 
 NOW = dt.datetime(2026, 12, 6, 4, 0, tzinfo=dt.UTC)
 ALIASES = ["popularity", "itemknn", "ease", "als", "lightfm"]
@@ -41,3 +41,14 @@ def test_a_challenger_far_behind_waits_until_its_evaluation_is_old(tmp_path: Pat
     assert why("als", frozenset({als})) is None  # the served model or the champion is always refitted
     assert trailing_reason(tmp_path, "als", ALIASES, set(), RetrainPolicy(share=0), now=NOW) is None
     assert why("unknown") is None  # nothing fitted yet: fitted
+
+
+def test_the_content_model_is_refitted_once_its_version_is_old() -> None:
+    def card(days_old: int) -> dict:
+        return {"version": (NOW - dt.timedelta(days=days_old)).strftime("%Y%m%dT%H%M%S%f") + "-1"}
+
+    reason = content_keep_reason(card(7), 28, now=NOW)
+    assert reason is not None and reason.startswith("fitted 7 days ago") and "28 days old" in reason
+    assert content_keep_reason(card(28), 28, now=NOW) is None
+    assert content_keep_reason(card(7), 0, now=NOW) is None  # 0: refitted every week
+    assert content_keep_reason({"version": "unstamped"}, 28, now=NOW) is None

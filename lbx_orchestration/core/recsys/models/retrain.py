@@ -76,3 +76,20 @@ def trailing_reason(
         f"{score / rivals[best]:.0%}): a challenger below {policy.share:.0%} of the best keeps its version "
         f"until that evaluation is {policy.days} days old ({age.days} now) instead of being refitted weekly"
     )
+
+
+def content_keep_reason(card: dict, days: int, now: dt.datetime | None = None) -> str | None:
+    """Why the content model keeps its version this week, or None when it is refitted. It
+    scores new films from their features without a refit, and members whose films changed are
+    folded into it when their lists are written, so a week of ratings does not move it; its
+    refit is the weekly retrain's largest step (about 130 s at ML-32M size)."""
+    when = fitted_on(card)
+    if days <= 0 or when is None:
+        return None
+    age = (now or dt.datetime.now(dt.UTC)) - when
+    if age >= dt.timedelta(days=days):
+        return None
+    return (
+        f"fitted {age.days} days ago: the content model is refitted once its version is {days} days old "
+        "(new films are scored from their features, members whose films changed are folded in)"
+    )

@@ -19,6 +19,7 @@ from lbx_orchestration.core.recsys.data.content_features import WORD, FeatureSpa
 from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, embed_overviews
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames
+from lbx_orchestration.core.recsys.serving.changed import changed_since_training
 from lbx_orchestration.core.recsys.serving.new_films import (
     MEANING,
     FoldedUsers,
@@ -134,7 +135,8 @@ def content_rows(
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
-    since) are folded in from their own films. The order fuses the model's with the candidates'
+    since), or whose films changed since it was (a film logged or re-rated), are folded in from
+    their own films. The order fuses the model's with the candidates'
     TMDb votes (``new_films.with_prior``)."""
     interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
         con,
@@ -151,6 +153,9 @@ def content_rows(
         mine = pl.concat([mine, theirs], how="vertical_relaxed")
         with_films = set(theirs.filter(pl.col("seen"))["user_key"].to_list())
         newcomers = [k for k in newcomers if k in with_films]  # nothing matched: nothing to go on
+    changed = changed_since_training(con, trained.interactions, trained_users)
+    trained_users = [k for k in trained_users if k not in changed]
+    folded = [*newcomers, *(k for k in user_keys if k in changed)]
     drop = pl.col("seen") | (pl.col("on_watchlist") if watchlist == "exclude" else pl.lit(False))
     excluded: dict[str, set[int]] = {}
     for key, film in mine.filter(drop).select("user_key", "tmdb_id").iter_rows():
@@ -165,11 +170,10 @@ def content_rows(
     ranks = vote_ranks(candidates)
     # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
     groups = [(trained.model, trained.interactions.matrix, np.array([index[k] for k in trained_users]), trained_users)]
-    if newcomers:
-        rows = confidence_rows(
-            mine.filter(pl.col("seen")), np.array(newcomers, dtype=object), trained.interactions.item_ids
-        )
-        groups.append((FoldedUsers(trained.model, rows), rows, np.arange(len(newcomers)), newcomers))
+    if folded:
+        seen = mine.filter(pl.col("seen"))
+        rows = confidence_rows(seen, np.array(folded, dtype=object), trained.interactions.item_ids)
+        groups.append((FoldedUsers(trained.model, rows), rows, np.arange(len(folded)), folded))
     parts = [
         content_recommendations(
             model,
