@@ -76,26 +76,37 @@ def prepare(
     test_frac: float | None = None,
     seed: int = SEED,
     eval_users: int | None = EVAL_USERS,
+    keep_frame: bool = True,
 ) -> Prepared:
+    """``keep_frame``: keep the training part as a frame (tuning splits it again). Without it each
+    frame is let go as soon as its matrices are built: at ML-32M size the frames held at once
+    were gigabytes of the refresh's peak."""
     if split not in DEFAULT_TEST_FRAC:
         raise ValueError(f"split must be 'temporal' or 'random', got {split!r}")
     test_frac = DEFAULT_TEST_FRAC[split] if test_frac is None else test_frac
+    n_observations = df.height
     pairs = collapse_duplicates(df)
+    del df  # the caller's frame, when it keeps none itself (cached_prepare)
     if split == "temporal":
         parts = temporal_split(pairs, test_frac=test_frac, collapsed=True)
     else:
         parts = random_split(pairs, test_frac=test_frac, seed=seed, collapsed=True)
     train_df, test_df = parts
+    split_stats = {k: v for k, v in parts.stats.items() if k != "cold_films"}
+    del parts
     test_df, n_test_users = sample_users(test_df, eval_users, seed)
+    train = build_interactions(train_df, collapsed=True)
+    train_frame = train_df if keep_frame else None
+    del train_df
     return Prepared(
         settings={"split": split, "test_frac": test_frac, "seed": seed, "eval_users": eval_users},
-        n_observations=df.height,
-        split_stats={k: v for k, v in parts.stats.items() if k != "cold_films"},
-        train=build_interactions(train_df, collapsed=True),
+        n_observations=n_observations,
+        split_stats=split_stats,
+        train=train,
         test=test_df,
         n_test_users=n_test_users,
         full=build_interactions(pairs, collapsed=True),
-        train_frame=train_df,
+        train_frame=train_frame,
     )
 
 
@@ -177,7 +188,8 @@ def cached_prepare(
             return load_prepared(folder, ratings), True
         except (OSError, ValueError, KeyError):
             shutil.rmtree(folder, ignore_errors=True)
-    prepared = prepare(read(), split=split, test_frac=test_frac, seed=seed, eval_users=eval_users)
+    # no frame kept: a cached preparation never serves tuning (it reads the observations itself)
+    prepared = prepare(read(), split=split, test_frac=test_frac, seed=seed, eval_users=eval_users, keep_frame=False)
     root.mkdir(parents=True, exist_ok=True)
     save_prepared(prepared, folder)
     _prune(root, keep=folder)
