@@ -151,7 +151,7 @@ def load_model_files(path: Path) -> tuple[str, dict[str, Any], dict[str, np.ndar
     """``(name, params, arrays)`` of a model saved by ``save_model_files``."""
     meta = read_model_meta(path)
     try:
-        arrays = _read_arrays(Path(path) / ARRAYS_FILE)
+        arrays = read_arrays(Path(path) / ARRAYS_FILE)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{Path(path) / ARRAYS_FILE} is damaged ({exc})") from exc
     if "feature_shape" in meta:  # a legacy LightFM save kept it in its meta file
@@ -163,7 +163,7 @@ def load_model_files(path: Path) -> tuple[str, dict[str, Any], dict[str, np.ndar
 MAP_BYTES = 16 * 2**20
 
 
-def _read_arrays(file: Path) -> dict[str, np.ndarray]:
+def read_arrays(file: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``np.savez`` file. Large ones (EASE's 10k x 10k weights: 400 MB) are
     memory-mapped copy-on-write from the stored zip member, so loading a model costs no read and
     no copy (an onboarding loads two) and writes never reach the file."""

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lbx_orchestration.core.recsys.base import Interactions, Recommender
+from lbx_orchestration.core.recsys.base import Interactions, Recommender, read_arrays
 from lbx_orchestration.core.recsys.data.prepared import Prepared, prepare
 from lbx_orchestration.core.recsys.evaluation.protocol import align_item_features, run_protocol
 from lbx_orchestration.core.recsys.models import create_model, load_model
@@ -263,6 +263,17 @@ def _reading(file: Path) -> Iterator[None]:
         ) from exc
 
 
+def _read_matrix(file: Path) -> sp.csr_matrix:
+    """A CSR matrix of ``sp.save_npz``, its large arrays memory-mapped copy-on-write (``read_arrays``):
+    an onboarding at ML-32M size loads two models' 32M-pair matrices and reads one member's rows."""
+    arrays = read_arrays(file)
+    fmt = arrays.get("format")
+    if fmt is None or fmt.item() != b"csr":
+        return sp.load_npz(file).tocsr()
+    shape = tuple(int(n) for n in arrays["shape"])
+    return sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape, copy=False)
+
+
 def load_trained(path: Path) -> TrainedModel:
     path = Path(path)
     with _reading(path / CARD_FILE):
@@ -272,7 +283,7 @@ def load_trained(path: Path) -> TrainedModel:
         user_ids = idx["user_ids"].astype(object)
         item_ids = idx["item_ids"].astype(np.int64)
     with _reading(path / "train.npz"):
-        matrix = sp.load_npz(path / "train.npz").tocsr()
+        matrix = _read_matrix(path / "train.npz")
     with _reading(path / "model"):
         model = load_model(path / "model")
     return TrainedModel(
