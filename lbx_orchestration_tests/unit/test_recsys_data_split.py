@@ -154,3 +154,17 @@ def test_validation_split_is_the_latest_tenth_of_training() -> None:
     held = {u: sorted(g["tmdb_id"].to_list()) for (u,), g in val.group_by("user_key")}
     assert held == {"a": [18, 19], "b": [5, 6]}
     assert fit.height == 36
+
+
+def test_a_pair_seen_twice_far_apart_is_collapsed_and_unique_pairs_keep_every_row() -> None:
+    """The duplicate check runs on integer keys: negative ids, and the two rows of one pair apart
+    in the (user, time) order, are still found; a frame without duplicates keeps its rows."""
+    t0 = datetime(2024, 1, 1)
+    rows = [("b", -7, 3.0, t0), ("a", 5, 4.0, t0), ("b", 9, 2.0, t0 + timedelta(days=1))]
+    rows += [("b", -7, 5.0, t0 + timedelta(days=2)), ("c", -7, 1.0, t0)]
+    df = pl.DataFrame(rows, schema=["user_key", "tmdb_id", "rating", "ts"], orient="row")
+    pairs = collapse_duplicates(df)
+    assert pairs.height == 4
+    assert pairs.filter(pl.col("user_key") == "b", pl.col("tmdb_id") == -7)["rating"].to_list() == [5.0]
+    unique = collapse_duplicates(df.head(3))
+    assert unique["user_key"].to_list() == ["a", "b", "b"] and unique.height == 3

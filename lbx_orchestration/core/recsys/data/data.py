@@ -82,15 +82,35 @@ def validate_observations(df: pl.DataFrame) -> pl.DataFrame:
 def collapse_duplicates(df: pl.DataFrame) -> pl.DataFrame:
     """One row per (user_key, tmdb_id): latest ts, latest non-null rating."""
     df = validate_observations(df)
-    if not df.select(pl.struct("user_key", "tmdb_id").is_duplicated().any()).item():
+    ordered = df.sort(["user_key", "ts", "tmdb_id"])
+    if not _has_duplicate_pairs(ordered):
         # already one row per pair (the warehouse's interactions, splits of them): just order it
-        return df.sort(["user_key", "ts", "tmdb_id"])
+        return ordered
+    del ordered
     return (
         df.sort(["user_key", "tmdb_id", "ts"], maintain_order=True)
         .group_by(["user_key", "tmdb_id"], maintain_order=True)
         .agg(pl.col("rating").drop_nulls().last(), pl.col("ts").max())
         .sort(["user_key", "ts", "tmdb_id"])
     )
+
+
+def _has_duplicate_pairs(ordered: pl.DataFrame) -> bool:
+    """Whether a frame sorted by user_key holds a (user_key, tmdb_id) pair twice. Checked on one
+    int64 key per row (the user's run number and the film): hashing the string pairs instead
+    took 6.5 GB at ML-32M size, the largest peak of a weekly retrain."""
+    if ordered.height < 2:
+        return False
+    films = ordered["tmdb_id"].to_numpy()
+    low, span = int(films.min()), int(films.max()) - int(films.min()) + 1
+    users = ordered["user_key"].rle_id().to_numpy().astype(np.int64)
+    if int(users[-1]) >= np.iinfo(np.int64).max // span:
+        return bool(ordered.select(pl.struct("user_key", "tmdb_id").is_duplicated().any()).item())
+    users *= span
+    users += films
+    users -= low
+    users.sort()
+    return bool((users[1:] == users[:-1]).any())
 
 
 def _check_unique(keys: np.ndarray, what: str) -> None:
