@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -95,9 +96,12 @@ def test_filters_rank_every_unseen_film_and_give_the_count_asked(client: TestCli
     genre = rows[0][5][0]
     seen = member_films(web_db, MEMBER, watchlist=False)
     watch = member_films(web_db, MEMBER, watchlist=True)
+    # the list's most common decade: its top film may be a new one from a decade with fewer than
+    # 50 unseen films in the catalogue (LightFM's threads decide which new film comes first)
+    decade = Counter(r[6] for r in rows).most_common(1)[0][0]
     cases = {
         (("genre", genre.upper()),): lambda x: genre in x["genres"],
-        (("decade", rows[0][6]),): lambda x: x["decade"] == rows[0][6],
+        (("decade", decade),): lambda x: x["decade"] == decade,
         (("min_year", 1990), ("max_year", 1999)): lambda x: 1990 <= x["year"] <= 1999,
     }
     for params, passes in cases.items():
