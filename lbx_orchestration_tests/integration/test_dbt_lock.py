@@ -215,10 +215,13 @@ def test_dbt_dies_with_its_killed_parent(tmp_path: Path) -> None:
     for name, text in SPIN_PROJECT.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
+    # started with SIGTERM ignored, as a shell's background job or a supervisor may leave it: dbt
+    # inherits that through exec, and must still die with its parent
     parent = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(PARENT), str(tmp_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
     )
     child = None
     try:
