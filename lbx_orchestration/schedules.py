@@ -16,7 +16,7 @@ import dagster as dg
 
 from lbx_orchestration.ingest.assets import reviews
 from lbx_orchestration.metadata.catalog import tmdb_catalog
-from lbx_orchestration.models.assets import RETRAIN_POLICY_TAG
+from lbx_orchestration.models.assets import WEEKLY_TAGS
 from lbx_orchestration.partitions import add_scrape_date
 
 NIGHTLY_CRON = "0 3 * * 1-6"  # Sunday is the weekly retrain's
@@ -61,10 +61,6 @@ def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     add_scrape_date(context.instance, day)  # the day's partition exists once the day has a run
     return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"lbx/origin": "nightly"})
 
-
-#: the weekly retrain's runs apply the retrain policy (core/recsys/models/retrain.py): a challenger
-#: far behind keeps its version; any other run (make demo, "Materialize all") refits every model
-WEEKLY_TAGS = {RETRAIN_POLICY_TAG: "weekly"}
 
 full_refresh_job = dg.define_asset_job(
     "full_refresh_job",

@@ -121,6 +121,14 @@ def shared_preparation(
 MODEL_ALIASES = ("popularity", "itemknn", "ease", "als", "lightfm")
 #: a run tagged with it applies the weekly retrain policy (schedules.full_refresh_job carries it)
 RETRAIN_POLICY_TAG = "lbx/retrain_policy"
+#: the weekly retrain's runs apply the retrain policy (core/recsys/models/retrain.py): a challenger
+#: far behind, and the content model, keep their versions; any other run (make demo, "Materialize
+#: all") refits every model
+WEEKLY_TAGS = {RETRAIN_POLICY_TAG: "weekly"}
+
+
+def applies_retrain_policy(context: dg.AssetExecutionContext) -> bool:
+    return context.run.tags.get(RETRAIN_POLICY_TAG) == WEEKLY_TAGS[RETRAIN_POLICY_TAG]
 
 
 def _model_asset(
@@ -154,7 +162,7 @@ def _model_asset(
             unchanged = _unchanged(Path(settings.models_dir), alias, fingerprint)
             if unchanged is not None:
                 return unchanged
-        if not config.tune and config.params is None and context.run.tags.get(RETRAIN_POLICY_TAG) == "weekly":
+        if not config.tune and config.params is None and applies_retrain_policy(context):
             with duckdb.get_connection() as con:
                 protected = protected_model_paths(con)
             policy = RetrainPolicy(settings.retrain_trailing_share, settings.retrain_trailing_days)

@@ -25,7 +25,7 @@ from lbx_orchestration.core.recsys.models.pipeline import CARD_FILE, latest_path
 from lbx_orchestration.core.recsys.models.retrain import content_keep_reason
 from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, FEATURE_SPACE_FILE
 from lbx_orchestration.core.warehouse import read_frame
-from lbx_orchestration.models.assets import RETRAIN_POLICY_TAG, shared_preparation
+from lbx_orchestration.models.assets import applies_retrain_policy, shared_preparation
 from lbx_orchestration.resources import LbxSettings
 
 MOVIES_SQL = CONTENT_MOVIES_SQL
@@ -89,7 +89,7 @@ def content_model(
     if last is not None and not _same_features(last[1]):
         # its metrics were measured on other features: measure again, as a first fit does
         last = None
-    if last is not None and context.run.tags.get(RETRAIN_POLICY_TAG) == "weekly":
+    if last is not None and applies_retrain_policy(context):
         why = content_keep_reason(last[1], settings.content_refit_days)
         if why is not None:
             path, card = last
