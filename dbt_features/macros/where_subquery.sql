@@ -27,14 +27,5 @@
 {%- endmacro %}
 
 {% macro newest_users(newest) -%}
-    {%- set users_sql = 'select distinct user_key from ingest.reviews where scrape_date = ' ~ newest -%}
-    {%- set users = run_query(users_sql).columns[0].values() | list if execute else [] -%}
-    {%- if users | length > 20000 -%}
-        {%- do return('(' ~ users_sql ~ ')') -%}
-    {%- endif -%}
-    {%- set quoted = [] -%}
-    {%- for u in users -%}
-        {%- do quoted.append("'" ~ (u | replace("'", "''")) ~ "'") -%}
-    {%- endfor -%}
-    {%- do return('(' ~ (quoted | join(', ') if quoted else 'null') ~ ')') -%}
+    {%- do return(user_key_list('select distinct user_key from ingest.reviews where scrape_date = ' ~ newest)) -%}
 {%- endmacro %}
