@@ -73,9 +73,7 @@ def _columns_of(con: duckdb.DuckDBPyConnection, table: str) -> str:
 def released_within(films: pl.DataFrame, months: int, today: dt.date | None = None) -> tuple[pl.DataFrame, dt.date]:
     """Films released in the last ``months`` months of the catalogue (up to ``today``)."""
     today = today or dt.datetime.now(dt.UTC).date()
-    dated = films.with_columns(_date=pl.col("release_date").str.to_date("%Y-%m-%d", strict=False)).filter(
-        pl.col("_date").is_not_null() & (pl.col("_date") <= today)
-    )
+    dated = films.with_columns(_date=release_day()).filter(pl.col("_date").is_not_null() & (pl.col("_date") <= today))
     if dated.height == 0:
         return dated.drop("_date"), today
     last = dated["_date"].max()
@@ -84,11 +82,16 @@ def released_within(films: pl.DataFrame, months: int, today: dt.date | None = No
     return dated.filter(pl.col("_date") > start).drop("_date"), start
 
 
+def release_day() -> pl.Expr:
+    """``release_date`` (TMDb's ISO text) as a date; null when absent or malformed."""
+    return pl.col("release_date").str.to_date("%Y-%m-%d", strict=False)
+
+
 def released_by(day: dt.date | None) -> pl.Expr:
     """Films out on ``day`` (every film when None; a film without a date only then)."""
     if day is None:
         return pl.lit(True)
-    return pl.col("release_date").str.to_date("%Y-%m-%d", strict=False) <= day
+    return release_day() <= day
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
