@@ -18,6 +18,7 @@ whole product would be ~19 billion updates.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import numpy as np
@@ -106,7 +107,8 @@ class ItemKNNRecommender(Recommender):
         xt = None if dense else x.T.tocsr()
         block = max(1, BLOCK_FLOATS // max(n_items, 1))
         rows, cols, vals = [], [], []
-        with threadpool_limits(limits=default_threads(), user_api="blas"):
+        threads = default_threads()
+        with threadpool_limits(limits=threads, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             for start in range(0, n_items, block):
                 stop = min(start + block, n_items)
                 if dense_x is not None:
@@ -117,15 +119,14 @@ class ItemKNNRecommender(Recommender):
                 # denom is 0 only for a film nobody watched (with shrink 0): its co-occurrence is 0 too
                 np.divide(sim, denom, out=sim, where=denom > 0)
                 sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
-                if k < n_items:
-                    top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-                else:
-                    top = np.tile(np.arange(n_items)[None, :], (stop - start, 1))
-                top_vals = np.take_along_axis(sim, top, axis=1)
-                keep = top_vals > 0
-                rows.append(top[keep])
-                cols.append(np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[keep])
-                vals.append(top_vals[keep])
+                bounds = np.linspace(0, stop - start, threads + 1).astype(int)
+                parts = [sim[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                for offset, (row, neighbour, value) in zip(
+                    bounds[:-1], pool.map(_top_positive, parts, [k] * len(parts)), strict=True
+                ):
+                    rows.append(neighbour)
+                    cols.append(start + offset + row)
+                    vals.append(value)
         return sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n_items, n_items),
@@ -155,3 +156,37 @@ class ItemKNNRecommender(Recommender):
         self.similarity = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
         )
+
+
+def _top_positive(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, value) of each row's ``k`` largest positive values (ties in any order).
+
+    An argpartition of every row cost twice the block's BLAS product at 30,000 films. The
+    ``k``-th largest of a subset of a row's values is at most the row's own, so every top value
+    is at least that of a strided sample of ~sqrt(n k) columns, and only ~sqrt(n k) values per
+    row pass it: those are partitioned, padded into a narrow matrix. Runs in a thread per row
+    chunk (numpy releases the GIL)."""
+    n_rows, n = sim.shape
+    stride = max(1, int(n / np.sqrt(n * k)))
+    sample = sim[:, ::stride]
+    mask = sim > 0
+    if stride > 1 and sample.shape[1] >= k:
+        floor = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
+        mask &= sim >= floor[:, None]
+    row, col = np.nonzero(mask)
+    counts = np.bincount(row, minlength=n_rows)
+    width = int(counts.max()) if len(row) else 0
+    if width == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    pos = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    values = np.full((n_rows, width), -np.inf, dtype=np.float32)
+    columns = np.zeros((n_rows, width), dtype=np.int64)
+    values[row, pos] = sim[row, col]
+    columns[row, pos] = col
+    if width > k:
+        top = np.argpartition(-values, k - 1, axis=1)[:, :k]
+        values, columns = np.take_along_axis(values, top, axis=1), np.take_along_axis(columns, top, axis=1)
+    keep = values > 0
+    rows = np.broadcast_to(np.arange(n_rows)[:, None], values.shape)[keep]
+    return rows, columns[keep], values[keep]
