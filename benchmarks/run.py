@@ -572,6 +572,8 @@ def rerun_models(ws: Workspace) -> dict[str, Any]:
 TARGETS: list[tuple[str, str, float, str]] = [
     # (label, path into the result, limit, unit)
     ("full refresh end to end", "full_refresh.seconds", 300, "s"),
+    # issue 23: the full refresh that runs every week, no slower than 1 Dec's (when it ran nightly)
+    ("weekly full retrain (full_refresh_job on the built warehouse)", "weekly_retrain.seconds", 200, "s"),
     ("ALS training", "full_refresh.models.als.seconds", 10, "s"),
     ("LightFM hybrid", "full_refresh.models.lightfm.seconds", 180, "s"),
     ("EASE", "full_refresh.models.ease.seconds", 90, "s"),
@@ -645,6 +647,8 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for label, path, limit, unit in targets_for(str(result.get("size", ""))):
         value = _get(result, path)
+        if value is None and path.startswith("weekly_retrain."):
+            continue  # measured since 7 Dec: older results have no weekly run
         row = {
             "target": label,
             "limit": limit,
@@ -652,9 +656,12 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "value": value,
             "met": value is not None and value <= limit,
         }
-        if path in ("first_build.seconds", "full_refresh.seconds", "incremental_nightly.seconds") and not _get(
-            result, path.split(".")[0] + ".success"
-        ):
+        if path in (
+            "first_build.seconds",
+            "full_refresh.seconds",
+            "weekly_retrain.seconds",
+            "incremental_nightly.seconds",
+        ) and not _get(result, path.split(".")[0] + ".success"):
             row["met"] = False  # a refresh that stopped early (or left assets out) is no proof
         if ".models." in path:  # judged on the whole asset (tuning included); the refit beside it
             row["final_fit_seconds"] = _get(result, path.rsplit(".", 1)[0] + ".final_fit_seconds")

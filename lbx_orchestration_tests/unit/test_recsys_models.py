@@ -190,3 +190,22 @@ def test_itemknn_dense_and_sparse_products_find_the_same_neighbours(monkeypatch:
     np.testing.assert_allclose(dense.toarray(), sparse.toarray(), rtol=1e-5, atol=1e-7)
     assert (np.diff(dense.tocsc().indptr) <= 10).all()  # at most k neighbours per film
     assert dense.diagonal().sum() == 0
+
+
+@pytest.mark.parametrize(("n_films", "k"), [(3000, 100), (500, 10), (50, 100)])
+def test_itemknn_keeps_each_rows_k_largest_positive_similarities(n_films: int, k: int) -> None:
+    from lbx_orchestration.core.recsys.models.itemknn import _top_positive
+
+    rng = np.random.default_rng(n_films)
+    sim = (rng.permutation(40 * n_films).reshape(40, n_films) / (40 * n_films)).astype(np.float32)  # no ties
+    sim[rng.random(sim.shape) < 0.7] = 0.0  # most pairs of films share no rater
+    sim[3] = 0.0  # a film that shares no rater with any other
+    sim[5] = 0.0
+    sim[5, :7] = [0.9, 0.1, 0.5, 0.3, 0.2, 0.8, 0.4]  # fewer positive values than k
+    row, col, val = _top_positive(sim, k)
+    for r in range(sim.shape[0]):
+        positive = np.flatnonzero(sim[r] > 0)
+        expected = positive[np.argsort(-sim[r, positive])[:k]]
+        assert sorted(col[row == r]) == sorted(expected), r
+    assert not (row == 3).any() and (row == 5).sum() == min(7, k)
+    np.testing.assert_array_equal(val, sim[row, col])
