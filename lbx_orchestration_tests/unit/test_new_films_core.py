@@ -10,7 +10,13 @@ import polars as pl
 import pytest
 
 from lbx_orchestration.core.recsys.data.content_features import FeatureSpace, film_tokens
-from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, fuse_lists, recent_share
+from lbx_orchestration.core.recsys.serving.blend import (
+    BlendWeights,
+    blend_frames,
+    fuse_lists,
+    on_collaborative_scale,
+    recent_share,
+)
 from lbx_orchestration.core.recsys.serving.new_films import content_reason
 from lbx_orchestration.core.tmdb.discover import MAX_PAGES, DiscoverStats, discover_window, month_bounds
 
@@ -48,6 +54,27 @@ def test_blend_frames_renumbers_ranks_and_names_the_source_of_each_row() -> None
     assert a.filter(pl.col("tmdb_id") == 12)["candidate"].item() == "collaborative"
     assert out.filter(pl.col("user_key") == "b")["tmdb_id"].to_list() == [10, 13]  # no content rows: unchanged
     assert recent_share(np.array([[0, 1, -1], [1, 1, 1]]), np.array([True, False]), 3) == pytest.approx(0.2)
+
+
+def test_content_picks_are_scored_on_the_collaborative_scale_of_their_place() -> None:
+    rows = pl.DataFrame(
+        {
+            "user_key": ["a"] * 5 + ["b"] * 2 + ["c"],
+            "rank": [1, 2, 3, 4, 5, 1, 2, 1],
+            "score": [-3.8, 0.33, -3.9, 0.31, -4.0, 0.5, 0.4, -3.7],
+            "candidate": ["content", "collaborative", "content", "collaborative", "content"]
+            + ["collaborative"] * 2
+            + ["content"],
+        }
+    )
+    out = on_collaborative_scale(rows.reverse())  # any row order
+    a = out.filter(pl.col("user_key") == "a")
+    # first: the score below it; between two: their mean; last: the score above it
+    assert a["score"].to_list() == pytest.approx([0.33, 0.33, 0.32, 0.31, 0.31])
+    assert a["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert out.filter(pl.col("user_key") == "b")["score"].to_list() == [0.5, 0.4]  # no content pick: unchanged
+    assert out.filter(pl.col("user_key") == "c")["score"].to_list() == [-3.7]  # nothing to place it by: kept
+    assert on_collaborative_scale(rows.drop("score")).equals(rows.drop("score"))
 
 
 def test_discover_splits_windows_until_each_fits_under_the_page_cap() -> None:

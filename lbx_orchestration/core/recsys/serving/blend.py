@@ -93,3 +93,19 @@ def recent_share(top: np.ndarray, is_recent: np.ndarray, k: int) -> float:
     slots = np.asarray(top)[:, :k]
     filled = slots[slots >= 0]
     return float(np.asarray(is_recent)[filled].mean()) if len(filled) else 0.0
+
+
+def on_collaborative_scale(rows: pl.DataFrame) -> pl.DataFrame:
+    """Content picks carry the content model's score, on its own scale (LightFM's -3.8 beside
+    EASE's 0.33 in one list): each takes the mean of the collaborative scores just above and
+    below its place, so a member's list reads on one scale and its scores fall with its rank."""
+    if "score" not in rows.columns or "candidate" not in rows.columns:
+        return rows
+    collaborative = pl.when(pl.col("candidate") == "collaborative").then(pl.col("score"))
+    around = pl.mean_horizontal(
+        collaborative.forward_fill().over("user_key"), collaborative.backward_fill().over("user_key")
+    )
+    is_content = pl.col("candidate") == "content"
+    return rows.sort("user_key", "rank").with_columns(
+        score=pl.when(is_content).then(around.fill_null(pl.col("score"))).otherwise(pl.col("score"))
+    )

@@ -18,7 +18,7 @@ from lbx_orchestration.core.member_films import member_observations
 from lbx_orchestration.core.recsys.data.content_features import WORD, FeatureSpace, film_tokens
 from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, embed_overviews
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
-from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames
+from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, on_collaborative_scale
 from lbx_orchestration.core.recsys.serving.changed import changed_since_training
 from lbx_orchestration.core.recsys.serving.new_films import (
     MEANING,
@@ -392,12 +392,14 @@ def blend_main_list(
     shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
     recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
     by_share = pl.col("user_key").is_in(list(shares))
-    blended = pl.concat(
-        [
-            merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
-            blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
-        ],
-        how="vertical_relaxed",
+    blended = on_collaborative_scale(
+        pl.concat(
+            [
+                merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
+                blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
+            ],
+            how="vertical_relaxed",
+        )
     )
     picked = blended.filter(pl.col("candidate") == "content")
     if picked.height:
