@@ -291,3 +291,19 @@ def test_a_basis_keeps_the_films_it_names_and_the_watchlist() -> None:
     assert basis_observations(obs, "all").height == 5
     assert basis_observations(obs, "latest50").height == 5  # fewer than 50 seen: all of them
     assert basis_observations(obs.drop("last_at"), "latest50").height == 5
+
+
+def test_reasons_never_name_plain_words_however_rare() -> None:
+    from lbx_orchestration.core.recsys.serving.content_serving import common_words
+
+    overviews = ["A crew plans one last heist, instead of retiring."] + [
+        f"Film number {i} is a drama about family {'dinners' if i % 2 else 'holidays'}." for i in range(300)
+    ]
+    common = common_words(pl.DataFrame({"overview": overviews}))
+    assert "instead" in common and "heist" not in common  # both in 1 of 301 overviews
+    assert {"family", "drama"} <= common  # in every overview
+    heat = {**film_tokens({"overview": overviews[0]}), "genre": []}
+    pick = {"word": [w for w in film_tokens({"overview": "A heist goes wrong instead."})["word"] if w not in common]}
+    assert content_reason(pick, [("Heat", 5.0, {"word": [w for w in heat["word"] if w not in common]})]) == (
+        "like Heat, which you rated 5★: both about (heist)"
+    )
