@@ -219,7 +219,8 @@ towards onto once twice though although however whether either neither enough se
 little great good best better next later early might shall unless whom whoever wherever
 whatever less least ways part kind sort lots forth right high full half true real certain
 different final finally suddenly eventually alone yourself myself ourselves amid despite
-beside besides soon"""
+beside besides soon three four five seven eight nine twelve twenty thirty forty fifty hundred thousand
+million"""
 PLAIN_WORDS = frozenset(_PLAIN.split())
 
 
