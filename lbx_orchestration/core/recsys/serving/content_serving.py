@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.member_films import member_observations
-from lbx_orchestration.core.recsys.data.content_features import WORD, FeatureSpace, film_tokens
+from lbx_orchestration.core.recsys.data.content_features import PLAIN_WORDS, WORD, FeatureSpace, film_tokens
 from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, embed_overviews
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, on_collaborative_scale
@@ -205,23 +205,6 @@ def vote_ranks(candidates: pl.DataFrame) -> np.ndarray:
 
 #: an overview word more of the known films use says nothing a reason could name ("great", "however")
 COMMON_WORD_SHARE = 0.01
-
-
-#: everyday words that name no subject, yet rare enough to pass the share above ("instead" is in
-#: 0.9% of the bundled overviews, "heist" in 0.7%): a reason never says two films are "both about" them
-_PLAIN = """instead puts gets getting goes going gone went came coming took taking taken turns turned
-turning found became seems seem tries trying tried decides decide decided learns learn forced
-forces began starts start started meets meet leads lead discovers discover realizes realize
-returns return leaves leave left keeps keep brings bring sets shows show uses using used need
-needs thing something someone anything everything nothing everyone anyone nobody whole really
-rather quite almost already always often away across behind beyond within without toward
-towards onto once twice though although however whether either neither enough several others
-little great good best better next later early might shall unless whom whoever wherever
-whatever less least ways part kind sort lots forth right high full half true real certain
-different final finally suddenly eventually alone yourself myself ourselves amid despite
-beside besides soon three four five seven eight nine twelve twenty thirty forty fifty hundred thousand
-million"""
-PLAIN_WORDS = frozenset(_PLAIN.split())
 
 
 def common_words(films: pl.DataFrame) -> set[str]:
