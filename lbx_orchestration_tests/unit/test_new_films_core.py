@@ -302,8 +302,10 @@ def test_reasons_never_name_plain_words_however_rare() -> None:
     common = common_words(pl.DataFrame({"overview": overviews}))
     assert "instead" in common and "heist" not in common  # both in 1 of 301 overviews
     assert {"family", "drama"} <= common  # in every overview
-    heat = {**film_tokens({"overview": overviews[0]}), "genre": []}
-    pick = {"word": [w for w in film_tokens({"overview": "A heist goes wrong instead."})["word"] if w not in common]}
-    assert content_reason(pick, [("Heat", 5.0, {"word": [w for w in heat["word"] if w not in common]})]) == (
+
+    def words(overview: str) -> dict[str, list[str]]:
+        return {"word": [w for w in film_tokens({"overview": overview})["word"] if w not in common]}
+
+    assert content_reason(words("A heist goes wrong instead."), [("Heat", 5.0, words(overviews[0]))]) == (
         "like Heat, which you rated 5★: both about (heist)"
     )
