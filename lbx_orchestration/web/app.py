@@ -43,7 +43,7 @@ from lbx_orchestration.core.members import onboard
 from lbx_orchestration.core.ownership import NotOwner, WebOwner
 from lbx_orchestration.core.processes import pid_exists
 from lbx_orchestration.core.recsys.models.pipeline import load_trained
-from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, basis_observations
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, basis_observations, ranked_for_member
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.search import RRF_K, most_similar
@@ -63,7 +63,7 @@ from lbx_orchestration.web.data import (
     resolve_list_films,
     tmdb_online,
 )
-from lbx_orchestration.web.ranking import ServedInputs, rank_member
+from lbx_orchestration.web.ranking import ServedInputs
 from lbx_orchestration.web.ratelimit import TokenBuckets
 from lbx_orchestration.web.snapshot import SnapshotManager
 
@@ -314,9 +314,10 @@ def _filtered(
         notes.append("TMDb is offline (no TMDB_API_KEY): no poster URLs")
     narrowed = len(applied) > 3 or query.watchlist != "exclude" or query.basis != "all"
     if narrowed and served is not None:
-        ranked = _ranked(data, name, query, applied, only, served)
-        if ranked is not None:
-            if query.basis != "all":  # the stored list is based on every film
+        result = _ranked(data, name, query, applied, only, served)
+        if result is not None:
+            ranked, blended = result
+            if blended or query.basis != "all":  # the stored list is based on every film
                 return name, ranked, applied, notes
             return name, _with_stored_picks(ranked, data.rows[name.lower()], applied, only, query), applied, notes
         notes.append(f"the served model could not be loaded just now: filtered within the stored top {MAX_LIMIT}")
@@ -335,7 +336,8 @@ def _with_stored_picks(
     query: RecommendationQuery,
 ) -> list[dict[str, Any]]:
     """``ranked`` with the stored list's films that pass the filter but were not ranked (the
-    content model's recent picks: the collaborative model cannot score them) at their stored rank."""
+    content model's recent picks: the collaborative model cannot score them) at their stored rank;
+    for the moments the content model cannot be read."""
     if query.watchlist == "only":
         return ranked
     have = {r["tmdb_id"] for r in ranked}
@@ -377,8 +379,10 @@ def _ranked(
     applied: dict[str, Any],
     only: set[int] | None,
     served: ServedInputs,
-) -> list[dict[str, Any]] | None:
-    """The member folded into the served model among the films the filter lets through."""
+) -> tuple[list[dict[str, Any]], bool] | None:
+    """The member folded into the served model among the films the filter lets through, with
+    the content model's new films among them blended in (basis "all", the main list's own
+    blend); and whether they were."""
     observations = data.observations.get(name.lower())
     if observations is None or not observations["seen"].any():
         return None
@@ -396,8 +400,16 @@ def _ranked(
         only_ids=None if only is None else frozenset(only),
         excluded_ids=frozenset(data.seen_by(name)),
     )
-    recs = rank_member(inputs, name, observations, keep, query.limit, query.watchlist)
-    return data.plain_rows(data.with_posters(recs)) if recs.height else []
+    if query.basis == "all" and data.served_path is not None:
+        recs, blended = served.rank_member(
+            inputs, data.served_path.parents[1], name, observations, keep, query.limit, query.watchlist, data.generation
+        )
+    else:  # the content model reads every film of the member: it cannot follow a basis
+        recs, blended = (
+            ranked_for_member(inputs, member_key(name), observations, keep, query.limit, query.watchlist),
+            False,
+        )
+    return (data.plain_rows(data.with_posters(recs)) if recs.height else []), blended
 
 
 class UploadGuard:

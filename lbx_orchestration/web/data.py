@@ -3,6 +3,7 @@ recommendation frames, films, the search index, item vectors, watchlists, lists,
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ def gather_lists(
     return out
 
 
+GENERATIONS = itertools.count(1)
+
+
 class ServingData:
     def __init__(
         self,
@@ -104,6 +108,7 @@ class ServingData:
         models_card: dict | None = None,
         previous: ServingData | None = None,
     ) -> None:
+        self.generation = next(GENERATIONS)  # lists ranked on request are kept for this data only
         recs = tables.get("recommendations")
         if recs is None:
             raise ValueError("the warehouse has no serving.user_recommendations yet: materialize the graph")
@@ -261,6 +266,7 @@ class ServingData:
         new films)."""
         clone = object.__new__(ServingData)
         clone.__dict__.update(self.__dict__)
+        clone.generation = next(GENERATIONS)
         extra = self.films.select("tmdb_id", "poster_path", "poster_url", "providers")
         frame = (
             recs.join(extra, on="tmdb_id", how="left")

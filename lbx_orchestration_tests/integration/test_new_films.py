@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.serving import new_films
 from lbx_orchestration.core.recsys.serving.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.tmdb.flatten import flatten_many
 from lbx_orchestration.core.tmdb.snapshot import TmdbSnapshot
@@ -302,6 +303,15 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     kept = blended.filter(pl.col("tmdb_id").is_in(old))
     assert (kept["reason"] == "collaborative reason").all()
     assert kept["tmdb_id"].to_list() == [i for i in old if i in set(kept["tmdb_id"])]  # order kept
+    # a filtered list blends only the new films that pass, and fills from them past the community's
+    keep = FilmFilter(min_year=2015, excluded_ids=frozenset(new["tmdb_id"][:1]))
+    with connect(db) as con:
+        filtered = blend_main_list(
+            con, out.clear(), EVEN_BLEND, tmp_path / "models", None, keep, 10, [out["user_key"][0]]
+        )
+    assert filtered.height > 2 and filtered["rank"].to_list() == list(range(1, filtered.height + 1))
+    assert (filtered["year"] >= 2015).all() and (filtered["reason"].str.len_chars() > 0).all()
+    assert not set(filtered["tmdb_id"]) & {*seen, *new_ids[:2], new["tmdb_id"][0]}
     # a nightly run on unchanged inputs keeps the model (and still reports its check)
     same = dg.materialize([content_model], resources=resources, instance=dg.DagsterInstance.ephemeral())
     assert same.success and len(list((tmp_path / "models" / "content").glob("*/card.json"))) == 1

@@ -53,6 +53,8 @@ def test_blend_frames_renumbers_ranks_and_names_the_source_of_each_row() -> None
     assert a["tmdb_id"].to_list()[0] == 12  # in both lists: first
     assert a.filter(pl.col("tmdb_id") == 12)["candidate"].item() == "collaborative"
     assert out.filter(pl.col("user_key") == "b")["tmdb_id"].to_list() == [10, 13]  # no content rows: unchanged
+    only_new = blend_frames(cf.clear(), cb, 3, BlendWeights(0.5, 0.5))  # a filter the community has no film for
+    assert only_new["tmdb_id"].to_list() == [12, 99] and only_new["candidate"].to_list() == ["content"] * 2
     assert recent_share(np.array([[0, 1, -1], [1, 1, 1]]), np.array([True, False]), 3) == pytest.approx(0.2)
 
 

@@ -74,3 +74,5 @@ def test_merge_frames_keeps_members_without_a_share_as_they_were() -> None:
     assert out.filter(pl.col("user_key") == "u")["tmdb_id"].to_list() == [1, 9]
     assert out.filter(pl.col("user_key") == "v")["tmdb_id"].to_list() == [1, 2]
     assert out["candidate"].to_list() == ["collaborative", "content", "collaborative", "collaborative"]
+    only_new = merge_frames(cf.clear(), cb, {9}, {"u": 0.5, "v": 0.0}, 2)  # a filter only new films pass
+    assert only_new.select("user_key", "tmdb_id", "rank").rows() == [("u", 9, 1), ("v", 9, 1)]

@@ -65,13 +65,13 @@ def blend_frames(collaborative: pl.DataFrame, content: pl.DataFrame, n: int, wei
     """``fuse_lists`` on recommendation rows (``user_key``, ``rank``, ``tmdb_id`` and any other
     columns, the same in both frames). Returns up to ``n`` rows per user of ``collaborative``,
     ranks renumbered from 1, and a ``candidate`` column saying which list each row came from
-    (a film in both keeps its collaborative row)."""
+    (a film in both keeps its collaborative row). A user only ``content`` holds gets its rows."""
     cf = collaborative.with_columns(candidate=pl.lit("collaborative")).sort("user_key", "rank")
     cb = content.select(collaborative.columns).with_columns(candidate=pl.lit("content")).sort("user_key", "rank")
-    cb_by_user = {key[0]: frame for key, frame in cb.partition_by("user_key", as_dict=True).items()}
+    cf_by_user, cb_by_user = by_user(cf), by_user(cb)
     parts = []
-    for key, frame in cf.partition_by("user_key", as_dict=True, maintain_order=True).items():
-        other = cb_by_user.get(key[0], cb.clear())
+    for user in dict.fromkeys([*cf_by_user, *cb_by_user]):
+        frame, other = cf_by_user.get(user, cf.clear()), cb_by_user.get(user, cb.clear())
         ids = _fuse_ids(frame["tmdb_id"].to_numpy(), other["tmdb_id"].to_numpy(), n, weights)
         pool = pl.concat([frame, other]).unique("tmdb_id", keep="first", maintain_order=True)
         order = pl.DataFrame({"tmdb_id": ids, "_new": np.arange(1, len(ids) + 1)})
@@ -79,6 +79,11 @@ def blend_frames(collaborative: pl.DataFrame, content: pl.DataFrame, n: int, wei
     if not parts:
         return cf.clear()
     return pl.concat(parts).select(cf.columns)
+
+
+def by_user(rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Each user's rows, users in order of first appearance."""
+    return {key[0]: frame for key, frame in rows.partition_by("user_key", as_dict=True, maintain_order=True).items()}
 
 
 def _fuse_ids(cf: np.ndarray, cb: np.ndarray, n: int, weights: BlendWeights) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -20,6 +20,7 @@ from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, em
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
 from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, on_collaborative_scale
 from lbx_orchestration.core.recsys.serving.changed import changed_since_training
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, film_mask
 from lbx_orchestration.core.recsys.serving.new_films import (
     MEANING,
     FoldedUsers,
@@ -114,6 +115,8 @@ class ContentContext:
     space: FeatureSpace
     films: pl.DataFrame  # known_films
     common: frozenset[str]  # common_words(films): left out of the reasons
+    # each film's tokens once worked out (a long-lived caller, the web app, ranks on request)
+    tokens: dict[int, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, models_dir: Path) -> ContentContext:
@@ -134,13 +137,15 @@ def content_rows(
     films: pl.DataFrame,
     explain: bool = True,
     common: frozenset[str] | set[str] | None = None,
+    known_tokens: dict[int, dict] | None = None,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
     since), or whose films changed since it was (a film logged or re-rated), are folded in from
     their own films. The order fuses the model's with the candidates'
-    TMDb votes (``new_films.with_prior``)."""
+    TMDb votes (``new_films.with_prior``). ``known_tokens`` (film -> tokens, with ``common``)
+    is read and filled in place of working every film's tokens out again."""
     interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
         con,
         f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
@@ -166,7 +171,7 @@ def content_rows(
     titles = dict(films.select("tmdb_id", "title").iter_rows())
     needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
     common = common_words(films) if common is None else common
-    tokens = film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(needed)), common)
+    tokens = _tokens_of(films, needed, common, known_tokens)
     rated = rated_films(mine, titles, tokens)
     features = space.transform(candidates)
     ids = candidates["tmdb_id"].to_numpy()
@@ -229,6 +234,17 @@ def film_tokens_with_meaning(films: pl.DataFrame, common: set[str] | frozenset[s
         t["word"] = [w for w in t["word"] if w not in common]
         tokens[int(r["tmdb_id"])] = {**t, MEANING: v}
     return tokens
+
+
+def _tokens_of(
+    films: pl.DataFrame, ids: pl.Series, common: set[str] | frozenset[str], known: dict[int, dict] | None
+) -> dict[int, dict]:
+    if known is None:
+        return film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(ids)), common)
+    missing = films.filter(pl.col("tmdb_id").is_in(ids) & ~pl.col("tmdb_id").is_in(list(known)))
+    if missing.height:
+        known.update(film_tokens_with_meaning(missing, common))
+    return known
 
 
 def _observations_of(con: duckdb.DuckDBPyConnection, user_keys: list[str], interactions: pl.DataFrame) -> pl.DataFrame:
@@ -309,7 +325,7 @@ def new_films_for(
         .filter(pl.int_range(pl.len()).over("user_key") < policy.new_for_you_top_n)
         .with_columns(rank=(pl.int_range(pl.len()).over("user_key") + 1).cast(recs.schema["rank"]))
     )
-    generated = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    generated = _now()
     rows = (
         with_film_columns(recs, films)
         .with_columns(
@@ -321,6 +337,10 @@ def new_films_for(
         .sort("user_key", "rank")
     )
     return NewFilms(rows, candidates.height, since, trained)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def not_seen_by_title(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame, films: pl.DataFrame) -> pl.DataFrame:
@@ -351,13 +371,23 @@ def blend_main_list(
     policy: ServingPolicy,
     models_dir: Path,
     context: ContentContext | None = None,
+    keep: FilmFilter | None = None,
+    top_n: int | None = None,
+    users: list[str] | None = None,
 ) -> pl.DataFrame:
     """The main list with content candidates blended in: films of the last
     ``blend_recent_years`` years of the data, ranked by the content model, fused with the
     collaborative list by weighted reciprocal rank (``core.recsys.serving.blend``).
-    Without a content model yet, the list is returned unchanged."""
+    Without a content model yet, the list is returned unchanged.
+
+    A filtered list (``keep``, one member's: its ``excluded_ids`` hold the films they logged
+    under another title) blends only candidates that pass the filter, and fills up to
+    ``top_n`` (default: the longest list in ``out``) from them when the collaborative model holds
+    fewer films of the filter: "2020s" is mostly films the community has not rated yet.
+    ``users`` (default: those of ``out``) may name members ``out`` has no film for."""
     weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
-    if weights.content_share == 0 or out.height == 0:
+    users = out["user_key"].unique().to_list() if users is None else users
+    if weights.content_share == 0 or not users:
         return out
     if context is None:
         try:
@@ -372,19 +402,36 @@ def blend_main_list(
         _known_enough(policy),
         released_by(policy.as_of),
     )
-    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
-    users = out["user_key"].unique().to_list()
+    if keep is not None:
+        candidates = candidates.filter(film_mask(candidates.with_columns(decade(pl.col("year")).alias("decade")), keep))
+    top_n = top_n or int(out.group_by("user_key").len()["len"].max() or policy.top_n)
+    # a filter's list may be made of new films alone: enough of them to fill it past the ones the
+    # collaborative list already holds and the ones logged under another title
+    wanted = top_n if keep is None else 2 * top_n + 10
     recs, explainer = content_rows(
-        con, trained, space, candidates, users, policy.watchlist, top_n, films, explain=False, common=context.common
+        con,
+        trained,
+        space,
+        candidates,
+        users,
+        policy.watchlist,
+        wanted,
+        films,
+        explain=False,
+        common=context.common,
+        known_tokens=context.tokens,
     )
-    recs = not_seen_by_title(con, recs, films)
+    if keep is None:  # a filter's excluded_ids hold the member's films seen under another title
+        recs = not_seen_by_title(con, recs, films)
     year = pl.col("year")
     extra = with_film_columns(recs, films).with_columns(
         decade(year).alias("decade"),
         year.cast(pl.Int32).alias("year"),
         pl.lit(trained.name).alias("model"),
         pl.lit(trained.version).alias("model_version"),
-        pl.lit(out["generated_at"][0]).alias("generated_at"),
+        pl.lit(out["generated_at"][0] if out.height else _now(), dtype=out.schema["generated_at"]).alias(
+            "generated_at"
+        ),
     )
     # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
     # the others get the fixed-weight fusion

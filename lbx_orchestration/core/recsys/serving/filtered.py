@@ -78,6 +78,16 @@ def basis_observations(observations: pl.DataFrame, basis: str) -> pl.DataFrame:
     return observations.filter(chosen | on_list)
 
 
+def narrowed_filter(keep: FilmFilter, observations: pl.DataFrame, watchlist: Watchlist) -> FilmFilter:
+    """``keep``, narrowed to the member's watchlist when only it is ranked."""
+    if watchlist not in WATCHLIST_CHOICES:
+        raise ValueError(f"watchlist must be one of {WATCHLIST_CHOICES}, not {watchlist!r}")
+    if watchlist != "only":
+        return keep
+    wanted = watchlist_ids(observations)
+    return dataclasses.replace(keep, only_ids=wanted if keep.only_ids is None else keep.only_ids & wanted)
+
+
 def ranked_for_member(
     inputs: ServingInputs,
     user_key: str,
@@ -90,11 +100,7 @@ def ranked_for_member(
     on_watchlist) among the films ``keep`` lets through, best first, with reasons; the rows of
     serving.user_recommendations. ``watchlist``: leave it out, treat it as any film, or rank
     only it."""
-    if watchlist not in WATCHLIST_CHOICES:
-        raise ValueError(f"watchlist must be one of {WATCHLIST_CHOICES}, not {watchlist!r}")
-    if watchlist == "only":
-        wanted = watchlist_ids(observations)
-        keep = dataclasses.replace(keep, only_ids=wanted if keep.only_ids is None else keep.only_ids & wanted)
+    keep = narrowed_filter(keep, observations, watchlist)
     allowed = inputs.allowed & film_mask(inputs.films, keep)
     policy = dataclasses.replace(
         inputs.policy,

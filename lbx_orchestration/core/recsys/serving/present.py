@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from lbx_orchestration.core.observations import SEEN_KINDS
-from lbx_orchestration.core.recsys.serving.blend import RRF_K
+from lbx_orchestration.core.recsys.serving.blend import RRF_K, by_user
 from lbx_orchestration.core.tables import STG_REVIEWS
 from lbx_orchestration.core.warehouse import read_frame, table_exists
 
@@ -103,14 +103,14 @@ def merge_frames(
     collaborative rows. Ranks are renumbered from 1; ``candidate`` says which list a row came from."""
     cf = collaborative.with_columns(candidate=pl.lit("collaborative")).sort("user_key", "rank")
     cb = content.select(collaborative.columns).with_columns(candidate=pl.lit("content")).sort("user_key", "rank")
-    cb_by_user = {key[0]: frame for key, frame in cb.partition_by("user_key", as_dict=True).items()}
+    cf_by_user, cb_by_user = by_user(cf), by_user(cb)
     parts = []
-    for key, frame in cf.partition_by("user_key", as_dict=True, maintain_order=True).items():
-        share = shares.get(key[0])
+    for user in dict.fromkeys([*cf_by_user, *cb_by_user]):
+        frame, share = cf_by_user.get(user, cf.clear()), shares.get(user)
         if share is None:
             parts.append(frame.head(n))
             continue
-        other = cb_by_user.get(key[0], cb.clear())
+        other = cb_by_user.get(user, cb.clear())
         merged = quota_merge(frame["tmdb_id"].to_list(), recent, other["tmdb_id"].to_list(), share, n)
         pool = pl.concat([frame, other]).unique("tmdb_id", keep="first", maintain_order=True).drop("candidate")
         order = pl.DataFrame(
