@@ -885,7 +885,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 def _warm_imports(state: WebState) -> None:
     """Prepare what every upload needs, so the first one does not pay for it: the TMDb source (the
     offline snapshot's title index takes seconds) and the accepted model with its serving inputs
-    (the explanation embeddings take seconds), in the cache ``core.members.onboard`` reads."""
+    (the explanation embeddings take seconds), in the cache ``core.members.onboard`` reads; and
+    the content model filtered lists read."""
     try:
         source = state.tmdb_source()
         if source.kind == "snapshot":
@@ -898,6 +899,8 @@ def _warm_imports(state: WebState) -> None:
                     trained,
                     load_serving_inputs(con, trained, ServingPolicy(), users=[]),
                 )
+        if served is not None:  # and the content model a filtered list blends new films from
+            state.served.content(served.path.parents[1])
     except Exception as exc:  # an upload will simply be slower
         log.warning("could not prepare imports: %s", exc)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -14,13 +15,19 @@ import polars as pl
 
 from lbx_orchestration.core.member_films import member_key
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, latest_path, load_trained
-from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, ContentContext, blend_main_list
+from lbx_orchestration.core.recsys.serving.content_serving import (
+    CONTENT_ALIAS,
+    ContentContext,
+    blend_candidates,
+    blend_for_member,
+)
 from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, Watchlist, narrowed_filter, ranked_for_member
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.warehouse import WarehouseError, connect
 
 log = logging.getLogger(__name__)
+CONTENT_CHECK_SECONDS = 5.0  # how often a newer content model is looked for
 RANKED_KEPT = 512  # filtered lists kept per serving data (a few KB each)
 
 
@@ -34,6 +41,7 @@ class ServedInputs:
         self.db_lock = db_lock
         self._load_lock = threading.Lock()
         self._content: tuple[Path, ContentContext] | None = None
+        self._content_checked = 0.0
         self._ranked: OrderedDict[tuple, tuple[pl.DataFrame, bool]] = OrderedDict()
         self._ranked_lock = threading.Lock()
 
@@ -61,11 +69,15 @@ class ServedInputs:
     def content(self, models_dir: Path) -> ContentContext | None:
         """The latest content model's context, reloaded when a newer model is fitted; None
         before the first one, or when it cannot be read now."""
+        now = time.monotonic()
+        if self._content is not None and now - self._content_checked < CONTENT_CHECK_SECONDS:
+            return self._content[1]  # asked a moment ago: no need to read its pointer file again
         try:
             path = latest_path(models_dir, CONTENT_ALIAS)
         except (FileNotFoundError, OSError):
             return None
         if self._content is not None and self._content[0] == path:
+            self._content_checked = now
             return self._content[1]
         with self._load_lock:
             if self._content is not None and self._content[0] == path:
@@ -73,10 +85,11 @@ class ServedInputs:
             try:
                 with self.db_lock, connect(self.db, read_only=True, wait_seconds=5) as con:
                     context = ContentContext.load(con, models_dir)
+                context.prime(blend_candidates(context.films, ServingPolicy()))
             except (ModelFileError, WarehouseError, OSError, RuntimeError) as exc:
                 log.warning("content model %s not loaded for filtered lists: %s", path, exc)
                 return None
-            self._content = (path, context)
+            self._content, self._content_checked = (path, context), now
             return context
 
     def rank_member(
@@ -99,7 +112,7 @@ class ServedInputs:
             if (hit := self._ranked.get(memo)) is not None:
                 self._ranked.move_to_end(memo)
                 return hit
-        answer = self._rank(inputs, context, models_dir, username, observations, keep, limit, watchlist)
+        answer = self._rank(inputs, context, username, observations, keep, limit, watchlist)
         with self._ranked_lock:
             self._ranked[memo] = answer
             while len(self._ranked) > RANKED_KEPT:
@@ -110,7 +123,6 @@ class ServedInputs:
         self,
         inputs: ServingInputs,
         context: ContentContext | None,
-        models_dir: Path,
         username: str,
         observations: pl.DataFrame,
         keep: FilmFilter,
@@ -123,9 +135,4 @@ class ServedInputs:
             return recs, False
         policy = dataclasses.replace(inputs.policy, watchlist="exclude" if watchlist == "exclude" else "ignore")
         narrowed = narrowed_filter(keep, observations, watchlist)
-        try:
-            with self.db_lock, connect(self.db, read_only=True, wait_seconds=5) as con:
-                return blend_main_list(con, recs, policy, models_dir, context, narrowed, limit, [key]), True
-        except WarehouseError as exc:
-            log.warning("filtered list for %s without new films: %s", username, exc)
-            return recs, False
+        return blend_for_member(recs, key, observations, policy, context, narrowed, limit), True

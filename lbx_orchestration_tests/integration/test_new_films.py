@@ -15,7 +15,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.serving import new_films
-from lbx_orchestration.core.recsys.serving.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_for_member, blend_main_list
 from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.tmdb.flatten import flatten_many
@@ -306,9 +306,13 @@ def test_content_model_and_new_for_you_fill_every_member_with_reasons(tmp_path: 
     # a filtered list blends only the new films that pass, and fills from them past the community's
     keep = FilmFilter(min_year=2015, excluded_ids=frozenset(new["tmdb_id"][:1]))
     with connect(db) as con:
-        filtered = blend_main_list(
-            con, out.clear(), EVEN_BLEND, tmp_path / "models", None, keep, 10, [out["user_key"][0]]
+        context = ContentContext.load(con, tmp_path / "models")
+        observed = read_frame(
+            con,
+            "select tmdb_id, rating, seen, on_watchlist from features.user_item_interactions where user_key = ?",
+            [out["user_key"][0]],
         )
+    filtered = blend_for_member(out.clear(), out["user_key"][0], observed, EVEN_BLEND, context, keep, 10)
     assert filtered.height > 2 and filtered["rank"].to_list() == list(range(1, filtered.height + 1))
     assert (filtered["year"] >= 2015).all() and (filtered["reason"].str.len_chars() > 0).all()
     assert not set(filtered["tmdb_id"]) & {*seen, *new_ids[:2], new["tmdb_id"][0]}

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import numpy as np
 import polars as pl
 
 from lbx_orchestration.core.recsys.serving.new_films import with_prior
-from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, quota_merge, recent_cutoff
+from lbx_orchestration.core.recsys.serving.present import (
+    member_shares,
+    merge_frames,
+    quota_merge,
+    recent_cutoff,
+    shares_of,
+)
 
 
 def test_the_recent_share_follows_the_member_and_spreads_down_the_list() -> None:
@@ -76,3 +84,17 @@ def test_merge_frames_keeps_members_without_a_share_as_they_were() -> None:
     assert out["candidate"].to_list() == ["collaborative", "content", "collaborative", "collaborative"]
     only_new = merge_frames(cf.clear(), cb, {9}, {"u": 0.5, "v": 0.0}, 2)  # a filter only new films pass
     assert only_new.select("user_key", "tmdb_id", "rank").rows() == [("u", 9, 1), ("v", 9, 1)]
+
+
+def test_shares_of_the_films_at_hand_count_the_latest_logged_only() -> None:
+    years = pl.DataFrame({"tmdb_id": [1, 2, 3, 4], "year": [2023, 2019, 1990, 2024]})
+    day = dt.datetime(2024, 1, 1)
+    logged = pl.DataFrame(
+        {
+            "user_key": ["a", "a", "a", "a", "b"],
+            "tmdb_id": [1, 2, 3, 4, 3],
+            "logged": [day, day - dt.timedelta(days=1), day - dt.timedelta(days=2), None, day],
+        }
+    )
+    assert shares_of(logged, years, 2018) == {"a": 2 / 3, "b": 0.0}  # an undated film does not count
+    assert shares_of(logged, years, 2018, latest=1) == {"a": 1.0, "b": 0.0}

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from lbx_orchestration.core.member_films import member_observations
 from lbx_orchestration.core.recsys.data.content_features import PLAIN_WORDS, WORD, FeatureSpace, film_tokens
@@ -28,7 +29,7 @@ from lbx_orchestration.core.recsys.serving.new_films import (
     explain_rows,
     rated_films,
 )
-from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, recent_cutoff
+from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, recent_cutoff, shares_of
 from lbx_orchestration.core.recsys.serving.recommend import confidence_rows, decade, read_seen_title_keys
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
@@ -117,6 +118,24 @@ class ContentContext:
     common: frozenset[str]  # common_words(films): left out of the reasons
     # each film's tokens once worked out (a long-lived caller, the web app, ranks on request)
     tokens: dict[int, dict] = field(default_factory=dict)
+    # the feature rows of a pool of candidates, worked out once: (tmdb_id -> row, rows)
+    _pool: tuple[dict[int, int], sp.csr_matrix] | None = None
+
+    def prime(self, pool: pl.DataFrame) -> None:
+        """Work out ``pool``'s feature rows and tokens now, before anyone waits for them."""
+        self.features_of(pool.head(0), pool)
+        _tokens_of(self.films, pool["tmdb_id"], self.common, self.tokens)
+
+    def features_of(self, candidates: pl.DataFrame, pool: pl.DataFrame) -> sp.csr_matrix:
+        """``space.transform(candidates)`` for candidates drawn from ``pool``, whose rows are
+        worked out on the first call (the same pool each time: the blend's candidates)."""
+        if self._pool is None:
+            self._pool = ({int(t): i for i, t in enumerate(pool["tmdb_id"].to_list())}, self.space.transform(pool))
+        index, rows = self._pool
+        at = [index.get(int(t), -1) for t in candidates["tmdb_id"].to_list()]
+        if min(at, default=0) < 0:  # not from the pool after all
+            return self.space.transform(candidates)
+        return rows[np.asarray(at, dtype=np.int64)]
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, models_dir: Path) -> ContentContext:
@@ -164,16 +183,41 @@ def content_rows(
     changed = changed_since_training(con, trained.interactions, trained_users)
     trained_users = [k for k in trained_users if k not in changed]
     folded = [*newcomers, *(k for k in user_keys if k in changed)]
+    return score_content(
+        trained, space, candidates, mine, trained_users, folded, watchlist, top_n, films, explain, common, known_tokens
+    )
+
+
+def score_content(
+    trained: TrainedModel,
+    space: FeatureSpace,
+    candidates: pl.DataFrame,
+    mine: pl.DataFrame,
+    trained_users: list[str],
+    folded: list[str],
+    watchlist: str,
+    top_n: int,
+    films: pl.DataFrame,
+    explain: bool = True,
+    common: frozenset[str] | set[str] | None = None,
+    known_tokens: dict[int, dict] | None = None,
+    features: sp.csr_matrix | None = None,
+) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
+    """``content_rows`` once the users' films are at hand (``mine``: user_key, tmdb_id, rating,
+    seen, on_watchlist): ``trained_users`` are scored from the model's own rows, ``folded`` ones
+    folded in from ``mine``. No warehouse: the web app ranks one member on request with it."""
+    index = {k: i for i, k in enumerate(trained.interactions.user_ids.astype(str))}
     drop = pl.col("seen") | (pl.col("on_watchlist") if watchlist == "exclude" else pl.lit(False))
     excluded: dict[str, set[int]] = {}
     for key, film in mine.filter(drop).select("user_key", "tmdb_id").iter_rows():
         excluded.setdefault(key, set()).add(int(film))
-    titles = dict(films.select("tmdb_id", "title").iter_rows())
+    theirs = films.filter(pl.col("tmdb_id").is_in(mine["tmdb_id"].unique().implode()))
+    titles = dict(theirs.select("tmdb_id", "title").iter_rows())
     needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
     common = common_words(films) if common is None else common
     tokens = _tokens_of(films, needed, common, known_tokens)
     rated = rated_films(mine, titles, tokens)
-    features = space.transform(candidates)
+    features = space.transform(candidates) if features is None else features
     ids = candidates["tmdb_id"].to_numpy()
     ranks = vote_ranks(candidates)
     # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
@@ -371,58 +415,110 @@ def blend_main_list(
     policy: ServingPolicy,
     models_dir: Path,
     context: ContentContext | None = None,
-    keep: FilmFilter | None = None,
-    top_n: int | None = None,
-    users: list[str] | None = None,
 ) -> pl.DataFrame:
     """The main list with content candidates blended in: films of the last
     ``blend_recent_years`` years of the data, ranked by the content model, fused with the
     collaborative list by weighted reciprocal rank (``core.recsys.serving.blend``).
-    Without a content model yet, the list is returned unchanged.
-
-    A filtered list (``keep``, one member's: its ``excluded_ids`` hold the films they logged
-    under another title) blends only candidates that pass the filter, and fills up to
-    ``top_n`` (default: the longest list in ``out``) from them when the collaborative model holds
-    fewer films of the filter: "2020s" is mostly films the community has not rated yet.
-    ``users`` (default: those of ``out``) may name members ``out`` has no film for."""
+    Without a content model yet, the list is returned unchanged."""
     weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
-    users = out["user_key"].unique().to_list() if users is None else users
-    if weights.content_share == 0 or not users:
+    if weights.content_share == 0 or out.height == 0:
         return out
     if context is None:
         try:
             context = ContentContext.load(con, models_dir)
         except FileNotFoundError:
             return out
-    trained, space, films = context.trained, context.space, context.films
-    last_year = films["year"].max()
-    cutoff = recent_cutoff(last_year)
-    candidates = films.filter(
-        pl.col("year") >= min(cutoff, (last_year or 0) - policy.blend_recent_years + 1),
-        _known_enough(policy),
-        released_by(policy.as_of),
-    )
-    if keep is not None:
-        candidates = candidates.filter(film_mask(candidates.with_columns(decade(pl.col("year")).alias("decade")), keep))
-    top_n = top_n or int(out.group_by("user_key").len()["len"].max() or policy.top_n)
-    # a filter's list may be made of new films alone: enough of them to fill it past the ones the
-    # collaborative list already holds and the ones logged under another title
-    wanted = top_n if keep is None else 2 * top_n + 10
+    users = out["user_key"].unique().to_list()
+    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
     recs, explainer = content_rows(
         con,
-        trained,
-        space,
-        candidates,
+        context.trained,
+        context.space,
+        blend_candidates(context.films, policy),
         users,
         policy.watchlist,
-        wanted,
-        films,
+        top_n,
+        context.films,
         explain=False,
         common=context.common,
         known_tokens=context.tokens,
     )
-    if keep is None:  # a filter's excluded_ids hold the member's films seen under another title
-        recs = not_seen_by_title(con, recs, films)
+    recs = not_seen_by_title(con, recs, context.films)
+    # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
+    # the others get the fixed-weight fusion
+    years, cutoff = context.films.select("tmdb_id", "year"), recent_cutoff(context.films["year"].max())
+    shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
+    return _fused(out, recs, explainer, context, policy, shares, top_n)
+
+
+def blend_for_member(
+    out: pl.DataFrame,
+    user_key: str,
+    observations: pl.DataFrame,
+    policy: ServingPolicy,
+    context: ContentContext,
+    keep: FilmFilter,
+    top_n: int,
+) -> pl.DataFrame:
+    """One member's filtered list (``out``, the collaborative model's, maybe empty) with the
+    content model's new films that pass ``keep`` blended in as the main list blends them, and
+    up to ``top_n`` filled from them when the community has rated fewer films of the filter
+    ("2020s"). From the member's ``observations`` (tmdb_id, rating, seen, on_watchlist,
+    last_at), folded in, with no warehouse read: the web app ranks on request.
+    ``keep.excluded_ids`` must hold the films the member logged under another title."""
+    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
+    if weights.content_share == 0 or not observations["seen"].any():
+        return out
+    pool = blend_candidates(context.films, policy)
+    candidates = pool.filter(film_mask(pool.with_columns(decade(pl.col("year")).alias("decade")), keep))
+    mine = observations.with_columns(pl.lit(user_key).alias("user_key"))
+    recs, explainer = score_content(
+        context.trained,
+        context.space,
+        candidates,
+        mine.select("user_key", "tmdb_id", "rating", "seen", "on_watchlist"),
+        [],
+        [user_key],
+        policy.watchlist,
+        2 * top_n + 10,  # enough to fill the list past the films the collaborative list holds too
+        context.films,
+        explain=False,
+        common=context.common,
+        known_tokens=context.tokens,
+        features=context.features_of(candidates, pool),
+    )
+    shares: dict[str, float] = {}
+    if policy.blend_by_member_share and "last_at" in mine.columns:
+        logged = mine.filter(pl.col("seen")).select("user_key", "tmdb_id", pl.col("last_at").alias("logged"))
+        years = context.films.select("tmdb_id", "year")
+        shares = shares_of(logged, years, recent_cutoff(context.films["year"].max()))
+    return _fused(out, recs, explainer, context, policy, shares, top_n)
+
+
+def blend_candidates(films: pl.DataFrame, policy: ServingPolicy) -> pl.DataFrame:
+    """The new films a main list may take: of the last ``blend_recent_years`` years (at least
+    the recent ones, ``present.recent_cutoff``), known enough, released by the policy's day."""
+    last_year = films["year"].max()
+    return films.filter(
+        pl.col("year") >= min(recent_cutoff(last_year), (last_year or 0) - policy.blend_recent_years + 1),
+        _known_enough(policy),
+        released_by(policy.as_of),
+    )
+
+
+def _fused(
+    out: pl.DataFrame,
+    recs: pl.DataFrame,
+    explainer: Callable[[pl.DataFrame], pl.Series],
+    context: ContentContext,
+    policy: ServingPolicy,
+    shares: dict[str, float],
+    top_n: int,
+) -> pl.DataFrame:
+    """``out`` and the content rows ``recs`` in one list per user: by the member's recent share
+    where ``shares`` knows it, else the fixed-weight fusion; reasons only for the picks kept."""
+    trained, films = context.trained, context.films
+    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
     year = pl.col("year")
     extra = with_film_columns(recs, films).with_columns(
         decade(year).alias("decade"),
@@ -433,11 +529,7 @@ def blend_main_list(
             "generated_at"
         ),
     )
-    # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
-    # the others get the fixed-weight fusion
-    years = films.select("tmdb_id", "year")
-    shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
-    recent = set(films.filter(pl.col("year") >= cutoff)["tmdb_id"].to_list())
+    recent = set(films.filter(year >= recent_cutoff(films["year"].max()))["tmdb_id"].to_list())
     by_share = pl.col("user_key").is_in(list(shares))
     blended = on_collaborative_scale(
         pl.concat(

@@ -55,6 +55,16 @@ def member_shares(
         """,
         [list(user_keys)],
     )
+    return shares_of(logged, years, cutoff, latest)
+
+
+def shares_of(logged: pl.DataFrame, years: pl.DataFrame, cutoff: int, latest: int = LATEST) -> dict[str, float]:
+    """``member_shares`` from the films at hand (user_key, tmdb_id, logged: when)."""
+    logged = (
+        logged.drop_nulls("logged")
+        .sort(["user_key", "logged", "tmdb_id"], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("user_key") < latest)
+    )
     if logged.height == 0:
         return {}
     dated = logged.join(years.select("tmdb_id", "year"), on="tmdb_id", how="inner").drop_nulls("year")
