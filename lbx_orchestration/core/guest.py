@@ -20,6 +20,9 @@ import polars as pl
 
 from lbx_orchestration.core.guest_input import GuestFilm, GuestInputError, in_basis
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, TrainedModel, load_trained
+from lbx_orchestration.core.recsys.serving.content_blend import blend_for_member, candidate_pool, seen_in_pool
+from lbx_orchestration.core.recsys.serving.content_serving import ContentContext
+from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, fold_in_user, load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.seen import seen_title_keys
@@ -150,9 +153,17 @@ class GuestList:
     model: str
 
 
-def guest_list(inputs: ServingInputs, matches: list[GuestMatch], basis: str, limit: int) -> GuestList:
-    """The guest folded into the served model from the films of ``basis``; none of the films
-    they typed (by id, or by any of their names within a year) is proposed."""
+def guest_list(
+    inputs: ServingInputs,
+    matches: list[GuestMatch],
+    basis: str,
+    limit: int,
+    content: ContentContext | None = None,
+) -> GuestList:
+    """The guest folded into the served model from the films of ``basis``, with the content
+    model's new films (``content``) blended in as a member's list has them: as many as the
+    share of recent films among the films they typed; none of the films they typed (by id, or
+    by any of their names within a year) is proposed."""
     chosen = in_basis([m.film for m in matches], basis)
     matches = [replace(m, counted=bool(c and m.in_model)) for m, c in zip(matches, chosen, strict=True)]
     counted = [m for m in matches if m.counted]
@@ -179,6 +190,10 @@ def guest_list(inputs: ServingInputs, matches: list[GuestMatch], basis: str, lim
     )
     recs = fold_in_user(inputs, GUEST_KEY, observations, seen_title_keys(typed))
     given = {m.tmdb_id for m in matches if m.tmdb_id is not None}
+    if content is not None:
+        recs = _with_new_films(
+            recs, inputs, [m for m, c in zip(matches, chosen, strict=True) if c], typed, given, content
+        )
     rows = (
         recs.filter(~pl.col("tmdb_id").is_in(list(given)))
         .select("tmdb_id", "title", "year", "genres", "decade", "score", "reason")
@@ -186,6 +201,31 @@ def guest_list(inputs: ServingInputs, matches: list[GuestMatch], basis: str, lim
         .with_row_index("rank", offset=1)
     )
     return GuestList(matches, rows, f"{inputs.trained.name} {inputs.trained.version}")
+
+
+def _with_new_films(
+    recs: pl.DataFrame,
+    inputs: ServingInputs,
+    chosen: list[GuestMatch],
+    typed: pl.DataFrame,
+    given: set[int],
+    content: ContentContext,
+) -> pl.DataFrame:
+    """``recs`` with new films blended in, from every film of the basis that was found: a
+    2023 film the community has not rated shapes the guest's recent share, if not the fold-in."""
+    pool = candidate_pool(content, inputs.policy)
+    keep = FilmFilter(excluded_ids=frozenset(given | seen_in_pool(pool, seen_title_keys(typed))))
+    found = [m for m in chosen if m.tmdb_id is not None]
+    observations = (
+        pl.DataFrame(
+            {"tmdb_id": [m.tmdb_id for m in found], "rating": [m.film.rating for m in found]},
+            schema={"tmdb_id": pl.Int64, "rating": pl.Float64},
+        )
+        .group_by("tmdb_id", maintain_order=True)
+        .agg(pl.col("rating").max())
+        .with_columns(seen=pl.lit(True), on_watchlist=pl.lit(False))
+    )
+    return blend_for_member(recs, GUEST_KEY, observations, inputs.policy, content, keep, max(recs.height, 1))
 
 
 def _nothing_counted(matches: list[GuestMatch], basis: str) -> str:

@@ -30,7 +30,8 @@ from lbx_orchestration.core.member_films import MEMBER_PREFIX, member_key, membe
 from lbx_orchestration.core.ownership import WebOwner
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, TrainedModel, load_trained
 from lbx_orchestration.core.recsys.serving.changed import changed_since_training
-from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_main_list, new_films_for
+from lbx_orchestration.core.recsys.serving.content_blend import blend_main_list
+from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, new_films_for
 from lbx_orchestration.core.recsys.serving.recommend import (
     OUTPUT_COLUMNS,
     ServingInputs,

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.members import member_keys, member_recommendations
 from lbx_orchestration.core.recsys.models.pipeline import load_trained
-from lbx_orchestration.core.recsys.serving.content_serving import blend_main_list
+from lbx_orchestration.core.recsys.serving.content_blend import blend_main_list
 from lbx_orchestration.core.recsys.serving.recommend import load_serving_inputs, seen_by_title_count
 from lbx_orchestration.core.tables import GENRE_PICKS, INTERACTIONS, MODEL_METRICS, RECOMMENDATIONS, latest_challenger
 from lbx_orchestration.core.warehouse import markdown_preview, replace_table, scalar

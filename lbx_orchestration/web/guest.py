@@ -79,8 +79,10 @@ def answer(state: Any, films: list, basis: str, limit: int) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = guest_inputs(state, getattr(state.manager.current, "model_metrics", None))  # the snapshot is optional
     matches = match_films(state.tmdb_source(), films, Catalogue(inputs))
+    path = served_path(getattr(state.manager.current, "model_metrics", None))
+    content = state.served.content(path.parents[1]) if path is not None else None
     try:
-        result = guest_list(inputs, matches, basis, limit)
+        result = guest_list(inputs, matches, basis, limit, content)
     except GuestInputError as exc:
         raise GuestRefused(
             422,

@@ -15,12 +15,8 @@ import polars as pl
 
 from lbx_orchestration.core.member_films import member_key
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, latest_path, load_trained
-from lbx_orchestration.core.recsys.serving.content_serving import (
-    CONTENT_ALIAS,
-    ContentContext,
-    blend_candidates,
-    blend_for_member,
-)
+from lbx_orchestration.core.recsys.serving.content_blend import blend_for_member, candidate_pool
+from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, ContentContext
 from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, Watchlist, narrowed_filter, ranked_for_member
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
@@ -85,7 +81,7 @@ class ServedInputs:
             try:
                 with self.db_lock, connect(self.db, read_only=True, wait_seconds=5) as con:
                     context = ContentContext.load(con, models_dir)
-                context.prime(blend_candidates(context.films, ServingPolicy()))
+                context.prime(candidate_pool(context, ServingPolicy()))
             except (ModelFileError, WarehouseError, OSError, RuntimeError) as exc:
                 log.warning("content model %s not loaded for filtered lists: %s", path, exc)
                 return None

@@ -15,7 +15,8 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from lbx_orchestration.core.recsys.serving import new_films
-from lbx_orchestration.core.recsys.serving.content_serving import ContentContext, blend_for_member, blend_main_list
+from lbx_orchestration.core.recsys.serving.content_blend import blend_for_member, blend_main_list
+from lbx_orchestration.core.recsys.serving.content_serving import ContentContext
 from lbx_orchestration.core.recsys.serving.filtered import FilmFilter
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.tmdb.flatten import flatten_many

@@ -82,6 +82,31 @@ def test_five_typed_films_give_a_list_without_them_and_nothing_is_kept(site, cap
     assert bad.status_code == 422 and "rating" in bad.json()["error"]
 
 
+def test_a_guest_of_recent_films_gets_recent_films_the_community_has_not_rated(site) -> None:
+    """The content model's new films are blended into a guest's list as into a member's: a guest
+    who types only recent films gets mostly recent films, some of them the content model's picks
+    (its reasons read "like <a film you typed>")."""
+    url, db, _ = site
+    recent = query(  # well-known recent films: what a guest would type
+        db,
+        "select m.tmdb_id, m.title, m.year from metadata.tmdb_movies m "
+        "where m.year >= 2019 and length(m.title) > 3 "
+        "and m.tmdb_id in (select tmdb_id from features.user_item_interactions) "
+        "order by m.vote_count desc, m.tmdb_id limit 6",
+    )
+    typed = [f"{title} ({year}) 5" for _, title, year in recent]
+    body = httpx.post(f"{url}/api/guest", json={"films": typed, "limit": 20}, timeout=120).json()
+    recs = body["recommendations"]
+    assert body["count"] == 20 and all(r["reason"] for r in recs), body
+    assert [r["rank"] for r in recs] == list(range(1, 21))
+    assert not {r["tmdb_id"] for r in recs} & {f[0] for f in recent}
+    new = [r for r in recs if r["year"] >= 2018]
+    assert len(new) >= 14, [(r["title"], r["year"]) for r in recs]  # their share: every film typed is recent
+    typed_titles = {title for _, title, _ in recent}
+    picks = [r for r in new if r["reason"].startswith("like ")]
+    assert picks and all(r["reason"].split(",")[0].removeprefix("like ") in typed_titles for r in picks), recs
+
+
 def test_bad_requests_are_refused_with_their_cause(site) -> None:
     url, _, app = site
     post = lambda **kw: httpx.post(f"{url}/api/guest", timeout=60, **kw)  # noqa: E731

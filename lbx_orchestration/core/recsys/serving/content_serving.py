@@ -1,7 +1,6 @@
 """Serving from the content model: the films lbx knows (catalogue and logged), each member's
 top films among candidates with reasons (members onboarded since the model was fitted are
-folded in), and the main list with content candidates blended in (``blend_main_list``), as
-the refresh, ``serving.new_for_you`` and onboarding use them."""
+folded in), and ``serving.new_for_you``'s films. ``content_blend`` blends them into lists."""
 
 from __future__ import annotations
 
@@ -19,9 +18,7 @@ from lbx_orchestration.core.member_films import member_observations
 from lbx_orchestration.core.recsys.data.content_features import PLAIN_WORDS, WORD, FeatureSpace, film_tokens
 from lbx_orchestration.core.recsys.data.overview_embedding import CACHE_FILE, embed_overviews
 from lbx_orchestration.core.recsys.models.pipeline import TrainedModel, latest_path, load_trained
-from lbx_orchestration.core.recsys.serving.blend import BlendWeights, blend_frames, on_collaborative_scale
 from lbx_orchestration.core.recsys.serving.changed import changed_since_training
-from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, film_mask
 from lbx_orchestration.core.recsys.serving.new_films import (
     MEANING,
     FoldedUsers,
@@ -29,8 +26,7 @@ from lbx_orchestration.core.recsys.serving.new_films import (
     explain_rows,
     rated_films,
 )
-from lbx_orchestration.core.recsys.serving.present import member_shares, merge_frames, recent_cutoff, shares_of
-from lbx_orchestration.core.recsys.serving.recommend import confidence_rows, decade, read_seen_title_keys
+from lbx_orchestration.core.recsys.serving.recommend import confidence_rows, read_seen_title_keys
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.seen import film_title_keys, seen_recommendations
 from lbx_orchestration.core.settings import cache_dir
@@ -107,6 +103,25 @@ def load_content(models_dir: Path) -> tuple[TrainedModel, FeatureSpace]:
     return load_trained(path), FeatureSpace.load(path / FEATURE_SPACE_FILE)
 
 
+class CandidatePool:
+    """Films a list may take, with their feature rows and title keys worked out once."""
+
+    def __init__(self, films: pl.DataFrame, features: sp.csr_matrix) -> None:
+        self.films, self.features = films, features
+        self._index = {int(t): i for i, t in enumerate(films["tmdb_id"].to_list())}
+        self._title_keys: pl.DataFrame | None = None
+
+    def rows(self, candidates: pl.DataFrame) -> sp.csr_matrix:
+        """The feature rows of ``candidates``, films of this pool."""
+        return self.features[np.asarray([self._index[int(t)] for t in candidates["tmdb_id"].to_list()], dtype=np.int64)]
+
+    def title_keys(self) -> pl.DataFrame:
+        """``core.seen.film_title_keys`` of the pool's films."""
+        if self._title_keys is None:
+            self._title_keys = film_title_keys(self.films)
+        return self._title_keys
+
+
 @dataclass
 class ContentContext:
     """What the blend and the new films both read: loaded once when one call does both
@@ -118,24 +133,20 @@ class ContentContext:
     common: frozenset[str]  # common_words(films): left out of the reasons
     # each film's tokens once worked out (a long-lived caller, the web app, ranks on request)
     tokens: dict[int, dict] = field(default_factory=dict)
-    # the feature rows of a pool of candidates, worked out once: (tmdb_id -> row, rows)
-    _pool: tuple[dict[int, int], sp.csr_matrix] | None = None
+    pools: dict[tuple, CandidatePool] = field(default_factory=dict)  # by the rule that drew them
 
-    def prime(self, pool: pl.DataFrame) -> None:
-        """Work out ``pool``'s feature rows and tokens now, before anyone waits for them."""
-        self.features_of(pool.head(0), pool)
-        _tokens_of(self.films, pool["tmdb_id"], self.common, self.tokens)
+    def pool(self, key: tuple, draw: Callable[[pl.DataFrame], pl.DataFrame]) -> CandidatePool:
+        """The candidates ``draw`` takes from the known films, kept under ``key`` (the rule's
+        settings) with their feature rows."""
+        if (pool := self.pools.get(key)) is None:
+            films = draw(self.films)
+            pool = self.pools[key] = CandidatePool(films, self.space.transform(films))
+        return pool
 
-    def features_of(self, candidates: pl.DataFrame, pool: pl.DataFrame) -> sp.csr_matrix:
-        """``space.transform(candidates)`` for candidates drawn from ``pool``, whose rows are
-        worked out on the first call (the same pool each time: the blend's candidates)."""
-        if self._pool is None:
-            self._pool = ({int(t): i for i, t in enumerate(pool["tmdb_id"].to_list())}, self.space.transform(pool))
-        index, rows = self._pool
-        at = [index.get(int(t), -1) for t in candidates["tmdb_id"].to_list()]
-        if min(at, default=0) < 0:  # not from the pool after all
-            return self.space.transform(candidates)
-        return rows[np.asarray(at, dtype=np.int64)]
+    def prime(self, pool: CandidatePool) -> None:
+        """Work out ``pool``'s tokens and title keys now, before anyone waits for them."""
+        _tokens_of(self.films, pool.films["tmdb_id"], self.common, self.tokens)
+        pool.title_keys()
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, models_dir: Path) -> ContentContext:
@@ -351,7 +362,7 @@ def new_films_for(
     context = context or ContentContext.load(con, models_dir)
     trained, space, films = context.trained, context.space, context.films
     candidates, since = released_within(
-        films.filter(_known_enough(policy)), policy.new_for_you_months, today=policy.as_of
+        films.filter(known_enough(policy)), policy.new_for_you_months, today=policy.as_of
     )
     recs, _ = content_rows(
         con,
@@ -369,7 +380,7 @@ def new_films_for(
         .filter(pl.int_range(pl.len()).over("user_key") < policy.new_for_you_top_n)
         .with_columns(rank=(pl.int_range(pl.len()).over("user_key") + 1).cast(recs.schema["rank"]))
     )
-    generated = _now()
+    generated = now()
     rows = (
         with_film_columns(recs, films)
         .with_columns(
@@ -383,7 +394,7 @@ def new_films_for(
     return NewFilms(rows, candidates.height, since, trained)
 
 
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
@@ -400,150 +411,10 @@ def not_seen_by_title(con: duckdb.DuckDBPyConnection, recs: pl.DataFrame, films:
     )
 
 
-def _known_enough(policy: ServingPolicy) -> pl.Expr:
+def known_enough(policy: ServingPolicy) -> pl.Expr:
     """New films worth proposing: with features this thin (a 2023 film offline has genres,
     language and runtime), a film few people have voted on is a guess nobody would trust, and
     one its viewers rated poorly is a pick nobody would thank us for."""
     return (pl.col("vote_count").fill_null(0) >= policy.new_film_min_votes) & (
         pl.col("vote_average").fill_null(0) >= policy.new_film_min_rating
     )
-
-
-def blend_main_list(
-    con: duckdb.DuckDBPyConnection,
-    out: pl.DataFrame,
-    policy: ServingPolicy,
-    models_dir: Path,
-    context: ContentContext | None = None,
-) -> pl.DataFrame:
-    """The main list with content candidates blended in: films of the last
-    ``blend_recent_years`` years of the data, ranked by the content model, fused with the
-    collaborative list by weighted reciprocal rank (``core.recsys.serving.blend``).
-    Without a content model yet, the list is returned unchanged."""
-    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
-    if weights.content_share == 0 or out.height == 0:
-        return out
-    if context is None:
-        try:
-            context = ContentContext.load(con, models_dir)
-        except FileNotFoundError:
-            return out
-    users = out["user_key"].unique().to_list()
-    top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
-    recs, explainer = content_rows(
-        con,
-        context.trained,
-        context.space,
-        blend_candidates(context.films, policy),
-        users,
-        policy.watchlist,
-        top_n,
-        context.films,
-        explain=False,
-        common=context.common,
-        known_tokens=context.tokens,
-    )
-    recs = not_seen_by_title(con, recs, context.films)
-    # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
-    # the others get the fixed-weight fusion
-    years, cutoff = context.films.select("tmdb_id", "year"), recent_cutoff(context.films["year"].max())
-    shares = member_shares(con, users, years, cutoff) if policy.blend_by_member_share else {}
-    return _fused(out, recs, explainer, context, policy, shares, top_n)
-
-
-def blend_for_member(
-    out: pl.DataFrame,
-    user_key: str,
-    observations: pl.DataFrame,
-    policy: ServingPolicy,
-    context: ContentContext,
-    keep: FilmFilter,
-    top_n: int,
-) -> pl.DataFrame:
-    """One member's filtered list (``out``, the collaborative model's, maybe empty) with the
-    content model's new films that pass ``keep`` blended in as the main list blends them, and
-    up to ``top_n`` filled from them when the community has rated fewer films of the filter
-    ("2020s"). From the member's ``observations`` (tmdb_id, rating, seen, on_watchlist,
-    last_at), folded in, with no warehouse read: the web app ranks on request.
-    ``keep.excluded_ids`` must hold the films the member logged under another title."""
-    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
-    if weights.content_share == 0 or not observations["seen"].any():
-        return out
-    pool = blend_candidates(context.films, policy)
-    candidates = pool.filter(film_mask(pool.with_columns(decade(pl.col("year")).alias("decade")), keep))
-    mine = observations.with_columns(pl.lit(user_key).alias("user_key"))
-    recs, explainer = score_content(
-        context.trained,
-        context.space,
-        candidates,
-        mine.select("user_key", "tmdb_id", "rating", "seen", "on_watchlist"),
-        [],
-        [user_key],
-        policy.watchlist,
-        2 * top_n + 10,  # enough to fill the list past the films the collaborative list holds too
-        context.films,
-        explain=False,
-        common=context.common,
-        known_tokens=context.tokens,
-        features=context.features_of(candidates, pool),
-    )
-    shares: dict[str, float] = {}
-    if policy.blend_by_member_share and "last_at" in mine.columns:
-        logged = mine.filter(pl.col("seen")).select("user_key", "tmdb_id", pl.col("last_at").alias("logged"))
-        years = context.films.select("tmdb_id", "year")
-        shares = shares_of(logged, years, recent_cutoff(context.films["year"].max()))
-    return _fused(out, recs, explainer, context, policy, shares, top_n)
-
-
-def blend_candidates(films: pl.DataFrame, policy: ServingPolicy) -> pl.DataFrame:
-    """The new films a main list may take: of the last ``blend_recent_years`` years (at least
-    the recent ones, ``present.recent_cutoff``), known enough, released by the policy's day."""
-    last_year = films["year"].max()
-    return films.filter(
-        pl.col("year") >= min(recent_cutoff(last_year), (last_year or 0) - policy.blend_recent_years + 1),
-        _known_enough(policy),
-        released_by(policy.as_of),
-    )
-
-
-def _fused(
-    out: pl.DataFrame,
-    recs: pl.DataFrame,
-    explainer: Callable[[pl.DataFrame], pl.Series],
-    context: ContentContext,
-    policy: ServingPolicy,
-    shares: dict[str, float],
-    top_n: int,
-) -> pl.DataFrame:
-    """``out`` and the content rows ``recs`` in one list per user: by the member's recent share
-    where ``shares`` knows it, else the fixed-weight fusion; reasons only for the picks kept."""
-    trained, films = context.trained, context.films
-    weights = BlendWeights(policy.blend_collaborative_weight, policy.blend_content_weight)
-    year = pl.col("year")
-    extra = with_film_columns(recs, films).with_columns(
-        decade(year).alias("decade"),
-        year.cast(pl.Int32).alias("year"),
-        pl.lit(trained.name).alias("model"),
-        pl.lit(trained.version).alias("model_version"),
-        pl.lit(out["generated_at"][0] if out.height else _now(), dtype=out.schema["generated_at"]).alias(
-            "generated_at"
-        ),
-    )
-    recent = set(films.filter(year >= recent_cutoff(films["year"].max()))["tmdb_id"].to_list())
-    by_share = pl.col("user_key").is_in(list(shares))
-    blended = on_collaborative_scale(
-        pl.concat(
-            [
-                merge_frames(out.filter(by_share), extra.filter(by_share).select(out.columns), recent, shares, top_n),
-                blend_frames(out.filter(~by_share), extra.filter(~by_share).select(out.columns), top_n, weights),
-            ],
-            how="vertical_relaxed",
-        )
-    )
-    picked = blended.filter(pl.col("candidate") == "content")
-    if picked.height:
-        explained = picked.select("user_key", "tmdb_id").with_columns(_reason=explainer(picked))
-        blended = blended.join(explained, on=["user_key", "tmdb_id"], how="left").with_columns(
-            pl.coalesce("_reason", "reason").alias("reason")
-        )
-    return blended.with_columns(pl.col("rank").cast(out.schema["rank"])).select(out.columns)
