@@ -51,19 +51,8 @@ def blend_main_list(
             return out
     users = out["user_key"].unique().to_list()
     top_n = int(out.group_by("user_key").len()["len"].max() or policy.top_n)
-    recs, explainer = content_rows(
-        con,
-        context.trained,
-        context.space,
-        blend_candidates(context.films, policy),
-        users,
-        policy.watchlist,
-        top_n,
-        context.films,
-        explain=False,
-        common=context.common,
-        known_tokens=context.tokens,
-    )
+    candidates = blend_candidates(context.films, policy)
+    recs, explainer = content_rows(con, context, candidates, users, policy.watchlist, top_n, explain=False)
     recs = not_seen_by_title(con, recs, context.films)
     # members whose latest films say how recent they watch get that share (core.recsys.serving.present);
     # the others get the fixed-weight fusion
@@ -97,18 +86,14 @@ def blend_for_member(
     if "last_at" not in mine.columns:
         mine = mine.with_columns(pl.lit(now()).alias("last_at"))
     recs, explainer = score_content(
-        context.trained,
-        context.space,
+        context,
         candidates,
         mine.select("user_key", "tmdb_id", "rating", "seen", "on_watchlist"),
         [],
         [user_key],
         policy.watchlist,
         2 * top_n + 10,  # enough to fill the list past the films the collaborative list holds too
-        context.films,
         explain=False,
-        common=context.common,
-        known_tokens=context.tokens,
         features=pool.rows(candidates),
     )
     shares: dict[str, float] = {}

@@ -158,24 +158,20 @@ class ContentContext:
 
 def content_rows(
     con: duckdb.DuckDBPyConnection,
-    trained: TrainedModel,
-    space: FeatureSpace,
+    context: ContentContext,
     candidates: pl.DataFrame,
     user_keys: list[str],
     watchlist: str,
     top_n: int,
-    films: pl.DataFrame,
     explain: bool = True,
-    common: frozenset[str] | set[str] | None = None,
-    known_tokens: dict[int, dict] | None = None,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """Each user's top ``top_n`` of ``candidates`` by the content model, seen (and watchlisted
     when excluded) films left out, with reasons (or, without ``explain``, a function that
     gives the reasons of the rows one keeps). Members the model was not trained on (onboarded
     since), or whose films changed since it was (a film logged or re-rated), are folded in from
     their own films. The order fuses the model's with the candidates'
-    TMDb votes (``new_films.with_prior``). ``known_tokens`` (film -> tokens, with ``common``)
-    is read and filled in place of working every film's tokens out again."""
+    TMDb votes (``new_films.with_prior``)."""
+    trained = context.trained
     interactions = read_frame(  # these users' films only: at ML-32M size everyone's do not fit
         con,
         f"select user_key, tmdb_id, rating, seen, on_watchlist from {INTERACTIONS} "
@@ -194,29 +190,25 @@ def content_rows(
     changed = changed_since_training(con, trained.interactions, trained_users)
     trained_users = [k for k in trained_users if k not in changed]
     folded = [*newcomers, *(k for k in user_keys if k in changed)]
-    return score_content(
-        trained, space, candidates, mine, trained_users, folded, watchlist, top_n, films, explain, common, known_tokens
-    )
+    return score_content(context, candidates, mine, trained_users, folded, watchlist, top_n, explain)
 
 
 def score_content(
-    trained: TrainedModel,
-    space: FeatureSpace,
+    context: ContentContext,
     candidates: pl.DataFrame,
     mine: pl.DataFrame,
     trained_users: list[str],
     folded: list[str],
     watchlist: str,
     top_n: int,
-    films: pl.DataFrame,
     explain: bool = True,
-    common: frozenset[str] | set[str] | None = None,
-    known_tokens: dict[int, dict] | None = None,
     features: sp.csr_matrix | None = None,
 ) -> tuple[pl.DataFrame, Callable[[pl.DataFrame], pl.Series]]:
     """``content_rows`` once the users' films are at hand (``mine``: user_key, tmdb_id, rating,
     seen, on_watchlist): ``trained_users`` are scored from the model's own rows, ``folded`` ones
-    folded in from ``mine``. No warehouse: the web app ranks one member on request with it."""
+    folded in from ``mine``; ``features``: the candidates' rows when known. No warehouse: the web
+    app ranks one member on request with it."""
+    trained, films = context.trained, context.films
     index = {k: i for i, k in enumerate(trained.interactions.user_ids.astype(str))}
     drop = pl.col("seen") | (pl.col("on_watchlist") if watchlist == "exclude" else pl.lit(False))
     excluded: dict[str, set[int]] = {}
@@ -225,10 +217,9 @@ def score_content(
     theirs = films.filter(pl.col("tmdb_id").is_in(mine["tmdb_id"].unique().implode()))
     titles = dict(theirs.select("tmdb_id", "title").iter_rows())
     needed = pl.concat([candidates["tmdb_id"], mine["tmdb_id"]]).unique()
-    common = common_words(films) if common is None else common
-    tokens = _tokens_of(films, needed, common, known_tokens)
+    tokens = _tokens_of(films, needed, context.common, context.tokens)
     rated = rated_films(mine, titles, tokens)
-    features = space.transform(candidates) if features is None else features
+    features = context.space.transform(candidates) if features is None else features
     ids = candidates["tmdb_id"].to_numpy()
     ranks = vote_ranks(candidates)
     # (model, its rows of the users, which rows, whose): trained users, then the folded-in ones
@@ -292,10 +283,9 @@ def film_tokens_with_meaning(films: pl.DataFrame, common: set[str] | frozenset[s
 
 
 def _tokens_of(
-    films: pl.DataFrame, ids: pl.Series, common: set[str] | frozenset[str], known: dict[int, dict] | None
+    films: pl.DataFrame, ids: pl.Series, common: set[str] | frozenset[str], known: dict[int, dict]
 ) -> dict[int, dict]:
-    if known is None:
-        return film_tokens_with_meaning(films.filter(pl.col("tmdb_id").is_in(ids)), common)
+    """``known`` (film -> tokens), with ``ids``' tokens worked out if they were not yet."""
     missing = films.filter(pl.col("tmdb_id").is_in(ids) & ~pl.col("tmdb_id").is_in(list(known)))
     if missing.height:
         known.update(film_tokens_with_meaning(missing, common))
@@ -360,21 +350,11 @@ def new_films_for(
     catalogue, by the content model, with reasons (``serving.new_for_you`` rows). Raises
     FileNotFoundError when no content model has been fitted yet."""
     context = context or ContentContext.load(con, models_dir)
-    trained, space, films = context.trained, context.space, context.films
+    trained, films = context.trained, context.films
     candidates, since = released_within(
         films.filter(known_enough(policy)), policy.new_for_you_months, today=policy.as_of
     )
-    recs, _ = content_rows(
-        con,
-        trained,
-        space,
-        candidates,
-        user_keys,
-        policy.watchlist,
-        policy.new_for_you_top_n + 10,
-        films,
-        common=context.common,
-    )
+    recs, _ = content_rows(con, context, candidates, user_keys, policy.watchlist, policy.new_for_you_top_n + 10)
     recs = (  # a film logged under another title is seen too; the 10 spare rows stand in for it
         not_seen_by_title(con, recs, films)
         .filter(pl.int_range(pl.len()).over("user_key") < policy.new_for_you_top_n)
