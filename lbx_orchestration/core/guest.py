@@ -169,19 +169,7 @@ def guest_list(
     counted = [m for m in matches if m.counted]
     if not counted:
         raise GuestInputError(_nothing_counted(matches, basis))
-    observations = (
-        pl.DataFrame(
-            {
-                "tmdb_id": [m.tmdb_id for m in counted],
-                "rating": [m.film.rating for m in counted],
-                "seen": [True] * len(counted),
-                "on_watchlist": [False] * len(counted),
-            },
-            schema={"tmdb_id": pl.Int64, "rating": pl.Float64, "seen": pl.Boolean, "on_watchlist": pl.Boolean},
-        )
-        .group_by("tmdb_id", maintain_order=True)
-        .agg(pl.col("rating").max(), pl.col("seen").first(), pl.col("on_watchlist").first())
-    )
+    observations = _observations(counted)
     typed = pl.DataFrame(
         [(GUEST_KEY, m.film.title, m.film.year) for m in matches]
         + [(GUEST_KEY, m.title, m.year) for m in matches if m.title],
@@ -215,17 +203,26 @@ def _with_new_films(
     2023 film the community has not rated shapes the guest's recent share, if not the fold-in."""
     pool = candidate_pool(content, inputs.policy)
     keep = FilmFilter(excluded_ids=frozenset(given | seen_in_pool(pool, seen_title_keys(typed))))
-    found = [m for m in chosen if m.tmdb_id is not None]
-    observations = (
+    observations = _observations([m for m in chosen if m.tmdb_id is not None])
+    return blend_for_member(recs, GUEST_KEY, observations, inputs.policy, content, keep, max(recs.height, 1))
+
+
+def _observations(found: list[GuestMatch]) -> pl.DataFrame:
+    """The films as a member's observations (tmdb_id, rating, seen, on_watchlist), one row per
+    film with its best rating."""
+    return (
         pl.DataFrame(
-            {"tmdb_id": [m.tmdb_id for m in found], "rating": [m.film.rating for m in found]},
-            schema={"tmdb_id": pl.Int64, "rating": pl.Float64},
+            {
+                "tmdb_id": [m.tmdb_id for m in found],
+                "rating": [m.film.rating for m in found],
+                "seen": [True] * len(found),
+                "on_watchlist": [False] * len(found),
+            },
+            schema={"tmdb_id": pl.Int64, "rating": pl.Float64, "seen": pl.Boolean, "on_watchlist": pl.Boolean},
         )
         .group_by("tmdb_id", maintain_order=True)
-        .agg(pl.col("rating").max())
-        .with_columns(seen=pl.lit(True), on_watchlist=pl.lit(False))
+        .agg(pl.col("rating").max(), pl.col("seen").first(), pl.col("on_watchlist").first())
     )
-    return blend_for_member(recs, GUEST_KEY, observations, inputs.policy, content, keep, max(recs.height, 1))
 
 
 def _nothing_counted(matches: list[GuestMatch], basis: str) -> str:

@@ -4,7 +4,6 @@ content model's new films that pass the filter blended in as the main list blend
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -17,7 +16,13 @@ from lbx_orchestration.core.member_films import member_key
 from lbx_orchestration.core.recsys.models.pipeline import ModelFileError, latest_path, load_trained
 from lbx_orchestration.core.recsys.serving.content_blend import blend_for_member, candidate_pool
 from lbx_orchestration.core.recsys.serving.content_serving import CONTENT_ALIAS, ContentContext
-from lbx_orchestration.core.recsys.serving.filtered import FilmFilter, Watchlist, narrowed_filter, ranked_for_member
+from lbx_orchestration.core.recsys.serving.filtered import (
+    FilmFilter,
+    Watchlist,
+    narrowed_filter,
+    ranked_for_member,
+    watchlist_policy,
+)
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, load_serving_inputs
 from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 from lbx_orchestration.core.warehouse import WarehouseError, connect
@@ -129,6 +134,6 @@ class ServedInputs:
         recs = ranked_for_member(inputs, key, observations, keep, limit, watchlist)
         if context is None:
             return recs, False
-        policy = dataclasses.replace(inputs.policy, watchlist="exclude" if watchlist == "exclude" else "ignore")
+        policy = watchlist_policy(inputs.policy, watchlist)
         narrowed = narrowed_filter(keep, observations, watchlist)
         return blend_for_member(recs, key, observations, policy, context, narrowed, limit), True

@@ -18,6 +18,7 @@ import polars as pl
 
 from lbx_orchestration.core.guest_input import BASES, LATEST, MIN_RATING_OF
 from lbx_orchestration.core.recsys.serving.recommend import ServingInputs, fold_in_user
+from lbx_orchestration.core.recsys.serving.serve import ServingPolicy
 
 Watchlist = Literal["exclude", "include", "only"]
 WATCHLIST_CHOICES: tuple[str, ...] = ("exclude", "include", "only")
@@ -88,6 +89,11 @@ def narrowed_filter(keep: FilmFilter, observations: pl.DataFrame, watchlist: Wat
     return dataclasses.replace(keep, only_ids=wanted if keep.only_ids is None else keep.only_ids & wanted)
 
 
+def watchlist_policy(policy: ServingPolicy, watchlist: Watchlist) -> ServingPolicy:
+    """``policy`` with the list's watchlist choice: left out, or any film ("include", "only")."""
+    return dataclasses.replace(policy, watchlist="exclude" if watchlist == "exclude" else "ignore")
+
+
 def ranked_for_member(
     inputs: ServingInputs,
     user_key: str,
@@ -103,10 +109,7 @@ def ranked_for_member(
     keep = narrowed_filter(keep, observations, watchlist)
     allowed = inputs.allowed & film_mask(inputs.films, keep)
     policy = dataclasses.replace(
-        inputs.policy,
-        top_n=limit,
-        candidates=max(inputs.policy.candidates, 4 * limit),
-        watchlist="exclude" if watchlist == "exclude" else "ignore",
+        watchlist_policy(inputs.policy, watchlist), top_n=limit, candidates=max(inputs.policy.candidates, 4 * limit)
     )
     narrowed = dataclasses.replace(inputs, allowed=allowed, policy=policy)
     return fold_in_user(narrowed, user_key, observations)
